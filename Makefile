@@ -1,0 +1,35 @@
+# Every target builds its own virtualenv, so a fresh clone needs nothing but python3.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/oom-enricher explain oom_enricher/samples/seed-docker-beam.log
+	$(BIN)/oom-enricher parse oom_enricher/samples/fleet-interleaved.log
+
+test: $(STAMP)
+	scripts/install-system-deps
+	$(BIN)/ruff check oom_enricher tests bench
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check oom_enricher tests bench
+	$(BIN)/ruff format --check oom_enricher tests bench
+
+format: $(STAMP)
+	$(BIN)/ruff format oom_enricher tests bench
+
+bench: $(STAMP)
+	$(BIN)/python bench/parse_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

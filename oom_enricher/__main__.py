@@ -1,0 +1,3 @@
+from oom_enricher.cli.main import main
+
+raise SystemExit(main())

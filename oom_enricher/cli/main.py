@@ -1,0 +1,50 @@
+"""`oom-enricher` command line: one module per subcommand, each with `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from oom_enricher import __version__
+
+# Each entry names a module in oom_enricher.cli that defines register(subparsers).
+COMMAND_MODULES = [
+    "parse_cmd",
+    "explain_cmd",
+]
+
+EXIT_FOUND = 0
+EXIT_NONE_FOUND = 1
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 already; keep the message short
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="oom-enricher", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"oom-enricher {__version__}")
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"oom_enricher.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:
+        return EXIT_FOUND
+    except KeyboardInterrupt:
+        return 130

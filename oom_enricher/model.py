@@ -1,0 +1,46 @@
+"""Values that cross stage boundaries: shipped records, normalised lines, report blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(slots=True)
+class ShippedRecord:
+    """One record as a shipper delivered it, before line normalisation.
+
+    Sources (forward, syslog, kmsg, files) produce these; `message` may still carry a
+    syslog/dmesg prefix and escaped newlines.
+    """
+
+    message: str
+    host: str | None = None
+    time: datetime | None = None  # shipper's event time, UTC
+    tag: str | None = None
+    fields: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LogLine:
+    """One kernel message line with its prefix taken apart."""
+
+    message: str
+    host: str | None = None
+    timestamp: datetime | None = None  # wall clock, UTC
+    monotonic: float | None = None  # seconds since boot, from `[ 123.456789]`
+    is_kernel: bool | None = None  # True: kernel transport; False: a userspace program; None: unknown
+    program: str | None = None  # syslog tag / identifier when not the kernel
+    raw: str = ""
+    seq: int | None = None  # /dev/kmsg sequence number
+
+
+@dataclass(slots=True)
+class ReportBlock:
+    """The lines of one OOM event of one host, in arrival order."""
+
+    host: str | None
+    lines: list[LogLine]
+    complete: bool = True
+    incomplete_reason: str | None = None
+    unit_notice: str | None = None  # systemd `<unit>: A process of this unit has been killed by the OOM killer.`

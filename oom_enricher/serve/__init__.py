@@ -1,0 +1,1 @@
+"""Long-running processor: config, wiring of sources -> pipeline -> sinks, HTTP endpoint."""

@@ -1,0 +1,300 @@
+"""Fluentd Forward protocol v1 server (what Fluentd `in_forward` speaks), on asyncio.
+
+Each connection is read with a streaming msgpack unpacker; every decoded request goes to
+the handler coroutine, and a `chunk` is acknowledged only after that coroutine returned,
+so a sender that resends unacknowledged chunks loses nothing. A connection that sends
+something undecodable, too large, or fails TLS / the shared-key handshake is closed with
+a logged reason and a counted `errors_total{kind=...}`; other connections carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+from oom_enricher.serve.metrics import Metrics
+from oom_enricher.sources.forward_codec import (
+    FrameError,
+    ack_bytes,
+    decode_request,
+    new_unpacker,
+)
+from oom_enricher.sources.forward_handshake import HandshakeConfig, ServerHandshake
+
+log = logging.getLogger(__name__)
+
+SOURCE = "forward"
+MiB = 1024 * 1024
+
+
+@dataclass
+class ForwardServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 24224
+    max_frame_bytes: int = 32 * MiB  # one request on the wire (Fluentd chunks default to 8 MB)
+    max_decompressed_bytes: int = 256 * MiB
+    read_size: int = 256 * 1024
+    idle_timeout: float = 600.0  # close connections silent for this long
+    handshake_timeout: float = 30.0
+    handshake: HandshakeConfig | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None  # require client certificates signed by this CA
+
+
+@dataclass(slots=True)
+class ForwardBatch:
+    """The log entries of one request, with where they came from."""
+
+    tag: str
+    entries: list[tuple[float, dict]]
+    peer: str
+    client_hostname: str = ""
+    mode: str = "message"
+    chunk: Any = None
+    options: dict = field(default_factory=dict)
+
+
+Handler = Callable[[ForwardBatch], Awaitable[None]]
+
+
+class ConnectionRefused(Exception):
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(eq=False)
+class _Connection:
+    peer: str
+    task: asyncio.Task | None = None
+    busy: bool = False
+
+
+def build_tls_context(config: ForwardServerConfig) -> ssl.SSLContext | None:
+    if not config.tls_cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    if config.tls_client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(config.tls_client_ca)
+    return context
+
+
+class ForwardServer:
+    def __init__(
+        self, config: ForwardServerConfig, handler: Handler, metrics: Metrics | None = None
+    ) -> None:
+        self.config = config
+        self.handler = handler
+        self.metrics = metrics or Metrics()
+        self._tls = build_tls_context(config)
+        self._server: asyncio.base_events.Server | None = None
+        self._connections: set[_Connection] = set()
+        self._closing = False
+        self.port: int = config.port
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._on_connect, self.config.host, self.config.port, limit=self.config.read_size
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info(
+            "forward server listening on %s:%d (tls=%s, shared_key=%s)",
+            self.config.host,
+            self.port,
+            self._tls is not None,
+            self.config.handshake is not None,
+        )
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting; idle connections close now, busy ones after their request is acked."""
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            if not conn.busy and conn.task is not None:
+                conn.task.cancel()
+        tasks = [c.task for c in self._connections if c.task is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _error(self, kind: str, peer: str, reason: str) -> None:
+        self.metrics.inc("errors", {"source": SOURCE, "kind": kind}, help="Errors by kind")
+        log.warning("forward: closing connection from %s: %s: %s", peer, kind, reason)
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername") or ("?", 0)
+        conn = _Connection(peer=str(peername[0]), task=asyncio.current_task())
+        if self._closing:
+            writer.close()
+            return
+        self._connections.add(conn)
+        self.metrics.inc("connections", {"source": SOURCE}, help="Accepted connections")
+        self.metrics.set("connections_active", len(self._connections), {"source": SOURCE})
+        try:
+            await self._serve(conn, reader, writer)
+        except ConnectionRefused as exc:
+            self._error(exc.kind, conn.peer, exc.reason)
+        except FrameError as exc:
+            self._error(exc.kind, conn.peer, exc.reason)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            self._error("connection_lost", conn.peer, str(exc) or type(exc).__name__)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._connections.discard(conn)
+            self.metrics.set("connections_active", len(self._connections), {"source": SOURCE})
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def _serve(
+        self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if self._tls is not None:
+            # First await of the connection: no byte can have been read in plain text yet.
+            try:
+                await asyncio.wait_for(
+                    writer.start_tls(self._tls), timeout=self.config.handshake_timeout
+                )
+            except (ssl.SSLError, OSError, TimeoutError) as exc:
+                raise ConnectionRefused("tls_handshake", f"TLS handshake failed: {exc}") from None
+        unpacker = new_unpacker(self.config.max_frame_bytes)
+        fed = 0
+        client_hostname = ""
+        if self.config.handshake is not None:
+            client_hostname, fed = await self._handshake(reader, writer, unpacker)
+        while not self._closing:
+            try:
+                data = await asyncio.wait_for(
+                    reader.read(self.config.read_size), timeout=self.config.idle_timeout
+                )
+            except TimeoutError:
+                log.info("forward: closing idle connection from %s", conn.peer)
+                return
+            except ssl.SSLError as exc:
+                raise ConnectionRefused("tls", f"TLS error: {exc}") from None
+            if not data:
+                if unpacker.tell() < fed:
+                    raise FrameError(
+                        "truncated",
+                        f"connection closed inside a request ({fed - unpacker.tell()} bytes)",
+                    )
+                return
+            fed += len(data)
+            try:
+                unpacker.feed(data)
+            except msgpack.BufferFull:
+                raise FrameError(
+                    "oversized", f"request larger than {self.config.max_frame_bytes} bytes"
+                ) from None
+            conn.busy = True
+            try:
+                await self._drain_requests(conn, unpacker, writer, client_hostname)
+            finally:
+                conn.busy = False
+
+    async def _drain_requests(
+        self,
+        conn: _Connection,
+        unpacker: msgpack.Unpacker,
+        writer: asyncio.StreamWriter,
+        client_hostname: str,
+    ) -> None:
+        while True:
+            try:
+                obj = next(unpacker)
+            except StopIteration:
+                return
+            except (msgpack.UnpackException, ValueError) as exc:
+                raise FrameError("malformed", f"undecodable msgpack: {exc}") from None
+            if obj is None:
+                continue  # keepalive no-op
+            started = time.monotonic()
+            request = decode_request(obj, max_decompressed=self.config.max_decompressed_bytes)
+            self.metrics.inc("forward_requests", {"mode": request.mode}, help="Requests by mode")
+            if request.skipped:
+                self.metrics.inc("records_skipped", {"source": SOURCE}, request.skipped)
+            if request.entries:
+                self.metrics.inc(
+                    "records_in", {"source": SOURCE}, len(request.entries), help="Records received"
+                )
+                batch = ForwardBatch(
+                    tag=request.tag,
+                    entries=request.entries,
+                    peer=conn.peer,
+                    client_hostname=client_hostname,
+                    mode=request.mode,
+                    chunk=request.chunk,
+                    options=request.options,
+                )
+                try:
+                    await self.handler(batch)
+                except Exception as exc:  # the sender gets no ack and will resend
+                    log.exception("forward: handler failed for %s", conn.peer)
+                    raise ConnectionRefused("handler", f"handler failed: {exc}") from None
+            if request.chunk is not None:
+                writer.write(ack_bytes(request.chunk))
+                await writer.drain()
+                self.metrics.observe(
+                    "ack_latency_seconds",
+                    time.monotonic() - started,
+                    {"source": SOURCE},
+                    help="Request decoded to ack written",
+                )
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, unpacker: msgpack.Unpacker
+    ) -> tuple[str, int]:
+        assert self.config.handshake is not None
+        state = ServerHandshake(self.config.handshake)
+        writer.write(state.helo())
+        await writer.drain()
+        fed = 0
+        deadline = time.monotonic() + self.config.handshake_timeout
+        while True:
+            try:
+                ping = next(unpacker)
+                break
+            except StopIteration:
+                pass
+            except (msgpack.UnpackException, ValueError) as exc:
+                raise FrameError("malformed", f"undecodable PING: {exc}") from None
+            remaining = deadline - time.monotonic()
+            try:
+                data = await asyncio.wait_for(reader.read(4096), timeout=max(remaining, 0.01))
+            except TimeoutError:
+                raise ConnectionRefused("auth", "no PING before the handshake timeout") from None
+            if not data:
+                raise ConnectionRefused("auth", "connection closed before PING")
+            fed += len(data)
+            try:
+                unpacker.feed(data)
+            except msgpack.BufferFull:
+                raise FrameError("oversized", "PING larger than the frame limit") from None
+        result = state.check_ping(ping)
+        writer.write(result.pong)
+        await writer.drain()
+        if not result.ok:
+            raise ConnectionRefused(
+                "auth", f"handshake refused for {result.client_hostname or '?'}: {result.reason}"
+            )
+        return result.client_hostname, fed

@@ -1,0 +1,150 @@
+"""Raw lines and shipped records -> `LogLine`s (host, UTC time, kernel message)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+
+import orjson
+
+from oom_enricher.model import LogLine, ShippedRecord
+from oom_enricher.normalize.multiline import split_folded
+from oom_enricher.normalize.prefix_rules import PrefixContext, PrefixFields, match_prefix
+from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, zone_from_name
+
+
+@dataclass(slots=True)
+class NormalizeOptions:
+    timezone: str | None = None  # zone of RFC 3164 and `dmesg -T` stamps; default UTC
+    reference_time: datetime | None = None  # "now" for year inference; default the clock
+    default_host: str | None = None  # host for lines that name none (`--host`)
+
+
+class LineNormalizer:
+    """Stateful: indented continuation lines inherit the previous line's host and time."""
+
+    def __init__(self, options: NormalizeOptions | None = None) -> None:
+        self.options = options or NormalizeOptions()
+        zone: tzinfo = zone_from_name(self.options.timezone)
+        reference = self.options.reference_time or datetime.now(UTC)
+        self._ctx = PrefixContext(zone=zone, years=YearInference(reference=reference))
+        self._previous: LogLine | None = None
+
+    def normalize(self, raw: str) -> list[LogLine]:
+        """One input line (newline already removed) -> one or more kernel lines."""
+        if raw.startswith("{") and '"MESSAGE"' in raw:
+            journal = self._from_journal_json(raw)
+            if journal is not None:
+                return journal
+        text = raw.lstrip()
+        fields = match_prefix(text, self._ctx) if text else None
+        if fields is None:
+            return self._bare(raw)
+        return self._emit(fields, raw)
+
+    def normalize_record(self, record: ShippedRecord) -> list[LogLine]:
+        """A shipper's record: its own host/time fill what the line prefix lacks."""
+        lines: list[LogLine] = []
+        for raw in record.message.split("\n") if "\n" in record.message else [record.message]:
+            for line in self.normalize(raw.rstrip("\r")):
+                if line.host is None:
+                    line.host = record.host
+                if line.timestamp is None:
+                    line.timestamp = record.time
+                if line.is_kernel is None and record.fields.get("is_kernel") is not None:
+                    line.is_kernel = record.fields["is_kernel"]
+                lines.append(line)
+        return lines
+
+    def _emit(self, fields: PrefixFields, raw: str) -> list[LogLine]:
+        pieces = split_folded(fields.message, from_kmsg=fields.rule == "kmsg")
+        host = fields.host or self.options.default_host
+        lines = [
+            LogLine(
+                message=piece,
+                host=host,
+                timestamp=fields.timestamp,
+                monotonic=fields.monotonic,
+                is_kernel=fields.is_kernel,
+                program=None if fields.is_kernel else fields.program,
+                raw=raw,
+                seq=fields.seq,
+            )
+            for piece in pieces
+        ]
+        self._previous = lines[-1]
+        return lines
+
+    def _bare(self, raw: str) -> list[LogLine]:
+        previous = self._previous
+        if previous is not None and raw[:1] in (" ", "\t") and _has_prefix(previous):
+            # dmesg/journalctl print the further lines of one record indented, unprefixed.
+            line = LogLine(
+                message=raw.strip(),
+                host=previous.host,
+                timestamp=previous.timestamp,
+                monotonic=previous.monotonic,
+                is_kernel=previous.is_kernel,
+                program=previous.program,
+                raw=raw,
+            )
+            return [line]
+        lines = [
+            LogLine(message=piece, host=self.options.default_host, raw=raw)
+            for piece in split_folded(raw)
+        ]
+        self._previous = lines[-1]
+        return lines
+
+    def _from_journal_json(self, raw: str) -> list[LogLine] | None:
+        try:
+            entry = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(entry, dict):
+            return None
+        return self._journal_lines(entry, raw)
+
+    def _journal_lines(self, entry: dict, raw: str) -> list[LogLine]:
+        message = _journal_text(entry.get("MESSAGE"))
+        host = _journal_text(entry.get("_HOSTNAME")) or self.options.default_host
+        realtime = _journal_text(entry.get("__REALTIME_TIMESTAMP"))
+        mono = _journal_text(entry.get("_SOURCE_MONOTONIC_TIMESTAMP"))
+        transport = _journal_text(entry.get("_TRANSPORT"))
+        ident = _journal_text(entry.get("SYSLOG_IDENTIFIER"))
+        is_kernel = transport == "kernel" or (transport is None and ident == "kernel")
+        lines = [
+            LogLine(
+                message=piece,
+                host=host,
+                timestamp=from_epoch_micros(int(realtime)) if realtime.isdigit() else None,
+                monotonic=int(mono) / 1_000_000 if mono.isdigit() else None,
+                is_kernel=is_kernel,
+                program=None if is_kernel else ident,
+                raw=raw,
+            )
+            for piece in message.split("\n")
+        ]
+        self._previous = lines[-1]
+        return lines
+
+    def snapshot(self) -> dict:
+        return {"years": self._ctx.years.snapshot()}
+
+    def restore(self, state: dict) -> None:
+        self._ctx.years.restore(state.get("years", {}))
+
+
+def _has_prefix(line: LogLine) -> bool:
+    return line.host is not None or line.timestamp is not None or line.monotonic is not None
+
+
+def _journal_text(value: object) -> str:
+    """journalctl -o json: strings, arrays for repeated fields, byte arrays for binary."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        if value and all(isinstance(item, int) for item in value):
+            return bytes(value).decode("utf-8", "replace")
+        return _journal_text(value[0]) if value else ""
+    return str(value)

@@ -1,0 +1,195 @@
+"""Line prefix rules: one regex per shape a kernel line arrives in, tried in order.
+
+Each rule names the shippers or tools that write it. A rule turns the regex groups into
+`PrefixFields`; the kernel message text is what remains.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from oom_enricher.normalize.timestamps import (
+    MONTHS,
+    YearInference,
+    local_to_utc,
+    parse_iso,
+)
+
+
+@dataclass(slots=True)
+class PrefixFields:
+    message: str
+    rule: str
+    host: str | None = None
+    timestamp: datetime | None = None
+    monotonic: float | None = None
+    is_kernel: bool | None = None
+    program: str | None = None
+    seq: int | None = None
+
+
+@dataclass(slots=True)
+class PrefixContext:
+    zone: tzinfo
+    years: YearInference
+
+
+_MON = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+_DAY = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
+_TAG = r"(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: ?"
+
+# `<prio>,<seq>,<usec>,<flags>[,more];text` -- /dev/kmsg since 3.5, unknown comma fields ignored.
+KMSG_RECORD = re.compile(r"(?P<prio>\d{1,4}),(?P<seq>\d+),(?P<usec>\d+),[^;]*;(?P<msg>.*)", re.S)
+# Talos `talosctl dmesg`: `kern:     err: [2026-07-25T14:23:17.527285605Z]: msg`.
+FACILITY_LEVEL_ISO = re.compile(
+    r"(?P<facility>[a-z]+):\s*(?P<level>[a-z]+):\s*\[(?P<iso>\d{4}-\d\d-\d\dT[^\]]+)\]:\s?(?P<msg>.*)",
+    re.S,
+)
+# `dmesg -x`: `kern  :warn  : ` before the dmesg stamp.
+DMESG_FACILITY_LEVEL = re.compile(r"(?P<facility>[a-z]+)\s*:(?P<level>[a-z]+)\s*:\s(?P<rest>.*)", re.S)
+# RFC 5424: rsyslog RSYSLOG_SyslogProtocol23Format, syslog-ng syslog().
+RFC5424 = re.compile(
+    r"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
+    r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+) ?\ufeff?(?P<msg>.*)",
+    re.S,
+)
+# ISO-8601 stamp then host and tag: rsyslog high precision (RSYSLOG_FileFormat,
+# RSYSLOG_ForwardFormat), journalctl -o short-iso / short-iso-precise.
+ISO_SYSLOG = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"
+    r"(?:Z|[+-]\d\d:?\d\d)?) (?P<host>\S+) " + _TAG + r"(?P<msg>.*)",
+    re.S,
+)
+# RFC 3164 / classic /var/log/syslog and /var/log/messages, journalctl -o short / short-precise.
+BSD_SYSLOG = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) " + _TAG + r"(?P<msg>.*)",
+    re.S,
+)
+# `dmesg -T`: `[Thu Aug 17 17:29:27 2023] msg` (local time of the host).
+DMESG_HUMAN = re.compile(
+    r"\[(?:" + _DAY + r") (?P<mon>" + _MON + r") +(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d)"
+    r"(?:[.,]\d+)? (?P<year>\d{4})\] ?(?P<msg>.*)",
+    re.S,
+)
+# Raw dmesg / console / printk time inside a syslog message: `[12345.678901] msg`.
+MONOTONIC_STAMP = re.compile(r"\[\s*(?P<mono>\d+\.\d+)\] ?(?P<msg>.*)", re.S)
+# CONFIG_PRINTK_CALLER adds `[  T123]` or `[  C1]` after the stamp (4.18+).
+PRINTK_CALLER = re.compile(r"\[\s*[TC]\d+\] ?(?P<msg>.*)", re.S)
+
+
+def _kernel_tag(tag: str | None) -> bool:
+    return tag == "kernel"
+
+
+def _strip_monotonic(fields: PrefixFields) -> PrefixFields:
+    match = MONOTONIC_STAMP.match(fields.message)
+    if match:
+        fields.monotonic = float(match["mono"])
+        fields.message = match["msg"]
+        caller = PRINTK_CALLER.match(fields.message)
+        if caller:
+            fields.message = caller["msg"]
+    return fields
+
+
+def _kmsg(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    prio = int(m["prio"])
+    return PrefixFields(
+        message=m["msg"],
+        rule="kmsg",
+        monotonic=int(m["usec"]) / 1_000_000,
+        seq=int(m["seq"]),
+        is_kernel=prio < 8,  # facility 0 is the kernel; userspace writes get facility >= 1
+    )
+
+
+def _facility_level_iso(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    return PrefixFields(
+        message=m["msg"],
+        rule="facility-level-iso",
+        timestamp=parse_iso(m["iso"], ctx.zone),
+        is_kernel=m["facility"] == "kern",
+    )
+
+
+def _rfc5424(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    app = None if m["app"] == "-" else m["app"]
+    fields = PrefixFields(
+        message=m["msg"],
+        rule="rfc5424",
+        host=None if m["host"] == "-" else m["host"],
+        timestamp=None if m["ts"] == "-" else parse_iso(m["ts"], ctx.zone),
+        is_kernel=_kernel_tag(app) or int(m["pri"]) < 8,
+        program=app,
+    )
+    return _strip_monotonic(fields)
+
+
+def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    fields = PrefixFields(
+        message=m["msg"],
+        rule="iso-syslog",
+        host=m["host"],
+        timestamp=parse_iso(m["ts"], ctx.zone),
+        is_kernel=_kernel_tag(m["tag"]),
+        program=m["tag"],
+    )
+    return _strip_monotonic(fields)
+
+
+def _bsd_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    month = MONTHS[m["mon"]]
+    year = ctx.years.year_for(month)
+    fields = PrefixFields(
+        message=m["msg"],
+        rule="bsd-syslog",
+        host=m["host"],
+        timestamp=local_to_utc(year, month, int(m["day"]), m["clock"], ctx.zone),
+        is_kernel=_kernel_tag(m["tag"]),
+        program=m["tag"],
+    )
+    return _strip_monotonic(fields)
+
+
+def _dmesg_human(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    stamp = local_to_utc(int(m["year"]), MONTHS[m["mon"]], int(m["day"]), m["clock"], ctx.zone)
+    return PrefixFields(message=m["msg"], rule="dmesg-T", timestamp=stamp, is_kernel=True)
+
+
+def _dmesg_raw(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    fields = PrefixFields(message=m.group(0), rule="dmesg", is_kernel=True)
+    return _strip_monotonic(fields)
+
+
+Rule = tuple[str, re.Pattern[str], Callable[[re.Match[str], PrefixContext], PrefixFields]]
+
+# Order matters: the most specific shapes first.
+RULES: tuple[Rule, ...] = (
+    ("kmsg", KMSG_RECORD, _kmsg),
+    ("facility-level-iso", FACILITY_LEVEL_ISO, _facility_level_iso),
+    ("rfc5424", RFC5424, _rfc5424),
+    ("iso-syslog", ISO_SYSLOG, _iso_syslog),
+    ("bsd-syslog", BSD_SYSLOG, _bsd_syslog),
+    ("dmesg-T", DMESG_HUMAN, _dmesg_human),
+    ("dmesg", MONOTONIC_STAMP, _dmesg_raw),
+)
+
+
+def match_prefix(text: str, ctx: PrefixContext) -> PrefixFields | None:
+    """The first rule that matches `text`, or None for a bare message."""
+    decorated = DMESG_FACILITY_LEVEL.match(text)
+    if decorated and decorated["rest"].startswith("["):
+        inner = match_prefix(decorated["rest"], ctx)
+        if inner is not None:
+            inner.rule = "dmesg-x+" + inner.rule
+            inner.is_kernel = decorated["facility"] == "kern"
+            return inner
+    for _, pattern, build in RULES:
+        m = pattern.match(text)
+        if m:
+            return build(m, ctx)
+    return None

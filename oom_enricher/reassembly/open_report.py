@@ -1,0 +1,123 @@
+"""A report still receiving lines: its lines, phase and what makes it incomplete."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from oom_enricher.model import LogLine, ReportBlock
+
+BODY = "body"  # header, trace, memory figures, task table
+TAIL = "tail"  # after the kill: reaper, group kills, systemd notice
+
+
+@dataclass
+class OpenReport:
+    host: str | None
+    lines: list[LogLine] = field(default_factory=list)
+    has_start: bool = True
+    phase: str = BODY
+    victim_pids: set[int] = field(default_factory=set)
+    group_kill: bool = False
+    reasons: list[str] = field(default_factory=list)
+    tail_other_lines: int = 0
+    first_time: float | None = None  # stream seconds (wall clock or monotonic) of first line
+    last_time: float | None = None
+    tail_time: float | None = None  # stream seconds when the kill line arrived
+    last_wall: float = field(default_factory=time.monotonic)
+    unit_notice: str | None = None
+
+    def add(self, line: LogLine, wall: float) -> None:
+        self.lines.append(line)
+        self.last_wall = wall
+        stamp = stream_seconds(line)
+        if stamp is not None:
+            if self.first_time is None:
+                self.first_time = stamp
+            self.last_time = stamp
+
+    def flag(self, reason: str) -> None:
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+
+    def to_block(self, closing_reason: str | None = None) -> ReportBlock:
+        if closing_reason:
+            self.flag(closing_reason)
+        if not self.has_start:
+            self.flag("missing_start")
+        if self.phase != TAIL:
+            self.flag("missing_kill")
+        return ReportBlock(
+            host=self.host,
+            lines=self.lines,
+            complete=not self.reasons,
+            incomplete_reason=self.reasons[0] if self.reasons else None,
+            unit_notice=self.unit_notice,
+        )
+
+    def snapshot(self) -> dict:
+        return {
+            "host": self.host,
+            "lines": [_line_to_dict(line) for line in self.lines],
+            "has_start": self.has_start,
+            "phase": self.phase,
+            "victim_pids": sorted(self.victim_pids),
+            "group_kill": self.group_kill,
+            "reasons": self.reasons,
+            "tail_other_lines": self.tail_other_lines,
+            "first_time": self.first_time,
+            "last_time": self.last_time,
+            "tail_time": self.tail_time,
+            "unit_notice": self.unit_notice,
+        }
+
+    @classmethod
+    def restore(cls, state: dict) -> OpenReport:
+        report = cls(host=state["host"])
+        report.lines = [_line_from_dict(item) for item in state["lines"]]
+        report.has_start = state["has_start"]
+        report.phase = state["phase"]
+        report.victim_pids = set(state["victim_pids"])
+        report.group_kill = state["group_kill"]
+        report.reasons = list(state["reasons"])
+        report.tail_other_lines = state["tail_other_lines"]
+        report.first_time = state["first_time"]
+        report.last_time = state["last_time"]
+        report.tail_time = state["tail_time"]
+        report.unit_notice = state["unit_notice"]
+        return report
+
+
+def stream_seconds(line: LogLine) -> float | None:
+    if line.timestamp is not None:
+        return line.timestamp.timestamp()
+    return line.monotonic
+
+
+def _line_to_dict(line: LogLine) -> dict:
+    return {
+        "message": line.message,
+        "host": line.host,
+        "timestamp": line.timestamp.isoformat() if line.timestamp else None,
+        "monotonic": line.monotonic,
+        "is_kernel": line.is_kernel,
+        "program": line.program,
+        "raw": line.raw,
+        "seq": line.seq,
+    }
+
+
+def _line_from_dict(item: dict) -> LogLine:
+    from datetime import datetime
+
+    stamp = item.get("timestamp")
+    return LogLine(
+        message=item["message"],
+        host=item.get("host"),
+        timestamp=datetime.fromisoformat(stamp) if stamp else None,
+        monotonic=item.get("monotonic"),
+        is_kernel=item.get("is_kernel"),
+        program=item.get("program"),
+        raw=item.get("raw", ""),
+        seq=item.get("seq"),
+    )

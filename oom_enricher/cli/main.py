@@ -13,6 +13,7 @@ from oom_enricher import __version__
 COMMAND_MODULES = [
     "parse_cmd",
     "explain_cmd",
+    "report_cmd",
 ]
 
 EXIT_FOUND = 0

@@ -1,0 +1,330 @@
+"""One rule per kind of report line: a regex named for what it matches and what it records.
+
+Comments name the kernel versions whose format each rule covers. Rules are tried in order
+and the first match wins; a line no rule matches is kept in the report text only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from oom_enricher.parsing.facts import Counter, ReportFacts, Victim
+
+
+@dataclass
+class ParseState:
+    """Context a line needs from the lines before it."""
+
+    stats_path: str | None = None  # collecting cgroup v2 `key value` stats lines for this path
+    task_in_path: str | None = None  # `Task in X` printed alone (pr_cont split, pre-4.x)
+    awaiting_limit_path: bool = False  # `killed as a result of limit of ` printed alone
+    in_task_table: bool = False
+    in_mem_info: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+Handler = Callable[[ReportFacts, re.Match[str], ParseState], None]
+
+_NUM = r"-?\d+"
+
+# all kernels: `<comm> invoked oom-killer: gfp_mask=0x1100cca(GFP_HIGHUSER_MOVABLE), order=0,
+# oom_score_adj=1000`; 4.10+ add the flag names, 4.15+ `nodemask=`, 2.6 says `oom_adj=`.
+INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer: (?P<rest>.*)")
+_GFP = re.compile(r"gfp_mask=(?P<mask>0x[0-9a-fA-F]+)(?:\((?P<names>[^)]*)\))?")
+_ORDER = re.compile(r"\border=(?P<v>-?\d+)")
+_SCORE_ADJ = re.compile(r"\boom_score_adj=(?P<v>-?\d+)")
+_OOM_ADJ = re.compile(r"\boom_adj=(?P<v>-?\d+)")
+_NODEMASK = re.compile(r"\bnodemask=(?P<v>[^,\s]+)")
+
+# 2.6.38-4.18: `<comm> cpuset=<name> mems_allowed=0-3`
+CPUSET = re.compile(r"(?P<comm>.*?) cpuset=(?P<cpuset>\S*) mems_allowed=(?P<mems>\S+)")
+# 3.x-6.x: `CPU: 1 PID: 183960 Comm: stress-ng-vm Not tainted 5.15.0-1041-azure #48-Ubuntu`;
+# 6.11+ insert `UID: 0`; RHEL adds `Kdump: loaded`.
+CPU_LINE = re.compile(
+    r"CPU: (?P<cpu>\d+) (?:UID: (?P<uid>\d+) )?PID: (?P<pid>\d+) Comm: (?P<comm>.+?) "
+    r"(?:Kdump: \S+ )?(?:Not tainted|Tainted: [A-Z ]*?) +(?P<release>\d\S*)"
+)
+# 2.6.x: `Pid: 23105, comm: apt-check Tainted: G    B   W  2.6.30 #11`
+PID_LINE = re.compile(
+    r"Pid: (?P<pid>\d+), comm: (?P<comm>.+?) (?:Not tainted|Tainted: [A-Z ]*?) +(?P<release>\d\S*)"
+)
+HARDWARE = re.compile(r"Hardware name: (?P<hw>.+)")
+# stack frames: x86 `[<ffffffff817557fe>] dump_stack+0x46/0x58`, 4.13+ ` dump_stack+0x5c/0x79`
+TRACE_FRAME = re.compile(r"\s*(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+")
+# v1 and v2 before 5.0: `Task in /docker/a4d4... killed as a result of limit of /docker/a4d4...`
+TASK_IN = re.compile(r"Task in (?P<task>\S+) killed as a result of limit of (?P<oom>\S+)")
+TASK_IN_ALONE = re.compile(r"Task in (?P<task>\S+)\s*$")
+LIMIT_OF_ALONE = re.compile(r"killed as a result of limit of\s*(?P<oom>\S+)?\s*$")
+PATH_ALONE = re.compile(r"(?P<path>/\S*)\s*$")
+# memcg counters, all kernels with memcg: `memory+swap: usage 524288kB, limit 524288kB, failcnt 19118`
+COUNTER = re.compile(
+    r"(?P<name>memory|memory\+swap|kmem|swap|tcpmem): usage (?P<usage>\d+)kB, limit (?P<limit>\d+)kB"
+    r"(?:, failcnt (?P<failcnt>\d+))?"
+)
+# v1: `Memory cgroup stats for /x: cache:0KB rss:229600KB ...`; v2 (4.19+): `... for /x:` then
+# one `key value` line each (values in bytes or counts).
+STATS_HEADER = re.compile(r"Memory cgroup stats for (?P<path>\S*?):(?P<rest>.*)")
+STATS_V1_ITEM = re.compile(r"(?P<key>[a-z_]+):(?P<value>\d+)KB")
+STATS_V2_ITEM = re.compile(r"(?P<key>[a-z_]+) (?P<value>\d+)$")
+# global OOMs: `Mem-Info:`, then `active_anon:223191 inactive_anon:36 ...` (pages)
+MEM_INFO = re.compile(r"Mem-Info:")
+MEM_INFO_ITEMS = re.compile(r"(?P<key>[A-Za-z_]+):(?P<value>\d+)(?=\s|$)")
+FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>\d+)kB")
+TOTAL_SWAP = re.compile(r"Total swap\s*=\s*(?P<kb>\d+)kB")
+PAGES_RAM = re.compile(r"(?P<n>\d+) pages RAM")
+PAGES_RESERVED = re.compile(r"(?P<n>\d+) pages reserved")
+# task table header, every layout: 2.6 `cpu oom_adj`, 3.x `nr_ptes`, 4.8 `nr_pmds`,
+# 4.15+ `pgtables_bytes`, 6.8+ `rss_anon rss_file rss_shmem`
+TASKS_TITLE = re.compile(r"Tasks state \(memory values in pages\):")
+TASK_HEADER = re.compile(r"\[\s*pid\s*\]\s+(?P<columns>uid\s+tgid\s+total_vm\b.*)")
+TASK_ROW = re.compile(r"\[\s*(?P<pid>\d+)\]\s+(?P<rest>.*)")
+# 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or sacrifice child`
+SELECTED = re.compile(
+    r"(?:(?P<prefix>.*?): )?Kill process (?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+)"
+)
+# all kernels: `Killed process 20977 (sh) total-vm:4404kB, anon-rss:0kB, file-rss:508kB[,
+# shmem-rss:0kB][, UID:0 pgtables:476kB oom_score_adj:1000]`; 2.6 `vsz:`, old ones bare.
+KILLED = re.compile(
+    r"(?:(?P<prefix>.*?): )?Killed process (?P<pid>\d+) \((?P<comm>.*?)\)"
+    r"(?P<fields>(?: (?:total-vm|vsz|anon-rss|UID):.*)?)\s*$"
+)
+_KILLED_FIELD = re.compile(r"(?P<key>[A-Za-z_-]+):(?P<value>-?\d+)(?:kB)?")
+# 4.19+: `oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=x,mems_allowed=0,
+# oom_memcg=/a,task_memcg=/a/b,task=stress,pid=1,uid=0` (global_oom instead of oom_memcg)
+SUMMARY = re.compile(r"oom-kill:(?P<body>constraint=.*)")
+_SUMMARY_KEY = re.compile(
+    r"(?:^|,)(?P<key>constraint|nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid)="
+)
+GROUP = re.compile(r"Tasks in (?P<path>\S+) are going to be killed due to memory\.oom\.group set")
+EXITING = re.compile(r"(?:.*: )?OOM victim (?P<pid>\d+) \((?P<comm>.*)\) is already exiting")
+REAPED = re.compile(r"oom_reaper: reaped process (?P<pid>\d+) \((?P<comm>.*)\), now ")
+SUPPRESSED = re.compile(r"oom_kill_process: (?P<n>\d+) callbacks suppressed")
+NO_KILLABLE = re.compile(r"Out of memory and no killable processes")
+
+
+def on_invoked(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    trigger = facts.trigger
+    trigger.comm = m["comm"]
+    rest = m["rest"]
+    gfp = _GFP.search(rest)
+    if gfp:
+        trigger.gfp_mask = gfp["mask"]
+        trigger.gfp_names = gfp["names"].split("|") if gfp["names"] else None
+    for pattern, attr in ((_ORDER, "order"), (_SCORE_ADJ, "oom_score_adj"), (_OOM_ADJ, "oom_adj")):
+        found = pattern.search(rest)
+        if found:
+            setattr(trigger, attr, int(found["v"]))
+    nodemask = _NODEMASK.search(rest)
+    trigger.nodemask = nodemask["v"] if nodemask else None
+
+
+def on_cpuset(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.trigger.cpuset = m["cpuset"]
+    facts.trigger.mems_allowed = m["mems"]
+    facts.trigger.cpuset_comm = m["comm"]
+
+
+def on_cpu_line(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    trigger = facts.trigger
+    if trigger.pid is None:
+        trigger.pid = int(m["pid"])
+        trigger.cpu_comm = m["comm"]
+        groups = m.groupdict()
+        trigger.cpu = int(groups["cpu"]) if groups.get("cpu") else None
+        trigger.uid = int(groups["uid"]) if groups.get("uid") else None
+        facts.kernel = m["release"]
+
+
+def on_hardware(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.hardware = facts.hardware or m["hw"].strip()
+
+
+def on_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.trace_functions.append(m["fn"])
+
+
+def on_task_in(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.task_memcg = facts.task_memcg or m["task"]
+    facts.oom_memcg = facts.oom_memcg or m["oom"]
+
+
+def on_task_in_alone(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    state.task_in_path = m["task"]
+
+
+def on_limit_of_alone(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    if state.task_in_path:
+        facts.task_memcg = facts.task_memcg or state.task_in_path
+    if m["oom"]:
+        facts.oom_memcg = facts.oom_memcg or m["oom"]
+    else:
+        state.awaiting_limit_path = True
+
+
+def on_counter(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    name = {"memory+swap": "memsw"}.get(m["name"], m["name"])
+    failcnt = int(m["failcnt"]) if m["failcnt"] is not None else None
+    facts.counters.setdefault(name, Counter(int(m["usage"]), int(m["limit"]), failcnt))
+
+
+def on_stats_header(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    path, rest = m["path"], m["rest"]
+    items = {item["key"]: int(item["value"]) for item in STATS_V1_ITEM.finditer(rest)}
+    if items:
+        facts.stats_by_path.setdefault(path, items)
+        facts.stats_unit = "kB"
+    else:
+        state.stats_path = path
+        facts.stats_by_path.setdefault(path, {})
+        facts.stats_unit = "bytes"
+        facts.memcg_stats_v2 = True
+
+
+def on_mem_info(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.has_mem_info = True
+    state.in_mem_info = True
+
+
+def on_free_swap(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.free_swap_kb = int(m["kb"])
+
+
+def on_total_swap(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.total_swap_kb = int(m["kb"])
+
+
+def on_pages_ram(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.ram_pages = int(m["n"])
+
+
+def on_pages_reserved(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.reserved_pages = int(m["n"])
+
+
+def on_tasks_title(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    state.in_mem_info = False
+
+
+def on_task_header(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    columns = m["columns"].split()
+    facts.task_columns = columns[:-1] if columns and columns[-1] == "name" else columns
+    state.in_task_table = True
+    state.in_mem_info = False
+
+
+def on_task_row(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    columns = facts.task_columns
+    parts = m["rest"].split(None, len(columns))
+    if len(parts) <= len(columns) or not all(_is_int(part) for part in parts[: len(columns)]):
+        return
+    row: dict = {"pid": int(m["pid"])}
+    for column, value in zip(columns, parts, strict=False):
+        row[column] = int(value)
+    row["name"] = parts[len(columns)].strip()
+    facts.tasks.append(row)
+
+
+def on_selected(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    if facts.selected is None:
+        facts.selected = {"pid": int(m["pid"]), "name": m["comm"], "score": int(m["score"])}
+    _note_prefix(facts, m["prefix"])
+
+
+def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    _note_prefix(facts, m["prefix"])
+    pid = int(m["pid"])
+    if any(victim.pid == pid and victim.source == "killed" for victim in facts.victims):
+        return  # memory.oom.group prints the first victim again
+    values = {item["key"]: int(item["value"]) for item in _KILLED_FIELD.finditer(m["fields"])}
+    facts.victims = [victim for victim in facts.victims if victim.pid != pid]
+    facts.victims.append(
+        Victim(
+            pid=pid,
+            name=m["comm"],
+            total_vm_kb=values.get("total-vm", values.get("vsz")),
+            anon_rss_kb=values.get("anon-rss"),
+            file_rss_kb=values.get("file-rss"),
+            shmem_rss_kb=values.get("shmem-rss"),
+            uid=values.get("UID"),
+            pgtables_kb=values.get("pgtables"),
+            oom_score_adj=values.get("oom_score_adj"),
+        )
+    )
+
+
+def on_summary(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    body = m["body"]
+    keys = list(_SUMMARY_KEY.finditer(body))
+    for index, key in enumerate(keys):
+        end = keys[index + 1].start() if index + 1 < len(keys) else len(body)
+        value = body[key.end() : end]
+        if key["key"] == "mems_allowed" and value.endswith(",global_oom"):
+            value = value[: -len(",global_oom")]
+            facts.global_oom_flag = True
+        facts.summary[key["key"]] = value
+    facts.global_oom_flag = facts.global_oom_flag or ",global_oom" in body
+    facts.oom_memcg = facts.summary.get("oom_memcg") or facts.oom_memcg
+    facts.task_memcg = facts.summary.get("task_memcg") or facts.task_memcg
+
+
+def on_group(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.group_kill_path = m["path"]
+
+
+def on_exiting(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.skipped_exiting.append(int(m["pid"]))
+
+
+def on_reaped(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.reaped.append((int(m["pid"]), m["comm"]))
+
+
+def on_suppressed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.suppressed_callbacks = int(m["n"])
+
+
+def on_no_killable(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.no_killable = True
+
+
+def _note_prefix(facts: ReportFacts, prefix: str | None) -> None:
+    if prefix:
+        facts.kill_prefixes.add(prefix.strip())
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+Rule = tuple[str, re.Pattern[str], Handler]
+
+RULES: tuple[Rule, ...] = (
+    ("invoked", INVOKED, on_invoked),
+    ("cpu-line", CPU_LINE, on_cpu_line),
+    ("pid-line", PID_LINE, on_cpu_line),
+    ("hardware", HARDWARE, on_hardware),
+    ("summary", SUMMARY, on_summary),
+    ("killed", KILLED, on_killed),
+    ("selected", SELECTED, on_selected),
+    ("group", GROUP, on_group),
+    ("exiting", EXITING, on_exiting),
+    ("reaped", REAPED, on_reaped),
+    ("suppressed", SUPPRESSED, on_suppressed),
+    ("no-killable", NO_KILLABLE, on_no_killable),
+    ("counter", COUNTER, on_counter),
+    ("stats-header", STATS_HEADER, on_stats_header),
+    ("task-in", TASK_IN, on_task_in),
+    ("task-in-alone", TASK_IN_ALONE, on_task_in_alone),
+    ("limit-of-alone", LIMIT_OF_ALONE, on_limit_of_alone),
+    ("tasks-title", TASKS_TITLE, on_tasks_title),
+    ("task-header", TASK_HEADER, on_task_header),
+    ("mem-info", MEM_INFO, on_mem_info),
+    ("free-swap", FREE_SWAP, on_free_swap),
+    ("total-swap", TOTAL_SWAP, on_total_swap),
+    ("pages-ram", PAGES_RAM, on_pages_ram),
+    ("pages-reserved", PAGES_RESERVED, on_pages_reserved),
+    ("cpuset", CPUSET, on_cpuset),
+    ("trace-frame", TRACE_FRAME, on_trace_frame),
+)

@@ -1,0 +1,82 @@
+"""A report block -> `ReportFacts`, by the rule table in line_rules."""
+
+from __future__ import annotations
+
+from oom_enricher.model import ReportBlock
+from oom_enricher.parsing.facts import ReportFacts
+from oom_enricher.parsing.line_rules import (
+    MEM_INFO_ITEMS,
+    PATH_ALONE,
+    RULES,
+    STATS_V2_ITEM,
+    TASK_ROW,
+    ParseState,
+    on_task_row,
+)
+
+
+def parse_block(block: ReportBlock) -> ReportFacts:
+    facts = ReportFacts()
+    state = ParseState()
+    for line in block.lines:
+        parse_line(facts, state, line.message)
+    _settle_trigger_comm(facts)
+    return facts
+
+
+def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
+    text = message.strip()
+    if not text:
+        return
+    if _continues_context(facts, state, text):
+        return
+    for _, pattern, handler in RULES:
+        m = pattern.match(text)
+        if m:
+            handler(facts, m, state)
+            return
+
+
+def _continues_context(facts: ReportFacts, state: ParseState, text: str) -> bool:
+    """Lines whose meaning depends on the line before: v2 stats, split paths, table rows."""
+    if state.stats_path is not None:
+        item = STATS_V2_ITEM.match(text)
+        if item:
+            facts.stats_by_path[state.stats_path][item["key"]] = int(item["value"])
+            return True
+        state.stats_path = None
+    if state.awaiting_limit_path:
+        state.awaiting_limit_path = False
+        path = PATH_ALONE.match(text)
+        if path:
+            facts.oom_memcg = facts.oom_memcg or path["path"]
+            return True
+    if state.in_task_table and facts.task_columns:
+        row = TASK_ROW.match(text)
+        if row:
+            on_task_row(facts, row, state)
+            return True
+        state.in_task_table = False
+    if state.in_mem_info and not text.startswith(("Node", "lowmem_reserve")):
+        items = MEM_INFO_ITEMS.findall(text)
+        if items and text.split(":", 1)[0].replace("_", "").isalpha():
+            for key, value in items:
+                facts.mem_info.setdefault(key.lower(), int(value))
+            return True
+    return False
+
+
+def _settle_trigger_comm(facts: ReportFacts) -> None:
+    """Prefer the name the kernel printed twice when the header line carries paste debris.
+
+    The header's `<comm> invoked oom-killer` is the first line of a paste and picks up stray
+    characters (`_beam.smp`); the CPU and cpuset lines name the same task.
+    """
+    trigger = facts.trigger
+    header = trigger.comm
+    for witness in (trigger.cpu_comm, trigger.cpuset_comm):
+        if header and witness and header != witness and header.endswith(witness):
+            debris = header[: -len(witness)]
+            if debris and not any(ch.isalnum() for ch in debris):
+                trigger.comm = witness
+                return

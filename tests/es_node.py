@@ -1,0 +1,93 @@
+"""A real Elasticsearch node for tests: the session fixture `es_url` and the `EsNode` helper.
+
+`es_url` uses $OOM_ENRICHER_ES_URL when set; otherwise it starts one node with
+scripts/es-node/start (which fetches Elasticsearch from Maven Central into .cache/ on first use)
+and stops it at the end of the session. If the node cannot start, the fixture raises: the
+tests that need it fail, they never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = REPO / "scripts" / "es-node"
+NODES_DIR = REPO / ".cache" / "es-nodes"
+START_TIMEOUT_S = 300
+
+
+@dataclass
+class EsNode:
+    """One single-node cluster in its own directory; stop() and start() keep its data and port."""
+
+    directory: Path
+    url: str = ""
+    port: int | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls) -> EsNode:
+        NODES_DIR.mkdir(parents=True, exist_ok=True)
+        return cls(Path(tempfile.mkdtemp(prefix="node-", dir=NODES_DIR)))
+
+    def start(self) -> str:
+        cmd = [str(SCRIPTS / "start"), "--dir", str(self.directory)]
+        if self.port is not None:
+            cmd += ["--port", str(self.port)]
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S + 60,
+            env={**os.environ, **self.extra_env},
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"Elasticsearch node did not start (exit {proc.returncode}):\n"
+                f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+            )
+        self.url = proc.stdout.strip().splitlines()[-1]
+        self.port = int(self.url.rsplit(":", 1)[1])
+        return self.url
+
+    def stop(self, clean: bool = False) -> None:
+        args = [str(SCRIPTS / "stop"), str(self.directory)] + (["--clean"] if clean else [])
+        subprocess.run(args, check=False, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def es_url() -> Iterator[str]:
+    given = os.environ.get("OOM_ENRICHER_ES_URL")
+    if given:
+        yield given.rstrip("/")
+        return
+    node = EsNode.create()
+    try:
+        yield node.start()
+    finally:
+        node.stop(clean=True)
+
+
+@pytest.fixture()
+def es_node_factory() -> Iterator[type[EsNode]]:
+    """For destructive tests: separate nodes that the test may stop and restart."""
+    started: list[EsNode] = []
+
+    class _Tracked(EsNode):
+        @classmethod
+        def create(cls) -> EsNode:
+            node = super().create()
+            started.append(node)
+            return node
+
+    yield _Tracked
+    for node in started:
+        node.stop(clean=True)

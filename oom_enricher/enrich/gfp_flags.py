@@ -21,6 +21,12 @@ Deliberate simplifications:
   so that one name means one flag across a fleet.
 * Bits whose value depends on the kernel configuration (KASAN hardware tags,
   lockdep, slab object extensions) are left as a hex remainder from 5.18 on.
+* Recent kernels list the single bits in bit order and define GFP_NOWAIT with
+  __GFP_NOWARN; one 4.4+ order and GFP_NOWAIT = __GFP_KSWAPD_RECLAIM are used
+  throughout, which changes nothing for a mask with at most one leftover bit.
+* Release boundaries come from the upstream commits; vendor kernels that
+  backport flag changes (RHEL, Android) can differ, which is why parse_gfp_field
+  prefers the names the kernel printed.
 """
 
 from __future__ import annotations
@@ -32,8 +38,15 @@ __all__ = ["decode_gfp_mask", "parse_gfp_field", "kernel_generation"]
 
 # --- ___GFP_* bit values, one dict per layout --------------------------------
 
-# 2.6.x - 4.3: __GFP_WAIT era.  Bits only ever added at the top, so one table
-# serves the whole range (a flag a given release lacks is simply never set).
+
+def _renamed(bits: dict[str, int], old: str, new: str) -> dict[str, int]:
+    """The same layout with one flag renamed (same bit, new meaning or spelling)."""
+    return {(new if name == old else name): value for name, value in bits.items()}
+
+
+# 2.6.x - 3.14: __GFP_WAIT era.  Bits were only added at the top, so one table
+# serves the range (a flag a given release lacks is simply never set).
+# 0x100000 is __GFP_KMEMCG (3.8 - 3.14).
 _BITS_WAIT_ERA: dict[str, int] = {
     "__GFP_DMA": 0x01,
     "__GFP_HIGHMEM": 0x02,
@@ -62,8 +75,12 @@ _BITS_WAIT_ERA: dict[str, int] = {
     "__GFP_WRITE": 0x1000000,
 }
 
-# 4.4 - 4.9: __GFP_WAIT split into __GFP_DIRECT_RECLAIM + __GFP_KSWAPD_RECLAIM,
-# __GFP_ATOMIC and __GFP_ACCOUNT added, RECLAIMABLE moved down to 0x10.
+# 3.15 - 4.3: __GFP_KMEMCG gone; 4.2 reused its bit for __GFP_NOACCOUNT.
+_BITS_3_15 = _renamed(_BITS_WAIT_ERA, "__GFP_KMEMCG", "__GFP_NOACCOUNT")
+
+# 4.4: "mm, page_alloc: distinguish between being unable to sleep, unwilling to
+# sleep and avoiding waking kswapd" split __GFP_WAIT into __GFP_DIRECT_RECLAIM +
+# __GFP_KSWAPD_RECLAIM, added __GFP_ATOMIC and moved RECLAIMABLE down to 0x10.
 _BITS_4_4: dict[str, int] = {
     "__GFP_DMA": 0x01,
     "__GFP_HIGHMEM": 0x02,
@@ -85,7 +102,7 @@ _BITS_4_4: dict[str, int] = {
     "__GFP_HARDWALL": 0x20000,
     "__GFP_THISNODE": 0x40000,
     "__GFP_ATOMIC": 0x80000,
-    "__GFP_ACCOUNT": 0x100000,
+    "__GFP_NOACCOUNT": 0x100000,
     "__GFP_NOTRACK": 0x200000,
     "__GFP_DIRECT_RECLAIM": 0x400000,
     "__GFP_OTHER_NODE": 0x800000,
@@ -93,10 +110,13 @@ _BITS_4_4: dict[str, int] = {
     "__GFP_KSWAPD_RECLAIM": 0x2000000,
 }
 
+# 4.5 - 4.9: opt-in kmem accounting, __GFP_ACCOUNT replaced __GFP_NOACCOUNT.
+_BITS_4_5 = _renamed(_BITS_4_4, "__GFP_NOACCOUNT", "__GFP_ACCOUNT")
+
 # 4.10 - 4.12: "mm: get rid of __GFP_OTHER_NODE" shifted WRITE and KSWAPD_RECLAIM
 # down one bit each.  __GFP_NOLOCKDEP (4.12) only exists with CONFIG_LOCKDEP.
 _BITS_4_10: dict[str, int] = {
-    **{k: v for k, v in _BITS_4_4.items() if k != "__GFP_OTHER_NODE"},
+    **{k: v for k, v in _BITS_4_5.items() if k != "__GFP_OTHER_NODE"},
     "__GFP_WRITE": 0x800000,
     "__GFP_KSWAPD_RECLAIM": 0x1000000,
     "__GFP_NOLOCKDEP": 0x2000000,
@@ -104,9 +124,7 @@ _BITS_4_10: dict[str, int] = {
 
 # 4.13 - 4.17: __GFP_REPEAT renamed __GFP_RETRY_MAYFAIL (same bit).  4.15 dropped
 # __GFP_COLD and __GFP_NOTRACK but left their bits empty, so nothing else moved.
-_BITS_4_13: dict[str, int] = {
-    ("__GFP_RETRY_MAYFAIL" if k == "__GFP_REPEAT" else k): v for k, v in _BITS_4_10.items()
-}
+_BITS_4_13 = _renamed(_BITS_4_10, "__GFP_REPEAT", "__GFP_RETRY_MAYFAIL")
 
 # 4.18 - 5.0: "mm: save two stranding bit in gfp_mask" refilled the holes:
 # WRITE -> 0x100, DIRECT_RECLAIM -> 0x200000, KSWAPD_RECLAIM -> 0x400000.
@@ -174,14 +192,17 @@ _BITS_5_14: dict[str, int] = {
     "__GFP_NOLOCKDEP": 0x2000000,
 }
 
-# 5.18 - 6.3: the KASAN bits became CONFIG_KASAN_HW_TAGS-only and everything above
-# ZEROTAGS depends on the configuration, so only the fixed bits are named.
+# 5.18 - 6.2: the KASAN bits became CONFIG_KASAN_HW_TAGS-only ("kasan, page_alloc:
+# ..." series) and everything above ZEROTAGS depends on the configuration, so only
+# the fixed bits are named.  From 6.10 the values come from an enum, still equal
+# up to ZEROTAGS because the freed 0x200 bit is kept as ___GFP_UNUSED_BIT.
 _BITS_5_18: dict[str, int] = {
     k: v for k, v in _BITS_5_14.items() if k not in ("__GFP_SKIP_KASAN_POISON", "__GFP_NOLOCKDEP")
 }
 
-# 6.4 and later: __GFP_ATOMIC removed, 0x200 left unused.
-_BITS_6_4: dict[str, int] = {k: v for k, v in _BITS_5_18.items() if k != "__GFP_ATOMIC"}
+# 6.3 and later: "mm: discard __GFP_ATOMIC" (Mel Gorman, Jan 2023) left 0x200 unused
+# and GFP_ATOMIC became __GFP_HIGH | __GFP_KSWAPD_RECLAIM (0x820 instead of 0xa20).
+_BITS_6_3: dict[str, int] = {k: v for k, v in _BITS_5_18.items() if k != "__GFP_ATOMIC"}
 
 # --- composite definitions (include/linux/gfp.h), as lists of single flags ----
 
@@ -227,7 +248,7 @@ class _CompositeRules:
 
     transhuge_light: bool  # 4.8+: GFP_TRANSHUGE_LIGHT, GFP_TRANSHUGE = LIGHT | DIRECT
     temporary: bool  # GFP_TEMPORARY existed until 4.13
-    atomic_bit: bool  # GFP_ATOMIC included __GFP_ATOMIC until 6.3
+    atomic_bit: bool  # GFP_ATOMIC included __GFP_ATOMIC until 6.2
     skip_kasan_in_movable: bool  # 5.14 - 5.17: GFP_HIGHUSER_MOVABLE | SKIP_KASAN_POISON
 
 
@@ -256,8 +277,9 @@ def _composites_reclaim_era(b: dict[str, int], rules: _CompositeRules) -> list[t
     ]
     if rules.temporary:
         table.append(("GFP_TEMPORARY", _or(b, *kernel, "__GFP_RECLAIMABLE")))
+    if "__GFP_ACCOUNT" in b:  # 4.5+
+        table.append(("GFP_KERNEL_ACCOUNT", _or(b, *kernel, "__GFP_ACCOUNT")))
     table += [
-        ("GFP_KERNEL_ACCOUNT", _or(b, *kernel, "__GFP_ACCOUNT")),
         ("GFP_KERNEL", _or(b, *kernel)),
         ("GFP_NOFS", _or(b, *_RECLAIM, "__GFP_IO")),
         ("GFP_ATOMIC", _or(b, *atomic)),
@@ -272,7 +294,8 @@ def _composites_reclaim_era(b: dict[str, int], rules: _CompositeRules) -> list[t
 
 # --- order of the single-flag entries after the composites --------------------
 
-# gfpflags.h of 2.6.32 - 4.3, then the bits that list never named.
+# gfpflags.h of 2.6.32 - 4.3, then the bits that list never named.  Names a
+# layout lacks are skipped.
 _SINGLES_WAIT_ERA = (
     "__GFP_HIGH",
     "__GFP_WAIT",
@@ -298,6 +321,7 @@ _SINGLES_WAIT_ERA = (
     "__GFP_DMA32",
     "__GFP_FS",
     "__GFP_KMEMCG",
+    "__GFP_NOACCOUNT",
     "__GFP_WRITE",
 )
 
@@ -328,6 +352,7 @@ _SINGLES_RECLAIM_ERA = (
     "__GFP_DIRECT_RECLAIM",
     "__GFP_KSWAPD_RECLAIM",
     "__GFP_OTHER_NODE",
+    "__GFP_NOACCOUNT",
     "__GFP_ZEROTAGS",
     "__GFP_SKIP_KASAN_POISON",
     "__GFP_NOLOCKDEP",
@@ -392,20 +417,22 @@ def _rules(**overrides: bool) -> _CompositeRules:
 
 # Newest first; the first whose `first` is <= the running release wins.
 _GENERATIONS: tuple[_Generation, ...] = (
-    _reclaim_generation("6.4+", (6, 4), _BITS_6_4, _rules(atomic_bit=False)),
-    _reclaim_generation("5.18-6.3", (5, 18), _BITS_5_18, _rules()),
+    _reclaim_generation("6.3+", (6, 3), _BITS_6_3, _rules(atomic_bit=False)),
+    _reclaim_generation("5.18-6.2", (5, 18), _BITS_5_18, _rules()),
     _reclaim_generation("5.14-5.17", (5, 14), _BITS_5_14, _rules(skip_kasan_in_movable=True)),
     _reclaim_generation("5.1-5.13", (5, 1), _BITS_5_1, _rules()),
     _reclaim_generation("4.18-5.0", (4, 18), _BITS_4_18, _rules()),
     _reclaim_generation("4.14-4.17", (4, 14), _BITS_4_13, _rules()),
     _reclaim_generation("4.13", (4, 13), _BITS_4_13, _rules(temporary=True)),
     _reclaim_generation("4.10-4.12", (4, 10), _BITS_4_10, _rules(temporary=True)),
-    _reclaim_generation("4.8-4.9", (4, 8), _BITS_4_4, _rules(temporary=True)),
+    _reclaim_generation("4.8-4.9", (4, 8), _BITS_4_5, _rules(temporary=True)),
     _reclaim_generation(
-        "4.4-4.7", (4, 4), _BITS_4_4, _rules(temporary=True, transhuge_light=False)
+        "4.5-4.7", (4, 5), _BITS_4_5, _rules(temporary=True, transhuge_light=False)
     ),
+    _reclaim_generation("4.4", (4, 4), _BITS_4_4, _rules(temporary=True, transhuge_light=False)),
+    _build("3.15-4.3", (3, 15), _BITS_3_15, _composites_wait_era(_BITS_3_15), _SINGLES_WAIT_ERA),
     _build(
-        "2.6-4.3", (2, 6), _BITS_WAIT_ERA, _composites_wait_era(_BITS_WAIT_ERA), _SINGLES_WAIT_ERA
+        "2.6-3.14", (2, 6), _BITS_WAIT_ERA, _composites_wait_era(_BITS_WAIT_ERA), _SINGLES_WAIT_ERA
     ),
 )
 

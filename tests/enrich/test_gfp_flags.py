@@ -61,10 +61,22 @@ def test_composites_take_priority_in_kernel_order():
     assert decode_gfp_mask(0x14000D0, "4.14.0") == ["GFP_KERNEL", "__GFP_RECLAIMABLE"]
 
 
-def test_gfp_atomic_lost_its_own_bit_in_6_4():
-    assert decode_gfp_mask(0xA20, "5.10.0") == ["GFP_ATOMIC"]
-    assert decode_gfp_mask(0x820, "6.3.0") == ["GFP_NOWAIT", "__GFP_HIGH"]
-    assert decode_gfp_mask(0x820, "6.4.0") == ["GFP_ATOMIC"]
+def test_the_accounting_bit_changed_meaning():
+    # 0x100000: __GFP_KMEMCG (3.8-3.14), __GFP_NOACCOUNT (4.2-4.4), __GFP_ACCOUNT (4.5+).
+    assert decode_gfp_mask(0x1000D0, "3.10.0") == ["GFP_KERNEL", "__GFP_KMEMCG"]
+    assert decode_gfp_mask(0x1000D0, "4.2.0") == ["GFP_KERNEL", "__GFP_NOACCOUNT"]
+    assert decode_gfp_mask(0x25000C0, "4.4.0") == ["GFP_KERNEL", "__GFP_NOACCOUNT"]
+    assert decode_gfp_mask(0x25000C0, "4.6.0") == ["GFP_KERNEL_ACCOUNT"]
+
+
+def test_gfp_atomic_lost_its_own_bit_in_6_3():
+    # Page allocation failures print the same names: 5.4 "mode:0xa20(GFP_ATOMIC)",
+    # 6.5.9 and 6.6 "mode:0x820(GFP_ATOMIC)".
+    assert decode_gfp_mask(0xA20, "5.4.30") == ["GFP_ATOMIC"]
+    assert decode_gfp_mask(0xA20, "6.1.0") == ["GFP_ATOMIC"]
+    assert decode_gfp_mask(0x820, "6.2.0") == ["GFP_NOWAIT", "__GFP_HIGH"]
+    assert decode_gfp_mask(0x820, "6.5.9") == ["GFP_ATOMIC"]
+    assert decode_gfp_mask(0x820, "6.6.43-CUSTOM") == ["GFP_ATOMIC"]
 
 
 def test_single_flags_follow_the_composites():
@@ -97,8 +109,9 @@ def test_negative_mask_is_rejected():
 
 def test_kernel_generation_labels():
     assert kernel_generation("5.15.0-1041-azure") == "5.14-5.17"
-    assert kernel_generation("3.10.0-514.21.1.el7.x86_64") == "2.6-4.3"
-    assert kernel_generation("6.12.62+rpt-rpi-v8") == "6.4+"
+    assert kernel_generation("3.10.0-514.21.1.el7.x86_64") == "2.6-3.14"
+    assert kernel_generation("6.12.62+rpt-rpi-v8") == "6.3+"
+    assert kernel_generation("6.1.0-18-amd64") == "5.18-6.2"
 
 
 def test_parse_field_prefers_printed_names():

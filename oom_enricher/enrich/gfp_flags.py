@@ -1,6 +1,6 @@
 """Decode the ``gfp_mask`` of an OOM report into the kernel's own flag names.
 
-The OOM header prints ``gfp_mask=0x...`` and, since 4.5, the decoded names in
+The OOM header prints ``gfp_mask=0x...`` and, since about 4.5, the decoded names in
 parentheses (``%pGg``).  Older kernels print hex only, and the bit values of the
 ``___GFP_*`` flags were renumbered several times, so a hex mask means nothing
 without the kernel generation that produced it.

@@ -14,6 +14,7 @@ COMMAND_MODULES = [
     "parse_cmd",
     "explain_cmd",
     "report_cmd",
+    "kibana_cmd",
 ]
 
 EXIT_FOUND = 0

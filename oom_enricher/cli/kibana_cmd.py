@@ -1,0 +1,61 @@
+"""`oom-enricher kibana import`: upload the dashboards to Kibana."""
+
+from __future__ import annotations
+
+import argparse
+import ssl
+import sys
+from pathlib import Path
+
+from oom_enricher.dashboards.generate import NDJSON_PATH
+from oom_enricher.dashboards.kibana_import import import_ndjson
+from oom_enricher.report.connection import add_auth_arguments, authorization_header
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("kibana", help="Kibana saved objects (dashboards)")
+    actions = parser.add_subparsers(dest="kibana_command", required=True)
+    upload = actions.add_parser(
+        "import",
+        help="upload the dashboards with the saved objects import API",
+        description="POST the NDJSON to /api/saved_objects/_import and report per-object "
+        "errors. Credentials as for Elasticsearch (flags or OOM_ENRICHER_ES_* variables).",
+    )
+    upload.add_argument("--kibana", required=True, metavar="URL", help="e.g. http://kibana:5601")
+    upload.add_argument("--file", type=Path, default=NDJSON_PATH, help="NDJSON to upload")
+    upload.add_argument("--overwrite", action="store_true", help="replace objects with same id")
+    upload.add_argument("--space", default=None, help="Kibana space id (default space if unset)")
+    add_auth_arguments(upload)
+    upload.set_defaults(run=run_import)
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.kibana.startswith("https:"):
+        return None
+    context = ssl.create_default_context(cafile=args.ca_certs)
+    if args.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def run_import(args: argparse.Namespace) -> int:
+    try:
+        result = import_ndjson(
+            args.kibana,
+            args.file,
+            overwrite=args.overwrite,
+            space=args.space,
+            headers=authorization_header(args),
+            ssl_context=_ssl_context(args),
+        )
+    except OSError as exc:
+        print(f"oom-enricher kibana import: {exc}", file=sys.stderr)
+        return 1
+    for line in result.error_lines():
+        print(f"error: {line}", file=sys.stderr)
+    print(
+        f"imported {result.success_count} objects into {args.kibana}"
+        + ("" if result.success else f", {len(result.errors)} failed")
+    )
+    return 0 if result.success else 1

@@ -29,7 +29,9 @@ class LogLine:
     host: str | None = None
     timestamp: datetime | None = None  # wall clock, UTC
     monotonic: float | None = None  # seconds since boot, from `[ 123.456789]`
-    is_kernel: bool | None = None  # True: kernel transport; False: a userspace program; None: unknown
+    is_kernel: bool | None = (
+        None  # True: kernel transport; False: a userspace program; None: unknown
+    )
     program: str | None = None  # syslog tag / identifier when not the kernel
     raw: str = ""
     seq: int | None = None  # /dev/kmsg sequence number
@@ -43,4 +45,6 @@ class ReportBlock:
     lines: list[LogLine]
     complete: bool = True
     incomplete_reason: str | None = None
-    unit_notice: str | None = None  # systemd `<unit>: A process of this unit has been killed by the OOM killer.`
+    unit_notice: str | None = (
+        None  # systemd `<unit>: A process of this unit has been killed by the OOM killer.`
+    )

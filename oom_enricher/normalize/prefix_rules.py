@@ -49,7 +49,9 @@ FACILITY_LEVEL_ISO = re.compile(
     re.S,
 )
 # `dmesg -x`: `kern  :warn  : ` before the dmesg stamp.
-DMESG_FACILITY_LEVEL = re.compile(r"(?P<facility>[a-z]+)\s*:(?P<level>[a-z]+)\s*:\s(?P<rest>.*)", re.S)
+DMESG_FACILITY_LEVEL = re.compile(
+    r"(?P<facility>[a-z]+)\s*:(?P<level>[a-z]+)\s*:\s(?P<rest>.*)", re.S
+)
 # RFC 5424: rsyslog RSYSLOG_SyslogProtocol23Format, syslog-ng syslog().
 RFC5424 = re.compile(
     r"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "

@@ -68,9 +68,7 @@ def parse_clock(text: str) -> tuple[int, int, int, int]:
     return hour, minute, second, micros
 
 
-def local_to_utc(
-    year: int, month: int, day: int, clock: str, zone: tzinfo
-) -> datetime | None:
+def local_to_utc(year: int, month: int, day: int, clock: str, zone: tzinfo) -> datetime | None:
     try:
         hour, minute, second, micros = parse_clock(clock)
         local = datetime(year, month, day, hour, minute, second, micros, tzinfo=zone)

@@ -52,15 +52,18 @@ PID_LINE = re.compile(
 )
 HARDWARE = re.compile(r"Hardware name: (?P<hw>.+)")
 # stack frames: x86 `[<ffffffff817557fe>] dump_stack+0x46/0x58`, 4.13+ ` dump_stack+0x5c/0x79`
-TRACE_FRAME = re.compile(r"\s*(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+")
+TRACE_FRAME = re.compile(
+    r"\s*(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+"
+)
 # v1 and v2 before 5.0: `Task in /docker/a4d4... killed as a result of limit of /docker/a4d4...`
 TASK_IN = re.compile(r"Task in (?P<task>\S+) killed as a result of limit of (?P<oom>\S+)")
 TASK_IN_ALONE = re.compile(r"Task in (?P<task>\S+)\s*$")
 LIMIT_OF_ALONE = re.compile(r"killed as a result of limit of\s*(?P<oom>\S+)?\s*$")
 PATH_ALONE = re.compile(r"(?P<path>/\S*)\s*$")
-# memcg counters, all kernels with memcg: `memory+swap: usage 524288kB, limit 524288kB, failcnt 19118`
+# memcg counters, every kernel with memcg: `memory+swap: usage 524288kB, limit 524288kB, failcnt 5`
 COUNTER = re.compile(
-    r"(?P<name>memory|memory\+swap|kmem|swap|tcpmem): usage (?P<usage>\d+)kB, limit (?P<limit>\d+)kB"
+    r"(?P<name>memory|memory\+swap|kmem|swap|tcpmem): "
+    r"usage (?P<usage>\d+)kB, limit (?P<limit>\d+)kB"
     r"(?:, failcnt (?P<failcnt>\d+))?"
 )
 # v1: `Memory cgroup stats for /x: cache:0KB rss:229600KB ...`; v2 (4.19+): `... for /x:` then
@@ -80,7 +83,8 @@ PAGES_RESERVED = re.compile(r"(?P<n>\d+) pages reserved")
 TASKS_TITLE = re.compile(r"Tasks state \(memory values in pages\):")
 TASK_HEADER = re.compile(r"\[\s*pid\s*\]\s+(?P<columns>uid\s+tgid\s+total_vm\b.*)")
 TASK_ROW = re.compile(r"\[\s*(?P<pid>\d+)\]\s+(?P<rest>.*)")
-# 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or sacrifice child`
+# 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or sacrifice
+# child`
 SELECTED = re.compile(
     r"(?:(?P<prefix>.*?): )?Kill process (?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+)"
 )

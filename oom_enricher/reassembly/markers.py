@@ -28,7 +28,9 @@ KILLED_LINE = re.compile(r"(?:.*: )?Killed process (?P<pid>\d+) \((?P<comm>.*)\)
 # 4.19+ (memcg paths since 5.0): `oom-kill:constraint=CONSTRAINT_MEMCG,...,pid=996,uid=1000`
 SUMMARY_LINE = re.compile(r"oom-kill:constraint=")
 # 4.19+ cgroup v2 memory.oom.group
-GROUP_LINE = re.compile(r"Tasks in (?P<path>\S+) are going to be killed due to memory\.oom\.group set")
+GROUP_LINE = re.compile(
+    r"Tasks in (?P<path>\S+) are going to be killed due to memory\.oom\.group set"
+)
 # 4.19+ during a group kill
 EXITING_LINE = re.compile(r"(?:.*: )?OOM victim (?P<pid>\d+) \((?P<comm>.*)\) is already exiting")
 # 4.6+

@@ -1,0 +1,35 @@
+"""`oom-enricher explain`: a readable summary per OOM report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from oom_enricher.cli.common_args import add_input_args, pipeline_options, report_read_problems
+from oom_enricher.pipeline import documents_from_lines
+from oom_enricher.sinks.explain_text import render
+from oom_enricher.sources.file_reader import ReadStats, read_lines
+from oom_enricher.sources.progress import TerminalProgress
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("explain", help="print a readable summary of each OOM report")
+    add_input_args(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    stats = ReadStats()
+    progress = TerminalProgress("reading")
+    found = 0
+    lines = read_lines(args.files, stats, progress)
+    for doc in documents_from_lines(lines, pipeline_options(args)):
+        found += 1
+        sys.stdout.write(("\n" if found > 1 else "") + render(doc, found))
+    sys.stdout.flush()
+    progress.close()
+    if report_read_problems(stats):
+        return 2
+    if not found:
+        print("oom-enricher: no OOM report found", file=sys.stderr)
+    return 0 if found else 1

@@ -1,0 +1,37 @@
+"""`oom-enricher parse`: one JSON document per OOM report, as JSON Lines on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import orjson
+
+from oom_enricher.cli.common_args import add_input_args, pipeline_options, report_read_problems
+from oom_enricher.pipeline import documents_from_lines
+from oom_enricher.sources.file_reader import ReadStats, read_lines
+from oom_enricher.sources.progress import TerminalProgress
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("parse", help="print one JSON document per OOM report")
+    add_input_args(parser)
+    parser.add_argument("--pretty", action="store_true", help="indent the JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    stats = ReadStats()
+    progress = TerminalProgress("parsing")
+    option = orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if args.pretty else 0)
+    out = sys.stdout.buffer
+    found = 0
+    lines = read_lines(args.files, stats, progress)
+    for doc in documents_from_lines(lines, pipeline_options(args)):
+        out.write(orjson.dumps(doc, option=option))
+        found += 1
+    out.flush()
+    progress.close()
+    if report_read_problems(stats):
+        return 2
+    return 0 if found else 1

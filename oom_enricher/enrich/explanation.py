@@ -1,0 +1,168 @@
+"""`oom.explanation`: two to five plain sentences, the way an expert would tell a colleague."""
+
+from __future__ import annotations
+
+import re
+
+from oom_enricher.enrich.sizes import human_bytes
+
+_LONG_HEX = re.compile(r"([0-9a-f]{12})[0-9a-f]{20,}")
+_LIMIT_WORDS = {
+    "memory": "memory limit",
+    "memory+swap": "memory+swap limit",
+    "kmem": "kernel-memory (kmem) limit",
+    "swap": "swap limit",
+}
+
+
+def short_path(path: str | None) -> str:
+    return _LONG_HEX.sub(lambda m: m.group(1) + "…", path) if path else "?"
+
+
+def explain(doc: dict) -> str:
+    oom = doc.get("oom", {})
+    sentences = [
+        _what_died(doc, oom),
+        _why(oom),
+        _selection(oom),
+        _remedy(oom),
+        _completeness(oom),
+    ]
+    return " ".join(sentence for sentence in sentences if sentence)
+
+
+def _proc(name: str | None, pid: int | None) -> str:
+    return f"{name or 'unknown'} (pid {pid})" if pid is not None else (name or "an unknown process")
+
+
+def _where(doc: dict, oom: dict) -> str:
+    pod = doc.get("kubernetes", {}).get("pod", {}).get("uid")
+    container = doc.get("container", {}).get("id")
+    runtime = doc.get("container", {}).get("runtime")
+    unit = doc.get("systemd", {}).get("unit")
+    if pod:
+        return f" in Kubernetes pod {pod}" + (f" (container {container[:12]})" if container else "")
+    if container:
+        return f" in {runtime or 'container'} container {container[:12]}"
+    if unit:
+        return f" in systemd unit {unit}"
+    return ""
+
+
+def _what_died(doc: dict, oom: dict) -> str:
+    victims = oom.get("victims") or []
+    host = doc.get("host", {}).get("name")
+    on_host = f" on {host}" if host else ""
+    where = _where(doc, oom)
+    if not victims:
+        if oom.get("no_killable"):
+            return (
+                f"The kernel ran out of memory{where}{on_host} and found no process it could kill."
+            )
+        return (
+            f"The kernel OOM killer fired{where}{on_host}, "
+            "but the report does not show who was killed."
+        )
+    first = _proc(victims[0]["name"], victims[0]["pid"])
+    if len(victims) == 1:
+        return f"The kernel OOM killer killed {first}{where}{on_host}."
+    return (
+        f"The kernel OOM killer killed {len(victims)} processes{where}{on_host}, "
+        f"starting with {first}, because memory.oom.group makes the whole cgroup die together."
+    )
+
+
+def _why(oom: dict) -> str:
+    hit = oom.get("limit_hit")
+    cgroup = oom.get("cgroup") or {}
+    if hit in _LIMIT_WORDS:
+        counter = oom.get({"memory+swap": "memsw"}.get(hit, hit)) or {}
+        path = short_path(cgroup.get("oom_path") or cgroup.get("task_path"))
+        return (
+            f"The {_LIMIT_WORDS[hit]} of cgroup {path} ({human_bytes(counter.get('limit_bytes'))}) "
+            f"was reached: usage was {human_bytes(counter.get('usage_bytes'))}."
+        )
+    if hit == "global":
+        return _why_global(oom)
+    if oom.get("scope") == "memcg":
+        path = short_path(cgroup.get("oom_path") or cgroup.get("task_path"))
+        return f"A memory cgroup limit ({path}) was hit, but the report does not say which counter."
+    return ""
+
+
+def _why_global(oom: dict) -> str:
+    system = oom.get("system") or {}
+    scope = oom.get("scope")
+    if scope in ("cpuset", "mempolicy"):
+        return f"The memory allowed by the task's {scope} ran out, not the whole machine."
+    swap_total = system.get("total_swap_bytes")
+    if swap_total == 0:
+        return "The whole machine ran out of memory, and it has no swap to fall back on."
+    if swap_total:
+        free = human_bytes(system.get("free_swap_bytes"))
+        total = human_bytes(swap_total)
+        return f"The whole machine ran out of memory, with {free} of {total} swap left."
+    return "The whole machine ran out of memory (no cgroup limit was involved)."
+
+
+def _selection(oom: dict) -> str:
+    selected = oom.get("selected") or {}
+    victims = oom.get("victims") or []
+    if not selected.get("pid"):
+        return _trigger_sentence(oom)
+    details = [f"pid {selected['pid']}"]
+    if oom.get("selected_is_thread") and selected.get("tgid"):
+        details.append(
+            f"a thread of process {selected['tgid']}, so it is not in the task table, "
+            "which lists processes"
+        )
+    text = f"The kernel chose {selected.get('name')} ({', '.join(details)})"
+    if selected.get("score") is not None:
+        text += f" with badness score {selected['score']}"
+    if oom.get("sacrificed_child") and victims:
+        child = _proc(victims[0]["name"], victims[0]["pid"])
+        return (
+            f"{text}, but killed that process's child {child} instead: kernels before 5.1 "
+            "sacrifice a child that has its own memory to spare the parent, so the big "
+            "process kept running."
+        )
+    return text + "."
+
+
+def _trigger_sentence(oom: dict) -> str:
+    trigger = oom.get("trigger") or {}
+    victims = oom.get("victims") or []
+    if not trigger.get("name") or not victims:
+        return ""
+    if trigger.get("pid") is not None and trigger["pid"] == victims[0]["pid"]:
+        return f"{trigger['name']} was both the task whose allocation failed and the one killed."
+    return (
+        f"The allocation that failed was made by {_proc(trigger['name'], trigger.get('pid'))}; "
+        "the kernel killed the process with the highest badness score instead."
+    )
+
+
+def _remedy(oom: dict) -> str:
+    if not oom.get("sacrificed_child"):
+        return ""
+    trigger = oom.get("trigger") or {}
+    allocating = (
+        f", here {_proc(trigger['name'], trigger.get('pid'))}" if trigger.get("name") else ""
+    )
+    text = (
+        "Setting vm.oom_kill_allocating_task=1 changes this for system-wide OOMs: the kernel "
+        f"then kills the task whose allocation failed{allocating}, instead of the highest score"
+    )
+    if oom.get("scope") == "memcg":
+        return (
+            text + "; a cgroup limit like this one always chooses by score, so raise the "
+            "limit or shrink the biggest process."
+        )
+    return text + "."
+
+
+def _completeness(oom: dict) -> str:
+    if oom.get("complete", True):
+        return ""
+    reason = (oom.get("incomplete_reason") or "unknown").replace("_", " ")
+    return f"Part of the report is missing ({reason}), so some facts are unknown."

@@ -1,0 +1,102 @@
+"""Scope, cgroup version and which memcg counter hit its limit."""
+
+from __future__ import annotations
+
+from oom_enricher.parsing.facts import Counter, ReportFacts
+
+# The kernel prints "no limit" as PAGE_COUNTER_MAX in kB: 9007199254740988 (4 KiB pages,
+# 64-bit), 9007199254740976 (16 KiB pages), 18014398509481983 (32-bit). All are >= 2^52 kB,
+# and none fits a signed 64-bit byte count.
+UNLIMITED_KB = 2**52
+
+_CONSTRAINT_SCOPE = {
+    "CONSTRAINT_MEMCG": "memcg",
+    "CONSTRAINT_CPUSET": "cpuset",
+    "CONSTRAINT_MEMORY_POLICY": "mempolicy",
+    "CONSTRAINT_NONE": "global",
+}
+_MEMCG_TRACE = {"mem_cgroup_out_of_memory", "mem_cgroup_oom_synchronize", "try_charge_memcg"}
+_LIMIT_NAMES = {"memory": "memory", "memsw": "memory+swap", "kmem": "kmem", "swap": "swap"}
+_AT_LIMIT_RATIO = 0.9
+
+
+def is_unlimited(limit_kb: int) -> bool:
+    return limit_kb >= UNLIMITED_KB
+
+
+def classify_scope(facts: ReportFacts) -> str:
+    # 5.0-5.1 print CONSTRAINT_NONE for cgroup OOMs too: oom_memcg= settles it.
+    if facts.summary.get("oom_memcg"):
+        return "memcg"
+    constraint = facts.summary.get("constraint")
+    if constraint in _CONSTRAINT_SCOPE:
+        return _CONSTRAINT_SCOPE[constraint]
+    if _says_memcg(facts):
+        return "memcg"
+    if _says_global(facts):
+        return "global"
+    return "unknown"
+
+
+def _says_memcg(facts: ReportFacts) -> bool:
+    return bool(
+        "Memory cgroup out of memory" in facts.kill_prefixes
+        or facts.counters
+        or facts.oom_memcg
+        or _MEMCG_TRACE.intersection(facts.trace_functions)
+    )
+
+
+def _says_global(facts: ReportFacts) -> bool:
+    return bool(
+        "Out of memory" in facts.kill_prefixes
+        or facts.has_mem_info
+        or facts.global_oom_flag
+        or "out_of_memory" in facts.trace_functions
+    )
+
+
+def cgroup_version(facts: ReportFacts, scope: str) -> str:
+    if "memsw" in facts.counters or "kmem" in facts.counters or facts.stats_unit == "kB":
+        return "v1"
+    if "swap" in facts.counters or facts.memcg_stats_v2:
+        return "v2"
+    return "none" if scope in ("global", "cpuset", "mempolicy") else "unknown"
+
+
+def limit_hit(facts: ReportFacts, scope: str, version: str) -> tuple[str, Counter | None]:
+    """The counter whose usage reached its limit, by how close each came, then by failures."""
+    if scope in ("global", "cpuset", "mempolicy"):
+        return "global", None
+    if scope != "memcg":
+        return "unknown", None
+    candidates = {
+        name: counter
+        for name, counter in facts.counters.items()
+        if name in _LIMIT_NAMES and counter.limit_kb > 0 and not is_unlimited(counter.limit_kb)
+    }
+    if version == "v2" and "memory" in candidates:
+        # cgroup v2 raises OOM on memory.max; a full swap.max only stops swap-out.
+        candidates.pop("swap", None)
+    if not candidates:
+        return "unknown", None
+    name, counter = max(candidates.items(), key=lambda item: _closeness(item[1]))
+    if counter.usage_kb / counter.limit_kb < _AT_LIMIT_RATIO:
+        return "unknown", None
+    return _LIMIT_NAMES[name], counter
+
+
+def _closeness(counter: Counter) -> tuple[float, int]:
+    return min(counter.usage_kb / counter.limit_kb, 1.0), counter.failcnt or 0
+
+
+def counter_document(counter: Counter | None) -> dict | None:
+    if counter is None:
+        return None
+    unlimited = is_unlimited(counter.limit_kb)
+    return {
+        "usage_bytes": counter.usage_kb * 1024,
+        "limit_bytes": None if unlimited else counter.limit_kb * 1024,
+        "failcnt": counter.failcnt,
+        "unlimited": unlimited,
+    }

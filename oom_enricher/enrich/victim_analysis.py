@@ -1,0 +1,102 @@
+"""Who the kernel chose and who died: threads, sacrificed children, page size, top consumers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oom_enricher.parsing.facts import ReportFacts, Victim
+
+DEFAULT_PAGE_SIZE = 4096
+_PAGE_SIZES = (4096, 16384, 65536)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    pid: int | None
+    name: str | None
+    score: int | None
+    tgid: int | None
+    is_thread: bool | None
+    sacrificed_child: bool
+
+
+def victims_of(facts: ReportFacts) -> list[Victim]:
+    """Every process killed, in order; named by reaper or summary lines when no kill line exists."""
+    if facts.victims:
+        return facts.victims
+    if facts.reaped:
+        pid, name = facts.reaped[0]
+        return [Victim(pid=pid, name=name, source="reaper")]
+    if facts.summary.get("pid", "").isdigit():
+        return [
+            Victim(
+                pid=int(facts.summary["pid"]), name=facts.summary.get("task", ""), source="summary"
+            )
+        ]
+    return []
+
+
+def analyse_selection(facts: ReportFacts, victims: list[Victim]) -> Selection:
+    selected = facts.selected
+    if selected is None:
+        return Selection(None, None, None, None, None, False)
+    by_pid = {row["pid"]: row for row in facts.tasks}
+    row = by_pid.get(selected["pid"])
+    is_thread: bool | None = None
+    tgid: int | None = None
+    if facts.tasks:
+        is_thread = row is None
+        tgid = (
+            row.get("tgid", row["pid"]) if row else _thread_group_of(facts.tasks, selected["name"])
+        )
+    sacrificed = bool(victims) and victims[0].pid not in {selected["pid"], tgid}
+    return Selection(
+        selected["pid"], selected["name"], selected["score"], tgid, is_thread, sacrificed
+    )
+
+
+def _thread_group_of(tasks: list[dict], name: str) -> int | None:
+    """The process a selected thread belongs to: the table row of that name (largest if several).
+
+    The task table lists thread-group leaders only, and a thread shares its process's comm
+    unless it renamed itself.
+    """
+    rows = [row for row in tasks if row.get("name") == name]
+    if not rows:
+        return None
+    best = max(rows, key=lambda row: row.get("rss", 0) + row.get("swapents", 0))
+    return best.get("tgid", best["pid"])
+
+
+def infer_page_size(facts: ReportFacts, victims: list[Victim]) -> tuple[int, bool]:
+    """(page size, inferred?) from a victim's total-vm kB against its task-table pages."""
+    by_pid = {row["pid"]: row for row in facts.tasks}
+    for victim in victims:
+        row = by_pid.get(victim.pid)
+        if row is None or not victim.total_vm_kb or not row.get("total_vm"):
+            continue
+        ratio = victim.total_vm_kb * 1024 / row["total_vm"]
+        size = min(_PAGE_SIZES, key=lambda candidate: abs(candidate - ratio))
+        if abs(size - ratio) / size < 0.05:
+            return size, True
+    return DEFAULT_PAGE_SIZE, False
+
+
+def top_consumers(
+    facts: ReportFacts, page_size: int, usage_bytes: int | None, limit: int = 5
+) -> list[dict]:
+    ranked = sorted(facts.tasks, key=lambda row: row.get("rss", 0), reverse=True)[:limit]
+    consumers = []
+    for row in ranked:
+        rss_bytes = row.get("rss", 0) * page_size
+        share = round(rss_bytes / usage_bytes, 4) if usage_bytes else None
+        consumers.append(
+            {
+                "pid": row["pid"],
+                "name": row.get("name"),
+                "rss_bytes": rss_bytes,
+                "swap_bytes": row.get("swapents", 0) * page_size,
+                "share_of_usage": share,
+            }
+        )
+    return consumers

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import ssl
 import sys
 from pathlib import Path
 
 from oom_enricher.dashboards.generate import NDJSON_PATH
+from oom_enricher.dashboards.kibana_auth import (
+    add_kibana_auth_arguments,
+    authorization_header,
+    ssl_context,
+)
 from oom_enricher.dashboards.kibana_import import import_ndjson
-from oom_enricher.report.connection import add_auth_arguments, authorization_header
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,18 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     upload.add_argument("--file", type=Path, default=NDJSON_PATH, help="NDJSON to upload")
     upload.add_argument("--overwrite", action="store_true", help="replace objects with same id")
     upload.add_argument("--space", default=None, help="Kibana space id (default space if unset)")
-    add_auth_arguments(upload)
+    add_kibana_auth_arguments(upload)
     upload.set_defaults(run=run_import)
-
-
-def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
-    if not args.kibana.startswith("https:"):
-        return None
-    context = ssl.create_default_context(cafile=args.ca_certs)
-    if args.insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -47,7 +40,7 @@ def run_import(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             space=args.space,
             headers=authorization_header(args),
-            ssl_context=_ssl_context(args),
+            ssl_context=ssl_context(args.kibana, args),
         )
     except OSError as exc:
         print(f"oom-enricher kibana import: {exc}", file=sys.stderr)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from oom_enricher.report import sources
-from oom_enricher.report.connection import add_auth_arguments, es_client
 from oom_enricher.report.render import render_html, render_json, render_markdown
 from oom_enricher.report.trends import ReportOptions, build_report
+from oom_enricher.sinks.elasticsearch.auth import add_connection_arguments, connection_from_args
 
 log = logging.getLogger(__name__)
 RENDERERS = {"html": render_html, "md": render_markdown, "json": render_json}
@@ -24,16 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Kills per day and week, rankings, repeat offenders, cgroups dying at "
         "their limit and the worst incidents, from JSON Lines files or Elasticsearch.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
+    parser.add_argument(
         "--from",
         dest="from_files",
         nargs="+",
         type=Path,
         metavar="FILE",
-        help="JSON Lines documents (oom-enricher parse output); - for stdin",
+        help="JSON Lines documents (oom-enricher parse output); - for stdin. Or use --es.",
     )
-    source.add_argument("--es", metavar="URL", help="read from Elasticsearch")
     parser.add_argument(
         "--index", default=sources.DEFAULT_INDEX_PATTERN, help="index pattern for --es"
     )
@@ -49,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--format", choices=sorted(RENDERERS), default="html")
     parser.add_argument("-o", "--output", type=Path, help="write here instead of stdout")
     parser.add_argument("--top", type=int, default=10, help="rows per ranking (default 10)")
-    add_auth_arguments(parser)
+    add_connection_arguments(parser, required=False)
     parser.set_defaults(run=run)
 
 
@@ -66,13 +64,17 @@ def _window(args: argparse.Namespace) -> tuple[datetime | None, datetime | None]
 
 
 def run(args: argparse.Namespace) -> int:
+    if bool(args.from_files) == bool(args.es):
+        print("oom-enricher report: give either --from FILE... or --es URL", file=sys.stderr)
+        return 2
     try:
         since, until = _window(args)
     except ValueError as exc:
         print(f"oom-enricher report: {exc}", file=sys.stderr)
         return 2
     if args.es:
-        docs = sources.search_elasticsearch(es_client(args.es, args), since, until, args.index)
+        client = connection_from_args(args).client()
+        docs = sources.search_elasticsearch(client, since, until, args.index)
     else:
         docs = sources.read_jsonl(args.from_files)
     try:
@@ -80,6 +82,11 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"oom-enricher report: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # elasticsearch errors: one line instead of a traceback
+        if type(exc).__module__.split(".")[0] not in {"elasticsearch", "elastic_transport"}:
+            raise
+        print(f"oom-enricher report: Elasticsearch: {exc}", file=sys.stderr)
+        return 1
     text = RENDERERS[args.format](report)
     if args.output:
         args.output.write_text(text, encoding="utf-8")

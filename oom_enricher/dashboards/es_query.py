@@ -1,7 +1,9 @@
 """A Lens panel's aggregation written as an Elasticsearch search, to test panels on real data.
 
 The buckets nest in column order, like Lens builds its request; metrics sit in the innermost
-bucket. `count` needs no aggregation (doc_count); `last_value` uses top_metrics sorted by time.
+bucket. `count` needs no aggregation (doc_count); `last_value` is, as in Lens, the newest hit
+among documents that have the field (filter + top_hits). Only core aggregations are used, so
+the queries run on any 8.x node (auto_date_histogram and top_metrics need x-pack analytics).
 """
 
 from __future__ import annotations
@@ -21,18 +23,24 @@ def _metric_agg(metric: Metric) -> dict:
     if metric.op == "median":
         return {"percentiles": {"field": metric.field, "percents": [50]}}
     if metric.op == "last_value":
-        return {"top_metrics": {"metrics": {"field": metric.field}, "sort": {"@timestamp": "desc"}}}
+        newest = {
+            "size": 1,
+            "sort": [{"@timestamp": {"order": "desc"}}],
+            "_source": False,
+            "docvalue_fields": [metric.field],
+        }
+        return {"filter": {"exists": {"field": metric.field}}, "aggs": {"v": {"top_hits": newest}}}
     return {ES_METRIC[metric.op]: {"field": metric.field}}
 
 
 def _bucket_agg(bucket, metric_names: list[str]) -> dict:
     if isinstance(bucket, DateHistogram):
-        if bucket.interval == "auto":
-            return {"auto_date_histogram": {"field": bucket.field, "buckets": 30}}
+        # Lens turns "auto" into an interval fitting the time range; a day fits any range here.
+        interval = "1d" if bucket.interval == "auto" else bucket.interval
         return {
             "date_histogram": {
                 "field": bucket.field,
-                "calendar_interval": bucket.interval,
+                "calendar_interval": interval,
                 "min_doc_count": 1,
             }
         }
@@ -81,34 +89,41 @@ def panel_query(panel: LensPanel) -> dict:
 
 def _metric_value(node: dict, name: str):
     value = node.get(name, {})
-    if "top" in value:
-        tops = value["top"]
-        return next(iter(tops[0]["metrics"].values())) if tops else None
+    if "v" in value:  # last_value: filter + top_hits
+        hits = value["v"]["hits"]["hits"]
+        return next(iter(hits[0]["fields"].values()))[0] if hits else None
     if "values" in value:
         return next(iter(value["values"].values()), None)
     return value.get("value")
 
 
-def filled_rows(panel: LensPanel, response: dict) -> list[dict]:
-    """Rows (bucket keys + metric values) where every metric has a value."""
+def rows(panel: LensPanel, response: dict) -> list[dict]:
+    """One row per innermost bucket with documents: bucket keys and metric values."""
     names = metric_names(panel)
-    rows: list[dict] = []
+    found: list[dict] = []
 
     def walk(node: dict, depth: int, keys: tuple) -> None:
         if depth == len(panel.buckets):
             row = {"keys": keys, "doc_count": node.get("doc_count")}
             for name in names:
                 row[name] = node.get("doc_count") if name == "_count" else _metric_value(node, name)
-            if row["doc_count"] and all(row[n] is not None for n in names):
-                rows.append(row)
+            found.append(row)
             return
         for bucket in node.get(f"b{depth}", {}).get("buckets", []):
             if bucket.get("doc_count"):
-                walk(bucket, depth + 1, (*keys, bucket.get("key")))
+                walk(bucket, depth + 1, (*keys, bucket.get("key_as_string", bucket.get("key"))))
 
-    top = {
-        **response.get("aggregations", {}),
-        "doc_count": response.get("hits", {}).get("total", {}).get("value"),
-    }
-    walk(top, 0, ())
-    return rows
+    total = response.get("hits", {}).get("total", {}).get("value")
+    if total:
+        walk({**response.get("aggregations", {}), "doc_count": total}, 0, ())
+    return found
+
+
+def empty_metrics(panel: LensPanel, response: dict) -> list[str]:
+    """Labels of metrics that have no value in any bucket (the panel would show nothing)."""
+    found = rows(panel, response)
+    empty = []
+    for name, metric in zip(metric_names(panel), panel.metrics, strict=True):
+        if not any(row[name] is not None for row in found):
+            empty.append(metric.label or f"{metric.op}({metric.field})")
+    return empty

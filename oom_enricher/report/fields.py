@@ -40,7 +40,8 @@ _MISSING = object()
 
 
 def timestamp(doc: dict) -> datetime | None:
-    raw = get(doc, "@timestamp")
+    """When the kill happened; when the kernel printed no wall clock, when it was read."""
+    raw = get(doc, "@timestamp") or get(doc, "event.created")
     if not isinstance(raw, str) or not raw:
         return None
     try:

@@ -41,7 +41,7 @@ def _html_table(table: Table) -> str:
         cells = "".join(f'<td class="{cls(i)}">{escape(c)}</td>' for i, c in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     if not body:
-        body.append(f'<tr><td colspan="{len(table.headers)}">none</td></tr>')
+        body.append(f'<tr class="empty"><td colspan="{len(table.headers)}">none</td></tr>')
     note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
     return (
         f'<section class="table-section" id="{table.key}"><h2>{escape(table.title)}</h2>{note}'

@@ -76,7 +76,7 @@ def column_chart(
     label_every: int | None = None,
 ) -> str:
     """Vertical stacked columns over ordered labels (days, weeks)."""
-    left, right, top, bottom = 56, 16, 56, 64
+    left, right, top, bottom = 56, 40, 56, 64  # right margin keeps the last date label whole
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(v.values()) for v in series.values] or [0]
     ticks = nice_ticks(max(totals))

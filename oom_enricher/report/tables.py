@@ -43,6 +43,11 @@ def gap(seconds: int) -> str:
     return f"{hours}h{rest // 60:02d}m"
 
 
+def _moved(row: dict) -> bool:
+    """A period with kills, or the first quiet one after kills."""
+    return bool(row["kills"] or row.get("change"))
+
+
 def _ranking(report: dict, key: str, title: str, label: str) -> Table:
     rows = [[r["key"], str(r["kills"]), f"{r['share_pct']}%"] for r in report[key]]
     return Table(key, title, [label, "Kills", "Share"], rows, numeric=(1, 2))
@@ -54,15 +59,19 @@ def report_tables(report: dict) -> list[Table]:
             "weekly",
             "Kills per week",
             ["Week", "Starts", "Kills", "Change vs previous week"],
-            [[w["week"], w["start"], str(w["kills"]), change(w)] for w in report["weekly"]],
+            [
+                [w["week"], w["start"], str(w["kills"]), change(w)]
+                for w in report["weekly"]
+                if _moved(w)
+            ],
             numeric=(2, 3),
         ),
         Table(
             "daily",
             "Kills per day",
             ["Day", "Kills", "Change vs previous day"],
-            [[d["date"], str(d["kills"]), change(d)] for d in report["daily"] if d["kills"]],
-            "Days without kills are left out of this table (the chart shows them); "
+            [[d["date"], str(d["kills"]), change(d)] for d in report["daily"] if _moved(d)],
+            "Quiet days after quiet days are left out (the chart shows every day); "
             "the change is against the previous calendar day.",
             numeric=(1, 2),
         ),

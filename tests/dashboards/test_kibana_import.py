@@ -28,20 +28,18 @@ def _cli(argv: list[str]) -> int:
     return args.run(args)
 
 
-def test_upload_is_multipart_with_xsrf_and_auth(kibana, capsys, monkeypatch):
-    monkeypatch.delenv("OOM_ENRICHER_ES_API_KEY", raising=False)
+@pytest.fixture(autouse=True)
+def _no_ambient_credentials(monkeypatch):
+    for name in ("USERNAME", "PASSWORD", "API_KEY", "BEARER_TOKEN"):
+        monkeypatch.delenv(f"OOM_ENRICHER_ES_{name}", raising=False)
+
+
+def test_upload_is_multipart_with_xsrf_and_auth(kibana, capsys, tmp_path):
     kibana.credentials = "Basic " + base64.b64encode(b"elastic:s3cret").decode()
-    argv = [
-        "kibana",
-        "import",
-        "--kibana",
-        kibana.url,
-        "--overwrite",
-        "--username",
-        "elastic",
-        "--password",
-        "s3cret",
-    ]
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    argv = ["kibana", "import", "--kibana", kibana.url, "--overwrite"]
+    argv += ["--username", "elastic", "--password-file", str(secret)]
     assert _cli(argv) == 0
     (req,) = kibana.requests
     assert req.path == "/api/saved_objects/_import"

@@ -22,7 +22,7 @@ class ReportDom(HTMLParser):
         if tag == "table":
             self._table = a.get("data-key")
             self.tables[self._table] = []
-        elif tag == "tr" and self._table:
+        elif tag == "tr" and self._table and a.get("class") != "empty":
             self._row = []
         elif tag == "td" and self._row is not None:
             self._cell = []

@@ -111,3 +111,10 @@ def test_dotted_keys_and_undated_documents():
     assert report["by_host"] == [{"key": "h", "kills": 1, "share_pct": 100.0}]
     assert report["totals"]["undated_documents_skipped"] == 1
     assert build_report([])["daily"] == []
+
+
+def test_documents_without_wall_clock_fall_back_to_read_time():
+    docs = [{"event": {"created": "2026-10-05T10:00:00.123Z"}, "host": {"name": "h"}}]
+    report = build_report(docs)
+    assert report["totals"]["kills"] == 1
+    assert report["period"]["first_kill"] == "2026-10-05T10:00:00.123000Z"

@@ -45,6 +45,9 @@ class ForwardServerConfig:
     idle_timeout: float = 600.0  # close connections silent for this long
     handshake_timeout: float = 30.0
     handshake: HandshakeConfig | None = None
+    # npm fluent-logger (<= 3.4.1) over TLS attaches its ack listener only in the write
+    # callback and drops an ack that arrives sooner; a few ms of delay avoids its resends.
+    ack_delay: float = 0.0
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None  # require client certificates signed by this CA
@@ -80,6 +83,14 @@ class _Connection:
     busy: bool = False
 
 
+class _PausedStreamProtocol(asyncio.StreamReaderProtocol):
+    """Reads nothing until start_tls: the ClientHello must reach the TLS layer, not the reader."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.pause_reading()  # type: ignore[attr-defined]
+        super().connection_made(transport)
+
+
 def build_tls_context(config: ForwardServerConfig) -> ssl.SSLContext | None:
     if not config.tls_cert:
         return None
@@ -106,9 +117,14 @@ class ForwardServer:
         self.port: int = config.port
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_connect, self.config.host, self.config.port, limit=self.config.read_size
-        )
+        loop = asyncio.get_running_loop()
+        protocol = _PausedStreamProtocol if self._tls is not None else asyncio.StreamReaderProtocol
+
+        def factory() -> asyncio.StreamReaderProtocol:
+            reader = asyncio.StreamReader(limit=self.config.read_size, loop=loop)
+            return protocol(reader, self._on_connect, loop=loop)
+
+        self._server = await loop.create_server(factory, self.config.host, self.config.port)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info(
             "forward server listening on %s:%d (tls=%s, shared_key=%s)",
@@ -149,19 +165,22 @@ class ForwardServer:
         self._connections.add(conn)
         self.metrics.inc("connections", {"source": SOURCE}, help="Accepted connections")
         self.metrics.set("connections_active", len(self._connections), {"source": SOURCE})
+        failed = True
         try:
             await self._serve(conn, reader, writer)
-        except ConnectionRefused as exc:
-            self._error(exc.kind, conn.peer, exc.reason)
-        except FrameError as exc:
+            failed = False
+        except (ConnectionRefused, FrameError) as exc:
             self._error(exc.kind, conn.peer, exc.reason)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             self._error("connection_lost", conn.peer, str(exc) or type(exc).__name__)
         except asyncio.CancelledError:
-            pass
+            failed = False
         finally:
             self._connections.discard(conn)
             self.metrics.set("connections_active", len(self._connections), {"source": SOURCE})
+            if failed:
+                # No TLS close_notify exchange with a misbehaving peer: drop it at once.
+                writer.transport.abort()
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -170,13 +189,13 @@ class ForwardServer:
         self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         if self._tls is not None:
-            # First await of the connection: no byte can have been read in plain text yet.
+            # The transport was paused on accept, so no plain-text byte was read yet.
             try:
                 await asyncio.wait_for(
                     writer.start_tls(self._tls), timeout=self.config.handshake_timeout
                 )
             except (ssl.SSLError, OSError, TimeoutError) as exc:
-                raise ConnectionRefused("tls_handshake", f"TLS handshake failed: {exc}") from None
+                raise ConnectionRefused("tls_handshake", f"TLS handshake failed: {exc!r}") from None
         unpacker = new_unpacker(self.config.max_frame_bytes)
         fed = 0
         client_hostname = ""
@@ -252,6 +271,8 @@ class ForwardServer:
                     log.exception("forward: handler failed for %s", conn.peer)
                     raise ConnectionRefused("handler", f"handler failed: {exc}") from None
             if request.chunk is not None:
+                if self.config.ack_delay:
+                    await asyncio.sleep(self.config.ack_delay)
                 writer.write(ack_bytes(request.chunk))
                 await writer.drain()
                 self.metrics.observe(

@@ -1,0 +1,1 @@
+"""Real peers the source tests drive: npm fluent-logger, TLS material, raw forward clients."""

@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "explain_cmd",
     "report_cmd",
     "kibana_cmd",
+    "setup_cmd",
 ]
 
 EXIT_FOUND = 0

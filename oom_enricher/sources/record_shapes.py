@@ -11,7 +11,8 @@ Recognised without configuration (see shared reference `record-shapes.md`):
 Fields put into `ShippedRecord.fields` when the record carries them: `program` (syslog
 ident / SYSLOG_IDENTIFIER, "kernel" for kmsg), `transport` ("kernel" for kernel records),
 `priority` (level 0-7), `facility`, `seq` (kmsg sequence), `monotonic_usec` (since boot),
-`boot_id`, `pid`, `source`, `peer`.
+`boot_id`, `pid`, `source`, `peer`, and `is_kernel` (True / False / None = unknown), which
+the line normalizer reads.
 """
 
 from __future__ import annotations
@@ -156,7 +157,19 @@ def from_record(
         when = datetime.fromtimestamp(event_time, UTC)
     _journal_fields(record, fields)
     _syslog_fields(record, tag, fields)
+    fields["is_kernel"] = kernel_origin(fields)
     return ShippedRecord(message=message, host=host, time=when, tag=tag, fields=fields)
+
+
+def kernel_origin(fields: dict) -> bool | None:
+    """True for kernel-transport records, False for a named userspace program, else None."""
+    transport = fields.get("transport")
+    if transport is not None:
+        return transport == "kernel"
+    program = fields.get("program")
+    if program is not None:
+        return program == "kernel"
+    return None
 
 
 def _message(record: dict, opts: ShapeOptions, fields: dict) -> str | None:

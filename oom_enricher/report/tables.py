@@ -64,6 +64,8 @@ def report_tables(report: dict) -> list[Table]:
                 for w in report["weekly"]
                 if _moved(w)
             ],
+            "Quiet weeks after quiet weeks are left out (the chart shows every week); "
+            "weeks start on Monday (ISO 8601, UTC).",
             numeric=(2, 3),
         ),
         Table(

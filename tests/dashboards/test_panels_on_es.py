@@ -1,0 +1,65 @@
+"""Every dashboard panel against the real node: template from `setup`, corpus documents."""
+
+import pytest
+from elasticsearch import Elasticsearch, helpers
+
+from oom_enricher.cli.main import main
+from oom_enricher.dashboards import spec
+from oom_enricher.dashboards.es_query import empty_metrics, panel_query, rows
+from oom_enricher.dashboards.spec_types import LensPanel
+from tests.dashboards.ndjson import lens_columns, lens_panels, load_objects
+from tests.report.test_report_corpus import corpus_documents
+
+pytestmark = pytest.mark.integration
+NAMESPACE = "dashboards"
+STREAM = f"logs-oom_enricher.oom-{NAMESPACE}"
+
+
+@pytest.fixture(scope="module")
+def es(es_url) -> Elasticsearch:
+    assert main(["setup", "--es", es_url, "--namespace", NAMESPACE]) == 0
+    client = Elasticsearch(es_url, request_timeout=60)
+    docs = corpus_documents()
+    actions = ({"_op_type": "create", "_index": STREAM, "_source": doc} for doc in docs)
+    indexed, errors = helpers.bulk(client, actions, raise_on_error=False)
+    assert errors == [] and indexed == len(docs)
+    client.indices.refresh(index=STREAM)
+    return client
+
+
+def _lens_specs() -> list[LensPanel]:
+    return [p for d in spec.DASHBOARDS for p in d.panels if isinstance(p, LensPanel)]
+
+
+def test_panel_fields_are_aggregatable_in_the_installed_template(es):
+    used = {
+        c["sourceField"]
+        for _, panel in lens_panels(load_objects())
+        for c in lens_columns(panel)
+        if c["sourceField"] != "___records___"
+    }
+    caps = es.field_caps(index=STREAM, fields=sorted(used))["fields"]
+    for name in sorted(used):
+        assert name in caps, f"{name} is not mapped by the installed template"
+        (kind,) = caps[name].values()  # one type across the stream's backing indices
+        assert kind["aggregatable"], f"{name} ({kind['type']}) is not aggregatable"
+    columns = {
+        c for o in load_objects() if o["type"] == "search" for c in o["attributes"]["columns"]
+    }
+    mapped = es.field_caps(index=STREAM, fields=sorted(columns))["fields"]
+    assert columns <= set(mapped)
+
+
+def test_the_spec_is_what_the_ndjson_holds():
+    titles = [p["title"] for _, p in lens_panels(load_objects())]
+    assert titles == [p.title for p in _lens_specs()]
+
+
+@pytest.mark.parametrize("panel", _lens_specs(), ids=lambda p: p.title)
+def test_panel_aggregation_returns_buckets(es, panel):
+    response = es.search(index=STREAM, body=panel_query(panel)).body
+    found = rows(panel, response)
+    assert found, f"{panel.title}: no buckets"
+    assert empty_metrics(panel, response) == []
+    if panel.buckets:
+        assert all(len(r["keys"]) == len(panel.buckets) for r in found)

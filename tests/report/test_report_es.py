@@ -1,0 +1,61 @@
+"""`report --es` reads the data stream with the official client and agrees with `--from`."""
+
+import argparse
+import json
+from datetime import UTC, datetime
+
+import pytest
+from elasticsearch import Elasticsearch, helpers
+
+from oom_enricher.cli import report_cmd
+from oom_enricher.cli.main import main
+from oom_enricher.report.trends import ReportOptions, build_report
+from tests.report.fleet import fleet_documents
+
+pytestmark = pytest.mark.integration
+NAMESPACE = "report"
+STREAM = f"logs-oom_enricher.oom-{NAMESPACE}"
+
+
+def _run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    report_cmd.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+@pytest.fixture(scope="module")
+def stream(es_url) -> str:
+    assert main(["setup", "--es", es_url, "--namespace", NAMESPACE]) == 0
+    client = Elasticsearch(es_url, request_timeout=60)
+    actions = [{"_op_type": "create", "_index": STREAM, "_source": d} for d in fleet_documents()]
+    assert helpers.bulk(client, actions) == (len(actions), [])
+    client.indices.refresh(index=STREAM)
+    return es_url
+
+
+def test_report_from_elasticsearch_matches_the_files(stream, capsys):
+    argv = ["report", "--es", stream, "--index", STREAM, "--format", "json"]
+    argv += ["--until", "2026-10-21T00:00:00Z", "--since", "30d"]
+    assert _run(argv) == 0
+    got = json.loads(capsys.readouterr().out)
+    options = ReportOptions(
+        since=datetime(2026, 9, 21, tzinfo=UTC), until=datetime(2026, 10, 21, tzinfo=UTC)
+    )
+    assert got == build_report(fleet_documents(), options)
+    assert got["totals"]["kills"] == 9
+
+
+def test_since_window_leaves_older_kills_out(stream, capsys):
+    argv = ["report", "--es", stream, "--index", STREAM, "--format", "json"]
+    assert _run([*argv, "--until", "2026-10-21T00:00:00Z", "--since", "2d"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["totals"]["kills"] == 1  # only 2026-10-20 14:00
+    assert [w["kills"] for w in report["weekly"]] == [1]
+
+
+def test_unreachable_elasticsearch_is_one_line(capsys):
+    argv = ["report", "--es", "http://127.0.0.1:9", "--format", "json", "--es-timeout", "2"]
+    assert _run(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("oom-enricher report: Elasticsearch:") and err.count("\n") == 1

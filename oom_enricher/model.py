@@ -35,6 +35,7 @@ class LogLine:
     program: str | None = None  # syslog tag / identifier when not the kernel
     raw: str = ""
     seq: int | None = None  # /dev/kmsg sequence number
+    rule: str | None = None  # the prefix rule that matched; None for bare or continuation lines
 
 
 @dataclass(slots=True)

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from oom_enricher.enrich.document import build_document
-from oom_enricher.model import ReportBlock, ShippedRecord
+from oom_enricher.model import LogLine, ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
 from oom_enricher.reassembly.assembler import Assembler
 from oom_enricher.reassembly.bounds import Bounds
@@ -38,6 +38,9 @@ class Pipeline:
         for line in self.normalizer.normalize(raw):
             blocks.extend(self.assembler.feed(line))
         return self._documents(blocks)
+
+    def feed_normalized(self, line: LogLine) -> list[dict]:
+        return self._documents(self.assembler.feed(line))
 
     def feed(self, record: ShippedRecord) -> list[dict]:
         self.stats.lines += 1
@@ -80,6 +83,6 @@ def documents_from_lines(
 
 def iter_documents(paths: list[str], options: PipelineOptions | None = None) -> Iterator[dict]:
     """Documents from files ("-" is stdin), read one after another as one stream."""
-    from oom_enricher.sources.file_reader import read_lines
+    from oom_enricher.skimming.skim_files import skim_documents
 
-    return documents_from_lines(read_lines(paths), options)
+    return skim_documents(paths, options)

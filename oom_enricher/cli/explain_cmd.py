@@ -6,9 +6,9 @@ import argparse
 import sys
 
 from oom_enricher.cli.common_args import add_input_args, pipeline_options, report_read_problems
-from oom_enricher.pipeline import documents_from_lines
 from oom_enricher.sinks.explain_text import render
-from oom_enricher.sources.file_reader import ReadStats, read_lines
+from oom_enricher.skimming.skim_files import skim_documents
+from oom_enricher.sources.file_reader import ReadStats
 from oom_enricher.sources.progress import TerminalProgress
 
 
@@ -22,8 +22,7 @@ def run(args: argparse.Namespace) -> int:
     stats = ReadStats()
     progress = TerminalProgress("reading")
     found = 0
-    lines = read_lines(args.files, stats, progress)
-    for doc in documents_from_lines(lines, pipeline_options(args)):
+    for doc in skim_documents(args.files, pipeline_options(args), stats, progress):
         found += 1
         sys.stdout.write(("\n" if found > 1 else "") + render(doc, found))
     sys.stdout.flush()

@@ -8,8 +8,8 @@ import sys
 import orjson
 
 from oom_enricher.cli.common_args import add_input_args, pipeline_options, report_read_problems
-from oom_enricher.pipeline import documents_from_lines
-from oom_enricher.sources.file_reader import ReadStats, read_lines
+from oom_enricher.skimming.skim_files import skim_documents
+from oom_enricher.sources.file_reader import ReadStats
 from oom_enricher.sources.progress import TerminalProgress
 
 
@@ -26,8 +26,7 @@ def run(args: argparse.Namespace) -> int:
     option = orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if args.pretty else 0)
     out = sys.stdout.buffer
     found = 0
-    lines = read_lines(args.files, stats, progress)
-    for doc in documents_from_lines(lines, pipeline_options(args)):
+    for doc in skim_documents(args.files, pipeline_options(args), stats, progress):
         out.write(orjson.dumps(doc, option=option))
         found += 1
     out.flush()

@@ -69,6 +69,7 @@ class LineNormalizer:
                 program=None if fields.is_kernel else fields.program,
                 raw=raw,
                 seq=fields.seq,
+                rule=fields.rule,
             )
             for piece in pieces
         ]
@@ -127,6 +128,10 @@ class LineNormalizer:
         ]
         self._previous = lines[-1]
         return lines
+
+    def forget_previous(self) -> None:
+        """After a skip over unread lines, the next indented line continues nothing seen."""
+        self._previous = None
 
     def snapshot(self) -> dict:
         return {"years": self._ctx.years.snapshot()}

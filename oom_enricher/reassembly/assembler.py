@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 
 from oom_enricher.model import LogLine, ReportBlock
 from oom_enricher.reassembly.bounds import Bounds
@@ -33,10 +34,16 @@ class Assembler:
         self._open: OrderedDict[str, OpenReport] = OrderedDict()
         self._recent: deque[LogLine] = deque(maxlen=self.bounds.lookback_lines)
         self._recent_victims: OrderedDict[str, set[int]] = OrderedDict()
+        # Where a report without its header looks for its earlier lines: the recent-line
+        # ring by default; a reader that skips lines supplies the lines it skipped instead.
+        self.lookback_source: Callable[[], Iterable[LogLine]] | None = None
 
     @property
     def open_hosts(self) -> int:
         return len(self._open)
+
+    def open_keys(self) -> list[str]:
+        return list(self._open)
 
     def has_open(self, host: str | None) -> bool:
         return (host or "") in self._open
@@ -206,7 +213,8 @@ class Assembler:
     def _look_back(self, line: LogLine) -> list[LogLine]:
         """Recent lines of the same host that belong to this report's unseen beginning."""
         found: list[LogLine] = []
-        for earlier in reversed(self._recent):
+        recent = list(self.lookback_source()) if self.lookback_source else self._recent
+        for earlier in reversed(recent):
             if earlier.host != line.host:
                 continue
             if not is_report_shaped(earlier.message):
@@ -214,7 +222,7 @@ class Assembler:
             found.append(earlier)
             if earlier.message.startswith(("CPU: ", "Pid: ")):
                 break
-        if found:
+        if found and self.lookback_source is None:
             kept = {id(item) for item in found}
             self._recent = deque(
                 (item for item in self._recent if id(item) not in kept), maxlen=self._recent.maxlen

@@ -65,8 +65,20 @@ _ORDERED = (
     (Marker.BODY_STRONG, BODY_STRONG_LINE),
 )
 
-# A cheap pre-check: every marker above contains one of these words.
-_HINT = re.compile(r"oom|Kill|kill|Out of memory|usage|Memory cgroup|Tasks state|total_vm|Task in")
+# Every marker line and unit notice contains one of these byte strings: a reader may skip
+# any line that has none of them while no report of its host is in progress.
+SKIM_NEEDLES = (
+    b"oom",
+    b"OOM",
+    b"Kill",
+    b"of memory",
+    b": usage ",
+    b"Memory cgroup",
+    b"Tasks state",
+    b"total_vm",
+    b"Task in ",
+)
+_HINT = re.compile("|".join(re.escape(needle.decode()) for needle in SKIM_NEEDLES))
 
 
 def classify(message: str) -> tuple[Marker, re.Match[str]] | None:

@@ -1,0 +1,79 @@
+"""Skim files (memory-mapped) and streams (in large chunks) through one Pipeline."""
+
+from __future__ import annotations
+
+import mmap
+import os
+import sys
+from collections.abc import Iterator
+
+from oom_enricher.pipeline import Pipeline, PipelineOptions
+from oom_enricher.skimming.marker_finder import MarkerFinder
+from oom_enricher.skimming.skimmer import Skimmer
+from oom_enricher.sources.file_reader import ProgressCallback, ReadStats
+
+CHUNK_BYTES = 16 << 20
+CONTEXT_BYTES = 256 << 10  # kept from the previous chunk for look-back
+
+
+def skim_documents(
+    paths: list[str],
+    options: PipelineOptions | None = None,
+    stats: ReadStats | None = None,
+    progress: ProgressCallback | None = None,
+    finder: MarkerFinder | None = None,
+) -> Iterator[dict]:
+    """Documents of all inputs read as one stream ("-" is stdin)."""
+    stats = stats if stats is not None else ReadStats()
+    pipeline = Pipeline(options)
+    skimmer = Skimmer(pipeline, finder, stats)
+    for path in paths or ["-"]:
+        try:
+            with _open(path) as stream:
+                yield from _skim_stream(skimmer, stream, stats, progress)
+        except OSError as error:
+            stats.errors.append(f"{path}: {error.strerror or error}")
+    yield from pipeline.finish()
+
+
+def _open(path: str):
+    if path == "-":
+        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
+    return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
+
+
+def _skim_stream(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterator[dict]:
+    mapped = _map(stream)
+    if mapped is not None:
+        with mapped:
+            stats.bytes_read += len(mapped)
+            yield from skimmer.documents(mapped, progress=progress)
+        return
+    yield from _skim_chunks(skimmer, stream, stats, progress)
+
+
+def _map(stream) -> mmap.mmap | None:
+    try:
+        if os.fstat(stream.fileno()).st_size == 0:
+            return None
+        return mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None  # a pipe, a terminal or an empty file
+
+
+def _skim_chunks(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterator[dict]:
+    context = b""  # bytes already skimmed, kept so a report can look back before this chunk
+    pending = b""  # an unfinished last line
+    while True:
+        chunk = stream.read(CHUNK_BYTES)
+        stats.bytes_read += len(chunk)
+        if progress and chunk:
+            progress(stats.bytes_read, None)
+        data = context + pending + chunk
+        cut = len(data) if not chunk else data.rfind(b"\n") + 1
+        if cut > len(context):
+            yield from skimmer.documents(data, len(context), cut)
+        if not chunk:
+            return
+        context = data[max(0, cut - CONTEXT_BYTES) : cut]
+        pending = data[cut:]

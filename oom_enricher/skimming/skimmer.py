@@ -1,0 +1,152 @@
+"""Drive a Pipeline over a byte buffer, decoding only the lines that can matter.
+
+The common case is millions of lines that belong to no OOM report. While no report is in
+progress the skimmer jumps from one marker line to the next (MarkerFinder); while reports
+are in progress it visits only the lines of their hosts, found by searching for the host
+name as it stands in a syslog prefix, or every line when the lines name no host. The
+assembler sees the same lines of every host that has a report in progress as it would
+line by line, so the documents are the same.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from oom_enricher.model import LogLine
+from oom_enricher.pipeline import Pipeline
+from oom_enricher.skimming.marker_finder import MarkerFinder
+from oom_enricher.sources.file_reader import ReadStats
+
+# Prefix rules whose lines carry the host as ` host ` right after the time stamp.
+_HOST_IN_PREFIX = {"bsd-syslog", "iso-syslog", "rfc5424"}
+LOOKBACK_LINES = 512
+_PROGRESS_STEP = 8 << 20
+_REPLACEMENT = "\ufffd".encode()
+
+
+@dataclass
+class SkimStats:
+    lines_decoded: int = 0
+    jumps: int = 0
+
+
+class Skimmer:
+    def __init__(
+        self, pipeline: Pipeline, finder: MarkerFinder | None = None, stats: ReadStats | None = None
+    ):
+        self.pipeline = pipeline
+        self.finder = finder or MarkerFinder()
+        self.read_stats = stats or ReadStats()
+        self.stats = SkimStats()
+        self._needles: dict[str, bytes | None] = {}  # host key -> needle, for open reports
+        self._data = b""
+        self._line_start = 0
+
+    def documents(
+        self, data, start: int = 0, end: int | None = None, progress=None
+    ) -> Iterator[dict]:
+        """Documents of the complete lines in data[start:end]; the caller calls finish()."""
+        end = len(data) if end is None else end
+        self._data = data
+        self.pipeline.assembler.lookback_source = self._lookback
+        hits = iter(self.finder.line_starts(data, start))
+        self._count_replacements(data, self.finder.non_ascii_lines, end)
+        next_hit = next(hits, end)
+        position = reported = start
+        host_next: dict[bytes, int] = {}
+        while position < end:
+            target = self._next_position(data, position, next_hit, host_next, end)
+            if target >= end:
+                break
+            if target > position:
+                self.stats.jumps += 1
+                self.pipeline.normalizer.forget_previous()
+                target = _record_start(data, target, position)
+            position = yield from self._visit(data, target, end)
+            while next_hit < position:
+                next_hit = next(hits, end)
+            if progress is not None and position - reported > _PROGRESS_STEP:
+                reported = position
+                progress(position, end)
+        self.pipeline.assembler.lookback_source = None
+
+    def _next_position(self, data, position, next_hit, host_next, end) -> int:
+        open_keys = self.pipeline.assembler.open_keys()
+        if not open_keys:
+            return next_hit
+        if data[position : position + 1] in (b" ", b"\t"):
+            return position  # continues the line just read (dmesg / journalctl continuation)
+        target = next_hit
+        for key in open_keys:
+            needle = self._needles.get(key)
+            if needle is None:
+                return position  # lines without a host in their prefix: read them all
+            found = host_next.get(needle, -1)
+            if found < position:
+                found = data.find(needle, position, end)
+                found = end if found == -1 else data.rfind(b"\n", position, found) + 1 or position
+                host_next[needle] = found
+            target = min(target, found)
+        return target
+
+    def _visit(self, data, position: int, end: int) -> Iterator[dict]:
+        stop = data.find(b"\n", position, end)
+        stop = end if stop == -1 else stop
+        raw = bytes(data[position:stop]).decode("utf-8", "replace")
+        self.stats.lines_decoded += 1
+        self._line_start = position
+        lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
+        self.pipeline.stats.lines += 1
+        for line in lines:
+            yield from self.pipeline.feed_normalized(line)
+            self._remember_needle(line)
+        return stop + 1
+
+    def _remember_needle(self, line: LogLine) -> None:
+        key = line.host or ""
+        if not self.pipeline.assembler.has_open(line.host):
+            self._needles.pop(key, None)
+            return
+        if key not in self._needles:
+            needle = (
+                f" {line.host} ".encode() if line.host and line.rule in _HOST_IN_PREFIX else None
+            )
+            self._needles[key] = needle
+
+    def _lookback(self) -> list[LogLine]:
+        """The lines before the current one, normalised afresh (the skimmer never read them)."""
+        data, end = self._data, self._line_start
+        begin = end
+        for _ in range(LOOKBACK_LINES):
+            if begin <= 0:
+                break
+            begin = data.rfind(b"\n", 0, begin - 1) + 1
+        normalizer = copy.deepcopy(self.pipeline.normalizer)
+        normalizer.forget_previous()
+        lines: list[LogLine] = []
+        for raw in bytes(data[begin:end]).decode("utf-8", "replace").split("\n"):
+            if raw:
+                lines.extend(normalizer.normalize(raw.removesuffix("\r")))
+        return lines
+
+    def _count_replacements(self, data, line_starts: list[int], end: int) -> None:
+        """Undecodable bytes are replaced with U+FFFD; count them in the lines that have any."""
+        for start in line_starts:
+            if start >= end:
+                break
+            stop = data.find(b"\n", start, end)
+            raw = bytes(data[start : end if stop == -1 else stop])
+            text = raw.decode("utf-8", "replace")
+            self.read_stats.replaced_chars += text.count("\ufffd") - raw.count(_REPLACEMENT)
+
+
+def _record_start(data, target: int, floor: int) -> int:
+    """An indented continuation line is read from the line that opened its record."""
+    while target > floor and data[target : target + 1] in (b" ", b"\t"):
+        previous = data.rfind(b"\n", floor, target - 1) + 1 or floor
+        if previous >= target:
+            break
+        target = previous
+    return target

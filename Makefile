@@ -29,7 +29,7 @@ format: $(STAMP)
 	$(BIN)/ruff format oom_enricher tests bench
 
 bench: $(STAMP)
-	$(BIN)/python bench/parse_throughput.py
+	$(BIN)/python -m bench.parse_throughput
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,313 @@
+"""The Elasticsearch sink: documents in, each one indexed once, dead-lettered or spooled.
+
+    sink = ElasticsearchSink(SinkConfig(EsConnection("http://127.0.0.1:9200")))
+    sink.send(doc)          # non-blocking unless the in-memory queue is full
+    sink.flush()            # everything handed over is indexed, dead-lettered or on disk
+    sink.close()            # flush, try to drain the spool, stop
+    sink.stats              # received, indexed, duplicates, dead_lettered, spooled, ...
+
+A worker thread collects documents into batches: a batch leaves when it reaches chunk_size or
+when its oldest document has waited flush_after_seconds (OOM reports are rare; nobody waits
+for 500). Each batch goes through `helpers.streaming_bulk` with `op_type=create` and
+`_id = event.id`, retrying 429/5xx with exponential backoff. Per item:
+
+* 2xx -> indexed; 409 -> duplicate (already there: a replay), not an error;
+* another 4xx (mapping conflict, pipeline failure) -> dead-letter file with the reason;
+* still 429/5xx after the retries, or Elasticsearch unreachable -> the on-disk spool.
+
+While the spool holds anything, new batches are appended behind it, and the spool is drained
+oldest first (with backoff) once Elasticsearch answers again, so documents keep their order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from elastic_transport import TransportError
+from elasticsearch import ApiError, helpers
+
+from oom_enricher.sinks.elasticsearch import names
+from oom_enricher.sinks.elasticsearch.auth import EsConnection
+from oom_enricher.sinks.elasticsearch.dead_letter import DeadLetterFile
+from oom_enricher.sinks.elasticsearch.rollover_dedupe import OlderIndexLookup
+from oom_enricher.sinks.elasticsearch.spool import DiskSpool
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass
+class SinkConfig:
+    connection: EsConnection
+    namespace: str = names.DEFAULT_NAMESPACE
+    spool_dir: Path = Path("oom-enricher-spool")
+    spool_max_bytes: int = 256 << 20
+    dead_letter_path: Path = Path("oom-enricher-dead-letter.jsonl")
+    chunk_size: int = 500
+    max_chunk_bytes: int = 10 << 20
+    flush_after_seconds: float = 1.0
+    max_retries: int = 4  # per bulk request, for 429/5xx items and responses
+    initial_backoff: float = 0.5
+    max_backoff: float = 30.0
+    max_queued: int = 10_000  # send() blocks beyond this: back-pressure, not memory growth
+    dedupe_across_rollovers: bool = True
+
+    @property
+    def data_stream(self) -> str:
+        return names.data_stream_name(self.namespace)
+
+
+@dataclass
+class SinkStats:
+    received: int = 0
+    indexed: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    spooled: int = 0  # documents ever written to the spool
+    spool_pending: int = 0  # documents in the spool now
+    retries_unreachable: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k != "errors"}
+
+
+class ElasticsearchSink:
+    def __init__(self, config: SinkConfig, client=None) -> None:
+        self.config = config
+        self.client = client or config.connection.client()
+        self.stats = SinkStats()
+        self._spool = DiskSpool(config.spool_dir, config.spool_max_bytes)
+        self._dead = DeadLetterFile(config.dead_letter_path)
+        self._older = OlderIndexLookup(self.client, config.data_stream)
+        self.stats.spool_pending = self._spool.pending
+        self._queue: deque[tuple[float, dict]] = deque()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._flush_requested = False
+        self._stopping = False
+        self._down = False
+        self._retry_at = 0.0  # monotonic time of the next spool drain attempt
+        self._backoff = config.initial_backoff
+        self._thread = threading.Thread(target=self._run, name="es-sink", daemon=True)
+        self._thread.start()
+
+    # -- caller side -------------------------------------------------------------------------
+
+    def send(self, doc: dict) -> None:
+        with self._cond:
+            if self._stopping:
+                raise RuntimeError("sink is closed")
+            while len(self._queue) >= self.config.max_queued:
+                self._cond.wait(0.5)
+            self._queue.append((time.monotonic(), doc))
+            self.stats.received += 1
+            # wake the worker for the first document (its timer starts) and for a full batch
+            if len(self._queue) in (1, self.config.chunk_size):
+                self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Waits until every document handed over is indexed, dead-lettered or spooled."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._flush_requested = True
+            self._cond.notify_all()
+            while self._queue or self._busy:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left if left is not None else 0.5)
+            self._flush_requested = False
+            return True
+
+    def drain(self, timeout: float) -> bool:
+        """Flushes, then keeps trying to empty the spool for up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        if not self.flush(timeout):
+            return False
+        with self._cond:
+            while self.stats.spool_pending and time.monotonic() < deadline:
+                # poll at least every second while someone waits for the spool to empty
+                self._retry_at = min(self._retry_at, time.monotonic() + 1.0)
+                self._cond.notify_all()
+                self._cond.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+            while self._busy:
+                self._cond.wait(0.2)
+            return self.stats.spool_pending == 0
+
+    def close(self, drain_timeout: float = 10.0) -> None:
+        try:
+            self.drain(drain_timeout)
+        finally:
+            with self._cond:
+                self._stopping = True
+                self._cond.notify_all()
+            self._thread.join()
+            self._spool.close()
+            self.client.close()
+
+    @property
+    def spool_pending(self) -> int:
+        return self.stats.spool_pending
+
+    # -- worker side -------------------------------------------------------------------------
+
+    def _next_batch(self) -> list[dict] | None:
+        """The next batch to send, [] when only a spool drain is due, None to stop."""
+        cfg = self.config
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                if self._queue:
+                    full = len(self._queue) >= cfg.chunk_size
+                    aged = now - self._queue[0][0] >= cfg.flush_after_seconds
+                    if full or aged or self._flush_requested or self._stopping:
+                        take = min(len(self._queue), cfg.chunk_size)
+                        batch = [self._queue.popleft()[1] for _ in range(take)]
+                        self._busy = True
+                        self._cond.notify_all()
+                        return batch
+                if self._spool.pending and now >= self._retry_at and not self._stopping:
+                    self._busy = True
+                    return []
+                if self._stopping and not self._queue:
+                    return None
+                waits = [cfg.flush_after_seconds]
+                if self._queue:
+                    waits.append(self._queue[0][0] + cfg.flush_after_seconds - now)
+                if self._spool.pending:
+                    waits.append(self._retry_at - now)
+                self._cond.wait(max(0.01, min(waits)))
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            try:
+                if batch:
+                    if self._spool.pending or self._down:
+                        self._to_spool(batch)
+                    else:
+                        self._to_spool(self._deliver(batch))
+                self._drain_spool_if_due()
+            except Exception as exc:  # never let the worker die with documents in hand
+                log.exception("elasticsearch sink: unexpected error")
+                self.stats.errors.append(repr(exc))
+                if batch:
+                    self._to_spool(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self.stats.spool_pending = self._spool.pending
+                    self._cond.notify_all()
+
+    def _drain_spool_if_due(self) -> None:
+        while self._spool.pending and time.monotonic() >= self._retry_at:
+            segment = self._spool.oldest()
+            if segment is None:
+                return
+            undelivered = self._deliver(segment.documents)
+            self._spool.replace(segment, undelivered)
+            with self._cond:
+                self.stats.spool_pending = self._spool.pending
+            if undelivered:
+                return
+            with self._cond:
+                if self._queue and (self._flush_requested or self._stopping):
+                    return  # let queued documents go behind the spool first, then continue
+
+    def _to_spool(self, docs: list[dict]) -> None:
+        if not docs:
+            return
+        overflow = self._spool.append(docs)
+        self.stats.spooled += len(docs) - len(overflow)
+        for doc in overflow:
+            self._dead_letter(doc, {"type": "spool_full", "reason": "spool is full"}, None)
+
+    def _mark_unreachable(self, exc: Exception) -> None:
+        if not self._down:
+            log.warning("elasticsearch unreachable (%s); spooling", type(exc).__name__)
+        self._down = True
+        self.stats.retries_unreachable += 1
+        self._retry_at = time.monotonic() + self._backoff
+        self._backoff = min(self.config.max_backoff, self._backoff * 2)
+
+    def _mark_reachable(self) -> None:
+        if self._down:
+            log.warning("elasticsearch reachable again")
+        self._down = False
+        self._backoff = self.config.initial_backoff
+        self._retry_at = 0.0
+
+    def _dead_letter(self, doc: dict, reason: object, status: int | str | None) -> None:
+        self._dead.write(doc, reason, status, self.config.data_stream)
+        self.stats.dead_lettered += 1
+
+    def _deliver(self, docs: list[dict]) -> list[dict]:
+        """Sends docs; returns those to keep for later (unreachable or still failing 429/5xx)."""
+        cfg = self.config
+        sendable: list[dict] = []
+        for doc in docs:
+            if _event_id(doc):
+                sendable.append(doc)
+            else:
+                self._dead_letter(doc, {"type": "missing_event_id", "reason": "no event.id"}, None)
+        pending: dict[str, deque[dict]] = {}
+        keep: list[dict] = []
+        for doc in sendable:
+            pending.setdefault(_event_id(doc), deque()).append(doc)
+        try:
+            if cfg.dedupe_across_rollovers and sendable:
+                known = self._older.existing(list(pending))
+                for doc_id in known:
+                    self.stats.duplicates += len(pending.pop(doc_id))
+            actions = [
+                {"_op_type": "create", "_index": cfg.data_stream, "_id": doc_id, "_source": doc}
+                for doc_id, queue in pending.items()
+                for doc in queue
+            ]
+            for ok, item in helpers.streaming_bulk(
+                self.client,
+                actions,
+                chunk_size=cfg.chunk_size,
+                max_chunk_bytes=cfg.max_chunk_bytes,
+                raise_on_error=False,
+                raise_on_exception=False,
+                max_retries=cfg.max_retries,
+                initial_backoff=cfg.initial_backoff,
+                max_backoff=cfg.max_backoff,
+                retry_on_status=RETRY_STATUSES,
+                yield_ok=True,
+            ):
+                info = next(iter(item.values()))
+                doc = pending[info["_id"]].popleft()
+                status = info.get("status")
+                if ok:
+                    self.stats.indexed += 1
+                elif status == 409:
+                    self.stats.duplicates += 1
+                elif status in RETRY_STATUSES:
+                    keep.append(doc)
+                else:
+                    self._dead_letter(doc, info.get("error"), status)
+        except (TransportError, ApiError) as exc:
+            self._mark_unreachable(exc)
+            return keep + [doc for queue in pending.values() for doc in queue]
+        if keep:
+            self._mark_unreachable(RuntimeError(f"{len(keep)} document(s) still failing"))
+        else:
+            self._mark_reachable()
+        return keep
+
+
+def _event_id(doc: dict) -> str | None:
+    event = doc.get("event")
+    value = event.get("id") if isinstance(event, dict) else None
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,58 @@
+"""The skimming reader yields exactly the documents of line-by-line reading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.fleet_log import fleet_lines
+from oom_enricher.pipeline import documents_from_lines
+from oom_enricher.skimming.marker_finder import MarkerFinder
+from oom_enricher.skimming.skim_files import skim_documents
+from oom_enricher.sources.file_reader import read_lines
+from tests.corpus_cases import corpus_cases
+
+
+def comparable(docs) -> list[dict]:
+    out = []
+    for doc in docs:
+        doc = dict(doc, event=dict(doc["event"]))
+        doc["event"].pop("created")
+        out.append(doc)
+    return out
+
+
+def both(path: Path, use_hyperscan: bool = True) -> tuple[list[dict], list[dict]]:
+    finder = MarkerFinder(use_hyperscan=use_hyperscan)
+    skimmed = comparable(skim_documents([str(path)], finder=finder))
+    by_line = comparable(documents_from_lines(read_lines([str(path)])))
+    return skimmed, by_line
+
+
+@pytest.mark.parametrize("case", corpus_cases(), ids=lambda case: case.name)
+def test_corpus_files(case):
+    skimmed, by_line = both(case.log)
+    assert skimmed == by_line
+
+
+@pytest.mark.parametrize("use_hyperscan", [True, False], ids=["hyperscan", "bytes.find"])
+def test_generated_fleet_log(tmp_path: Path, use_hyperscan: bool):
+    path = tmp_path / "fleet.log"
+    path.write_text("\n".join(fleet_lines(40_000, 50, 0.02, seed=11)) + "\n")
+    skimmed, by_line = both(path, use_hyperscan)
+    assert len(by_line) > 10
+    assert skimmed == by_line
+
+
+def test_chunked_reading_matches_mapped_file(tmp_path: Path, monkeypatch):
+    from oom_enricher.skimming import skim_files
+
+    path = tmp_path / "fleet.log"
+    path.write_text("\n".join(fleet_lines(20_000, 30, 0.05, seed=5)) + "\n")
+    mapped = comparable(skim_documents([str(path)]))
+    monkeypatch.setattr(skim_files, "CHUNK_BYTES", 4096)  # many chunk boundaries
+    monkeypatch.setattr(skim_files, "_map", lambda _stream: None)  # read like a pipe
+    chunked = comparable(skim_documents([str(path)]))
+    assert len(mapped) >= 5
+    assert chunked == mapped

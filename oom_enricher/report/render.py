@@ -23,7 +23,9 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}
 table{border-collapse:collapse;background:#fff;width:100%;box-shadow:0 1px 2px #0002}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}
 th{background:#f9fafb;font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}
-td.wrap{max-width:520px}.note{color:#6b7280;font-size:12px;margin:4px 0}
+td.wrap{max-width:520px}
+.table-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:0 16px}
+.note{color:#6b7280;font-size:12px;margin:4px 0}
 """
 
 
@@ -48,6 +50,22 @@ def _html_table(table: Table) -> str:
         f'<table class="report-table" data-key="{table.key}"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></section>"
     )
+
+
+def _table_sections(tables: list[Table]) -> str:
+    """Small ranking tables side by side in a grid; wide tables full width."""
+    parts, narrow = [], []
+    for table in tables:
+        if len(table.headers) <= 3 and table.key.startswith("by_"):
+            narrow.append(_html_table(table))
+            continue
+        if narrow:
+            parts.append(f'<div class="table-grid">{"".join(narrow)}</div>')
+            narrow = []
+        parts.append(_html_table(table))
+    if narrow:
+        parts.append(f'<div class="table-grid">{"".join(narrow)}</div>')
+    return "".join(parts)
 
 
 def _charts(report: dict) -> list[str]:
@@ -106,7 +124,7 @@ def render_html(report: dict, title: str = "OOM kills — fleet report") -> str:
         for k, v in summary(report)
     )
     charts = "".join(f'<div class="chart-box">{c}</div>' for c in _charts(report))
-    tables = "".join(_html_table(t) for t in report_tables(report))
+    tables = _table_sections(report_tables(report))
     return (
         "<!DOCTYPE html>\n"
         f'<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'

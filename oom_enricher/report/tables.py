@@ -86,6 +86,7 @@ def report_tables(report: dict) -> list[Table]:
     if report["by_namespace"]:
         tables.append(_ranking(report, "by_namespace", "By namespace", "Namespace"))
     tables += [
+        _ranking(report, "by_victim", "By victim process", "Process"),
         Table(
             "by_workload",
             "By container, pod or unit",
@@ -96,7 +97,6 @@ def report_tables(report: dict) -> list[Table]:
             ],
             numeric=(2,),
         ),
-        _ranking(report, "by_victim", "By victim process", "Process"),
         Table(
             "repeat_offenders",
             "Repeat offenders (same cgroup killed again within a day)",

@@ -90,3 +90,22 @@ def test_refusals_carry_kibanas_message(kibana, tmp_path, capsys):
     unreachable = _cli(["kibana", "import", "--kibana", "http://127.0.0.1:9", "--file", str(copy)])
     assert unreachable == 1
     assert "kibana import:" in capsys.readouterr().err
+
+
+def test_the_stand_in_refuses_requests_without_xsrf_like_kibana(kibana):
+    import urllib.error
+    import urllib.request
+
+    from oom_enricher.dashboards.kibana_import import multipart_body
+
+    body, content_type = multipart_body("x.ndjson", NDJSON_PATH.read_bytes())
+    request = urllib.request.Request(
+        kibana.url + "/api/saved_objects/_import",
+        data=body,
+        method="POST",
+        headers={"Content-Type": content_type},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 400
+    assert b"kbn-xsrf" in refused.value.read()

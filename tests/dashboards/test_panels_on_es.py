@@ -1,12 +1,12 @@
 """Every dashboard panel against the real node: template from `setup`, corpus documents."""
 
 import pytest
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch
 
-from oom_enricher.cli.main import main
 from oom_enricher.dashboards import spec
 from oom_enricher.dashboards.es_query import empty_metrics, panel_query, rows
 from oom_enricher.dashboards.spec_types import LensPanel
+from tests.dashboards.indexing import setup_and_index
 from tests.dashboards.ndjson import lens_columns, lens_panels, load_objects
 from tests.report.test_report_corpus import corpus_documents
 
@@ -16,15 +16,9 @@ STREAM = f"logs-oom_enricher.oom-{NAMESPACE}"
 
 
 @pytest.fixture(scope="module")
-def es(es_url) -> Elasticsearch:
-    assert main(["setup", "--es", es_url, "--namespace", NAMESPACE]) == 0
-    client = Elasticsearch(es_url, request_timeout=60)
-    docs = corpus_documents()
-    actions = ({"_op_type": "create", "_index": STREAM, "_source": doc} for doc in docs)
-    indexed, errors = helpers.bulk(client, actions, raise_on_error=False)
-    assert errors == [] and indexed == len(docs)
-    client.indices.refresh(index=STREAM)
-    return client
+def es(es_url, tmp_path_factory) -> Elasticsearch:
+    work = tmp_path_factory.mktemp("sink")
+    return setup_and_index(es_url, NAMESPACE, corpus_documents(), work)
 
 
 def _lens_specs() -> list[LensPanel]:

@@ -5,11 +5,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from elasticsearch import Elasticsearch, helpers
 
 from oom_enricher.cli import report_cmd
-from oom_enricher.cli.main import main
 from oom_enricher.report.trends import ReportOptions, build_report
+from tests.dashboards.indexing import setup_and_index
 from tests.report.fleet import fleet_documents
 
 pytestmark = pytest.mark.integration
@@ -25,12 +24,8 @@ def _run(argv: list[str]) -> int:
 
 
 @pytest.fixture(scope="module")
-def stream(es_url) -> str:
-    assert main(["setup", "--es", es_url, "--namespace", NAMESPACE]) == 0
-    client = Elasticsearch(es_url, request_timeout=60)
-    actions = [{"_op_type": "create", "_index": STREAM, "_source": d} for d in fleet_documents()]
-    assert helpers.bulk(client, actions) == (len(actions), [])
-    client.indices.refresh(index=STREAM)
+def stream(es_url, tmp_path_factory) -> str:
+    setup_and_index(es_url, NAMESPACE, fleet_documents(), tmp_path_factory.mktemp("sink"))
     return es_url
 
 

@@ -1,0 +1,276 @@
+"""The `serve` process: build sources and sinks from a ServeConfig and run until a signal.
+
+Shutdown order (SIGTERM/SIGINT): stop accepting (servers close, busy forward connections
+finish and ack their current request), emit reports whose bounds tripped, flush sinks,
+persist reports still in progress with the source positions, close sinks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from pathlib import Path
+from typing import Any
+
+from oom_enricher.model import ShippedRecord
+from oom_enricher.normalize.line_normalizer import NormalizeOptions
+from oom_enricher.pipeline import PipelineOptions
+from oom_enricher.serve.config import ServeConfig
+from oom_enricher.serve.http_endpoint import HttpEndpoint
+from oom_enricher.serve.metrics import Metrics
+from oom_enricher.serve.processor import Processor, Sink
+from oom_enricher.serve.state import StateStore
+from oom_enricher.sources.forward_handshake import HandshakeConfig
+from oom_enricher.sources.forward_server import ForwardBatch, ForwardServer, ForwardServerConfig
+from oom_enricher.sources.record_shapes import ShapeOptions, from_record
+from oom_enricher.sources.syslog_receiver import SyslogConfig, SyslogReceiver
+
+log = logging.getLogger(__name__)
+
+
+def build_sinks(config: ServeConfig) -> list[Sink]:
+    from oom_enricher.sinks.stdout_jsonl import JsonLinesSink
+
+    if config.dry_run:
+        return [JsonLinesSink()]
+    sinks: list[Sink] = []
+    for name, opts in config.sinks.items():
+        if name == "stdout":
+            sinks.append(JsonLinesSink())
+        elif name == "fluent":
+            from oom_enricher.sinks.fluent_forward import FluentForwardSink
+
+            sinks.append(
+                FluentForwardSink(
+                    host=opts.get("host", "127.0.0.1"),
+                    port=int(opts.get("port", 24224)),
+                    tag=opts.get("tag", "oom_enricher.oom"),
+                )
+            )
+        elif name == "elasticsearch":
+            sinks.append(_elasticsearch_sink(opts, config))
+    return sinks
+
+
+def _elasticsearch_sink(opts: dict[str, Any], config: ServeConfig) -> Sink:
+    from oom_enricher.sinks.elasticsearch import ElasticsearchSink, EsConnection, SinkConfig
+    from oom_enricher.sinks.elasticsearch.auth import read_secret
+
+    connection = EsConnection(
+        url=str(opts["url"]).rstrip("/"),
+        username=opts.get("username"),
+        password=read_secret(opts.get("password_env"), opts.get("password_file")),
+        api_key=read_secret(opts.get("api_key_env"), opts.get("api_key_file")),
+        ca_file=opts.get("ca_file"),
+        verify_certs=not opts.get("insecure", False),
+    )
+    base = config.state_dir or Path(".")
+    sink_config = SinkConfig(
+        connection=connection,
+        spool_dir=Path(opts.get("spool_dir", base / "es-spool")),
+        dead_letter_path=Path(opts.get("dead_letter_path", base / "es-dead-letter.jsonl")),
+    )
+    if opts.get("namespace"):
+        sink_config.namespace = opts["namespace"]
+    sink = ElasticsearchSink(sink_config)
+    sink.name = "elasticsearch"  # type: ignore[attr-defined]
+    return sink
+
+
+class ServeApp:
+    def __init__(self, config: ServeConfig, sinks: list[Sink] | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        state = None
+        if config.state_file is not None and not config.dry_run:
+            state = StateStore(config.state_file, fsync=config.fsync)
+        options = PipelineOptions(normalize=NormalizeOptions(timezone=config.timezone))
+        self.processor = Processor(
+            options, build_sinks(config) if sinks is None else sinks, self.metrics, state
+        )
+        self.shape = ShapeOptions(
+            message_key=config.records.get("message_key"),
+            host_key=config.records.get("host_key"),
+            time_key=config.records.get("time_key"),
+            host_fallback=config.records.get("host_fallback", "peer"),
+        )
+        self.forward: ForwardServer | None = None
+        self.syslog: SyslogReceiver | None = None
+        self.http: HttpEndpoint | None = None
+        self.edge: list[Any] = []
+        self._edge_tasks: list[asyncio.Task] = []
+        self._stopping = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    # -- handlers --------------------------------------------------------------------------
+
+    async def on_forward(self, batch: ForwardBatch) -> None:
+        peer = batch.client_hostname or batch.peer
+        records = []
+        for seconds, record in batch.entries:
+            shipped = from_record(
+                record, event_time=seconds, tag=batch.tag, peer=peer, options=self.shape
+            )
+            if shipped is not None:
+                records.append(shipped)
+        chunk = batch.chunk if isinstance(batch.chunk, str) else None
+        await self.processor.handle("forward", records, chunk=chunk, durable=chunk is not None)
+
+    async def on_syslog(self, records: list[ShippedRecord]) -> None:
+        await self.processor.handle("syslog", records, durable=False)
+
+    async def on_edge(self, records: list[ShippedRecord], position: tuple[str, Any] | None) -> None:
+        await self.processor.handle(
+            records[0].fields.get("source", "edge"), records, position=position
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def health(self) -> tuple[bool, dict]:
+        ok = not self._stopping.is_set()
+        return ok, {
+            "status": "ok" if ok else "stopping",
+            "reports_in_progress": self.processor.pipeline.assembler.open_hosts,
+            "sinks": [s.name for s in self.processor.sinks],
+            "forward_port": self.forward.port if self.forward else None,
+        }
+
+    async def start(self) -> None:
+        self.processor.restore()
+        cfg = self.config
+        if "forward" in cfg.sources:
+            self.forward = ForwardServer(
+                _forward_config(cfg.sources["forward"]), self.on_forward, self.metrics
+            )
+            await self.forward.start()
+        if "syslog" in cfg.sources:
+            opts = cfg.sources["syslog"]
+            self.syslog = SyslogReceiver(
+                SyslogConfig(
+                    host=opts.get("host", "127.0.0.1"),
+                    udp_port=opts.get("udp_port", 5140),
+                    tcp_port=opts.get("tcp_port", 5140),
+                    host_fallback=self.shape.host_fallback,
+                ),
+                self.on_syslog,
+                self.metrics,
+            )
+            await self.syslog.start()
+        self._start_edge_sources()
+        if cfg.http_port is not None:
+            self.http = HttpEndpoint(cfg.http_host, cfg.http_port, self.metrics, self.health)
+            await self.http.start()
+        self.ready.set()
+
+    def _start_edge_sources(self) -> None:
+        cfg = self.config.sources
+        if "kmsg" in cfg:
+            from oom_enricher.sources.kmsg_source import KmsgSource
+
+            self.edge.append(
+                KmsgSource(
+                    cfg["kmsg"].get("path", "/dev/kmsg"), cfg["kmsg"].get("host"), self.metrics
+                )
+            )
+        if "journal" in cfg:
+            from oom_enricher.sources.journal_source import DEFAULT_COMMAND, JournalSource
+
+            opts = cfg["journal"]
+            self.edge.append(
+                JournalSource(
+                    opts.get("command", DEFAULT_COMMAND),
+                    self.metrics,
+                    first_start=opts.get("first_start", "boot"),
+                )
+            )
+        if "file" in cfg:
+            from oom_enricher.sources.file_follower import FileFollower
+
+            opts = cfg["file"]
+            for path in opts.get("paths", []):
+                self.edge.append(
+                    FileFollower(
+                        path,
+                        opts.get("host"),
+                        self.metrics,
+                        from_beginning=opts.get("from_beginning", True),
+                    )
+                )
+        for source in self.edge:
+            position = self.processor.positions.get(source.key)
+            task = asyncio.create_task(source.run(self.on_edge, position))
+            self._edge_tasks.append(task)
+
+    async def tick_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.config.tick_interval)
+            if self._stopping.is_set():
+                return
+            try:
+                await self.processor.tick()
+            except Exception:
+                log.exception("tick failed")
+
+    def request_stop(self) -> None:
+        if not self._stopping.is_set():
+            log.info("stopping: no new connections; finishing requests in flight")
+        self._stopping.set()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self.forward is not None:
+            await self.forward.stop()
+        if self.syslog is not None:
+            await self.syslog.stop()
+        for source in self.edge:
+            result = source.stop()
+            if asyncio.iscoroutine(result):
+                await result
+        for task in self._edge_tasks:
+            task.cancel()
+        if self._edge_tasks:
+            await asyncio.wait(self._edge_tasks, timeout=5)
+        await self.processor.shutdown()
+        if self.http is not None:
+            await self.http.stop()
+        log.info(
+            "stopped; %d report(s) in progress saved",
+            self.processor.pipeline.assembler.open_hosts,
+        )
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        await self.start()
+        try:
+            await self.tick_loop()
+        finally:
+            await self.stop()
+
+
+def _forward_config(opts: dict[str, Any]) -> ForwardServerConfig:
+    handshake = None
+    if opts.get("shared_key") is not None:
+        handshake = HandshakeConfig(
+            shared_key=str(opts["shared_key"]),
+            self_hostname=opts.get("self_hostname") or f"oom-enricher.{socket.gethostname()}",
+            users=dict(opts.get("users", {})),
+        )
+    config = ForwardServerConfig(
+        host=opts.get("host", "127.0.0.1"),
+        port=int(opts.get("port", 24224)),
+        handshake=handshake,
+        tls_cert=opts.get("tls_cert"),
+        tls_key=opts.get("tls_key"),
+        tls_client_ca=opts.get("tls_client_ca"),
+        ack_delay=float(opts.get("ack_delay", 0.0)),
+    )
+    if "max_frame_bytes" in opts:
+        config.max_frame_bytes = int(opts["max_frame_bytes"])
+    return config

@@ -1,0 +1,134 @@
+"""`serve` configuration: a TOML file (tomllib), then command-line flags on top.
+
+Example (every key optional):
+
+    state_dir = "/var/lib/oom-enricher"
+    tick_interval = 1.0
+    timezone = "UTC"               # zone of RFC 3164 / dmesg -T stamps
+
+    [http]
+    host = "127.0.0.1"
+    port = 8686
+
+    [records]                      # how shipper records map to lines
+    host_key = "hostname"          # override the recognised shapes
+    message_key = "log"
+    time_key = "time"
+    host_fallback = "peer"         # peer | tag | none, for records without a host
+
+    [sources.forward]
+    host = "0.0.0.0"
+    port = 24224
+    shared_key = "secret"
+    self_hostname = "oom-enricher"
+    users = { fluent = "password" }
+    tls_cert = "/etc/oom-enricher/tls.crt"
+    tls_key = "/etc/oom-enricher/tls.key"
+
+    [sources.syslog]
+    udp_port = 5140
+    tcp_port = 5140
+
+    [sources.kmsg]
+    path = "/dev/kmsg"
+
+    [sources.journal]
+    command = ["journalctl", "-o", "json", "-f", "-k"]
+
+    [sources.file]
+    paths = ["/var/log/kern.log"]
+
+    [sinks.stdout]
+
+    [sinks.elasticsearch]
+    url = "https://es:9200"
+    username = "oom"
+    password_file = "/run/secrets/es-password"
+    ca_file = "/etc/ssl/es-ca.pem"
+
+    [sinks.fluent]
+    host = "aggregator"
+    port = 24224
+    tag = "oom_enricher.oom"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class ServeConfig:
+    state_dir: Path | None = None
+    tick_interval: float = 1.0
+    timezone: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int | None = 8686
+    records: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dry_run: bool = False
+    fsync: bool = True
+
+    @property
+    def state_file(self) -> Path | None:
+        return self.state_dir / "state.json" if self.state_dir else None
+
+
+KNOWN_SOURCES = {"forward", "syslog", "kmsg", "journal", "file"}
+KNOWN_SINKS = {"stdout", "elasticsearch", "fluent"}
+
+
+def load_config(path: Path | None) -> ServeConfig:
+    if path is None:
+        return ServeConfig()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return from_dict(data)
+
+
+def from_dict(data: dict[str, Any]) -> ServeConfig:
+    http = data.get("http", {})
+    config = ServeConfig(
+        state_dir=Path(data["state_dir"]) if data.get("state_dir") else None,
+        tick_interval=float(data.get("tick_interval", 1.0)),
+        timezone=data.get("timezone"),
+        http_host=http.get("host", "127.0.0.1"),
+        http_port=http.get("port", 8686),
+        records=dict(data.get("records", {})),
+        sources={k: dict(v) for k, v in data.get("sources", {}).items()},
+        sinks={k: dict(v) for k, v in data.get("sinks", {}).items()},
+        fsync=bool(data.get("fsync", True)),
+    )
+    validate(config)
+    return config
+
+
+def validate(config: ServeConfig) -> None:
+    unknown = set(config.sources) - KNOWN_SOURCES
+    if unknown:
+        raise ConfigError(f"unknown source(s): {', '.join(sorted(unknown))}")
+    unknown = set(config.sinks) - KNOWN_SINKS
+    if unknown:
+        raise ConfigError(f"unknown sink(s): {', '.join(sorted(unknown))}")
+    fallback = config.records.get("host_fallback", "peer")
+    if fallback not in ("peer", "tag", "none"):
+        raise ConfigError(f"records.host_fallback must be peer, tag or none, not {fallback!r}")
+    forward = config.sources.get("forward", {})
+    if forward.get("users") and not forward.get("shared_key"):
+        raise ConfigError("sources.forward.users needs sources.forward.shared_key")
+    if bool(forward.get("tls_cert")) != bool(forward.get("tls_key")):
+        raise ConfigError("sources.forward needs both tls_cert and tls_key")
+    if "elasticsearch" in config.sinks and not config.sinks["elasticsearch"].get("url"):
+        raise ConfigError("sinks.elasticsearch.url is required")
+    if not config.sources:
+        raise ConfigError("no source configured (e.g. --forward-port or [sources.forward])")

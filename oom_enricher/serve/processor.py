@@ -1,0 +1,229 @@
+"""Sources -> Pipeline -> sinks, with the durability rule the forward `ack` depends on.
+
+`handle()` returns only when the batch is safe: documents of reports it completed were
+accepted by every sink (`flush()` true), and the state of reports still in progress, the
+source positions and the id of the chunk are persisted. A chunk id seen before is not fed
+again, so a sender resending a chunk whose ack was lost does not duplicate lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from oom_enricher.model import ShippedRecord
+from oom_enricher.pipeline import Pipeline, PipelineOptions
+from oom_enricher.serve.metrics import Metrics
+from oom_enricher.serve.state import RecentChunks, StateStore
+
+log = logging.getLogger(__name__)
+
+LABEL_MAX = 64  # characters kept of a label value
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, doc: dict) -> None: ...
+    def flush(self, timeout: float | None = None) -> bool: ...
+    def close(self) -> None: ...
+
+
+class SinkUnavailable(Exception):
+    pass
+
+
+def _get(doc: dict, dotted: str) -> Any:
+    node: Any = doc
+    for part in dotted.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _label(value: Any) -> str:
+    if value in (None, ""):
+        return "none"
+    return str(value)[:LABEL_MAX]
+
+
+def kill_labels(doc: dict) -> list[dict[str, str]]:
+    """One label set per killed process (a group kill or a child kill counts each victim)."""
+    container = (
+        _get(doc, "kubernetes.pod.uid")
+        or (_get(doc, "container.id") or "")[:12]
+        or _get(doc, "systemd.unit")
+    )
+    base = {
+        "host": _label(_get(doc, "host.name")),
+        "scope": _label(_get(doc, "oom.scope")),
+        "limit_hit": _label(_get(doc, "oom.limit_hit")),
+        "container": _label(container),
+    }
+    victims = _get(doc, "oom.victims") or []
+    names = [v.get("name") for v in victims if isinstance(v, dict)]
+    if not names and _get(doc, "oom.selected.name"):
+        names = [_get(doc, "oom.selected.name")]
+    return [{**base, "victim": _label(name)} for name in names]
+
+
+class Processor:
+    def __init__(
+        self,
+        options: PipelineOptions | None = None,
+        sinks: Iterable[Sink] = (),
+        metrics: Metrics | None = None,
+        state: StateStore | None = None,
+        sink_timeout: float = 60.0,
+    ) -> None:
+        self.options = options or PipelineOptions()
+        self.sinks = list(sinks)
+        self.metrics = metrics or Metrics()
+        self.state = state
+        self.sink_timeout = sink_timeout
+        self.positions: dict[str, Any] = {}
+        self.chunks = RecentChunks()
+        self.pipeline = Pipeline(self.options)
+        self._lock = asyncio.Lock()
+        self._dirty = False
+        self.metrics.add_collector(self._collect)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def restore(self) -> bool:
+        """Resume reports in progress and source positions from the state file."""
+        if self.state is None:
+            return False
+        saved = self.state.load()
+        if not saved:
+            return False
+        self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options)
+        self.positions = dict(saved.get("positions", {}))
+        self.chunks = RecentChunks(items=saved.get("chunks", []))
+        log.info(
+            "resumed %d report(s) in progress from %s",
+            self.pipeline.assembler.open_hosts,
+            self.state.path,
+        )
+        return True
+
+    def _rollback(self) -> None:
+        if self.state is None:
+            return
+        saved = self.state.load()
+        self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options)
+        self.positions = dict(saved.get("positions", {}))
+        self.chunks = RecentChunks(items=saved.get("chunks", []))
+        log.warning("sink failure: rolled back to the last persisted state")
+
+    async def persist(self) -> None:
+        if self.state is None:
+            return
+        snapshot = {
+            "pipeline": self.pipeline.snapshot(),
+            "positions": self.positions,
+            "chunks": self.chunks.as_list(),
+        }
+        await asyncio.to_thread(self.state.save, snapshot)
+        self._dirty = False
+
+    async def shutdown(self) -> None:
+        """Emit reports whose bounds tripped, flush sinks, persist the rest, close sinks."""
+        async with self._lock:
+            await self._emit(self.pipeline.tick())
+            await self.persist()
+        for sink in self.sinks:
+            await asyncio.to_thread(sink.close)
+
+    # -- data path -------------------------------------------------------------------------
+
+    async def handle(
+        self,
+        source: str,
+        records: list[ShippedRecord],
+        *,
+        chunk: str | None = None,
+        position: tuple[str, Any] | None = None,
+        durable: bool = True,
+    ) -> int:
+        """Feed one batch; returns the number of documents it completed."""
+        async with self._lock:
+            if chunk is not None and chunk in self.chunks:
+                self.metrics.inc("duplicate_chunks", {"source": source}, help="Resent chunks")
+                return 0
+            docs: list[dict] = []
+            started = time.monotonic()
+            for record in records:
+                docs.extend(self.pipeline.feed(record))
+            try:
+                await self._emit(docs)
+            except SinkUnavailable:
+                # The sender gets no ack and resends: go back to the last persisted state
+                # so the resent lines rebuild the same reports instead of half of them.
+                self._rollback()
+                raise
+            if chunk is not None:
+                self.chunks.add(chunk)
+            if position is not None:
+                self.positions[position[0]] = position[1]
+            self._dirty = True
+            if durable:
+                await self.persist()
+            if docs:
+                self.metrics.observe(
+                    "report_latency_seconds",
+                    time.monotonic() - started,
+                    help="Last line of a report received to its document accepted by the sinks",
+                )
+            return len(docs)
+
+    async def tick(self) -> int:
+        async with self._lock:
+            docs = self.pipeline.tick()
+            await self._emit(docs)
+            if docs or self._dirty:
+                await self.persist()
+            return len(docs)
+
+    async def _emit(self, docs: list[dict]) -> None:
+        if not docs:
+            return
+        for doc in docs:
+            self.metrics.inc(
+                "reports",
+                {"complete": str(bool(_get(doc, "oom.complete"))).lower()},
+                help="Reports emitted",
+            )
+            for labels in kill_labels(doc):
+                self.metrics.inc("oom_kills", labels, help="Processes killed by the OOM killer")
+        if self.sinks:
+            await asyncio.to_thread(self._deliver, docs)
+
+    def _deliver(self, docs: list[dict]) -> None:
+        for sink in self.sinks:
+            for doc in docs:
+                sink.send(doc)
+            if not sink.flush(self.sink_timeout):
+                self.metrics.inc("errors", {"source": "sink", "kind": sink.name})
+                raise SinkUnavailable(f"sink {sink.name} did not accept {len(docs)} document(s)")
+
+    # -- metrics ---------------------------------------------------------------------------
+
+    def _collect(self, metrics: Metrics) -> None:
+        assembler = self.pipeline.assembler
+        metrics.set("reports_in_progress", assembler.open_hosts, help="Reports being assembled")
+        metrics.set(
+            "oldest_in_progress_age_seconds",
+            assembler.oldest_open_age() if assembler.open_hosts else 0.0,
+            help="Age of the oldest report in progress",
+        )
+        metrics.set(
+            "incomplete_reports", self.pipeline.stats.incomplete, help="Incomplete reports emitted"
+        )
+        for sink in self.sinks:
+            pending = getattr(sink, "spool_pending", 0)
+            metrics.set("spool_depth", pending or 0, {"sink": sink.name}, help="Documents spooled")

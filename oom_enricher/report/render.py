@@ -18,7 +18,7 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px}
 .card{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0002}
 .card .label{color:#6b7280;font-size:12px}.card .value{font-size:22px;font-weight:600}
 #summary .card.small .value{font-size:15px}
-.charts{display:flex;flex-wrap:wrap;gap:16px}
+.charts{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 .chart-box{background:#fff;border-radius:8px;padding:8px;box-shadow:0 1px 2px #0002}
 table{border-collapse:collapse;background:#fff;width:100%;box-shadow:0 1px 2px #0002}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #e5e7eb;vertical-align:top}

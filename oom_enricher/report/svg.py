@@ -84,7 +84,9 @@ def column_chart(
     n = max(len(series.labels), 1)
     slot = plot_w / n
     bar_w = max(slot * 0.75, 1.0)
-    every = label_every or max(1, math.ceil(n / 12))
+    # as many tick labels as fit side by side (about 6.5 px per character at 11 px)
+    widest = max((len(label) for label in series.labels), default=1) * 6.5 + 10
+    every = label_every or max(1, math.ceil(n / max(1, int(plot_w // widest))))
     parts = [_svg_open(width, height, title), _text(width / 2, 22, title, "chart-title")]
     parts.append(_legend(series.stacks, left, 44))
     grid = ['<g class="axis y-axis">']

@@ -23,8 +23,10 @@ from oom_enricher.enrich.victim_analysis import (
 from oom_enricher.model import ReportBlock
 from oom_enricher.parsing.facts import ReportFacts, Victim
 from oom_enricher.parsing.report_parser import parse_block
+from oom_enricher.schema.document_fields import OBJECT_ARRAYS
 
 DATASET = "oom_enricher.oom"
+TASK_MEMBERS = OBJECT_ARRAYS["oom.tasks"]
 
 
 def build_document(block: ReportBlock, facts: ReportFacts | None = None) -> dict:
@@ -186,7 +188,12 @@ def _task(row: dict) -> dict:
         "rss_file": "rss_file_pages",
         "rss_shmem": "rss_shmem_pages",
     }
-    return {renamed.get(key, key): value for key, value in row.items()}
+    # Columns no kernel layout in the contract names stay in event.original only.
+    return {
+        renamed.get(key, key): value
+        for key, value in row.items()
+        if renamed.get(key, key) in TASK_MEMBERS
+    }
 
 
 def _ratio(counter) -> float | None:

@@ -7,7 +7,7 @@ OBJECT_ARRAYS.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # dotted name -> Elasticsearch type
 FIELDS: dict[str, str] = {
@@ -47,6 +47,10 @@ FIELDS: dict[str, str] = {
     "oom.trigger.order": "long",
     "oom.trigger.oom_score_adj": "long",
     "oom.trigger.cpu": "long",
+    "oom.trigger.oom_adj": "long",
+    "oom.trigger.nodemask": "keyword",
+    "oom.trigger.cpuset": "keyword",
+    "oom.trigger.mems_allowed": "keyword",
     "oom.selected.pid": "long",
     "oom.selected.name": "keyword",
     "oom.selected.score": "long",
@@ -83,6 +87,9 @@ FIELDS: dict[str, str] = {
     "oom.system.total_swap_bytes": "long",
     "oom.system.ram_pages": "long",
     "oom.system.reserved_pages": "long",
+    "oom.system.ram_bytes": "long",
+    "oom.system.mem_info_pages": "flattened",
+    "oom.no_killable": "boolean",
     "oom.tasks": "object",
     "oom.tasks_count": "long",
     "oom.top_consumers": "object",
@@ -103,6 +110,7 @@ OBJECT_ARRAYS: dict[str, dict[str, str]] = {
         "shmem_rss_bytes": "long",
         "pgtables_bytes": "long",
         "oom_score_adj": "long",
+        "named_by": "keyword",
     },
     "oom.tasks": {
         "pid": "long",
@@ -115,6 +123,8 @@ OBJECT_ARRAYS: dict[str, dict[str, str]] = {
         "rss_shmem_pages": "long",
         "pgtables_bytes": "long",
         "nr_ptes": "long",
+        "nr_pmds": "long",
+        "oom_adj": "long",
         "swapents": "long",
         "oom_score_adj": "long",
         "cpu": "long",

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 from oom_enricher.model import ShippedRecord
+from oom_enricher.normalize.line_normalizer import LineNormalizer
 from oom_enricher.pipeline import Pipeline, PipelineOptions
 from oom_enricher.serve.metrics import Metrics
 from oom_enricher.serve.state import RecentChunks, StateStore
@@ -22,6 +24,7 @@ from oom_enricher.serve.state import RecentChunks, StateStore
 log = logging.getLogger(__name__)
 
 LABEL_MAX = 64  # characters kept of a label value
+MAX_STREAMS = 10_000  # line-normalizer contexts kept (one per shipping host)
 
 
 class Sink(Protocol):
@@ -88,6 +91,10 @@ class Processor:
         self.positions: dict[str, Any] = {}
         self.chunks = RecentChunks()
         self.pipeline = Pipeline(self.options)
+        self._streams: OrderedDict[str, LineNormalizer] = OrderedDict()
+        # Documents produced but not yet accepted by a sink, per sink; persisted with the
+        # state and delivered before anything else, so a refusing sink loses nothing.
+        self.pending: dict[str, list[dict]] = {sink.name: [] for sink in self.sinks}
         self._lock = asyncio.Lock()
         self._dirty = False
         self.metrics.add_collector(self._collect)
@@ -101,9 +108,7 @@ class Processor:
         saved = self.state.load()
         if not saved:
             return False
-        self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options)
-        self.positions = dict(saved.get("positions", {}))
-        self.chunks = RecentChunks(items=saved.get("chunks", []))
+        self._load(saved)
         log.info(
             "resumed %d report(s) in progress from %s",
             self.pipeline.assembler.open_hosts,
@@ -111,14 +116,33 @@ class Processor:
         )
         return True
 
-    def _rollback(self) -> None:
-        if self.state is None:
-            return
-        saved = self.state.load()
+    def _load(self, saved: dict) -> None:
         self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options)
         self.positions = dict(saved.get("positions", {}))
         self.chunks = RecentChunks(items=saved.get("chunks", []))
-        log.warning("sink failure: rolled back to the last persisted state")
+        self._streams = OrderedDict()
+        for key, snap in saved.get("streams", {}).items():
+            self._stream(key).restore(snap)
+        pending = saved.get("pending", {})
+        self.pending = {sink.name: list(pending.get(sink.name, [])) for sink in self.sinks}
+
+    def _stream(self, key: str) -> LineNormalizer:
+        """The line context of one shipping stream: continuation lines (indented, without a
+        prefix) belong to the previous line of the same host, not of whoever sent last."""
+        normalizer = self._streams.get(key)
+        if normalizer is None:
+            normalizer = LineNormalizer(self.options.normalize)
+            self._streams[key] = normalizer
+            if len(self._streams) > MAX_STREAMS:
+                self._streams.popitem(last=False)
+        else:
+            self._streams.move_to_end(key)
+        return normalizer
+
+    def _feed(self, record: ShippedRecord) -> list[dict]:
+        key = record.host or record.fields.get("peer") or record.tag or ""
+        self.pipeline.normalizer = self._stream(key)
+        return self.pipeline.feed(record)
 
     async def persist(self) -> None:
         if self.state is None:
@@ -127,6 +151,8 @@ class Processor:
             "pipeline": self.pipeline.snapshot(),
             "positions": self.positions,
             "chunks": self.chunks.as_list(),
+            "streams": {key: n.snapshot() for key, n in self._streams.items()},
+            "pending": {name: docs for name, docs in self.pending.items() if docs},
         }
         await asyncio.to_thread(self.state.save, snapshot)
         self._dirty = False
@@ -134,7 +160,10 @@ class Processor:
     async def shutdown(self) -> None:
         """Emit reports whose bounds tripped, flush sinks, persist the rest, close sinks."""
         async with self._lock:
-            await self._emit(self.pipeline.tick())
+            try:
+                await self._emit(self.pipeline.tick())
+            except SinkUnavailable as exc:
+                log.error("%s; the documents stay in the state file for the next start", exc)
             await self.persist()
         for sink in self.sinks:
             await asyncio.to_thread(sink.close)
@@ -152,39 +181,41 @@ class Processor:
     ) -> int:
         """Feed one batch; returns the number of documents it completed."""
         async with self._lock:
+            await self._deliver_pending()  # what a refusing sink left over comes first
             if chunk is not None and chunk in self.chunks:
                 self.metrics.inc("duplicate_chunks", {"source": source}, help="Resent chunks")
                 return 0
             docs: list[dict] = []
             started = time.monotonic()
             for record in records:
-                docs.extend(self.pipeline.feed(record))
-            try:
-                await self._emit(docs)
-            except SinkUnavailable:
-                # The sender gets no ack and resends: go back to the last persisted state
-                # so the resent lines rebuild the same reports instead of half of them.
-                self._rollback()
-                raise
+                docs.extend(self._feed(record))
+            # The lines are in the pipeline now: the chunk counts as handled even when a sink
+            # refuses its documents below; the sender's resend then only retries the delivery.
             if chunk is not None:
                 self.chunks.add(chunk)
             if position is not None:
                 self.positions[position[0]] = position[1]
             self._dirty = True
-            if durable:
-                await self.persist()
+            try:
+                await self._emit(docs)
+            finally:
+                if durable:
+                    await self.persist()
             if docs:
                 self.metrics.observe(
                     "report_latency_seconds",
                     time.monotonic() - started,
-                    help="Last line of a report received to its document accepted by the sinks",
+                    help="Batch received to its documents accepted by the sinks",
                 )
             return len(docs)
 
     async def tick(self) -> int:
         async with self._lock:
             docs = self.pipeline.tick()
-            await self._emit(docs)
+            try:
+                await self._emit(docs)
+            except SinkUnavailable as exc:
+                log.warning("%s; retried with the next batch", exc)
             if docs or self._dirty:
                 await self.persist()
             return len(docs)
@@ -200,16 +231,25 @@ class Processor:
             )
             for labels in kill_labels(doc):
                 self.metrics.inc("oom_kills", labels, help="Processes killed by the OOM killer")
-        if self.sinks:
-            await asyncio.to_thread(self._deliver, docs)
+        for queue in self.pending.values():
+            queue.extend(docs)
+        await self._deliver_pending()
 
-    def _deliver(self, docs: list[dict]) -> None:
+    async def _deliver_pending(self) -> None:
+        if any(self.pending.values()):
+            await asyncio.to_thread(self._deliver)
+
+    def _deliver(self) -> None:
         for sink in self.sinks:
+            docs = self.pending.get(sink.name)
+            if not docs:
+                continue
             for doc in docs:
                 sink.send(doc)
             if not sink.flush(self.sink_timeout):
                 self.metrics.inc("errors", {"source": "sink", "kind": sink.name})
                 raise SinkUnavailable(f"sink {sink.name} did not accept {len(docs)} document(s)")
+            docs.clear()
 
     # -- metrics ---------------------------------------------------------------------------
 

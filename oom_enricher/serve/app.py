@@ -18,6 +18,7 @@ from typing import Any
 from oom_enricher.model import ShippedRecord
 from oom_enricher.normalize.line_normalizer import NormalizeOptions
 from oom_enricher.pipeline import PipelineOptions
+from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.serve.config import ServeConfig
 from oom_enricher.serve.http_endpoint import HttpEndpoint
 from oom_enricher.serve.metrics import Metrics
@@ -87,7 +88,10 @@ class ServeApp:
         state = None
         if config.state_file is not None and not config.dry_run:
             state = StateStore(config.state_file, fsync=config.fsync)
-        options = PipelineOptions(normalize=NormalizeOptions(timezone=config.timezone))
+        options = PipelineOptions(
+            normalize=NormalizeOptions(timezone=config.timezone),
+            bounds=Bounds(**config.pipeline),
+        )
         self.processor = Processor(
             options, build_sinks(config) if sinks is None else sinks, self.metrics, state
         )

@@ -6,6 +6,9 @@ Example (every key optional):
     tick_interval = 1.0
     timezone = "UTC"               # zone of RFC 3164 / dmesg -T stamps
 
+    [pipeline]                     # reassembly bounds (oom_enricher.reassembly.bounds)
+    max_wall_age = 60.0            # seconds without a line before a report is closed
+
     [http]
     host = "127.0.0.1"
     port = 8686
@@ -72,6 +75,7 @@ class ServeConfig:
     http_host: str = "127.0.0.1"
     http_port: int | None = 8686
     records: dict[str, Any] = field(default_factory=dict)
+    pipeline: dict[str, Any] = field(default_factory=dict)  # reassembly Bounds overrides
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
     dry_run: bool = False
@@ -105,6 +109,7 @@ def from_dict(data: dict[str, Any]) -> ServeConfig:
         http_host=http.get("host", "127.0.0.1"),
         http_port=http.get("port", 8686),
         records=dict(data.get("records", {})),
+        pipeline=dict(data.get("pipeline", {})),
         sources={k: dict(v) for k, v in data.get("sources", {}).items()},
         sinks={k: dict(v) for k, v in data.get("sinks", {}).items()},
         fsync=bool(data.get("fsync", True)),
@@ -130,5 +135,13 @@ def validate(config: ServeConfig) -> None:
         raise ConfigError("sources.forward needs both tls_cert and tls_key")
     if "elasticsearch" in config.sinks and not config.sinks["elasticsearch"].get("url"):
         raise ConfigError("sinks.elasticsearch.url is required")
+    from dataclasses import fields as dataclass_fields
+
+    from oom_enricher.reassembly.bounds import Bounds
+
+    known = {f.name for f in dataclass_fields(Bounds)}
+    unknown = set(config.pipeline) - known
+    if unknown:
+        raise ConfigError(f"unknown pipeline setting(s): {', '.join(sorted(unknown))}")
     if not config.sources:
         raise ConfigError("no source configured (e.g. --forward-port or [sources.forward])")

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "report_cmd",
     "kibana_cmd",
     "setup_cmd",
+    "ship_cmd",
     "serve_cmd",
 ]
 

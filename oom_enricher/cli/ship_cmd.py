@@ -1,0 +1,150 @@
+"""`oom-enricher ship [FILE ...|-] --es URL`: parse kernel logs and index the OOM documents."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from oom_enricher.cli.common_args import add_input_args, pipeline_options, report_read_problems
+from oom_enricher.sinks.elasticsearch import names
+from oom_enricher.sinks.elasticsearch.auth import add_connection_arguments, connection_from_args
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_READ_ERROR = 2
+EXIT_SPOOL_PENDING = 3
+EXIT_DEAD_LETTERED = 4
+
+
+def state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "oom-enricher"
+
+
+def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("indexing")
+    group.add_argument("--namespace", default=names.DEFAULT_NAMESPACE)
+    group.add_argument(
+        "--spool-dir",
+        type=Path,
+        help="documents wait here while Elasticsearch is unreachable "
+        "(default $XDG_STATE_HOME/oom-enricher/spool-<namespace>)",
+    )
+    group.add_argument("--spool-max-mb", type=int, default=256, help="spool bound (default 256)")
+    group.add_argument(
+        "--dead-letter",
+        type=Path,
+        help="refused documents with the reason, JSON Lines "
+        "(default $XDG_STATE_HOME/oom-enricher/dead-letter-<namespace>.jsonl)",
+    )
+    group.add_argument("--chunk-size", type=int, default=500, help="documents per bulk request")
+    group.add_argument(
+        "--flush-after", type=float, default=1.0, help="send a partial batch after this many s"
+    )
+    group.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="at the end, keep trying this long to empty the spool (default 30)",
+    )
+    group.add_argument(
+        "--no-setup", action="store_true", help="do not install or check the templates first"
+    )
+
+
+def sink_config(args: argparse.Namespace):
+    from oom_enricher.sinks.elasticsearch.bulk_sink import SinkConfig
+
+    base = state_dir()
+    return SinkConfig(
+        connection=connection_from_args(args),
+        namespace=args.namespace,
+        spool_dir=args.spool_dir or base / f"spool-{args.namespace}",
+        spool_max_bytes=args.spool_max_mb << 20,
+        dead_letter_path=args.dead_letter or base / f"dead-letter-{args.namespace}.jsonl",
+        chunk_size=args.chunk_size,
+        flush_after_seconds=args.flush_after,
+    )
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "ship",
+        help="parse kernel logs and index the OOM documents into Elasticsearch",
+        description="Parses like `parse` and indexes each report into the data stream "
+        f"{names.DATA_STREAM_TYPE}-{names.DATASET}-<namespace>, once: a re-run counts "
+        "duplicates instead of indexing them again.",
+    )
+    add_input_args(parser)
+    add_connection_arguments(parser)
+    add_sink_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def ensure_setup(sink, namespace: str) -> None:
+    """Installs the templates (a no-op when current) so the stream never gets default ones."""
+    from elasticsearch import ApiError, TransportError
+
+    from oom_enricher.sinks.elasticsearch.installer import install
+
+    try:
+        install(sink.client, namespace)
+    except (ApiError, TransportError) as exc:
+        log.warning("could not check the templates (%s); documents will be spooled if needed", exc)
+
+
+def summary_line(reports: int, stats) -> str:
+    return (
+        f"reports {reports}, indexed {stats.indexed}, duplicates {stats.duplicates}, "
+        f"dead-lettered {stats.dead_lettered}, spooled {stats.spooled} "
+        f"(still in spool {stats.spool_pending})"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from oom_enricher.pipeline import documents_from_lines
+    from oom_enricher.sinks.elasticsearch.bulk_sink import ElasticsearchSink
+    from oom_enricher.sinks.elasticsearch.spool import SpoolLockedError
+    from oom_enricher.sources.file_reader import ReadStats, read_lines
+    from oom_enricher.sources.progress import TerminalProgress
+
+    try:
+        config = sink_config(args)
+        sink = ElasticsearchSink(config)
+    except (ValueError, SpoolLockedError, OSError) as exc:
+        print(f"oom-enricher ship: {exc}", file=sys.stderr)
+        return EXIT_READ_ERROR
+    if not args.no_setup:
+        ensure_setup(sink, args.namespace)
+    stats = ReadStats()
+    progress = TerminalProgress("shipping")
+    reports = 0
+    try:
+        for doc in documents_from_lines(
+            read_lines(args.files, stats, progress), pipeline_options(args)
+        ):
+            sink.send(doc)
+            reports += 1
+    finally:
+        progress.close()
+        sink.close(drain_timeout=args.drain_timeout)
+    print(summary_line(reports, sink.stats))
+    if sink.stats.dead_lettered:
+        print(
+            f"oom-enricher ship: refused documents are in {config.dead_letter_path}",
+            file=sys.stderr,
+        )
+    if report_read_problems(stats):
+        return EXIT_READ_ERROR
+    if sink.stats.spool_pending:
+        print(
+            f"oom-enricher ship: Elasticsearch unreachable; {sink.stats.spool_pending} document(s) "
+            f"wait in {config.spool_dir} and go out with the next run",
+            file=sys.stderr,
+        )
+        return EXIT_SPOOL_PENDING
+    return EXIT_DEAD_LETTERED if sink.stats.dead_lettered else EXIT_OK

@@ -40,7 +40,7 @@ def classify_scope(facts: ReportFacts) -> str:
 
 def _says_memcg(facts: ReportFacts) -> bool:
     return bool(
-        "Memory cgroup out of memory" in facts.kill_prefixes
+        any(prefix.startswith("Memory cgroup out of memory") for prefix in facts.kill_prefixes)
         or facts.counters
         or facts.oom_memcg
         or _MEMCG_TRACE.intersection(facts.trace_functions)
@@ -49,7 +49,7 @@ def _says_memcg(facts: ReportFacts) -> bool:
 
 def _says_global(facts: ReportFacts) -> bool:
     return bool(
-        "Out of memory" in facts.kill_prefixes
+        any(prefix.lower().startswith("out of memory") for prefix in facts.kill_prefixes)
         or facts.has_mem_info
         or facts.global_oom_flag
         or "out_of_memory" in facts.trace_functions

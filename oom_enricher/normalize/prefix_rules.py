@@ -71,6 +71,16 @@ BSD_SYSLOG = re.compile(
     r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) " + _TAG + r"(?P<msg>.*)",
     re.S,
 )
+# `dmesg --time-format iso`: `2026-11-25T10:00:00,123456+00:00 msg` (util-linux writes a comma).
+DMESG_ISO = re.compile(
+    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d+(?:[+-]\d\d:?\d\d)?) (?P<msg>.*)", re.S
+)
+# `journalctl -o short-monotonic`: `[  617.319540] host kernel: msg`; other programs carry a pid.
+JOURNAL_MONOTONIC = re.compile(
+    r"\[\s*(?P<mono>\d+\.\d+)\] (?P<host>[^\s:\[\]]+) "
+    r"(?:(?P<ktag>kernel)|(?P<tag>[^\s:\[\]]+)\[\d+\]): ?(?P<msg>.*)",
+    re.S,
+)
 # `dmesg -T`: `[Thu Aug 17 17:29:27 2023] msg` (local time of the host).
 DMESG_HUMAN = re.compile(
     r"\[(?:" + _DAY + r") (?P<mon>" + _MON + r") +(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d)"
@@ -162,6 +172,23 @@ def _dmesg_human(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     return PrefixFields(message=m["msg"], rule="dmesg-T", timestamp=stamp, is_kernel=True)
 
 
+def _dmesg_iso(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    return PrefixFields(
+        message=m["msg"], rule="dmesg-iso", timestamp=parse_iso(m["ts"], ctx.zone), is_kernel=True
+    )
+
+
+def _journal_monotonic(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    return PrefixFields(
+        message=m["msg"],
+        rule="journal-monotonic",
+        host=m["host"],
+        monotonic=float(m["mono"]),
+        is_kernel=m["ktag"] is not None,
+        program=m["tag"],
+    )
+
+
 def _dmesg_raw(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     fields = PrefixFields(message=m.group(0), rule="dmesg", is_kernel=True)
     return _strip_monotonic(fields)
@@ -174,9 +201,11 @@ RULES: tuple[Rule, ...] = (
     ("kmsg", KMSG_RECORD, _kmsg),
     ("facility-level-iso", FACILITY_LEVEL_ISO, _facility_level_iso),
     ("rfc5424", RFC5424, _rfc5424),
+    ("dmesg-iso", DMESG_ISO, _dmesg_iso),
     ("iso-syslog", ISO_SYSLOG, _iso_syslog),
     ("bsd-syslog", BSD_SYSLOG, _bsd_syslog),
     ("dmesg-T", DMESG_HUMAN, _dmesg_human),
+    ("journal-monotonic", JOURNAL_MONOTONIC, _journal_monotonic),
     ("dmesg", MONOTONIC_STAMP, _dmesg_raw),
 )
 

@@ -35,7 +35,7 @@ INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer: (?P<rest>.*)")
 _GFP = re.compile(r"gfp_mask=(?P<mask>0x[0-9a-fA-F]+)(?:\((?P<names>[^)]*)\))?")
 _ORDER = re.compile(r"\border=(?P<v>-?\d+)")
 _SCORE_ADJ = re.compile(r"\boom_score_adj=(?P<v>-?\d+)")
-_OOM_ADJ = re.compile(r"\boom_adj=(?P<v>-?\d+)")
+_OOM_ADJ = re.compile(r"\b(?:oom_adj|oomkilladj)=(?P<v>-?\d+)")  # 2.6.18: oomkilladj
 _NODEMASK = re.compile(r"\bnodemask=(?P<v>[^,\s]+)")
 
 # 2.6.38-4.18: `<comm> cpuset=<name> mems_allowed=0-3`
@@ -72,7 +72,7 @@ STATS_HEADER = re.compile(r"Memory cgroup stats for (?P<path>\S*?):(?P<rest>.*)"
 STATS_V1_ITEM = re.compile(r"(?P<key>[a-z_]+):(?P<value>\d+)KB")
 STATS_V2_ITEM = re.compile(r"(?P<key>[a-z_]+) (?P<value>\d+)$")
 # global OOMs: `Mem-Info:`, then `active_anon:223191 inactive_anon:36 ...` (pages)
-MEM_INFO = re.compile(r"Mem-Info:")
+MEM_INFO = re.compile(r"Mem-[Ii]nfo:")  # 2.6.18 writes `Mem-info:`
 MEM_INFO_ITEMS = re.compile(r"(?P<key>[A-Za-z_]+):(?P<value>\d+)(?=\s|$)")
 FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>\d+)kB")
 TOTAL_SWAP = re.compile(r"Total swap\s*=\s*(?P<kb>\d+)kB")
@@ -86,13 +86,14 @@ TASK_ROW = re.compile(r"\[\s*(?P<pid>\d+)\]\s+(?P<rest>.*)")
 # 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or sacrifice
 # child`
 SELECTED = re.compile(
-    r"(?:(?P<prefix>.*?): )?Kill process (?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+)"
+    r"(?:(?P<prefix>.*?): )?[Kk]ill process (?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+)"
 )
 # all kernels: `Killed process 20977 (sh) total-vm:4404kB, anon-rss:0kB, file-rss:508kB[,
-# shmem-rss:0kB][, UID:0 pgtables:476kB oom_score_adj:1000]`; 2.6 `vsz:`, old ones bare.
+# shmem-rss:0kB][, UID:0 pgtables:476kB oom_score_adj:1000]`; 2.6 `vsz:`, old ones bare;
+# 2.6.18 `Killed process 2592, UID 0, (oracle).`
 KILLED = re.compile(
-    r"(?:(?P<prefix>.*?): )?Killed process (?P<pid>\d+) \((?P<comm>.*?)\)"
-    r"(?P<fields>(?: (?:total-vm|vsz|anon-rss|UID):.*)?)\s*$"
+    r"(?:(?P<prefix>.*?): )?Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \((?P<comm>.*?)\)"
+    r"(?P<fields>(?: (?:total-vm|vsz|anon-rss|UID):.*)?)\.?\s*$"
 )
 _KILLED_FIELD = re.compile(r"(?P<key>[A-Za-z_-]+):(?P<value>-?\d+)(?:kB)?")
 # 4.19+: `oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=x,mems_allowed=0,
@@ -251,7 +252,7 @@ def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
             anon_rss_kb=values.get("anon-rss"),
             file_rss_kb=values.get("file-rss"),
             shmem_rss_kb=values.get("shmem-rss"),
-            uid=values.get("UID"),
+            uid=values.get("UID", int(m["uid"]) if m["uid"] else None),
             pgtables_kb=values.get("pgtables"),
             oom_score_adj=values.get("oom_score_adj"),
         )

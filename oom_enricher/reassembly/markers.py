@@ -22,9 +22,10 @@ class Marker(Enum):
 # every kernel since 2.6: `apt-check invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0`
 START_LINE = re.compile(r"(?P<comm>.*?) invoked oom-killer: ")
 # 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 123 (x) score 5 or sacrifice child`
-SELECTED_LINE = re.compile(r"(?:.*: )?Kill process (?P<pid>\d+) \((?P<comm>.*)\) score -?\d+")
+SELECTED_LINE = re.compile(r"(?:.*: )?[Kk]ill process (?P<pid>\d+) \((?P<comm>.*)\) score -?\d+")
 # all kernels; 5.1+ prefix it with `Out of memory: ` / `Memory cgroup out of memory: `
-KILLED_LINE = re.compile(r"(?:.*: )?Killed process (?P<pid>\d+) \((?P<comm>.*)\)")
+# 2.6.18: `Out of memory: Killed process 2592, UID 0, (oracle).`
+KILLED_LINE = re.compile(r"(?:.*: )?Killed process (?P<pid>\d+)(?:, UID \d+,)? \((?P<comm>.*)\)")
 # 4.19+ (memcg paths since 5.0): `oom-kill:constraint=CONSTRAINT_MEMCG,...,pid=996,uid=1000`
 SUMMARY_LINE = re.compile(r"oom-kill:constraint=")
 # 4.19+ cgroup v2 memory.oom.group

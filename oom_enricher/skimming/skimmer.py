@@ -20,7 +20,7 @@ from oom_enricher.skimming.marker_finder import MarkerFinder
 from oom_enricher.sources.file_reader import ReadStats
 
 # Prefix rules whose lines carry the host as ` host ` right after the time stamp.
-_HOST_IN_PREFIX = {"bsd-syslog", "iso-syslog", "rfc5424"}
+_HOST_IN_PREFIX = {"bsd-syslog", "iso-syslog", "rfc5424", "journal-monotonic"}
 LOOKBACK_LINES = 512
 _PROGRESS_STEP = 8 << 20
 _REPLACEMENT = "\ufffd".encode()

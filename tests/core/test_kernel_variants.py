@@ -1,0 +1,153 @@
+"""Report layouts of kernel generations and shippers the corpus does not hold."""
+
+from __future__ import annotations
+
+from oom_enricher.pipeline import documents_from_lines
+from oom_enricher.skimming.skim_files import skim_documents
+
+RHEL5_2_6_18 = """\
+java invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0
+Call Trace:
+ [<ffffffff800c3a6a>] out_of_memory+0x8e/0x2f5
+ [<ffffffff8000f2eb>] __alloc_pages+0x245/0x2ce
+Mem-info:
+Free swap  = 0kB
+Total swap = 2097144kB
+Out of memory: Killed process 2592, UID 0, (oracle).
+"""
+
+RHEL6_2_6_32 = """\
+httpd invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0, oom_score_adj=0
+httpd cpuset=/ mems_allowed=0
+Pid: 2069, comm: httpd Not tainted 2.6.32-431.el6.x86_64 #1
+Call Trace:
+ [<ffffffff810d0b71>] ? cpuset_print_task_mems_allowed+0x91/0xb0
+ [<ffffffff81122f40>] ? dump_header+0x90/0x1b0
+Mem-Info:
+Free swap  = 0kB
+Total swap = 4128764kB
+[ pid ]   uid  tgid total_vm      rss cpu oom_adj oom_score_adj name
+[  456]     0   456     2771      123   0     -17         -1000 udevd
+[ 2069]    48  2069   612345   456789   1       0             0 httpd
+Out of memory: Kill process 2069 (httpd) score 952 or sacrifice child
+Killed process 2069, UID 48, (httpd) total-vm:2449380kB, anon-rss:1826944kB, file-rss:212kB
+"""
+
+CPUSET_5_10 = """\
+worker invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0
+CPU: 3 PID: 4242 Comm: worker Not tainted 5.10.0-26-amd64 #1 Debian 5.10.197-1
+oom-kill:constraint=CONSTRAINT_CPUSET,nodemask=(null),cpuset=batch,mems_allowed=1,task_memcg=/batch.slice/job.service,task=worker,pid=4242,uid=1000
+Out of memory: Killed process 4242 (worker) total-vm:9000kB, anon-rss:8000kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:40kB oom_score_adj:0
+"""
+
+MEMCG_5_0_CONSTRAINT_NONE = """\
+app invoked oom-killer: gfp_mask=0x6000c0(GFP_KERNEL), nodemask=(null), order=0, oom_score_adj=0
+CPU: 0 PID: 77 Comm: app Not tainted 5.0.21 #1
+memory: usage 65536kB, limit 65536kB, failcnt 4
+memory+swap: usage 65536kB, limit 9007199254740988kB, failcnt 0
+kmem: usage 1024kB, limit 9007199254740988kB, failcnt 0
+oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,task_memcg=/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,task=app,pid=77,uid=0
+Memory cgroup out of memory: Killed process 77 (app) total-vm:80000kB, anon-rss:60000kB, file-rss:100kB, shmem-rss:0kB
+"""
+
+NO_KILLABLE = """\
+init invoked oom-killer: gfp_mask=0x6200ca(GFP_HIGHUSER_MOVABLE), nodemask=(null), order=0, oom_score_adj=0
+CPU: 0 PID: 1 Comm: init Not tainted 4.19.0 #1
+Mem-Info:
+Out of memory and no killable processes...
+Kernel panic - not syncing: System is deadlocked on memory
+"""
+
+JOURNAL_SHORT_MONOTONIC = """\
+[  617.319540] vm1 kernel: Web Content invoked oom-killer: gfp_mask=0x14280ca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO), nodemask=(null), order=0, oom_score_adj=0
+[  617.324305] vm1 kernel: CPU: 6 PID: 2279 Comm: Web Content Not tainted 4.15.8 #1
+[  617.330000] vm1 earlyoom[88]: Out of memory: Killed process 1 (init)
+[  617.820631] vm1 kernel: Out of memory: Kill process 2279 (Web Content) score 426 or sacrifice child
+[  617.823206] vm1 kernel: Killed process 2279 (Web Content) total-vm:5606512kB, anon-rss:1694156kB, file-rss:0kB, shmem-rss:0kB
+"""
+
+DMESG_ISO = """\
+2026-11-25T10:00:00,123456+00:00 Hardware name: QEMU Standard PC (Q35 + ICH9, 2009)
+2026-11-25T10:00:00,123457+00:00 sh invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0
+2026-11-25T10:00:00,223457+00:00 Out of memory: Killed process 9 (sh) total-vm:100kB, anon-rss:50kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0
+"""
+
+
+def only(text: str, **expect) -> dict:
+    docs = list(documents_from_lines(text.splitlines()))
+    assert len(docs) == 1
+    return docs[0]
+
+
+def test_rhel5_killed_line_with_uid_and_lowercase_mem_info():
+    doc = only(RHEL5_2_6_18)
+    oom = doc["oom"]
+    assert (oom["victims"][0]["pid"], oom["victims"][0]["name"], oom["victims"][0]["uid"]) == (
+        2592,
+        "oracle",
+        0,
+    )
+    assert (oom["scope"], oom["limit_hit"], oom["trigger"]["oom_adj"]) == ("global", "global", 0)
+    assert oom["system"]["total_swap_bytes"] == 2097144 * 1024
+
+
+def test_rhel6_task_table_with_cpu_and_oom_adj_columns():
+    oom = only(RHEL6_2_6_32)["oom"]
+    assert oom["tasks"][1] == {
+        "pid": 2069,
+        "uid": 48,
+        "tgid": 2069,
+        "total_vm_pages": 612345,
+        "rss_pages": 456789,
+        "cpu": 1,
+        "oom_adj": 0,
+        "oom_score_adj": 0,
+        "name": "httpd",
+    }
+    victim = oom["victims"][0]
+    assert (victim["uid"], victim["total_vm_bytes"], victim["file_rss_bytes"]) == (
+        48,
+        2449380 * 1024,
+        212 * 1024,
+    )
+    assert oom["trigger"]["pid"] == 2069 and oom["selected"]["score"] == 952
+    assert oom["sacrificed_child"] is False and oom["page_size"] == 4096
+
+
+def test_cpuset_constraint_is_its_own_scope():
+    oom = only(CPUSET_5_10)["oom"]
+    assert (oom["scope"], oom["limit_hit"], oom["cgroup"]["version"]) == (
+        "cpuset",
+        "global",
+        "none",
+    )
+    assert "cpuset" in oom["explanation"]
+
+
+def test_constraint_none_with_oom_memcg_is_a_cgroup_oom():
+    doc = only(MEMCG_5_0_CONSTRAINT_NONE)
+    oom = doc["oom"]
+    assert (oom["scope"], oom["limit_hit"], oom["cgroup"]["version"]) == ("memcg", "memory", "v1")
+    assert doc["container"] == {"id": "0123456789abcdef" * 4, "runtime": "docker"}
+    assert oom["memsw"]["unlimited"] is True and oom["memsw"]["limit_bytes"] is None
+
+
+def test_no_killable_processes_ends_a_report():
+    oom = only(NO_KILLABLE)["oom"]
+    assert oom["complete"] is True and oom["victims"] == [] and oom["no_killable"] is True
+    assert "no process it could kill" in oom["explanation"]
+
+
+def test_journal_short_monotonic_with_a_userspace_look_alike():
+    doc = only(JOURNAL_SHORT_MONOTONIC)
+    assert doc["host"]["name"] == "vm1"
+    assert [v["pid"] for v in doc["oom"]["victims"]] == [2279]
+    assert "earlyoom" not in doc["event"]["original"]
+
+
+def test_dmesg_iso_time_format(tmp_path):
+    path = tmp_path / "dmesg-iso.log"
+    path.write_text(DMESG_ISO)
+    (doc,) = list(skim_documents([str(path)]))
+    assert doc["@timestamp"] == "2026-11-25T10:00:00.123457Z"
+    assert doc["oom"]["victims"][0]["name"] == "sh"

@@ -138,6 +138,8 @@ def _oom_section(block, facts, victims, scope, version, hit, hit_counter, page_s
         oom[name] = counter_document(facts.counters.get(name))
     if facts.no_killable:
         oom["no_killable"] = True
+    if "memory_max_write" in facts.trace_functions:
+        oom["limit_lowered"] = True
     return oom
 
 

@@ -24,7 +24,7 @@ def explain(doc: dict) -> str:
     sentences = [
         _what_died(doc, oom),
         _why(oom),
-        _selection(oom),
+        _limit_lowered(oom) or _selection(oom),
         _remedy(oom),
         _completeness(oom),
     ]
@@ -59,8 +59,10 @@ def _what_died(doc: dict, oom: dict) -> str:
             return (
                 f"The kernel ran out of memory{where}{on_host} and found no process it could kill."
             )
+        trigger = (oom.get("trigger") or {}).get("name")
+        when = f" when {trigger} could not get memory" if trigger else ""
         return (
-            f"The kernel OOM killer fired{where}{on_host}, "
+            f"The kernel OOM killer fired{where}{on_host}{when}, "
             "but the report does not show who was killed."
         )
     first = _proc(victims[0]["name"], victims[0]["pid"])
@@ -85,9 +87,26 @@ def _why(oom: dict) -> str:
     if hit == "global":
         return _why_global(oom)
     if oom.get("scope") == "memcg":
-        path = short_path(cgroup.get("oom_path") or cgroup.get("task_path"))
-        return f"A memory cgroup limit ({path}) was hit, but the report does not say which counter."
+        path = cgroup.get("oom_path") or cgroup.get("task_path")
+        if not path:
+            return "A memory cgroup limit was hit; the report does not say which cgroup or counter."
+        return (
+            f"The limit of memory cgroup {short_path(path)} was hit, "
+            "but the report does not say which counter."
+        )
     return ""
+
+
+def _limit_lowered(oom: dict) -> str:
+    """cgroup v2: writing a memory.max below current usage makes the kernel kill at once."""
+    if not oom.get("limit_lowered"):
+        return ""
+    trigger = oom.get("trigger") or {}
+    writer = _proc(trigger.get("name"), trigger.get("pid")) if trigger.get("name") else "a process"
+    return (
+        f"The limit had just been lowered below the cgroup's usage: {writer} wrote memory.max, "
+        "and the kernel reclaims or kills until usage fits the new limit."
+    )
 
 
 def _why_global(oom: dict) -> str:

@@ -90,6 +90,7 @@ FIELDS: dict[str, str] = {
     "oom.system.ram_bytes": "long",
     "oom.system.mem_info_pages": "flattened",
     "oom.no_killable": "boolean",
+    "oom.limit_lowered": "boolean",
     "oom.tasks": "object",
     "oom.tasks_count": "long",
     "oom.top_consumers": "object",

@@ -151,3 +151,36 @@ def test_dmesg_iso_time_format(tmp_path):
     (doc,) = list(skim_documents([str(path)]))
     assert doc["@timestamp"] == "2026-11-25T10:00:00.123457Z"
     assert doc["oom"]["victims"][0]["name"] == "sh"
+
+
+ARM64_64K_PAGES = """\
+[ 100.000001] worker invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0
+[ 100.000002] CPU: 1 PID: 501 Comm: worker Not tainted 5.14.0-362.el9.aarch64+64k #1
+[ 100.000003] Tasks state (memory values in pages):
+[ 100.000004] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+[ 100.000005] [    501]     0   501     1000      500    65536        0             0 worker
+[ 100.000006] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/,task=worker,pid=501,uid=0
+[ 100.000007] Out of memory: Killed process 501 (worker) total-vm:64000kB, anon-rss:32000kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:64kB oom_score_adj:0
+"""
+
+ODD_NAMES = """\
+[ 5.000001] kworker/u8:2 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0
+[ 5.000002] CPU: 0 PID: 42 Comm: kworker/u8:2 Not tainted 6.1.0 #1
+[ 5.000003] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+[ 5.000004] [    700]  1000   700     2000     1500    65536        0             0 Ünïcödé (x)
+[ 5.000005] [    701]  1000   701     1000      100    65536        0             0 (sd-pam)
+[ 5.000006] Out of memory: Killed process 700 (Ünïcödé (x)) total-vm:8000kB, anon-rss:6000kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:64kB oom_score_adj:0
+"""
+
+
+def test_page_size_is_inferred_from_the_victims_pages():
+    oom = only(ARM64_64K_PAGES)["oom"]
+    assert oom["page_size"] == 65536
+    assert oom["top_consumers"][0]["rss_bytes"] == 500 * 65536
+
+
+def test_names_with_slashes_parentheses_and_non_ascii():
+    doc = only(ODD_NAMES)
+    assert doc["oom"]["trigger"]["name"] == "kworker/u8:2"
+    assert doc["process"] == {"pid": 700, "name": "Ünïcödé (x)"}
+    assert [task["name"] for task in doc["oom"]["tasks"]] == ["Ünïcödé (x)", "(sd-pam)"]

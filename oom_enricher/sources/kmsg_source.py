@@ -119,7 +119,7 @@ class KmsgSource:
     async def run(self, emit: Emit, position: dict | None = None) -> None:
         after = self.resume_after(position)
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue(maxsize=10_000)
+        queue: asyncio.Queue = asyncio.Queue()
         reader = threading.Thread(
             target=self._read_loop, args=(loop, queue), name="kmsg-reader", daemon=True
         )
@@ -171,7 +171,10 @@ class KmsgSource:
 
     def _read_loop(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
         def put(item: str | None) -> None:
-            asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+            while queue.qsize() > 10_000 and not self._stop.is_set():
+                time.sleep(0.01)  # the consumer is behind: hold the reader back
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(queue.put_nowait, item)
 
         try:
             mode = os.stat(self.path).st_mode

@@ -16,7 +16,7 @@ class Marker(Enum):
     REAPED = "reaped"  # `oom_reaper: reaped process N (x), now ...`
     SUPPRESSED = "suppressed"  # `oom_kill_process: N callbacks suppressed`
     NO_KILLABLE = "no-killable"  # `Out of memory and no killable processes...`
-    BODY_STRONG = "body-strong"  # lines only an OOM report prints (usage, stats, task table)
+    BODY_STRONG = "body-strong"  # the task table header, printed only inside an OOM report
 
 
 # every kernel since 2.6: `apt-check invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0`
@@ -40,14 +40,10 @@ REAPED_LINE = re.compile(r"oom_reaper: reaped process (?P<pid>\d+) \((?P<comm>.*
 SUPPRESSED_LINE = re.compile(r"oom_kill_process: \d+ callbacks suppressed")
 # 4.x+: nothing left to kill
 NO_KILLABLE_LINE = re.compile(r"Out of memory and no killable processes")
-# memcg usage/stats and the task table are printed only inside an OOM report
-BODY_STRONG_LINE = re.compile(
-    r"(?:memory|memory\+swap|kmem|swap): usage \d+kB, limit \d+kB"
-    r"|Memory cgroup stats for "
-    r"|Tasks state \(memory values in pages\)"
-    r"|\[\s*pid\s*\]\s+uid\s+tgid\s+total_vm"
-    r"|Task in \S+ killed as a result of limit of "
-)
+# The task table header (every kernel since 2.6.2x) is printed only inside an OOM report. It
+# opens a report whose header and end are both missing; the memcg usage and stats lines
+# before it are recovered by looking back.
+BODY_STRONG_LINE = re.compile(r"\[\s*pid\s*\]\s+uid\s+tgid\s+total_vm")
 # systemd (PID 1 or user manager) after a kernel kill in one of its units
 UNIT_NOTICE_LINE = re.compile(
     r"(?P<unit>\S+): A process of this unit has been killed by the OOM killer\."
@@ -68,17 +64,8 @@ _ORDERED = (
 
 # Every marker line and unit notice contains one of these byte strings: a reader may skip
 # any line that has none of them while no report of its host is in progress.
-SKIM_NEEDLES = (
-    b"oom",
-    b"OOM",
-    b"Kill",
-    b"of memory",
-    b": usage ",
-    b"Memory cgroup",
-    b"Tasks state",
-    b"total_vm",
-    b"Task in ",
-)
+# Few and distinctive: each extra short literal slows the one-pass search.
+SKIM_NEEDLES = (b"oom", b"OOM", b"Kill", b"of memory", b"total_vm")
 _HINT = re.compile("|".join(re.escape(needle.decode()) for needle in SKIM_NEEDLES))
 
 

@@ -1,0 +1,62 @@
+"""Every kind of marker line is recognised, so the skimming reader's needles cover them all."""
+
+from __future__ import annotations
+
+import pytest
+
+from oom_enricher.reassembly.markers import Marker, classify, looks_cut, unit_notice
+
+EXAMPLES = [
+    (Marker.START, "Web Content invoked oom-killer: gfp_mask=0x14280ca(GFP_HIGHUSER_MOVABLE)"),
+    (
+        Marker.SELECTED,
+        "Memory cgroup out of memory: Kill process 20911 (beam.smp) score 1001 or sacrifice child",
+    ),
+    (Marker.SELECTED, "Out of memory: kill process 4242 (x) score 5 or a child"),
+    (Marker.KILLED, "Killed process 20977 (sh) total-vm:4404kB, anon-rss:0kB, file-rss:508kB"),
+    (Marker.KILLED, "Out of memory: Killed process 2592, UID 0, (oracle)."),
+    (Marker.SUMMARY, "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),task=bun,pid=1,uid=0"),
+    (Marker.GROUP, "Tasks in /k/c.scope are going to be killed due to memory.oom.group set"),
+    (
+        Marker.EXITING,
+        "Memory cgroup out of memory: OOM victim 7 (s) is already exiting. Skip killing the task",
+    ),
+    (
+        Marker.REAPED,
+        "oom_reaper: reaped process 2279 (Web Content), now anon-rss:0kB, file-rss:0kB",
+    ),
+    (Marker.SUPPRESSED, "oom_kill_process: 1520 callbacks suppressed"),
+    (Marker.NO_KILLABLE, "Out of memory and no killable processes..."),
+    (
+        Marker.BODY_STRONG,
+        "[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "message"), EXAMPLES)
+def test_marker_kinds(kind, message):
+    found = classify(message)
+    assert found is not None and found[0] is kind
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "eth0: link up",
+        "Mem-Info:",
+        "memory: usage 1kB, limit 2kB, failcnt 0",
+        "CPU: 0 PID: 1 Comm: x",
+    ],
+)
+def test_other_lines_are_not_markers(message):
+    assert classify(message) is None
+
+
+def test_unit_notice_and_pager_cut_lines():
+    assert unit_notice(
+        "web.service: A process of this unit has been killed by the OOM killer."
+    ) == ("web.service")
+    assert looks_cut("Node 0 active_anon:108496kB sec_paget>")
+    assert not looks_cut(" </TASK>")
+    assert not looks_cut("Code: 15 69 06 <48> 3d 00 f0 ff ff 77 54 c3")

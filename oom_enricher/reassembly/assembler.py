@@ -61,9 +61,12 @@ class Assembler:
         key = line.host or ""
         found = classify(line.message)
         report = self._open.get(key)
-        if report is None:
-            return self._feed_idle(key, line, found)
         done: list[ReportBlock] = []
+        if report is not None and len(report.lines) >= self.bounds.max_lines:
+            done.append(self._close(key, "max_lines"))  # emit what was collected, flagged
+            report = None
+        if report is None:
+            return done + self._feed_idle(key, line, found)
         if report.phase == BODY:
             self._feed_body(key, report, line, found, done)
         else:
@@ -153,16 +156,14 @@ class Assembler:
             done.append(self._close(oldest, "max_open_hosts"))
         report = OpenReport(host=line.host, has_start=marker is Marker.START)
         if not report.has_start:
-            for earlier in self._look_back(line):
+            room = self.bounds.max_lines // 2  # leave room for the rest of the report
+            for earlier in self._look_back(line)[-room:]:
                 report.add(earlier, report.last_wall)
         self._open[key] = report
         self._append(key, report, line, done)
         self._apply(report, marker, match)
 
     def _append(self, key: str, report: OpenReport, line: LogLine, done) -> None:
-        if len(report.lines) >= self.bounds.max_lines:
-            report.flag("max_lines")
-            return
         report.add(line, self._clock())
         self._open.move_to_end(key)
         text = line.message.strip()

@@ -129,10 +129,13 @@ def test_max_lines_bound_emits_flagged_report():
         for n in range(200, 260)
     ]
     lines = report[:10] + rows + report[10:]
-    (doc,) = docs_of([syslog("a", 1, text) for text in lines], Bounds(max_lines=30))
-    assert doc["oom"]["complete"] is False
-    assert doc["oom"]["incomplete_reason"] == "max_lines"
-    assert doc["oom"]["lines_count"] == 30
+    first, rest = docs_of([syslog("a", 1, text) for text in lines], Bounds(max_lines=30))
+    assert first["oom"]["complete"] is False
+    assert first["oom"]["incomplete_reason"] == "max_lines"
+    assert first["oom"]["lines_count"] == 30
+    # the lines after the bound are not dropped: the kill comes out as a headerless report
+    assert rest["oom"]["incomplete_reason"] == "missing_start"
+    assert [victim["pid"] for victim in rest["oom"]["victims"]] == [11]
 
 
 def test_max_open_hosts_bound_evicts_the_oldest_report_flagged():

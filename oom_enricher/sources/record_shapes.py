@@ -155,8 +155,10 @@ def from_record(
         when = parse_time(_int(record["__REALTIME_TIMESTAMP"]))
     if when is None and event_time is not None:
         when = datetime.fromtimestamp(event_time, UTC)
-    _journal_fields(record, fields)
-    _syslog_fields(record, tag, fields)
+    if fields.get("transport") != "kernel" or "seq" not in fields:
+        # Everything but the Fluent Bit kmsg shape, which _message() read completely.
+        _journal_fields(record, fields)
+        _syslog_fields(record, tag, fields)
     fields["is_kernel"] = kernel_origin(fields)
     return ShippedRecord(message=message, host=host, time=when, tag=tag, fields=fields)
 
@@ -196,8 +198,22 @@ def _message(record: dict, opts: ShapeOptions, fields: dict) -> str | None:
     return None
 
 
+JOURNAL_HINTS = frozenset(
+    k.lower().lstrip("_")
+    for k in (
+        "_TRANSPORT",
+        "PRIORITY",
+        "_SOURCE_MONOTONIC_TIMESTAMP",
+        "_BOOT_ID",
+        "SYSLOG_FACILITY",
+    )
+)
+
+
 def _journal_fields(record: dict, fields: dict) -> None:
     lowered = {str(k).lower().lstrip("_"): v for k, v in record.items()}
+    if JOURNAL_HINTS.isdisjoint(lowered) and "__CURSOR" not in record:
+        return
     if (transport := _text(lowered.get("transport"))) is not None:
         fields["transport"] = transport
     if (prio := _int(lowered.get("priority"))) is not None and "priority" not in fields:

@@ -59,7 +59,7 @@ def _metric_column(metric: Metric) -> dict:
             "dataType": kind,
             "operationType": metric.op,
             "isBucketed": False,
-            "scale": "ratio" if kind == "number" else "ordinal",
+            "scale": "ratio" if kind in ("number", "date") else "ordinal",
             "sourceField": metric.field,
             "params": {"emptyAsNull": True},
         }

@@ -284,3 +284,29 @@ def test_failing_handler_gets_no_ack_and_the_connection_is_closed():
 
     server = asyncio.run(main())
     assert server.metrics.get("errors", {"source": "forward", "kind": "handler"}) == 1
+
+
+def test_many_concurrent_connections_each_get_their_acks():
+    async def main() -> tuple[ForwardServer, Collector]:
+        collector = Collector()
+        server = ForwardServer(ForwardServerConfig(port=0), collector)
+        await server.start()
+
+        async def client(n: int) -> None:
+            c = await RawForwardClient.connect(server.port)
+            for k in range(20):
+                entries = [[1700000000, {"host": f"h{n}", "log": f"{k}-{i}"}] for i in range(5)]
+                assert await c.send_acked("kern", entries, f"{n}-{k}") == {"ack": f"{n}-{k}"}
+            await c.close()
+
+        await asyncio.gather(*(client(n) for n in range(60)))
+        await server.stop()
+        return server, collector
+
+    server, collector = asyncio.run(main())
+    per_host: dict[str, list[str]] = {}
+    for r in collector.records():
+        per_host.setdefault(r["host"], []).append(r["log"])
+    assert len(per_host) == 60
+    assert all(v == [f"{k}-{i}" for k in range(20) for i in range(5)] for v in per_host.values())
+    assert server.metrics.get("connections", {"source": "forward"}) == 60

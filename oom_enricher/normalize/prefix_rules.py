@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from oom_enricher.normalize.timestamps import (
@@ -35,6 +35,17 @@ class PrefixFields:
 class PrefixContext:
     zone: tzinfo
     years: YearInference
+    # The lines of one report share their second: convert each stamp once.
+    recent_stamps: dict = field(default_factory=dict)
+
+    def local_stamp(self, year: int, month: int, day: int, clock: str) -> datetime | None:
+        key = (year, month, day, clock)
+        stamp = self.recent_stamps.get(key)
+        if stamp is None:
+            if len(self.recent_stamps) > 1024:
+                self.recent_stamps.clear()
+            stamp = self.recent_stamps[key] = local_to_utc(year, month, day, clock, self.zone)
+        return stamp
 
 
 _MON = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
@@ -160,7 +171,7 @@ def _bsd_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
         message=m["msg"],
         rule="bsd-syslog",
         host=m["host"],
-        timestamp=local_to_utc(year, month, int(m["day"]), m["clock"], ctx.zone),
+        timestamp=ctx.local_stamp(year, month, int(m["day"]), m["clock"]),
         is_kernel=_kernel_tag(m["tag"]),
         program=m["tag"],
     )
@@ -168,7 +179,7 @@ def _bsd_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
 
 
 def _dmesg_human(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
-    stamp = local_to_utc(int(m["year"]), MONTHS[m["mon"]], int(m["day"]), m["clock"], ctx.zone)
+    stamp = ctx.local_stamp(int(m["year"]), MONTHS[m["mon"]], int(m["day"]), m["clock"])
     return PrefixFields(message=m["msg"], rule="dmesg-T", timestamp=stamp, is_kernel=True)
 
 
@@ -196,31 +207,37 @@ def _dmesg_raw(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
 
 Rule = tuple[str, re.Pattern[str], Callable[[re.Match[str], PrefixContext], PrefixFields]]
 
-# Order matters: the most specific shapes first.
-RULES: tuple[Rule, ...] = (
-    ("kmsg", KMSG_RECORD, _kmsg),
-    ("facility-level-iso", FACILITY_LEVEL_ISO, _facility_level_iso),
-    ("rfc5424", RFC5424, _rfc5424),
-    ("dmesg-iso", DMESG_ISO, _dmesg_iso),
-    ("iso-syslog", ISO_SYSLOG, _iso_syslog),
-    ("bsd-syslog", BSD_SYSLOG, _bsd_syslog),
-    ("dmesg-T", DMESG_HUMAN, _dmesg_human),
-    ("journal-monotonic", JOURNAL_MONOTONIC, _journal_monotonic),
-    ("dmesg", MONOTONIC_STAMP, _dmesg_raw),
+_DIGITS = "0123456789"
+_LOWER = "abcdefghijklmnopqrstuvwxyz"
+# Order matters: the most specific shapes first. The second column lists the characters a
+# line can start with for the rule to match (its regex is anchored), a cheap first test.
+RULES: tuple[tuple[str, str, re.Pattern[str], Callable], ...] = (
+    ("kmsg", _DIGITS, KMSG_RECORD, _kmsg),
+    ("facility-level-iso", _LOWER, FACILITY_LEVEL_ISO, _facility_level_iso),
+    ("rfc5424", "<", RFC5424, _rfc5424),
+    ("dmesg-iso", _DIGITS, DMESG_ISO, _dmesg_iso),
+    ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
+    ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, _bsd_syslog),
+    ("dmesg-T", "[", DMESG_HUMAN, _dmesg_human),
+    ("journal-monotonic", "[", JOURNAL_MONOTONIC, _journal_monotonic),
+    ("dmesg", "[", MONOTONIC_STAMP, _dmesg_raw),
 )
 
 
 def match_prefix(text: str, ctx: PrefixContext) -> PrefixFields | None:
     """The first rule that matches `text`, or None for a bare message."""
-    decorated = DMESG_FACILITY_LEVEL.match(text)
-    if decorated and decorated["rest"].startswith("["):
-        inner = match_prefix(decorated["rest"], ctx)
-        if inner is not None:
-            inner.rule = "dmesg-x+" + inner.rule
-            inner.is_kernel = decorated["facility"] == "kern"
-            return inner
-    for _, pattern, build in RULES:
-        m = pattern.match(text)
-        if m:
-            return build(m, ctx)
+    first = text[:1]
+    if first in _LOWER:
+        decorated = DMESG_FACILITY_LEVEL.match(text)
+        if decorated and decorated["rest"].startswith("["):
+            inner = match_prefix(decorated["rest"], ctx)
+            if inner is not None:
+                inner.rule = "dmesg-x+" + inner.rule
+                inner.is_kernel = decorated["facility"] == "kern"
+                return inner
+    for _, starts, pattern, build in RULES:
+        if first and first in starts:
+            m = pattern.match(text)
+            if m:
+                return build(m, ctx)
     return None

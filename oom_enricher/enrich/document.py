@@ -225,6 +225,16 @@ def _system(facts: ReportFacts, page_size: int) -> dict | None:
         "reserved_pages": facts.reserved_pages,
         "ram_bytes": facts.ram_pages * page_size if facts.ram_pages else None,
         "mem_info_pages": facts.mem_info or None,
+        "zones": [_zone(zone) for zone in facts.zones],
+    }
+
+
+def _zone(zone: dict) -> dict:
+    return {
+        key.removesuffix("_kb") + "_bytes" if key.endswith("_kb") else key: (
+            value * 1024 if key.endswith("_kb") else value
+        )
+        for key, value in zone.items()
     }
 
 

@@ -114,14 +114,25 @@ def _why_global(oom: dict) -> str:
     scope = oom.get("scope")
     if scope in ("cpuset", "mempolicy"):
         return f"The memory allowed by the task's {scope} ran out, not the whole machine."
+    ram = system.get("ram_bytes")
+    parts = [f"{human_bytes(ram)} of RAM" if ram else "RAM"]
     swap_total = system.get("total_swap_bytes")
     if swap_total == 0:
-        return "The whole machine ran out of memory, and it has no swap to fall back on."
-    if swap_total:
+        parts.append("no swap")
+    elif swap_total:
         free = human_bytes(system.get("free_swap_bytes"))
-        total = human_bytes(swap_total)
-        return f"The whole machine ran out of memory, with {free} of {total} swap left."
-    return "The whole machine ran out of memory (no cgroup limit was involved)."
+        parts.append(f"{free} of {human_bytes(swap_total)} swap left")
+    text = "The whole machine ran out of memory (" + ", ".join(parts) + ")"
+    starved = [zone for zone in system.get("zones") or [] if zone["free_bytes"] < zone["min_bytes"]]
+    if starved:
+        zone = starved[0]
+        free, minimum = human_bytes(zone["free_bytes"]), human_bytes(zone["min_bytes"])
+        if free == minimum:  # close enough to round alike: show the kernel's own kB
+            free, minimum = f"{zone['free_bytes'] // 1024} kB", f"{zone['min_bytes'] // 1024} kB"
+        text += f": zone {zone['zone']} had {free} free, below its {minimum} minimum watermark"
+    elif not system:
+        text = "The whole machine ran out of memory; no cgroup limit was involved"
+    return text + "."
 
 
 def _selection(oom: dict) -> str:

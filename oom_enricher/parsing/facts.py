@@ -62,6 +62,7 @@ class ReportFacts:
     total_swap_kb: int | None = None
     ram_pages: int | None = None
     reserved_pages: int | None = None
+    zones: list[dict] = field(default_factory=list)  # per node/zone free and watermarks, kB
     task_columns: list[str] = field(default_factory=list)
     tasks: list[dict] = field(default_factory=list)
     selected: dict | None = None

@@ -74,6 +74,14 @@ STATS_V2_ITEM = re.compile(r"(?P<key>[a-z_]+) (?P<value>\d+)$")
 # global OOMs: `Mem-Info:`, then `active_anon:223191 inactive_anon:36 ...` (pages)
 MEM_INFO = re.compile(r"Mem-[Ii]nfo:")  # 2.6.18 writes `Mem-info:`
 MEM_INFO_ITEMS = re.compile(r"(?P<key>[A-Za-z_]+):(?P<value>\d+)(?=\s|$)")
+# global OOMs, every kernel: `Node 0 DMA32 free:44348kB min:44348kB low:55432kB high:66520kB
+# ... present:1032184kB managed:1000608kB` (2.6-4.13 print no `Node N`; 5.x add `boost:`)
+ZONE = re.compile(
+    r"(?:Node (?P<node>\d+) )?(?P<zone>DMA32|DMA|Normal|HighMem|Movable|Device) "
+    r"free:(?P<free>\d+)kB"
+    r"(?: boost:\d+kB)? min:(?P<min>\d+)kB low:(?P<low>\d+)kB high:(?P<high>\d+)kB"
+)
+_ZONE_SIZE = re.compile(r"\b(?P<key>present|managed):(?P<kb>\d+)kB")
 FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>\d+)kB")
 TOTAL_SWAP = re.compile(r"Total swap\s*=\s*(?P<kb>\d+)kB")
 PAGES_RAM = re.compile(r"(?P<n>\d+) pages RAM")
@@ -190,6 +198,20 @@ def on_stats_header(facts: ReportFacts, m: re.Match[str], state: ParseState) -> 
 def on_mem_info(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     facts.has_mem_info = True
     state.in_mem_info = True
+
+
+def on_zone(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    zone = {
+        "node": int(m["node"]) if m["node"] else 0,
+        "zone": m["zone"],
+        "free_kb": int(m["free"]),
+        "min_kb": int(m["min"]),
+        "low_kb": int(m["low"]),
+        "high_kb": int(m["high"]),
+    }
+    for size in _ZONE_SIZE.finditer(m.string):
+        zone[f"{size['key']}_kb"] = int(size["kb"])
+    facts.zones.append(zone)
 
 
 def on_free_swap(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -326,6 +348,7 @@ RULES: tuple[Rule, ...] = (
     ("tasks-title", TASKS_TITLE, on_tasks_title),
     ("task-header", TASK_HEADER, on_task_header),
     ("mem-info", MEM_INFO, on_mem_info),
+    ("zone", ZONE, on_zone),
     ("free-swap", FREE_SWAP, on_free_swap),
     ("total-swap", TOTAL_SWAP, on_total_swap),
     ("pages-ram", PAGES_RAM, on_pages_ram),

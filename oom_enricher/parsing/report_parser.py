@@ -57,7 +57,7 @@ def _continues_context(facts: ReportFacts, state: ParseState, text: str) -> bool
             on_task_row(facts, row, state)
             return True
         state.in_task_table = False
-    if state.in_mem_info and not text.startswith(("Node", "lowmem_reserve")):
+    if state.in_mem_info and not text.startswith(("Node", "lowmem_reserve", "DMA", "Normal")):
         items = MEM_INFO_ITEMS.findall(text)
         if items and text.split(":", 1)[0].replace("_", "").isalpha():
             for key, value in items:

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "kibana_cmd",
     "setup_cmd",
     "ship_cmd",
+    "backfill_cmd",
     "serve_cmd",
 ]
 

@@ -62,6 +62,8 @@ class Assembler:
         found = classify(line.message)
         report = self._open.get(key)
         done: list[ReportBlock] = []
+        if report is not None and report.is_duplicate(line):
+            return []  # an at-least-once shipper delivered this stamped line twice
         if report is not None and len(report.lines) >= self.bounds.max_lines:
             done.append(self._close(key, "max_lines"))  # emit what was collected, flagged
             report = None

@@ -26,6 +26,7 @@ class OpenReport:
     tail_time: float | None = None  # stream seconds when the kill line arrived
     last_wall: float = field(default_factory=time.monotonic)
     unit_notice: str | None = None
+    _seen: set | None = field(default=None, repr=False)
 
     def add(self, line: LogLine, wall: float) -> None:
         self.lines.append(line)
@@ -35,6 +36,18 @@ class OpenReport:
             if self.first_time is None:
                 self.first_time = stamp
             self.last_time = stamp
+
+    def is_duplicate(self, line: LogLine) -> bool:
+        """A line with a kernel sequence number or stamp that this report already holds."""
+        identity = line_identity(line)
+        if identity is None:
+            return False  # unstamped lines may repeat legitimately (stack frames)
+        if self._seen is None:
+            self._seen = {line_identity(held) for held in self.lines}
+        if identity in self._seen:
+            return True
+        self._seen.add(identity)
+        return False
 
     def flag(self, reason: str) -> None:
         if reason not in self.reasons:
@@ -86,6 +99,14 @@ class OpenReport:
         report.tail_time = state["tail_time"]
         report.unit_notice = state["unit_notice"]
         return report
+
+
+def line_identity(line: LogLine) -> tuple | None:
+    if line.seq is not None:
+        return ("seq", line.seq, line.message)
+    if line.monotonic is not None:
+        return ("mono", line.monotonic, line.message)
+    return None
 
 
 def stream_seconds(line: LogLine) -> float | None:

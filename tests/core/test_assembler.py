@@ -209,3 +209,13 @@ def test_event_id_is_stable_across_shippers_and_arrival_order():
         ]
     )
     assert via_syslog[0]["event"]["id"] == via_rfc5424[0]["event"]["id"]
+
+
+def test_lines_delivered_twice_are_taken_once():
+    report = [syslog("a", 1 + i / 1000, text) for i, text in enumerate(memcg_report("x", 1, 11))]
+    doubled = [line for line in report for _ in (0, 1)]
+    (once,) = docs_of(report)
+    (twice,) = docs_of(doubled)
+    assert twice["oom"]["tasks_count"] == once["oom"]["tasks_count"] == 1
+    assert twice["oom"]["lines_count"] == once["oom"]["lines_count"]
+    assert twice["event"]["id"] == once["event"]["id"]

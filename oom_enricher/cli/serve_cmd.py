@@ -42,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-http", action="store_true", help="no health/metrics endpoint")
     p.add_argument("--timezone", help="zone of RFC 3164 / dmesg -T stamps (default UTC)")
     p.add_argument("--dry-run", action="store_true", help="print documents instead of indexing")
+    p.add_argument("--log-json", action="store_true", help="structured logs: JSON per line")
     p.set_defaults(run=run)
 
 
@@ -98,7 +99,10 @@ def apply_flags(config: ServeConfig, args: argparse.Namespace) -> ServeConfig:
 
 def run(args: argparse.Namespace) -> int:
     from oom_enricher.serve.app import ServeApp
+    from oom_enricher.serve.logs import use_json_logs
 
+    if args.log_json:
+        use_json_logs()
     try:
         config = apply_flags(load_config(args.config), args)
         validate(config)

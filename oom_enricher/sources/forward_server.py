@@ -154,7 +154,13 @@ class ForwardServer:
 
     def _error(self, kind: str, peer: str, reason: str) -> None:
         self.metrics.inc("errors", {"source": SOURCE, "kind": kind}, help="Errors by kind")
-        log.warning("forward: closing connection from %s: %s: %s", peer, kind, reason)
+        log.warning(
+            "forward: closing connection from %s: %s: %s",
+            peer,
+            kind,
+            reason,
+            extra={"source.address": peer, "error.type": kind},
+        )
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername") or ("?", 0)

@@ -90,8 +90,8 @@ def comparable(
         for r in rows:
             if r[:2] in keys:
                 r = (*r[:2], None, None, *r[4:])
-            if r[:2] in lines_keys:
-                r = (*r[:4], None, *r[5:])
+            if r[:2] in lines_keys:  # what the lost head lines would have told
+                r = (*r[:4], None, r[5], None, None)
             out.append(r)
         return sorted(out, key=repr)
 

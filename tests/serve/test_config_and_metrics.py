@@ -106,3 +106,16 @@ def test_kill_labels_one_per_victim_with_container():
         {"host": "n1", "scope": "memcg", "limit_hit": "memory", "container": "5931aa75-4603",
          "victim": "x" * 64},
     ]  # fmt: skip
+
+
+def test_json_log_lines_carry_extra_fields():
+    import json
+    import logging
+
+    from oom_enricher.serve.logs import JsonFormatter
+
+    record = logging.LogRecord("oom", logging.WARNING, __file__, 1, "closing %s", ("x",), None)
+    record.__dict__["error.type"] = "oversized"
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["message"] == "closing x"
+    assert entry["log.level"] == "warning" and entry["error.type"] == "oversized"

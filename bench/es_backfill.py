@@ -83,7 +83,10 @@ def main() -> None:
     if args.es:
         run(args.es.rstrip("/"), args.copies)
         return
-    node_dir = Path(tempfile.mkdtemp(prefix="bench-node-", dir=REPO / ".cache"))
+    cache = subprocess.run(
+        [str(REPO / "scripts/es-node/cache-dir")], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    node_dir = Path(tempfile.mkdtemp(prefix="bench-node-", dir=cache))
     url = subprocess.run(
         [str(REPO / "scripts/es-node/start"), "--dir", str(node_dir)],
         check=True,

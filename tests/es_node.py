@@ -19,8 +19,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = REPO / "scripts" / "es-node"
-NODES_DIR = REPO / ".cache" / "es-nodes"
 START_TIMEOUT_S = 300
+
+
+def nodes_dir() -> Path:
+    """Where node directories go: one that the node's user can reach (see cache-dir)."""
+    cache = subprocess.run(
+        [str(SCRIPTS / "cache-dir")], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    path = Path(cache) / "es-nodes"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @dataclass
@@ -34,8 +43,7 @@ class EsNode:
 
     @classmethod
     def create(cls) -> EsNode:
-        NODES_DIR.mkdir(parents=True, exist_ok=True)
-        return cls(Path(tempfile.mkdtemp(prefix="node-", dir=NODES_DIR)))
+        return cls(Path(tempfile.mkdtemp(prefix="node-", dir=nodes_dir())))
 
     def start(self) -> str:
         cmd = [str(SCRIPTS / "start"), "--dir", str(self.directory)]

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import logging
 import os
+import select
 import socket
 import stat
 import threading
@@ -191,14 +192,20 @@ class KmsgSource:
                 put(None)
 
     def _read_device(self, put: Callable[[str | None], None]) -> None:
-        self._fd = os.open(self.path, os.O_RDONLY)
+        # Non-blocking with a short select() so that stop() is noticed between records.
+        self._fd = fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
         while not self._stop.is_set():
             try:
-                data = os.read(self._fd, 16384)
+                data = os.read(fd, 16384)
+            except BlockingIOError:
+                select.select([fd], [], [], 0.2)
+                continue
             except OSError as exc:
                 if exc.errno == errno.EPIPE:  # ring buffer overwrote unread records
                     self.metrics.inc("errors", {"source": SOURCE, "kind": "overrun"})
                     continue
+                if self._stop.is_set() and exc.errno == errno.EBADF:
+                    return
                 raise
             if not data:
                 return

@@ -6,6 +6,7 @@ import os
 import re
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,44 @@ async def _wait(predicate, limit: float = 10.0) -> None:
             return
         await asyncio.sleep(0.02)
     pytest.fail("condition not reached")
+
+
+@pytest.mark.integration
+def test_real_dev_kmsg_reads_new_records_and_resumes_without_re_emitting():
+    marker = f"oom-enricher-test {os.getpid()} {time.time_ns()}"
+
+    async def first() -> Collect:
+        source = KmsgSource("/dev/kmsg", host="this-node")
+        collect = Collect(source, 10**9)
+        task = asyncio.create_task(source.run(collect))
+        await asyncio.sleep(0.3)
+        with open("/dev/kmsg", "w") as fh:  # a userspace write: facility user, not kernel
+            fh.write(f"<4>{marker}\n")
+        for _ in range(200):
+            if any(marker in r.message for r in collect.records):
+                break
+            await asyncio.sleep(0.02)
+        source.stop()
+        await asyncio.wait_for(task, 5)
+        return collect
+
+    collect = asyncio.run(first())
+    (mine,) = [r for r in collect.records if marker in r.message]
+    assert mine.fields["is_kernel"] is False and mine.fields["facility"] == 1
+    assert mine.fields["priority"] == 4 and mine.host == "this-node"
+    seqs = [r.fields["seq"] for r in collect.records]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    _, position = collect.positions[-1]
+
+    async def again() -> Collect:
+        source = KmsgSource("/dev/kmsg", host="this-node")
+        collect = Collect(source, 10**9)
+        task = asyncio.create_task(source.run(collect, position))
+        await asyncio.sleep(1.0)
+        source.stop()
+        await asyncio.wait_for(task, 5)
+        return collect
+
+    resumed = asyncio.run(again())
+    assert all(r.fields["seq"] > position["seq"] for r in resumed.records)
+    assert not any(marker in r.message for r in resumed.records)

@@ -51,6 +51,7 @@ class ForwardServerConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None  # require client certificates signed by this CA
+    udp_heartbeat: bool = True  # answer Fluentd `heartbeat_type udp` on the same port
 
 
 @dataclass(slots=True)
@@ -81,6 +82,16 @@ class _Connection:
     peer: str
     task: asyncio.Task | None = None
     busy: bool = False
+
+
+class _HeartbeatProtocol(asyncio.DatagramProtocol):
+    """Fluentd's UDP heartbeat: any datagram is answered with one 0x00 byte."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self.transport.sendto(b"\x00", addr)  # type: ignore[attr-defined]
 
 
 class _PausedStreamProtocol(asyncio.StreamReaderProtocol):
@@ -114,6 +125,7 @@ class ForwardServer:
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_Connection] = set()
         self._closing = False
+        self._heartbeat: asyncio.DatagramTransport | None = None
         self.port: int = config.port
 
     async def start(self) -> None:
@@ -126,6 +138,10 @@ class ForwardServer:
 
         self._server = await loop.create_server(factory, self.config.host, self.config.port)
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.config.udp_heartbeat:
+            self._heartbeat, _ = await loop.create_datagram_endpoint(
+                _HeartbeatProtocol, local_addr=(self.config.host, self.port)
+            )
         log.info(
             "forward server listening on %s:%d (tls=%s, shared_key=%s)",
             self.config.host,
@@ -139,6 +155,8 @@ class ForwardServer:
         self._closing = True
         if self._server is not None:
             self._server.close()
+        if self._heartbeat is not None:
+            self._heartbeat.close()
         for conn in list(self._connections):
             if not conn.busy and conn.task is not None:
                 conn.task.cancel()

@@ -118,3 +118,42 @@ def test_pypi_fluent_logger_message_mode_fleet():
     app, docs = asyncio.run(run_app(config, scenario))
     got, want = comparable(projection(docs), projection(expected_documents()))
     assert got == want
+
+
+def test_syslog_and_kmsg_sources_feed_the_same_pipeline(tmp_path):
+    """logger over TCP (octet counting) and a kmsg-format file, each its own host."""
+    from tests.sources.corpus_stream import kernel_lines, offline_documents
+
+    syslog_lines = kernel_lines("037")
+    kmsg_path = tmp_path / "kmsg"
+    kmsg_path.write_text("".join(f"4,{n},{n * 1000},-;{msg}\n" for n, (_, _, msg) in
+                                 enumerate(kernel_lines("013"), start=1)))  # fmt: skip
+    config = {
+        "http": {"port": None},
+        "sources": {
+            "syslog": {"udp_port": None, "tcp_port": 0},
+            "kmsg": {"path": str(kmsg_path), "host": "kmsg-node"},
+        },
+    }
+
+    async def scenario(app: ServeApp) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "logger", "--tcp", "--rfc5424", "--octet-count", "-n", "127.0.0.1",
+            "-P", str(app.syslog.tcp_port), "-t", "kernel", stdin=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await proc.communicate("".join(m + "\n" for _, _, m in syslog_lines).encode())
+        want = len(syslog_lines) + len(kernel_lines("013"))
+        for _ in range(600):
+            if (
+                sum(app.metrics.get("records_in", {"source": s}) for s in ("syslog", "kmsg"))
+                >= want
+            ):
+                break
+            await asyncio.sleep(0.05)
+
+    app, docs = asyncio.run(run_app(config, scenario))
+    want = offline_documents([line for line, _, _ in kernel_lines("037")]) + offline_documents(
+        [line for line, _, _ in kernel_lines("013")]
+    )
+    assert projection(docs) == projection(want)
+    assert {d["host"]["name"] for d in docs} >= {"kmsg-node"}

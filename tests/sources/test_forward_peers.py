@@ -310,3 +310,29 @@ def test_many_concurrent_connections_each_get_their_acks():
     assert len(per_host) == 60
     assert all(v == [f"{k}-{i}" for k in range(20) for i in range(5)] for v in per_host.values())
     assert server.metrics.get("connections", {"source": "forward"}) == 60
+
+
+def test_udp_heartbeat_is_answered_on_the_forward_port():
+    async def handler(batch: ForwardBatch) -> None:
+        pass
+
+    async def main() -> bytes:
+        server = ForwardServer(ForwardServerConfig(port=0), handler)
+        await server.start()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future = loop.create_future()
+
+        class Probe(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                answer.set_result(data)
+
+        transport, _ = await loop.create_datagram_endpoint(
+            Probe, remote_addr=("127.0.0.1", server.port)
+        )
+        transport.sendto(b"\x00")
+        data = await asyncio.wait_for(answer, 5)
+        transport.close()
+        await server.stop()
+        return data
+
+    assert asyncio.run(main()) == b"\x00"

@@ -10,6 +10,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from oom_enricher.kernel_lines import (
+    EXITING,
+    GROUP,
+    INVOKED,
+    KILLED,
+    NO_KILLABLE,
+    REAPED,
+    SELECTED,
+    SUMMARY,
+    SUPPRESSED,
+    TASK_HEADER,
+)
 from oom_enricher.parsing.facts import Counter, ReportFacts, Victim
 
 
@@ -29,9 +41,6 @@ Handler = Callable[[ReportFacts, re.Match[str], ParseState], None]
 
 _NUM = r"-?\d+"
 
-# all kernels: `<comm> invoked oom-killer: gfp_mask=0x1100cca(GFP_HIGHUSER_MOVABLE), order=0,
-# oom_score_adj=1000`; 4.10+ add the flag names, 4.15+ `nodemask=`, 2.6 says `oom_adj=`.
-INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer: (?P<rest>.*)")
 _GFP = re.compile(r"gfp_mask=(?P<mask>0x[0-9a-fA-F]+)(?:\((?P<names>[^)]*)\))?")
 _ORDER = re.compile(r"\border=(?P<v>-?\d+)")
 _SCORE_ADJ = re.compile(r"\boom_score_adj=(?P<v>-?\d+)")
@@ -86,35 +95,13 @@ FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>\d+)kB")
 TOTAL_SWAP = re.compile(r"Total swap\s*=\s*(?P<kb>\d+)kB")
 PAGES_RAM = re.compile(r"(?P<n>\d+) pages RAM")
 PAGES_RESERVED = re.compile(r"(?P<n>\d+) pages reserved")
-# task table header, every layout: 2.6 `cpu oom_adj`, 3.x `nr_ptes`, 4.8 `nr_pmds`,
-# 4.15+ `pgtables_bytes`, 6.8+ `rss_anon rss_file rss_shmem`
+# 4.15+ title of the task table (its header line is kernel_lines.TASK_HEADER)
 TASKS_TITLE = re.compile(r"Tasks state \(memory values in pages\):")
-TASK_HEADER = re.compile(r"\[\s*pid\s*\]\s+(?P<columns>uid\s+tgid\s+total_vm\b.*)")
 TASK_ROW = re.compile(r"\[\s*(?P<pid>\d+)\]\s+(?P<rest>.*)")
-# 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or sacrifice
-# child`
-SELECTED = re.compile(
-    r"(?:(?P<prefix>.*?): )?[Kk]ill process (?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+)"
-)
-# all kernels: `Killed process 20977 (sh) total-vm:4404kB, anon-rss:0kB, file-rss:508kB[,
-# shmem-rss:0kB][, UID:0 pgtables:476kB oom_score_adj:1000]`; 2.6 `vsz:`, old ones bare;
-# 2.6.18 `Killed process 2592, UID 0, (oracle).`
-KILLED = re.compile(
-    r"(?:(?P<prefix>.*?): )?Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \((?P<comm>.*?)\)"
-    r"(?P<fields>(?: (?:total-vm|vsz|anon-rss|UID):.*)?)\.?\s*$"
-)
 _KILLED_FIELD = re.compile(r"(?P<key>[A-Za-z_-]+):(?P<value>-?\d+)(?:kB)?")
-# 4.19+: `oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=x,mems_allowed=0,
-# oom_memcg=/a,task_memcg=/a/b,task=stress,pid=1,uid=0` (global_oom instead of oom_memcg)
-SUMMARY = re.compile(r"oom-kill:(?P<body>constraint=.*)")
 _SUMMARY_KEY = re.compile(
     r"(?:^|,)(?P<key>constraint|nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid)="
 )
-GROUP = re.compile(r"Tasks in (?P<path>\S+) are going to be killed due to memory\.oom\.group set")
-EXITING = re.compile(r"(?:.*: )?OOM victim (?P<pid>\d+) \((?P<comm>.*)\) is already exiting")
-REAPED = re.compile(r"oom_reaper: reaped process (?P<pid>\d+) \((?P<comm>.*)\), now ")
-SUPPRESSED = re.compile(r"oom_kill_process: (?P<n>\d+) callbacks suppressed")
-NO_KILLABLE = re.compile(r"Out of memory and no killable processes")
 
 
 def on_invoked(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -264,7 +251,7 @@ def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     pid = int(m["pid"])
     if any(victim.pid == pid and victim.source == "killed" for victim in facts.victims):
         return  # memory.oom.group prints the first victim again
-    values = {item["key"]: int(item["value"]) for item in _KILLED_FIELD.finditer(m["fields"])}
+    values = {item["key"]: int(item["value"]) for item in _KILLED_FIELD.finditer(m["fields"] or "")}
     facts.victims = [victim for victim in facts.victims if victim.pid != pid]
     facts.victims.append(
         Victim(

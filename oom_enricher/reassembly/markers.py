@@ -1,9 +1,11 @@
-"""The kernel lines that open, close or extend an OOM report, one regex per kind."""
+"""Which kind of report line a kernel message is, for the reassembly state machine."""
 
 from __future__ import annotations
 
 import re
 from enum import Enum
+
+from oom_enricher import kernel_lines
 
 
 class Marker(Enum):
@@ -19,47 +21,19 @@ class Marker(Enum):
     BODY_STRONG = "body-strong"  # the task table header, printed only inside an OOM report
 
 
-# every kernel since 2.6: `apt-check invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0`
-START_LINE = re.compile(r"(?P<comm>.*?) invoked oom-killer: ")
-# 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 123 (x) score 5 or sacrifice child`
-SELECTED_LINE = re.compile(r"(?:.*: )?[Kk]ill process (?P<pid>\d+) \((?P<comm>.*)\) score -?\d+")
-# all kernels; 5.1+ prefix it with `Out of memory: ` / `Memory cgroup out of memory: `
-# 2.6.18: `Out of memory: Killed process 2592, UID 0, (oracle).`
-KILLED_LINE = re.compile(r"(?:.*: )?Killed process (?P<pid>\d+)(?:, UID \d+,)? \((?P<comm>.*)\)")
-# 4.19+ (memcg paths since 5.0): `oom-kill:constraint=CONSTRAINT_MEMCG,...,pid=996,uid=1000`
-SUMMARY_LINE = re.compile(r"oom-kill:constraint=")
-# 4.19+ cgroup v2 memory.oom.group
-GROUP_LINE = re.compile(
-    r"Tasks in (?P<path>\S+) are going to be killed due to memory\.oom\.group set"
-)
-# 4.19+ during a group kill
-EXITING_LINE = re.compile(r"(?:.*: )?OOM victim (?P<pid>\d+) \((?P<comm>.*)\) is already exiting")
-# 4.6+
-REAPED_LINE = re.compile(r"oom_reaper: reaped process (?P<pid>\d+) \((?P<comm>.*?)\)(?:,|$)")
-# printk ratelimit of oom_kill_process (4.x+)
-SUPPRESSED_LINE = re.compile(r"oom_kill_process: \d+ callbacks suppressed")
-# 4.x+: nothing left to kill
-NO_KILLABLE_LINE = re.compile(r"Out of memory and no killable processes")
-# The task table header (every kernel since 2.6.2x) is printed only inside an OOM report. It
-# opens a report whose header and end are both missing; the memcg usage and stats lines
-# before it are recovered by looking back.
-BODY_STRONG_LINE = re.compile(r"\[\s*pid\s*\]\s+uid\s+tgid\s+total_vm")
-# systemd (PID 1 or user manager) after a kernel kill in one of its units
-UNIT_NOTICE_LINE = re.compile(
-    r"(?P<unit>\S+): A process of this unit has been killed by the OOM killer\."
-)
-
+# The task table header opens a report whose header and end are both missing; the memcg
+# usage and stats lines before it are recovered by looking back.
 _ORDERED = (
-    (Marker.START, START_LINE),
-    (Marker.KILLED, KILLED_LINE),
-    (Marker.SELECTED, SELECTED_LINE),
-    (Marker.SUMMARY, SUMMARY_LINE),
-    (Marker.GROUP, GROUP_LINE),
-    (Marker.EXITING, EXITING_LINE),
-    (Marker.REAPED, REAPED_LINE),
-    (Marker.SUPPRESSED, SUPPRESSED_LINE),
-    (Marker.NO_KILLABLE, NO_KILLABLE_LINE),
-    (Marker.BODY_STRONG, BODY_STRONG_LINE),
+    (Marker.START, kernel_lines.INVOKED),
+    (Marker.KILLED, kernel_lines.KILLED),
+    (Marker.SELECTED, kernel_lines.SELECTED),
+    (Marker.SUMMARY, kernel_lines.SUMMARY),
+    (Marker.GROUP, kernel_lines.GROUP),
+    (Marker.EXITING, kernel_lines.EXITING),
+    (Marker.REAPED, kernel_lines.REAPED),
+    (Marker.SUPPRESSED, kernel_lines.SUPPRESSED),
+    (Marker.NO_KILLABLE, kernel_lines.NO_KILLABLE),
+    (Marker.BODY_STRONG, kernel_lines.TASK_HEADER),
 )
 
 # Every marker line and unit notice contains one of these byte strings: a reader may skip
@@ -81,7 +55,7 @@ def classify(message: str) -> tuple[Marker, re.Match[str]] | None:
 
 
 def unit_notice(message: str) -> str | None:
-    m = UNIT_NOTICE_LINE.match(message)
+    m = kernel_lines.UNIT_NOTICE.match(message)
     return m["unit"] if m else None
 
 

@@ -60,3 +60,8 @@ def test_unit_notice_and_pager_cut_lines():
     assert looks_cut("Node 0 active_anon:108496kB sec_paget>")
     assert not looks_cut(" </TASK>")
     assert not looks_cut("Code: 15 69 06 <48> 3d 00 f0 ff ff 77 54 c3")
+
+
+def test_killed_line_with_an_unknown_tail_still_ends_a_report():
+    found = classify("Out of memory: Killed process 5 (x) newfield:7 of a future kernel")
+    assert found is not None and found[0] is Marker.KILLED and found[1]["comm"] == "x"

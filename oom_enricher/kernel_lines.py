@@ -1,0 +1,47 @@
+"""The kernel's OOM vocabulary: one regex per line kind that opens, closes or extends a report.
+
+Shared by reassembly (which lines start and end a report) and parsing (what they say), so a
+line kind is defined once. Comments name the kernel versions each form covers.
+"""
+
+from __future__ import annotations
+
+import re
+
+# every kernel since 2.6: `apt-check invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0`;
+# 4.10+ add the flag names `gfp_mask=0x1100cca(GFP_HIGHUSER_MOVABLE)`, 4.15+ `nodemask=`.
+INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer: (?P<rest>.*)")
+# 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or
+# sacrifice child`; 2.6.2x write `kill process ... or a child`.
+SELECTED = re.compile(
+    r"(?:(?P<prefix>.*?): )?[Kk]ill process (?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+)"
+)
+# all kernels: `Killed process 20977 (sh) total-vm:4404kB, anon-rss:0kB, file-rss:508kB[,
+# shmem-rss:0kB][, UID:0 pgtables:476kB oom_score_adj:1000]`; 5.1+ prefix `Out of memory: ` or
+# `Memory cgroup out of memory: `; 2.6 `vsz:`; 2.6.18 `Killed process 2592, UID 0, (oracle).`
+# A name ends at the `)` before the size fields or the line's end; an unknown tail still counts.
+KILLED = re.compile(
+    r"(?:(?P<prefix>.*?): )?Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \((?P<comm>.*?)\)"
+    r"(?:(?P<fields> (?:total-vm|vsz|anon-rss|UID):.*)|\.?\s*$|(?P<tail> .*))"
+)
+# 4.19+ (memcg paths since 5.0): `oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),
+# cpuset=x,mems_allowed=0,oom_memcg=/a,task_memcg=/a/b,task=stress,pid=1,uid=0`
+# (`global_oom` instead of `oom_memcg=` for system-wide OOMs)
+SUMMARY = re.compile(r"oom-kill:(?P<body>constraint=.*)")
+# 4.19+ cgroup v2 with memory.oom.group set
+GROUP = re.compile(r"Tasks in (?P<path>\S+) are going to be killed due to memory\.oom\.group set")
+# 4.19+ during a group kill
+EXITING = re.compile(r"(?:.*: )?OOM victim (?P<pid>\d+) \((?P<comm>.*)\) is already exiting")
+# 4.6+: `oom_reaper: reaped process 2279 (Web Content), now anon-rss:0kB, file-rss:0kB, ...`
+REAPED = re.compile(r"oom_reaper: reaped process (?P<pid>\d+) \((?P<comm>.*)\)(?:, now |$)")
+# printk rate limit of the report header (4.x+)
+SUPPRESSED = re.compile(r"oom_kill_process: (?P<n>\d+) callbacks suppressed")
+# 4.x+: nothing left to kill (a panic usually follows)
+NO_KILLABLE = re.compile(r"Out of memory and no killable processes")
+# task table header, every layout: 2.6 `cpu oom_adj`, 3.x `nr_ptes`, 4.8 `nr_pmds`,
+# 4.15+ `pgtables_bytes`, 6.8+ `rss_anon rss_file rss_shmem`
+TASK_HEADER = re.compile(r"\[\s*pid\s*\]\s+(?P<columns>uid\s+tgid\s+total_vm\b.*)")
+# systemd (PID 1 or a user manager) after a kernel kill in one of its units (v239+)
+UNIT_NOTICE = re.compile(
+    r"(?P<unit>\S+): A process of this unit has been killed by the OOM killer\."
+)

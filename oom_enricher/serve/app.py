@@ -135,8 +135,10 @@ class ServeApp:
 
     def health(self) -> tuple[bool, dict]:
         ok = not self._stopping.is_set()
+        pending = sum(len(docs) for docs in self.processor.pending.values())
         return ok, {
-            "status": "ok" if ok else "stopping",
+            "status": ("ok" if not pending else "degraded") if ok else "stopping",
+            "pending_documents": pending,
             "reports_in_progress": self.processor.pipeline.assembler.open_hosts,
             "sinks": [s.name for s in self.processor.sinks],
             "forward_port": self.forward.port if self.forward else None,

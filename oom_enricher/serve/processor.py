@@ -267,3 +267,9 @@ class Processor:
         for sink in self.sinks:
             pending = getattr(sink, "spool_pending", 0)
             metrics.set("spool_depth", pending or 0, {"sink": sink.name}, help="Documents spooled")
+            metrics.set(
+                "pending_documents",
+                len(self.pending.get(sink.name, ())),
+                {"sink": sink.name},
+                help="Documents a sink refused, kept for the next delivery",
+            )

@@ -40,6 +40,7 @@ class EsNode:
     url: str = ""
     port: int | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    extra_args: list[str] = field(default_factory=list)  # e.g. --user NAME:PW --tls C K CA
 
     @classmethod
     def create(cls) -> EsNode:
@@ -49,6 +50,7 @@ class EsNode:
         cmd = [str(SCRIPTS / "start"), "--dir", str(self.directory)]
         if self.port is not None:
             cmd += ["--port", str(self.port)]
+        cmd += self.extra_args
         proc = subprocess.run(
             cmd,
             capture_output=True,

@@ -293,7 +293,9 @@ class ElasticsearchSink:
                     self.stats.indexed += 1
                 elif status == 409:
                     self.stats.duplicates += 1
-                elif status in RETRY_STATUSES:
+                elif status in RETRY_STATUSES or "exception" in info:
+                    # 429/5xx after the retries, or the whole request refused (401/403,
+                    # proxy errors): nothing is wrong with the document; keep it.
                     keep.append(doc)
                 else:
                     self._dead_letter(doc, info.get("error"), status)

@@ -1,7 +1,10 @@
-"""Basic auth, API key and bearer token over TLS (CA file or fingerprint), on a secured node."""
+"""Basic auth, API key and bearer token over TLS (CA file or fingerprint), on a secured node.
+
+The node runs Elasticsearch's own security module (file-realm user, HTTPS)."""
 
 import logging
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +15,7 @@ from tests.peers.tls import make_tls_files
 
 from .helpers import make_document, unique_namespace
 
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 USER, PASSWORD = "oom-ops", "pw-never-logged-4242"
 
 
@@ -103,3 +107,35 @@ def test_wrong_ca_or_password_never_loses_the_document(secured, tmp_path, monkey
         sink.send(make_document(4, host="secure"))
         sink.close(drain_timeout=1)
         assert (sink.stats.dead_lettered, sink.stats.spool_pending) == (0, 1)
+
+
+@pytest.mark.integration
+def test_api_key_from_file_and_bearer_token_from_env(
+    secured, tmp_path, monkeypatch, capsys, caplog
+):
+    url, tls = secured
+    admin = EsConnection(url, username=USER, password=PASSWORD, ca_file=str(tls.ca_cert)).client()
+    api_key = admin.security.create_api_key(name="oom-enricher-test").body["encoded"]
+    # bearer tokens need more than the basic license; a self-generated trial has them
+    admin.license.post_start_trial(acknowledge=True)
+    token = admin.security.get_token(grant_type="password", username=USER, password=PASSWORD).body[
+        "access_token"
+    ]
+    namespace = unique_namespace()
+    log = tmp_path / "kern.log"
+    log.write_text((CORPUS / "037-docker-memcg-v1-4.8-fedora24-messages.log").read_text())
+    key_file = tmp_path / "api-key"
+    key_file.write_text(api_key + "\n")
+    common = ["--es", url, "--namespace", namespace, "--es-ca-file", str(tls.ca_cert)]
+    common += ["--spool-dir", str(tmp_path / "spool"), "--dead-letter", str(tmp_path / "dl")]
+    caplog.set_level(logging.DEBUG)
+
+    assert main(["ship", str(log), *common, "--es-api-key-file", str(key_file)]) == 0
+    assert ", indexed 1, duplicates 0," in capsys.readouterr().out
+    monkeypatch.setenv("OOM_ENRICHER_ES_BEARER_TOKEN", token)
+    assert main(["ship", str(log), *common]) == 0
+    out = capsys.readouterr().out
+    assert ", indexed 0, duplicates 1," in out
+    for secret in (api_key, token, PASSWORD):
+        assert secret not in caplog.text
+        assert secret not in out

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import ssl
 import time
@@ -68,6 +69,10 @@ class ForwardBatch:
 
 
 Handler = Callable[[ForwardBatch], Awaitable[None]]
+
+
+def _json_ack(chunk: Any) -> bytes:
+    return json.dumps({"ack": chunk}).encode()
 
 
 class ConnectionRefused(Exception):
@@ -242,6 +247,11 @@ class ForwardServer:
                         f"connection closed inside a request ({fed - unpacker.tell()} bytes)",
                     )
                 return
+            if fed == 0 and client_hostname == "" and data.lstrip()[:1] in (b"{", b"["):
+                # Fluentd in_forward also takes JSON requests (and answers in JSON); a msgpack
+                # request never starts with these bytes (positive fixints).
+                await self._serve_json(conn, reader, writer, data)
+                return
             fed += len(data)
             try:
                 unpacker.feed(data)
@@ -271,40 +281,96 @@ class ForwardServer:
                 raise FrameError("malformed", f"undecodable msgpack: {exc}") from None
             if obj is None:
                 continue  # keepalive no-op
-            started = time.monotonic()
-            request = decode_request(obj, max_decompressed=self.config.max_decompressed_bytes)
-            self.metrics.inc("forward_requests", {"mode": request.mode}, help="Requests by mode")
-            if request.skipped:
-                self.metrics.inc("records_skipped", {"source": SOURCE}, request.skipped)
-            if request.entries:
-                self.metrics.inc(
-                    "records_in", {"source": SOURCE}, len(request.entries), help="Records received"
-                )
-                batch = ForwardBatch(
-                    tag=request.tag,
-                    entries=request.entries,
-                    peer=conn.peer,
-                    client_hostname=client_hostname,
-                    mode=request.mode,
-                    chunk=request.chunk,
-                    options=request.options,
-                )
+            await self._process(conn, obj, writer, client_hostname, ack_bytes)
+
+    async def _process(
+        self,
+        conn: _Connection,
+        obj: Any,
+        writer: asyncio.StreamWriter,
+        client_hostname: str,
+        encode_ack: Callable[[Any], bytes],
+    ) -> None:
+        started = time.monotonic()
+        request = decode_request(obj, max_decompressed=self.config.max_decompressed_bytes)
+        self.metrics.inc("forward_requests", {"mode": request.mode}, help="Requests by mode")
+        if request.skipped:
+            self.metrics.inc("records_skipped", {"source": SOURCE}, request.skipped)
+        if request.entries:
+            self.metrics.inc(
+                "records_in", {"source": SOURCE}, len(request.entries), help="Records received"
+            )
+            batch = ForwardBatch(
+                tag=request.tag,
+                entries=request.entries,
+                peer=conn.peer,
+                client_hostname=client_hostname,
+                mode=request.mode,
+                chunk=request.chunk,
+                options=request.options,
+            )
+            try:
+                await self.handler(batch)
+            except Exception as exc:  # the sender gets no ack and will resend
+                log.exception("forward: handler failed for %s", conn.peer)
+                raise ConnectionRefused("handler", f"handler failed: {exc}") from None
+        if request.chunk is not None:
+            if self.config.ack_delay:
+                await asyncio.sleep(self.config.ack_delay)
+            writer.write(encode_ack(request.chunk))
+            await writer.drain()
+            self.metrics.observe(
+                "ack_latency_seconds",
+                time.monotonic() - started,
+                {"source": SOURCE},
+                help="Request decoded to ack written",
+            )
+
+    async def _serve_json(
+        self,
+        conn: _Connection,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        data: bytes,
+    ) -> None:
+        decoder = json.JSONDecoder()
+        buffer = data.decode("utf-8", "replace")
+        while True:
+            position = 0
+            while True:
+                rest = buffer[position:].lstrip()
+                if not rest:
+                    buffer = ""
+                    break
+                position = len(buffer) - len(rest)
                 try:
-                    await self.handler(batch)
-                except Exception as exc:  # the sender gets no ack and will resend
-                    log.exception("forward: handler failed for %s", conn.peer)
-                    raise ConnectionRefused("handler", f"handler failed: {exc}") from None
-            if request.chunk is not None:
-                if self.config.ack_delay:
-                    await asyncio.sleep(self.config.ack_delay)
-                writer.write(ack_bytes(request.chunk))
-                await writer.drain()
-                self.metrics.observe(
-                    "ack_latency_seconds",
-                    time.monotonic() - started,
-                    {"source": SOURCE},
-                    help="Request decoded to ack written",
+                    obj, end = decoder.raw_decode(buffer, position)
+                except json.JSONDecodeError as exc:
+                    if exc.pos < len(buffer) and not exc.msg.startswith("Unterminated"):
+                        raise FrameError("malformed", f"JSON request: {exc}") from None
+                    buffer = buffer[position:]  # incomplete: wait for more bytes
+                    break
+                position = end
+                conn.busy = True
+                try:
+                    await self._process(conn, obj, writer, "", _json_ack)
+                finally:
+                    conn.busy = False
+            if len(buffer) > self.config.max_frame_bytes:
+                raise FrameError("oversized", "JSON request larger than the frame limit")
+            if self._closing:
+                return
+            try:
+                more = await asyncio.wait_for(
+                    reader.read(self.config.read_size), timeout=self.config.idle_timeout
                 )
+            except TimeoutError:
+                return
+            if not more:
+                if buffer.strip():
+                    raise FrameError("malformed", "connection closed inside a JSON request")
+                return
+            buffer += more.decode("utf-8", "replace")
 
     async def _handshake(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, unpacker: msgpack.Unpacker

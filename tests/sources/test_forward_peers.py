@@ -336,3 +336,34 @@ def test_udp_heartbeat_is_answered_on_the_forward_port():
         return data
 
     assert asyncio.run(main()) == b"\x00"
+
+
+def test_json_requests_are_answered_in_json():
+    async def main() -> tuple[list, bytes, Collector]:
+        collector = Collector()
+        server = ForwardServer(ForwardServerConfig(port=0), collector)
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        first = b'["kern", 1700000000, {"log": "a"}, {"chunk": "j1"}]'
+        second = b'["kern", [[1700000001, {"log": "b"}], [1700000002.5, {"log": "c"}]]]'
+        writer.write(first[:20])
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(first[20:] + b"\n" + second)
+        await writer.drain()
+        ack = await asyncio.wait_for(reader.readexactly(len(b'{"ack": "j1"}')), 5)
+        writer.write(b'{"not": "a request"')  # incomplete, then the connection ends
+        writer.close()
+        await writer.wait_closed()
+        for _ in range(100):
+            if server.metrics.total("errors"):
+                break
+            await asyncio.sleep(0.02)
+        await server.stop()
+        return [e for b in collector.batches for e in b.entries], ack, server
+
+    entries, ack, server = asyncio.run(main())
+    assert ack == b'{"ack": "j1"}'
+    assert entries == [(1700000000.0, {"log": "a"}), (1700000001.0, {"log": "b"}),
+                       (1700000002.5, {"log": "c"})]  # fmt: skip
+    assert server.metrics.get("errors", {"source": "forward", "kind": "malformed"}) == 1

@@ -72,6 +72,8 @@ def _text(value: Any) -> str | None:
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is int:  # the common case, first
+        return value
     text = _text(value)
     if text is None:
         return None

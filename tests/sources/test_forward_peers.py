@@ -169,7 +169,6 @@ def test_bad_client_is_refused_while_good_client_continues(kind, tls_files, capl
     caplog.set_level(logging.WARNING, logger="oom_enricher.sources.forward_server")
     config = ForwardServerConfig(
         port=0,
-        max_frame_bytes=8 * 1024 * 1024,
         handshake=HandshakeConfig(shared_key=KEY, self_hostname="enricher"),
         tls_cert=str(tls_files.server_cert),
         tls_key=str(tls_files.server_key),

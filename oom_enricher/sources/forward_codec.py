@@ -94,6 +94,8 @@ def event_seconds(value: Any, now: float | None = None) -> float | None:
         return None
     if seconds < 0:
         return None  # OTLP group markers (-1/-2) and nonsense
+    if seconds > 1e11:
+        seconds /= 1000.0  # npm fluent-logger `milliseconds: true` sends epoch milliseconds
     if seconds == 0:
         return time.time() if now is None else now
     return seconds

@@ -107,3 +107,19 @@ def test_malformed_requests_raise(obj):
     with pytest.raises(FrameError) as err:
         decode_request(obj, max_decompressed=LIMIT)
     assert err.value.kind == "malformed"
+
+
+def test_fluent_bit_map32_options_signal_and_millisecond_times():
+    entries = entries_bytes([[et(1700000000, 5), {}], {"msg": "a"}], [1700000000123, {"msg": "b"}])
+    payload = gzip.compress(entries)
+    options = {"size": 2, "compressed": "gzip", "fluent_signal": 0, "chunk": "c"}
+    # Fluent Bit writes the option map with a map32 header even for a few keys.
+    opts = (
+        b"\xdf"
+        + struct.pack(">I", len(options))
+        + b"".join(msgpack.packb(k) + msgpack.packb(v) for k, v in options.items())
+    )
+    raw = b"\x93" + msgpack.packb("kernel") + msgpack.packb(payload) + opts
+    req = decode_request(unpack(raw)[0], max_decompressed=LIMIT)
+    assert req.entries == [(1700000000.000000005, {"msg": "a"}), (1700000000.123, {"msg": "b"})]
+    assert req.chunk == "c"

@@ -147,6 +147,11 @@ class ServeApp:
     async def start(self) -> None:
         self.processor.restore()
         cfg = self.config
+        if self.processor.state is None and not cfg.dry_run:
+            log.warning(
+                "no state_dir: reports in progress are lost on restart, and a forward ack "
+                "then only covers documents already handed to the sinks"
+            )
         if "forward" in cfg.sources:
             self.forward = ForwardServer(
                 _forward_config(cfg.sources["forward"]), self.on_forward, self.metrics

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -75,8 +76,38 @@ class FileFollower:
     def _position(self) -> dict:
         return {"inode": self._inode, "offset": self._offset - len(self._partial)}
 
+    def _rotated_away(self, position: dict | None) -> list[bytes]:
+        """Lines written to our last file after the saved offset, when it was rotated (renamed
+        to `<path>.N`) while we were not running."""
+        if not position or position.get("inode") is None:
+            return []
+        try:
+            if os.stat(self.path).st_ino == position["inode"]:
+                return []
+        except FileNotFoundError:
+            pass
+        for candidate in sorted(glob.glob(glob.escape(self.path) + ".*")):
+            try:
+                with open(candidate, "rb") as fh:
+                    if os.fstat(fh.fileno()).st_ino != position["inode"]:
+                        continue
+                    fh.seek(int(position.get("offset", 0)))
+                    data = fh.read()
+            except OSError:
+                continue
+            log.info("file: reading the rest of %s, rotated while stopped", candidate)
+            lines = data.split(b"\n")
+            if lines and not lines[-1]:
+                lines.pop()
+            return lines
+        return []
+
     async def run(self, emit: Emit, position: dict | None = None) -> None:
         first = position
+        leftover = self._rotated_away(position)
+        if leftover:
+            await self._emit(emit, leftover)
+            first = {"inode": None, "offset": 0}  # then the new file from its start
         while not self._stop.is_set():
             if self._fh is None and not self._open(first):
                 await self._sleep()

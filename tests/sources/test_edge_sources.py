@@ -241,3 +241,25 @@ def test_real_dev_kmsg_reads_new_records_and_resumes_without_re_emitting():
     resumed = asyncio.run(again())
     assert all(r.fields["seq"] > position["seq"] for r in resumed.records)
     assert not any(marker in r.message for r in resumed.records)
+
+
+def test_file_rotated_while_stopped_is_read_to_its_end_first(tmp_path: Path):
+    path = tmp_path / "kern.log"
+    lines = [line for line, _, _ in kernel_lines("037")]
+    path.write_text("".join(x + "\n" for x in lines[:10]))
+
+    async def first() -> dict:
+        follower = FileFollower(str(path), poll_interval=0.02)
+        return (await run_until(follower, 10)).positions[-1][1]
+
+    position = asyncio.run(first())
+    with path.open("a") as fh:  # written after we stopped, then rotated away
+        fh.write("".join(x + "\n" for x in lines[10:20]))
+    path.rename(tmp_path / "kern.log.1")
+    path.write_text("".join(x + "\n" for x in lines[20:]))
+
+    async def again() -> list[ShippedRecord]:
+        follower = FileFollower(str(path), poll_interval=0.02)
+        return (await run_until(follower, len(lines) - 10, position)).records
+
+    assert [r.message for r in asyncio.run(again())] == lines[10:]

@@ -162,8 +162,10 @@ def test_elasticsearch_stopped_during_ship_then_restarted_every_report_once(
             if es.count(index=stream).body["count"] >= 100:
                 break
         time.sleep(0.05)
+    proc.send_signal(signal.SIGSTOP)  # hold ship while the node goes down: no race
     assert proc.poll() is None, "ship finished before Elasticsearch could be stopped"
     node.stop()
+    proc.send_signal(signal.SIGCONT)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 3, err  # documents wait in the spool
     assert b"still in spool 0)" not in out

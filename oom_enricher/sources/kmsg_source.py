@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,6 @@ class KmsgSource:
         }
         when = None
         if self._boot_epoch:
-            from datetime import UTC, datetime
-
             when = datetime.fromtimestamp(self._boot_epoch + rec.usec / 1e6, UTC)
         return ShippedRecord(message=rec.raw, host=self.host, time=when, tag=SOURCE, fields=fields)
 

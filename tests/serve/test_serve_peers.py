@@ -64,7 +64,7 @@ def test_node_fleet_over_tls_with_shared_key_and_ack(mode, node_peer, tls_files,
                 "self_hostname": "enricher-test",
                 "tls_cert": str(tls_files.server_cert),
                 "tls_key": str(tls_files.server_key),
-                "ack_delay": 0.005,
+                "ack_delay": 0.02,
             }
         },
     }

@@ -79,7 +79,7 @@ def test_node_packed_modes_with_ack_shared_key_and_tls(mode, node_peer, tls_file
         handshake=HandshakeConfig(shared_key=KEY, self_hostname="enricher-under-test"),
         tls_cert=str(tls_files.server_cert),
         tls_key=str(tls_files.server_key),
-        ack_delay=0.005,  # see ForwardServerConfig.ack_delay: npm client race over TLS
+        ack_delay=0.02,  # see ForwardServerConfig.ack_delay: npm client race over TLS
     )
 
     async def scenario(server, collector):

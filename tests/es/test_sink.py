@@ -185,3 +185,25 @@ def test_elasticsearch_stopped_mid_run_then_restarted_loses_and_duplicates_nothi
     assert stats.indexed == 60
     assert stats.indexed + stats.duplicates == 20 + 25 + 50
     assert _ids(client(url), ns) == sorted(d["event"]["id"] for d in docs)
+
+
+@pytest.mark.integration
+def test_429_rejections_are_retried_with_backoff_then_spooled_not_dead_lettered(
+    es_node_factory, tmp_path
+):
+    node = es_node_factory.create()
+    # Every bulk request is larger than this, so the node answers each one with a 429.
+    node.extra_args = ["--setting", "indexing_pressure.memory.limit=1kb"]
+    url = node.start()
+    ns = unique_namespace()
+    install(client(url), ns)
+    sink = _sink(url, tmp_path, ns, max_retries=3, initial_backoff=0.05, max_backoff=0.2)
+    for n in range(5):
+        sink.send(make_document(n, host="pressure"))
+    assert sink.flush()
+    sink.close(drain_timeout=0)
+    assert (sink.stats.indexed, sink.stats.dead_lettered, sink.stats.spool_pending) == (0, 0, 5)
+    stats = client(url).nodes.stats(metric="indexing_pressure").body["nodes"]
+    (node_stats,) = stats.values()
+    rejected = node_stats["indexing_pressure"]["memory"]["total"]["coordinating_rejections"]
+    assert rejected >= 1 + 3  # the first attempt and three retries of the one batch

@@ -119,3 +119,19 @@ def test_a_newer_version_upgrades_in_place(es_url):
     backing = sorted(es.indices.get(index=stream).body)
     assert len(backing) == 2
     assert all(install(es, namespace)[i].action == UNCHANGED for i in range(4))
+
+
+@pytest.mark.integration
+def test_a_failing_processor_is_recorded_on_the_document_not_dropped(es_url):
+    es = client(es_url)
+    install(es, unique_namespace())
+    docs = [
+        {"_source": make_document(5)},
+        {"_source": {**make_document(6), "event": "not-an-object"}},
+    ]
+    result = es.ingest.simulate(id=names.PIPELINE, docs=docs).body["docs"]
+    good, bad = (r["doc"]["_source"] for r in result)
+    assert good["event"]["ingested"] and "error" not in good
+    assert bad["error"]["type"] == "pipeline_error"
+    assert "ingested" in bad["error"]["message"]
+    assert bad["event"] == "not-an-object"

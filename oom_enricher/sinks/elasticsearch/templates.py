@@ -30,7 +30,7 @@ from oom_enricher.sinks.elasticsearch import names
 
 # Bump when a generated body changes for a reason other than the schema; setup upgrades
 # clusters whose installed version is lower.
-TEMPLATE_REVISION = 1
+TEMPLATE_REVISION = 2
 TEMPLATE_VERSION = SCHEMA_VERSION * 1000 + TEMPLATE_REVISION
 
 KEYWORD_IGNORE_ABOVE = 1024
@@ -167,7 +167,8 @@ def pipeline_body() -> dict:
                 }
             },
             {"set": {"field": "error.type", "value": "pipeline_error"}},
-            {"set": {"field": "event.kind", "value": "pipeline_error"}},
+            # may fail itself (the failure may be a malformed `event`); the rest still holds
+            {"set": {"field": "event.kind", "value": "pipeline_error", "ignore_failure": True}},
         ],
     }
     return _with_meta(body, "oom-enricher ingest pipeline")

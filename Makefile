@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench bench-forward clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.parse_throughput
+
+bench-forward: $(STAMP)
+	$(BIN)/python -m bench.forward_ingest
 
 clean:
 	rm -rf $(VENV) .pytest_cache

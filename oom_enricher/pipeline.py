@@ -49,8 +49,9 @@ class Pipeline:
             blocks.extend(self.assembler.feed(line))
         return self._documents(blocks)
 
-    def tick(self, wall_time: float | None = None) -> list[dict]:
-        return self._documents(self.assembler.tick(wall_time))
+    def tick(self, now: float | None = None) -> list[dict]:
+        """Emit reports whose wall-clock bounds tripped; `now` is time.monotonic() by default."""
+        return self._documents(self.assembler.tick(now))
 
     def finish(self) -> list[dict]:
         return self._documents(self.assembler.finish())

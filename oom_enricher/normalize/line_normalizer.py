@@ -45,6 +45,7 @@ class LineNormalizer:
     def normalize_record(self, record: ShippedRecord) -> list[LogLine]:
         """A shipper's record: its own host/time fill what the line prefix lacks."""
         lines: list[LogLine] = []
+        self._previous = None  # records of many hosts interleave: continue only within one
         for raw in record.message.split("\n") if "\n" in record.message else [record.message]:
             for line in self.normalize(raw.rstrip("\r")):
                 if line.host is None:
@@ -88,6 +89,7 @@ class LineNormalizer:
                 is_kernel=previous.is_kernel,
                 program=previous.program,
                 raw=raw,
+                rule="continuation",
             )
             return [line]
         lines = [
@@ -123,6 +125,7 @@ class LineNormalizer:
                 is_kernel=is_kernel,
                 program=None if is_kernel else ident,
                 raw=raw,
+                rule="journal-json",
             )
             for piece in message.split("\n")
         ]

@@ -16,7 +16,14 @@ from oom_enricher.reassembly.markers import (
     looks_cut,
     unit_notice,
 )
-from oom_enricher.reassembly.open_report import BODY, TAIL, OpenReport, stream_seconds
+from oom_enricher.reassembly.open_report import (
+    BODY,
+    TAIL,
+    OpenReport,
+    line_from_dict,
+    line_to_dict,
+    stream_seconds,
+)
 
 _ELISION = {"...", "…", "[...]", "[…]"}
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
@@ -76,9 +83,12 @@ class Assembler:
         self._check_stream_age(key, line, done)
         return done
 
-    def tick(self, wall: float | None = None) -> list[ReportBlock]:
-        """Close reports idle for too long in wall-clock time (a server calls this often)."""
-        now = self._clock() if wall is None else wall
+    def tick(self, now: float | None = None) -> list[ReportBlock]:
+        """Close reports idle for too long in wall-clock time (a server calls this often).
+
+        `now` is a reading of the assembler's clock (time.monotonic by default), not epoch time.
+        """
+        now = self._clock() if now is None else now
         done: list[ReportBlock] = []
         for key, report in list(self._open.items()):
             idle = now - report.last_wall
@@ -169,7 +179,7 @@ class Assembler:
         report.add(line, self._clock())
         self._open.move_to_end(key)
         text = line.message.strip()
-        if text in _ELISION and line.monotonic is None and line.timestamp is None:
+        if text in _ELISION and line.rule is None:  # a bare `...` line: the author cut lines
             report.flag("elided_lines")
         elif looks_cut(line.message):
             report.flag("truncated_line")
@@ -246,6 +256,8 @@ class Assembler:
         return {
             "open": {key: report.snapshot() for key, report in self._open.items()},
             "recent_victims": {key: sorted(pids) for key, pids in self._recent_victims.items()},
+            # the look-back ring, so a report whose header is missing keeps its earlier lines
+            "recent": [line_to_dict(line) for line in self._recent],
         }
 
     def restore(self, state: dict) -> None:
@@ -257,4 +269,8 @@ class Assembler:
             report.last_wall = now
         self._recent_victims = OrderedDict(
             (key, set(pids)) for key, pids in state.get("recent_victims", {}).items()
+        )
+        self._recent = deque(
+            (line_from_dict(item) for item in state.get("recent", [])),
+            maxlen=self.bounds.lookback_lines,
         )

@@ -71,7 +71,7 @@ class OpenReport:
     def snapshot(self) -> dict:
         return {
             "host": self.host,
-            "lines": [_line_to_dict(line) for line in self.lines],
+            "lines": [line_to_dict(line) for line in self.lines],
             "has_start": self.has_start,
             "phase": self.phase,
             "victim_pids": sorted(self.victim_pids),
@@ -87,7 +87,7 @@ class OpenReport:
     @classmethod
     def restore(cls, state: dict) -> OpenReport:
         report = cls(host=state["host"])
-        report.lines = [_line_from_dict(item) for item in state["lines"]]
+        report.lines = [line_from_dict(item) for item in state["lines"]]
         report.has_start = state["has_start"]
         report.phase = state["phase"]
         report.victim_pids = set(state["victim_pids"])
@@ -115,7 +115,7 @@ def stream_seconds(line: LogLine) -> float | None:
     return line.monotonic
 
 
-def _line_to_dict(line: LogLine) -> dict:
+def line_to_dict(line: LogLine) -> dict:
     return {
         "message": line.message,
         "host": line.host,
@@ -125,10 +125,11 @@ def _line_to_dict(line: LogLine) -> dict:
         "program": line.program,
         "raw": line.raw,
         "seq": line.seq,
+        "rule": line.rule,
     }
 
 
-def _line_from_dict(item: dict) -> LogLine:
+def line_from_dict(item: dict) -> LogLine:
     from datetime import datetime
 
     stamp = item.get("timestamp")
@@ -141,4 +142,5 @@ def _line_from_dict(item: dict) -> LogLine:
         program=item.get("program"),
         raw=item.get("raw", ""),
         seq=item.get("seq"),
+        rule=item.get("rule"),
     )

@@ -219,3 +219,37 @@ def test_lines_delivered_twice_are_taken_once():
     assert twice["oom"]["tasks_count"] == once["oom"]["tasks_count"] == 1
     assert twice["oom"]["lines_count"] == once["oom"]["lines_count"]
     assert twice["event"]["id"] == once["event"]["id"]
+
+
+def test_restore_keeps_the_look_back_lines_of_a_headerless_report():
+    report = [syslog("a", 1 + i / 1000, t) for i, t in enumerate(memcg_report("x", 1, 11))]
+    body, end = report[1:11], report[11:]  # no header; the summary arrives after a restart
+    first = Pipeline()
+    for line in body:
+        assert first.feed_line(line) == []
+    second = Pipeline.restore(orjson.loads(orjson.dumps(first.snapshot())))
+    resumed = [doc for line in end for doc in second.feed_line(line)] + second.finish()
+    uninterrupted = docs_of(body + end)
+    assert resumed[0]["oom"]["lines_count"] == uninterrupted[0]["oom"]["lines_count"] == 12
+    assert resumed[0]["oom"]["trigger"]["pid"] == 1
+
+
+def test_shipped_records_continue_lines_only_within_one_record():
+    from oom_enricher.model import ShippedRecord
+
+    pipeline = Pipeline()
+    pipeline.feed(ShippedRecord("Nov 25 10:00:01 a kernel: anon 1\n   file 2", host="a"))
+    lines = pipeline.normalizer.normalize_record(ShippedRecord("   stray indent", host="b"))
+    assert lines[0].host == "b"
+
+
+def test_a_bare_elision_line_in_shipped_records_marks_the_report():
+    from oom_enricher.model import ShippedRecord
+
+    report = memcg_report("x", 1, 11)
+    pipeline = Pipeline()
+    docs = []
+    for text in report[:3] + ["..."] + report[3:]:
+        docs += pipeline.feed(ShippedRecord(text, host="a"))
+    docs += pipeline.finish()
+    assert docs[0]["oom"]["incomplete_reason"] == "elided_lines"

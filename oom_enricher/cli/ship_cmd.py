@@ -106,10 +106,10 @@ def summary_line(reports: int, stats) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from oom_enricher.pipeline import documents_from_lines
     from oom_enricher.sinks.elasticsearch.bulk_sink import ElasticsearchSink
     from oom_enricher.sinks.elasticsearch.spool import SpoolLockedError
-    from oom_enricher.sources.file_reader import ReadStats, read_lines
+    from oom_enricher.skimming.skim_files import skim_documents
+    from oom_enricher.sources.file_reader import ReadStats
     from oom_enricher.sources.progress import TerminalProgress
 
     try:
@@ -124,9 +124,7 @@ def run(args: argparse.Namespace) -> int:
     progress = TerminalProgress("shipping")
     reports = 0
     try:
-        for doc in documents_from_lines(
-            read_lines(args.files, stats, progress), pipeline_options(args)
-        ):
+        for doc in skim_documents(args.files, pipeline_options(args), stats, progress):
             sink.send(doc)
             reports += 1
     finally:

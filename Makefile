@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-forward clean
+.PHONY: demo test lint format bench bench-forward bench-es clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: $(STAMP)
 
 bench-forward: $(STAMP)
 	$(BIN)/python -m bench.forward_ingest
+
+bench-es: $(STAMP)
+	$(BIN)/python bench/es_ship.py
+	$(BIN)/python bench/es_backfill.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -29,9 +29,16 @@ class LineNormalizer:
         reference = self.options.reference_time or datetime.now(UTC)
         self._ctx = PrefixContext(zone=zone, years=YearInference(reference=reference))
         self._previous: LogLine | None = None
+        self._stream: str | None = None  # the shipped stream (record host) being normalised
+        self._previous_stream: str | None = None
 
-    def normalize(self, raw: str) -> list[LogLine]:
-        """One input line (newline already removed) -> one or more kernel lines."""
+    def normalize(self, raw: str, stream_host: str | None = None) -> list[LogLine]:
+        """One input line (newline already removed) -> one or more kernel lines.
+
+        `stream_host` names the host a shipped record came from: an indented line continues
+        the previous line only when that line came from the same host's stream.
+        """
+        self._stream = stream_host
         if raw.startswith("{") and '"MESSAGE"' in raw:
             journal = self._from_journal_json(raw)
             if journal is not None:
@@ -39,15 +46,14 @@ class LineNormalizer:
         text = raw.lstrip()
         fields = match_prefix(text, self._ctx) if text else None
         if fields is None:
-            return self._bare(raw)
+            return self._bare(raw, stream_host)
         return self._emit(fields, raw)
 
     def normalize_record(self, record: ShippedRecord) -> list[LogLine]:
         """A shipper's record: its own host/time fill what the line prefix lacks."""
         lines: list[LogLine] = []
-        self._previous = None  # records of many hosts interleave: continue only within one
         for raw in record.message.split("\n") if "\n" in record.message else [record.message]:
-            for line in self.normalize(raw.rstrip("\r")):
+            for line in self.normalize(raw.rstrip("\r"), stream_host=record.host):
                 if line.host is None:
                     line.host = record.host
                 if line.timestamp is None:
@@ -74,12 +80,17 @@ class LineNormalizer:
             )
             for piece in pieces
         ]
-        self._previous = lines[-1]
+        self._previous, self._previous_stream = lines[-1], self._stream
         return lines
 
-    def _bare(self, raw: str) -> list[LogLine]:
+    def _bare(self, raw: str, stream_host: str | None = None) -> list[LogLine]:
         previous = self._previous
-        if previous is not None and raw[:1] in (" ", "\t") and _has_prefix(previous):
+        if (
+            previous is not None
+            and raw[:1] in (" ", "\t")
+            and _has_prefix(previous)
+            and (stream_host is None or self._previous_stream == stream_host)
+        ):
             # dmesg/journalctl print the further lines of one record indented, unprefixed.
             line = LogLine(
                 message=raw.strip(),
@@ -96,7 +107,7 @@ class LineNormalizer:
             LogLine(message=piece, host=self.options.default_host, raw=raw)
             for piece in split_folded(raw)
         ]
-        self._previous = lines[-1]
+        self._previous, self._previous_stream = lines[-1], self._stream
         return lines
 
     def _from_journal_json(self, raw: str) -> list[LogLine] | None:
@@ -129,7 +140,7 @@ class LineNormalizer:
             )
             for piece in message.split("\n")
         ]
-        self._previous = lines[-1]
+        self._previous, self._previous_stream = lines[-1], self._stream
         return lines
 
     def forget_previous(self) -> None:

@@ -52,7 +52,6 @@ class Skimmer:
         self._data = data
         self.pipeline.assembler.lookback_source = self._lookback
         hits = iter(self.finder.line_starts(data, start))
-        self._count_replacements(data, self.finder.non_ascii_lines, end)
         next_hit = next(hits, end)
         position = reported = start
         host_next: dict[bytes, int] = {}
@@ -94,8 +93,7 @@ class Skimmer:
     def _visit(self, data, position: int, end: int) -> Iterator[dict]:
         stop = data.find(b"\n", position, end)
         stop = end if stop == -1 else stop
-        raw = bytes(data[position:stop]).decode("utf-8", "replace")
-        self.stats.lines_decoded += 1
+        raw = self._decode(bytes(data[position:stop]))
         self._line_start = position
         lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
         self.pipeline.stats.lines += 1
@@ -103,6 +101,14 @@ class Skimmer:
             yield from self.pipeline.feed_normalized(line)
             self._remember_needle(line)
         return stop + 1
+
+    def _decode(self, raw: bytes) -> str:
+        """Lines are decoded only when read; undecodable bytes become U+FFFD and are counted."""
+        self.stats.lines_decoded += 1
+        text = raw.decode("utf-8", "replace")
+        if "\ufffd" in text:
+            self.read_stats.replaced_chars += text.count("\ufffd") - raw.count(_REPLACEMENT)
+        return text
 
     def _remember_needle(self, line: LogLine) -> None:
         key = line.host or ""
@@ -130,16 +136,6 @@ class Skimmer:
             if raw:
                 lines.extend(normalizer.normalize(raw.removesuffix("\r")))
         return lines
-
-    def _count_replacements(self, data, line_starts: list[int], end: int) -> None:
-        """Undecodable bytes are replaced with U+FFFD; count them in the lines that have any."""
-        for start in line_starts:
-            if start >= end:
-                break
-            stop = data.find(b"\n", start, end)
-            raw = bytes(data[start : end if stop == -1 else stop])
-            text = raw.decode("utf-8", "replace")
-            self.read_stats.replaced_chars += text.count("\ufffd") - raw.count(_REPLACEMENT)
 
 
 def _record_start(data, target: int, floor: int) -> int:

@@ -35,8 +35,8 @@ bench-forward: $(STAMP)
 	$(BIN)/python -m bench.forward_ingest
 
 bench-es: $(STAMP)
-	$(BIN)/python bench/es_ship.py
-	$(BIN)/python bench/es_backfill.py
+	$(BIN)/python -m bench.es_ship
+	$(BIN)/python -m bench.es_backfill
 
 clean:
 	rm -rf $(VENV) .pytest_cache

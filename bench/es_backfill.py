@@ -1,6 +1,6 @@
 """backfill throughput: raw syslog documents scanned per second, and reports indexed.
 
-    .venv/bin/python bench/es_backfill.py [--copies 500] [--es URL]
+    .venv/bin/python -m bench.es_backfill [--copies 500] [--es URL]
 
 Indexes Fluent Bit-shaped syslog documents (syslog-rfc3164 parser fields + @timestamp, one
 line per document, hosts interleaved) into a plain index, then times `Backfill` reading them
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from elasticsearch import Elasticsearch, helpers
 
+from bench.bench_node import es_for_bench
 from oom_enricher.sinks.elasticsearch import ElasticsearchSink, EsConnection, SinkConfig
 from oom_enricher.sinks.elasticsearch.backfill import Backfill, BackfillOptions
 from oom_enricher.sinks.elasticsearch.installer import install
@@ -80,23 +80,8 @@ def main() -> None:
     parser.add_argument("--es", default=os.environ.get("OOM_ENRICHER_ES_URL"))
     parser.add_argument("--copies", type=int, default=500, help="hosts, 2 reports each")
     args = parser.parse_args()
-    if args.es:
-        run(args.es.rstrip("/"), args.copies)
-        return
-    cache = subprocess.run(
-        [str(REPO / "scripts/es-node/cache-dir")], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    node_dir = Path(tempfile.mkdtemp(prefix="bench-node-", dir=cache))
-    url = subprocess.run(
-        [str(REPO / "scripts/es-node/start"), "--dir", str(node_dir)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
-    try:
+    with es_for_bench(args.es) as url:
         run(url, args.copies)
-    finally:
-        subprocess.run([str(REPO / "scripts/es-node/stop"), str(node_dir), "--clean"], check=False)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Indexing throughput on one real node, in one run: the bulk helper alone vs the sink vs ship.
 
-    .venv/bin/python bench/es_ship.py [--copies 1000] [--es URL]
+    .venv/bin/python -m bench.es_ship [--copies 1000] [--es URL]
 
 Without --es (or $OOM_ENRICHER_ES_URL) it starts a node with scripts/es-node/start and stops it
 at the end. The same enriched documents go (1) through `helpers.bulk` with op_type=create
@@ -16,13 +16,13 @@ import contextlib
 import io
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 from elasticsearch import Elasticsearch, helpers
 
+from bench.bench_node import es_for_bench
 from oom_enricher.cli.main import main as cli_main
 from oom_enricher.pipeline import documents_from_lines
 from oom_enricher.sinks.elasticsearch import ElasticsearchSink, EsConnection, SinkConfig, names
@@ -130,23 +130,8 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=1000, help="copies of the 2-report log")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    if args.es:
-        run(args.es.rstrip("/"), args.copies, args.rounds)
-        return
-    cache = subprocess.run(
-        [str(REPO / "scripts/es-node/cache-dir")], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    node_dir = Path(tempfile.mkdtemp(prefix="bench-node-", dir=cache))
-    url = subprocess.run(
-        [str(REPO / "scripts/es-node/start"), "--dir", str(node_dir)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split()[-1]
-    try:
+    with es_for_bench(args.es) as url:
         run(url, args.copies, args.rounds)
-    finally:
-        subprocess.run([str(REPO / "scripts/es-node/stop"), str(node_dir), "--clean"], check=False)
 
 
 if __name__ == "__main__":

@@ -49,9 +49,6 @@ class Assembler:
     def open_hosts(self) -> int:
         return len(self._open)
 
-    def open_keys(self) -> list[str]:
-        return list(self._open)
-
     def has_open(self, host: str | None) -> bool:
         return (host or "") in self._open
 

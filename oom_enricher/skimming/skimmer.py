@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from oom_enricher.model import LogLine
 from oom_enricher.pipeline import Pipeline
+from oom_enricher.skimming.host_cursors import HostCursors
 from oom_enricher.skimming.marker_finder import MarkerFinder
 from oom_enricher.sources.file_reader import ReadStats
 
@@ -40,7 +41,7 @@ class Skimmer:
         self.finder = finder or MarkerFinder()
         self.read_stats = stats or ReadStats()
         self.stats = SkimStats()
-        self._needles: dict[str, bytes | None] = {}  # host key -> needle, for open reports
+        self._cursors = HostCursors(lambda key: pipeline.assembler.has_open(key or None))
         self._data = b""
         self._line_start = 0
 
@@ -54,9 +55,9 @@ class Skimmer:
         hits = iter(self.finder.line_starts(data, start))
         next_hit = next(hits, end)
         position = reported = start
-        host_next: dict[bytes, int] = {}
+        self._cursors.new_buffer()
         while position < end:
-            target = self._next_position(data, position, next_hit, host_next, end)
+            target = self._next_position(data, position, next_hit, end)
             if target >= end:
                 break
             if target > position:
@@ -71,24 +72,14 @@ class Skimmer:
                 progress(position, end)
         self.pipeline.assembler.lookback_source = None
 
-    def _next_position(self, data, position, next_hit, host_next, end) -> int:
-        open_keys = self.pipeline.assembler.open_keys()
-        if not open_keys:
+    def _next_position(self, data, position: int, next_hit: int, end: int) -> int:
+        if not self.pipeline.assembler.open_hosts:
             return next_hit
         if data[position : position + 1] in (b" ", b"\t"):
             return position  # continues the line just read (dmesg / journalctl continuation)
-        target = next_hit
-        for key in open_keys:
-            needle = self._needles.get(key)
-            if needle is None:
-                return position  # lines without a host in their prefix: read them all
-            found = host_next.get(needle, -1)
-            if found < position:
-                found = data.find(needle, position, end)
-                found = end if found == -1 else data.rfind(b"\n", position, found) + 1 or position
-                host_next[needle] = found
-            target = min(target, found)
-        return target
+        if self._cursors.every_line_needed():
+            return position  # lines without a host in their prefix: read them all
+        return min(next_hit, self._cursors.nearest(data, position, end))
 
     def _visit(self, data, position: int, end: int) -> Iterator[dict]:
         stop = data.find(b"\n", position, end)
@@ -113,13 +104,11 @@ class Skimmer:
     def _remember_needle(self, line: LogLine) -> None:
         key = line.host or ""
         if not self.pipeline.assembler.has_open(line.host):
-            self._needles.pop(key, None)
-            return
-        if key not in self._needles:
-            needle = (
-                f" {line.host} ".encode() if line.host and line.rule in _HOST_IN_PREFIX else None
-            )
-            self._needles[key] = needle
+            self._cursors.forget(key)
+        elif line.host and line.rule in _HOST_IN_PREFIX:
+            self._cursors.track(key, f" {line.host} ".encode())
+        else:
+            self._cursors.track(key, None)
 
     def _lookback(self) -> list[LogLine]:
         """The lines before the current one, normalised afresh (the skimmer never read them)."""

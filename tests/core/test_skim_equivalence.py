@@ -11,7 +11,9 @@ from oom_enricher.pipeline import documents_from_lines
 from oom_enricher.skimming.marker_finder import MarkerFinder
 from oom_enricher.skimming.skim_files import skim_documents
 from oom_enricher.sources.file_reader import read_lines
-from tests.corpus_cases import corpus_cases
+from tests.corpus_cases import REPO, corpus_cases
+
+CORPUS = REPO / "tests" / "corpus"
 
 
 def comparable(docs) -> list[dict]:
@@ -56,3 +58,14 @@ def test_chunked_reading_matches_mapped_file(tmp_path: Path, monkeypatch):
     chunked = comparable(skim_documents([str(path)]))
     assert len(mapped) >= 5
     assert chunked == mapped
+
+
+def test_thousands_of_hosts_mid_report_stay_cheap_and_equal(tmp_path: Path):
+    # every host ends with the header of a report that never finishes: all stay open
+    source = next(CORPUS.glob("007-*.log")).read_text()
+    host = "aks-nodepool1-24207654-vmss000001"
+    path = tmp_path / "open.log"
+    path.write_text("".join(source.replace(host, f"h{n:05d}") for n in range(1500)))
+    skimmed, by_line = both(path)
+    assert len(skimmed) == 3000
+    assert skimmed == by_line

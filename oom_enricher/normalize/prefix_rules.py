@@ -98,6 +98,8 @@ DMESG_HUMAN = re.compile(
     r"(?:[.,]\d+)? (?P<year>\d{4})\] ?(?P<msg>.*)",
     re.S,
 )
+# `dmesg -r` and serial consoles: `<6>[12345.678901] msg` (the level before the stamp).
+DMESG_LEVEL = re.compile(r"<(?P<level>[0-7])>(?P<rest>\[\s*\d+\.\d+\].*)", re.S)
 # Raw dmesg / console / printk time inside a syslog message: `[12345.678901] msg`.
 MONOTONIC_STAMP = re.compile(r"\[\s*(?P<mono>\d+\.\d+)\] ?(?P<msg>.*)", re.S)
 # CONFIG_PRINTK_CALLER adds `[  T123]` or `[  C1]` after the stamp (4.18+).
@@ -235,6 +237,12 @@ def match_prefix(text: str, ctx: PrefixContext) -> PrefixFields | None:
                 inner.rule = "dmesg-x+" + inner.rule
                 inner.is_kernel = decorated["facility"] == "kern"
                 return inner
+    if first == "<":
+        leveled = DMESG_LEVEL.match(text)
+        if leveled:
+            inner = _dmesg_raw(MONOTONIC_STAMP.match(leveled["rest"]), ctx)
+            inner.rule = "dmesg-r"
+            return inner
     for _, starts, pattern, build in RULES:
         if first and first in starts:
             m = pattern.match(text)

@@ -51,14 +51,14 @@ _NODEMASK = re.compile(r"\bnodemask=(?P<v>[^,\s]+)")
 CPUSET = re.compile(r"(?P<comm>.*?) cpuset=(?P<cpuset>\S*) mems_allowed=(?P<mems>\S+)")
 # 3.x-6.x: `CPU: 1 PID: 183960 Comm: stress-ng-vm Not tainted 5.15.0-1041-azure #48-Ubuntu`;
 # 6.11+ insert `UID: 0`; RHEL adds `Kdump: loaded`.
+# RHEL 7 puts `------------ T` among the taint flags.
+_TAINT = r"(?:Not tainted|Tainted:)[A-Z \-]*? +(?P<release>\d\S*)"
 CPU_LINE = re.compile(
     r"CPU: (?P<cpu>\d+) (?:UID: (?P<uid>\d+) )?PID: (?P<pid>\d+) Comm: (?P<comm>.+?) "
-    r"(?:Kdump: \S+ )?(?:Not tainted|Tainted: [A-Z ]*?) +(?P<release>\d\S*)"
+    r"(?:Kdump: \S+ )?" + _TAINT
 )
 # 2.6.x: `Pid: 23105, comm: apt-check Tainted: G    B   W  2.6.30 #11`
-PID_LINE = re.compile(
-    r"Pid: (?P<pid>\d+), comm: (?P<comm>.+?) (?:Not tainted|Tainted: [A-Z ]*?) +(?P<release>\d\S*)"
-)
+PID_LINE = re.compile(r"Pid: (?P<pid>\d+), comm: (?P<comm>.+?) " + _TAINT)
 HARDWARE = re.compile(r"Hardware name: (?P<hw>.+)")
 # stack frames: x86 `[<ffffffff817557fe>] dump_stack+0x46/0x58`, 4.13+ ` dump_stack+0x5c/0x79`
 TRACE_FRAME = re.compile(

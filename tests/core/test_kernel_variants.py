@@ -184,3 +184,32 @@ def test_names_with_slashes_parentheses_and_non_ascii():
     assert doc["oom"]["trigger"]["name"] == "kworker/u8:2"
     assert doc["process"] == {"pid": 700, "name": "Ünïcödé (x)"}
     assert [task["name"] for task in doc["oom"]["tasks"]] == ["Ünïcödé (x)", "(sd-pam)"]
+
+
+RHEL7_TAINT_DASHES_DMESG_R = """\
+<4>[ 3000.000001] java invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=-998
+<4>[ 3000.000002] java cpuset=1e479e759020fa0b6c72def90973540a2d33982fea2ad67a96373b4da751a820 mems_allowed=0
+<4>[ 3000.000003] CPU: 9 PID: 14881 Comm: java Tainted: G    B          ------------ T 3.10.0-327.4.5.el7.x86_64 #1
+<6>[ 3000.000004] Task in /kubepods/pod95387fa4-da9c-11e7-9d36-5254b24cbf5e/6895a3e13439535852d3184ac2aadd26d7363cc035f171545ec7d4ce74073b0b killed as a result of limit of /kubepods/pod95387fa4-da9c-11e7-9d36-5254b24cbf5e
+<6>[ 3000.000005] memory: usage 524288kB, limit 524288kB, failcnt 10
+<6>[ 3000.000006] memory+swap: usage 1048576kB, limit 9007199254740988kB, failcnt 0
+<6>[ 3000.000007] [ pid ]   uid  tgid total_vm      rss nr_ptes swapents oom_score_adj name
+<6>[ 3000.000008] [28438]     0 28438  5063909   119961    1661   136409          -998 java
+<3>[ 3000.000009] Memory cgroup out of memory: Kill process 24572 (java) score 0 or sacrifice child
+<3>[ 3000.000010] Killed process 28438 (java) total-vm:20255636kB, anon-rss:466160kB, file-rss:13684kB
+"""
+
+
+def test_rhel7_taint_dashes_and_dmesg_raw_levels():
+    doc = only(RHEL7_TAINT_DASHES_DMESG_R)
+    oom = doc["oom"]
+    assert doc["host"]["os"]["kernel"] == "3.10.0-327.4.5.el7.x86_64"
+    assert (oom["trigger"]["pid"], oom["trigger"]["name"]) == (14881, "java")
+    assert doc["kubernetes"]["pod"]["uid"] == "95387fa4-da9c-11e7-9d36-5254b24cbf5e"
+    # the selected 24572 is a thread of the java process 28438, which was killed
+    assert (oom["selected_is_thread"], oom["selected"]["tgid"], oom["sacrificed_child"]) == (
+        True,
+        28438,
+        False,
+    )
+    assert (oom["limit_hit"], oom["cgroup"]["version"]) == ("memory", "v1")

@@ -1,3 +1,5 @@
+"""Session fixtures for the real peers (npm fluent-logger, throwaway TLS files)."""
+
 import pytest
 
 from tests.peers.node import ensure_node_modules

@@ -28,8 +28,6 @@ from oom_enricher.reassembly.open_report import (
 _ELISION = {"...", "…", "[...]", "[…]"}
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
 _TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED}
-# Kinds that open a report on a host with none in progress.
-_OPENERS = set(Marker) - {Marker.START}
 
 
 class Assembler:
@@ -105,7 +103,7 @@ class Assembler:
     # -- states ---------------------------------------------------------------------------
 
     def _feed_idle(self, key: str, line: LogLine, found) -> list[ReportBlock]:
-        if found is None or found[0] not in _OPENERS | {Marker.START}:
+        if found is None:  # every marker kind opens a report on a host with none in progress
             self._recent.append(line)
             return []
         marker, match = found
@@ -120,14 +118,14 @@ class Assembler:
             done.append(self._close(key, "next_report_began"))
             self._begin(key, line, *found, done)
             return
-        self._append(key, report, line, done)
+        self._append(key, report, line)
         if found is not None:
             self._apply(report, *found)
 
     def _feed_tail(self, key: str, report: OpenReport, line: LogLine, found, done) -> None:
         marker, match = found if found is not None else (None, None)
         if marker in _TAIL_KINDS or self._same_event(report, marker, match):
-            self._append(key, report, line, done)
+            self._append(key, report, line)
             self._apply(report, marker, match)
             return
         if marker is not None:
@@ -169,10 +167,10 @@ class Assembler:
             for earlier in self._look_back(line)[-room:]:
                 report.add(earlier, report.last_wall)
         self._open[key] = report
-        self._append(key, report, line, done)
+        self._append(key, report, line)
         self._apply(report, marker, match)
 
-    def _append(self, key: str, report: OpenReport, line: LogLine, done) -> None:
+    def _append(self, key: str, report: OpenReport, line: LogLine) -> None:
         report.add(line, self._clock())
         self._open.move_to_end(key)
         text = line.message.strip()

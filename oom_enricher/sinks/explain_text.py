@@ -20,17 +20,22 @@ def render(doc: dict, index: int = 1) -> str:
         lines += ["", bar]
     if oom.get("top_consumers"):
         lines += ["", *_consumers(oom)]
-    lines += ["", *textwrap.wrap(oom.get("explanation", ""), WIDTH)]
+    # host and process names carry hyphens: never break a line inside one
+    wrapped = textwrap.wrap(
+        oom.get("explanation", ""), WIDTH, break_on_hyphens=False, break_long_words=False
+    )
+    lines += ["", *wrapped]
     return "\n".join(lines) + "\n"
 
 
 def _title(doc: dict, oom: dict, index: int) -> str:
     victims = oom.get("victims") or []
-    who = ", ".join(f"{v['name']} ({v['pid']})" for v in victims[:3]) or "no victim shown"
+    who = ", ".join(f"{v['name']} ({v['pid']})" for v in victims[:3])
     if len(victims) > 3:
         who += f" and {len(victims) - 3} more"
     status = "" if oom.get("complete") else "  [incomplete]"
-    title = f"OOM report #{index}: killed {who}{status}"
+    what = f"killed {who}" if who else "no victim shown"
+    title = f"OOM report #{index}: {what}{status}"
     return f"{title}\n{'=' * min(len(title), WIDTH)}"
 
 
@@ -80,8 +85,8 @@ def _container(doc: dict) -> str | None:
         )
     if container.get("id"):
         parts.append(f"{container.get('runtime', 'container')} {container['id'][:12]}")
-    if unit:
-        parts.append(f"unit {unit}")
+    if unit and not (container.get("id") and container["id"] in unit):
+        parts.append(f"unit {unit}")  # a container's own scope unit would only repeat its id
     return ", ".join(parts) or None
 
 

@@ -180,6 +180,8 @@ class Assembler:
             report.flag("truncated_line")
 
     def _apply(self, report: OpenReport, marker, match) -> None:
+        if marker in (Marker.KILLED, Marker.SUMMARY) and looks_cut(match.string, marker):
+            report.flag("truncated_line")
         if marker is Marker.KILLED:
             report.victim_pids.add(int(match["pid"]))
             self._enter_tail(report)

@@ -88,5 +88,17 @@ _PAGER_CUT = re.compile(r"[^\s<>]>$")
 _ANGLE_TOKEN_END = re.compile(r"<[^<>\s]*>$")
 
 
-def looks_cut(message: str) -> bool:
-    return _PAGER_CUT.search(message) is not None and _ANGLE_TOKEN_END.search(message) is None
+# Lines whose last field the kernel always prints: cut anywhere else, they were cut short.
+_COMPLETE_ENDING = {
+    Marker.SUMMARY: re.compile(r",uid=\d+$"),  # 4.19+: `...,task=x,pid=1,uid=0`
+    # `...file-rss:0kB`, `...oom_score_adj:0`, bare `Killed process 5 (x)`, 2.6.18 `(x).`
+    Marker.KILLED: re.compile(r"(?:\d+kB|oom_score_adj:-?\d+|\)\.?)$"),
+}
+
+
+def looks_cut(message: str, marker: Marker | None = None) -> bool:
+    """A line cut at a fixed width (pager, terminal, copy-paste) rather than as printed."""
+    if _PAGER_CUT.search(message) is not None and _ANGLE_TOKEN_END.search(message) is None:
+        return True
+    ending = _COMPLETE_ENDING.get(marker)
+    return ending is not None and ending.search(message.rstrip()) is None

@@ -253,3 +253,11 @@ def test_a_bare_elision_line_in_shipped_records_marks_the_report():
         docs += pipeline.feed(ShippedRecord(text, host="a"))
     docs += pipeline.finish()
     assert docs[0]["oom"]["incomplete_reason"] == "elided_lines"
+
+
+def test_a_kill_line_cut_at_a_fixed_width_marks_the_report():
+    report = memcg_report("x", 1, 11)
+    report[-1] = report[-1][:120]  # a terminal 120 columns wide
+    (doc,) = docs_of([syslog("a", 1, text) for text in report])
+    assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (False, "truncated_line")
+    assert [victim["pid"] for victim in doc["oom"]["victims"]] == [11]

@@ -65,3 +65,32 @@ def test_unit_notice_and_pager_cut_lines():
 def test_killed_line_with_an_unknown_tail_still_ends_a_report():
     found = classify("Out of memory: Killed process 5 (x) newfield:7 of a future kernel")
     assert found is not None and found[0] is Marker.KILLED and found[1]["comm"] == "x"
+
+
+@pytest.mark.parametrize(
+    ("message", "cut"),
+    [
+        (
+            "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),task=bun,pid=109324,uid=1000",
+            False,
+        ),
+        (
+            "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=cri-containerd-25a38b5b8d556d7983",
+            True,
+        ),
+        (
+            "Memory cgroup out of memory: Killed process 7 (x) total-vm:1kB, anon-rss:2kB, file-rss:3k",
+            True,
+        ),
+        ("Killed process 7 (x) total-vm:1kB, anon-rss:2kB, file-rss:3kB ", False),
+        (
+            "Out of memory: Killed process 7 (x) total-vm:1kB, UID:0 pgtables:4kB oom_score_adj:-998",
+            False,
+        ),
+        ("Out of memory: Killed process 2592, UID 0, (oracle).", False),
+        ("Killed process 7 (x)", False),
+    ],
+)
+def test_anchor_lines_cut_at_a_fixed_width(message, cut):
+    marker = classify(message)[0]
+    assert looks_cut(message, marker) is cut

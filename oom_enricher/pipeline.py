@@ -34,18 +34,18 @@ class Pipeline:
 
     def feed_line(self, raw: str) -> list[dict]:
         self.stats.lines += 1
-        blocks: list[ReportBlock] = []
-        for line in self.normalizer.normalize(raw):
-            blocks.extend(self.assembler.feed(line))
-        return self._documents(blocks)
+        return self._feed_lines(self.normalizer.normalize(raw))
+
+    def feed(self, record: ShippedRecord) -> list[dict]:
+        self.stats.lines += 1
+        return self._feed_lines(self.normalizer.normalize_record(record))
 
     def feed_normalized(self, line: LogLine) -> list[dict]:
         return self._documents(self.assembler.feed(line))
 
-    def feed(self, record: ShippedRecord) -> list[dict]:
-        self.stats.lines += 1
+    def _feed_lines(self, lines: list[LogLine]) -> list[dict]:
         blocks: list[ReportBlock] = []
-        for line in self.normalizer.normalize_record(record):
+        for line in lines:
             blocks.extend(self.assembler.feed(line))
         return self._documents(blocks)
 

@@ -18,13 +18,12 @@ from oom_enricher.model import LogLine
 from oom_enricher.pipeline import Pipeline
 from oom_enricher.skimming.host_cursors import HostCursors
 from oom_enricher.skimming.marker_finder import MarkerFinder
-from oom_enricher.sources.file_reader import ReadStats
+from oom_enricher.sources.file_reader import ReadStats, decode_block
 
 # Prefix rules whose lines carry the host as ` host ` right after the time stamp.
 _HOST_IN_PREFIX = {"bsd-syslog", "iso-syslog", "rfc5424", "journal-monotonic"}
 LOOKBACK_LINES = 512
 _PROGRESS_STEP = 8 << 20
-_REPLACEMENT = "\ufffd".encode()
 
 
 @dataclass
@@ -96,10 +95,7 @@ class Skimmer:
     def _decode(self, raw: bytes) -> str:
         """Lines are decoded only when read; undecodable bytes become U+FFFD and are counted."""
         self.stats.lines_decoded += 1
-        text = raw.decode("utf-8", "replace")
-        if "\ufffd" in text:
-            self.read_stats.replaced_chars += text.count("\ufffd") - raw.count(_REPLACEMENT)
-        return text
+        return decode_block(raw, self.read_stats)
 
     def _remember_needle(self, line: LogLine) -> None:
         key = line.host or ""

@@ -36,6 +36,9 @@ class LogLine:
     raw: str = ""
     seq: int | None = None  # /dev/kmsg sequence number
     rule: str | None = None  # the prefix rule that matched; None for bare or continuation lines
+    # Where the line is kept durably (a journal position, a Kafka offset): opaque to reassembly,
+    # which only reports the lowest position it still needs (`Assembler.low_water`).
+    position: int | None = None
 
 
 @dataclass(slots=True)

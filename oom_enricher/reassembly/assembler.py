@@ -54,6 +54,14 @@ class Assembler:
         now = self._clock()
         return max((now - report.last_wall for report in self._open.values()), default=0.0)
 
+    def low_water(self) -> int | None:
+        """The lowest `LogLine.position` still held (open reports and the look-back ring):
+        a durable log may drop everything below it, and replaying from it rebuilds this state."""
+        held = [line.position for line in self._recent if line.position is not None]
+        for report in self._open.values():
+            held.extend(line.position for line in report.lines if line.position is not None)
+        return min(held, default=None)
+
     def feed(self, line: LogLine) -> list[ReportBlock]:
         if line.is_kernel is False:
             self._note_userspace(line)

@@ -261,3 +261,16 @@ def test_a_kill_line_cut_at_a_fixed_width_marks_the_report():
     (doc,) = docs_of([syslog("a", 1, text) for text in report])
     assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (False, "truncated_line")
     assert [victim["pid"] for victim in doc["oom"]["victims"]] == [11]
+
+
+def test_low_water_is_the_oldest_position_of_a_report_still_open():
+    assembler = Assembler()
+    report = memcg_report("alpha", 1, 11)
+    assert assembler.low_water() is None
+    for position, text in enumerate(report[:3], start=100):
+        assembler.feed(LogLine(message=text, host="a", is_kernel=True, position=position))
+    assert assembler.low_water() == 100
+    for position, text in enumerate(report[3:], start=103):
+        assembler.feed(LogLine(message=text, host="a", is_kernel=True, position=position))
+    assert assembler.finish()
+    assert assembler.low_water() is None

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-forward bench-es clean
+.PHONY: demo test lint format bench bench-readers bench-forward bench-es clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,9 @@ format: $(STAMP)
 	$(BIN)/ruff format oom_enricher tests bench
 
 bench: $(STAMP)
+	$(BIN)/python -m bench.parse_cli
+
+bench-readers: $(STAMP)
 	$(BIN)/python -m bench.parse_throughput
 
 bench-forward: $(STAMP)

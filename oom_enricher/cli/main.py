@@ -32,18 +32,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line, found without importing any command."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--log-level":
+            next(tokens, None)
+        elif not token.startswith("-"):
+            return token if f"{token}_cmd" in COMMAND_MODULES else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """All subcommands, or just `only`: a command's module may import heavy libraries (the
+    Elasticsearch client takes longer to import than `parse` takes on a small file)."""
     parser = _Parser(prog="oom-enricher", description=__doc__)
     parser.add_argument("--version", action="version", version=f"oom-enricher {__version__}")
     parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     subparsers = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMAND_MODULES:
+        if only is not None and name != f"{only}_cmd":
+            continue
         importlib.import_module(f"oom_enricher.cli.{name}").register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -1,0 +1,98 @@
+"""`oom-enricher parse FILE` as a user runs it, against `grep -c` on the same 1 GiB file.
+
+Both run as processes (start-up included) with their output written to a file: GNU grep
+stops at the first match when its output is /dev/null, so the baseline must write its count
+somewhere. Two generated fleet syslog files (cached under .cache/bench/), 500 hosts, noise
+that includes kernel lines, at two report densities: dense (about 0.9 reports per MiB) and
+sparse (about 0.13 per MiB). Runs alternate grep and parse; the best wall time of each is
+taken and their ratio printed.
+
+    .venv/bin/python -m bench.parse_cli [--size-mib 1024] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.fleet_log import fleet_lines
+
+CACHE = Path(__file__).resolve().parent.parent / ".cache" / "bench"
+CLI = Path(sys.executable).with_name("oom-enricher")
+DENSITIES = {"dense": 0.0088, "sparse": 0.0013}  # share of lines that are report lines
+LINE_BYTES = 104  # mean length of a generated line, to size a file before writing it
+
+
+def ensure_file(size_mib: int, hosts: int, share: float) -> Path:
+    path = CACHE / f"fleet-{size_mib}MiB-{hosts}h-{share}.log"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".tmp")
+    lines = size_mib * 2**20 // LINE_BYTES
+    print(f"generating {path.name} ({lines} lines, once)...", file=sys.stderr, flush=True)
+    with partial.open("w", encoding="utf-8") as out:
+        batch: list[str] = []
+        for line in fleet_lines(lines, hosts, share):
+            batch.append(line)
+            if len(batch) == 10_000:
+                out.write("\n".join(batch) + "\n")
+                batch.clear()
+        out.write("".join(line + "\n" for line in batch))
+    partial.rename(path)
+    return path
+
+
+def timed(command: list[str], out: Path) -> float:
+    with out.open("wb") as sink:
+        start = time.perf_counter()
+        subprocess.run(command, stdout=sink, stderr=subprocess.DEVNULL, check=False)
+        return time.perf_counter() - start
+
+
+def measure(path: Path, repeat: int, workdir: Path) -> dict:
+    grep_out, parse_out = workdir / "grep.out", workdir / "parse.out"
+    grep_cmd = ["grep", "-c", "invoked oom-killer", str(path)]
+    parse_cmd = [str(CLI), "parse", str(path)]
+    grep_s = parse_s = float("inf")
+    for _ in range(repeat):
+        grep_s = min(grep_s, timed(grep_cmd, grep_out))
+        parse_s = min(parse_s, timed(parse_cmd, parse_out))
+    with parse_out.open("rb") as docs:
+        documents = sum(1 for _ in docs)
+    return {
+        "grep_s": grep_s,
+        "parse_s": parse_s,
+        "headers": int(grep_out.read_text() or 0),
+        "documents": documents,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--hosts", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, share in DENSITIES.items():
+            path = ensure_file(args.size_mib, args.hosts, share)
+            size_mib = os.path.getsize(path) / 2**20
+            result = measure(path, args.repeat, Path(tmp))
+            print(
+                f"{name:<6} {size_mib:6.0f} MiB  {result['documents'] / size_mib:5.2f} reports/MiB"
+                f"  grep -c {result['grep_s']:6.3f} s ({result['headers']} headers)"
+                f"  parse {result['parse_s']:6.3f} s ({result['documents']} documents)"
+                f"  ratio {result['parse_s'] / result['grep_s']:5.2f}x",
+                flush=True,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

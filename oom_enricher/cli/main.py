@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "setup_cmd",
     "ship_cmd",
     "backfill_cmd",
+    "enrich_cmd",
     "serve_cmd",
 ]
 

@@ -7,7 +7,7 @@ OBJECT_ARRAYS.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # dotted name -> Elasticsearch type
 FIELDS: dict[str, str] = {
@@ -34,6 +34,22 @@ FIELDS: dict[str, str] = {
     "container.runtime": "keyword",
     "kubernetes.pod.uid": "keyword",
     "kubernetes.pod.qos_class": "keyword",
+    # names resolved from the fleet's container logs (enrich/k8s_names.py), filled in later
+    "kubernetes.namespace": "keyword",
+    "kubernetes.pod.name": "keyword",
+    "kubernetes.container.name": "keyword",
+    "kubernetes.labels": "flattened",
+    "kubernetes.workload.kind": "keyword",
+    "kubernetes.workload.name": "keyword",
+    "kubernetes.workload.rule": "keyword",
+    "kubernetes.names.status": "keyword",
+    "kubernetes.names.source": "keyword",
+    "kubernetes.names.container_rule": "keyword",
+    "orchestrator.type": "keyword",
+    "orchestrator.namespace": "keyword",
+    "orchestrator.resource.type": "keyword",
+    "orchestrator.resource.name": "keyword",
+    "container.name": "keyword",
     "systemd.unit": "keyword",
     "tags": "keyword",
     "oom.complete": "boolean",

@@ -337,7 +337,13 @@ def test_a_newer_version_of_a_document_is_never_overwritten(es_url, es, ns, tmp_
     [hits] = list(enricher._pages({"match_all": {}}, None))
     hit = hits[0]
     newer = dict(_full(es, hit), tags=["amended"])  # as an amended version would be
-    es.index(index=hit["_index"], id=hit["_id"], document=newer)
+    es.index(
+        index=hit["_index"],
+        id=hit["_id"],
+        document=newer,
+        if_seq_no=hit["_seq_no"],
+        if_primary_term=hit["_primary_term"],
+    )
     stats = EnrichStats()
     enricher._enrich_page(hits, stats)
     assert stats.conflicts == 1

@@ -56,11 +56,11 @@ def build_sinks(config: ServeConfig) -> list[Sink]:
     return sinks
 
 
-def _elasticsearch_sink(opts: dict[str, Any], config: ServeConfig) -> Sink:
-    from oom_enricher.sinks.elasticsearch import ElasticsearchSink, EsConnection, SinkConfig
+def _es_connection(opts: dict[str, Any]):
+    from oom_enricher.sinks.elasticsearch import EsConnection
     from oom_enricher.sinks.elasticsearch.auth import read_secret
 
-    connection = EsConnection(
+    return EsConnection(
         url=str(opts["url"]).rstrip("/"),
         username=opts.get("username"),
         password=read_secret(opts.get("password_env"), opts.get("password_file")),
@@ -68,6 +68,12 @@ def _elasticsearch_sink(opts: dict[str, Any], config: ServeConfig) -> Sink:
         ca_file=opts.get("ca_file"),
         verify_certs=not opts.get("insecure", False),
     )
+
+
+def _elasticsearch_sink(opts: dict[str, Any], config: ServeConfig) -> Sink:
+    from oom_enricher.sinks.elasticsearch import ElasticsearchSink, SinkConfig
+
+    connection = _es_connection(opts)
     base = config.state_dir or Path(".")
     sink_config = SinkConfig(
         connection=connection,
@@ -79,6 +85,26 @@ def _elasticsearch_sink(opts: dict[str, Any], config: ServeConfig) -> Sink:
     sink = ElasticsearchSink(sink_config)
     sink.name = "elasticsearch"  # type: ignore[attr-defined]
     return sink
+
+
+def names_loop(config: ServeConfig):
+    """Kubernetes names filled into indexed kills in the background (`kubernetes_names`)."""
+    opts = config.sinks.get("elasticsearch")
+    if not opts or config.dry_run or not opts.get("kubernetes_names", True):
+        return None
+    from oom_enricher.sinks.elasticsearch import names
+    from oom_enricher.sinks.elasticsearch.k8s_enricher import KubernetesEnricher, NamesLoop
+    from oom_enricher.sinks.elasticsearch.k8s_lookup import DEFAULT_LOGS_INDEX, EsPodLookup
+
+    client = _es_connection(opts).client()
+    lookup = EsPodLookup(client, opts.get("kubernetes_logs_index", DEFAULT_LOGS_INDEX))
+    enricher = KubernetesEnricher(
+        client,
+        names.data_stream_name(opts.get("namespace") or names.DEFAULT_NAMESPACE),
+        lookup,
+        max_attempts=int(opts.get("kubernetes_max_attempts", 10)),
+    )
+    return NamesLoop(enricher, float(opts.get("kubernetes_interval", 30.0)))
 
 
 class ServeApp:
@@ -108,6 +134,7 @@ class ServeApp:
         self._edge_tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
+        self.names_loop = names_loop(config) if sinks is None else None
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -171,6 +198,8 @@ class ServeApp:
             )
             await self.syslog.start()
         self._start_edge_sources()
+        if self.names_loop is not None:
+            self.names_loop.start()
         if cfg.http_port is not None:
             self.http = HttpEndpoint(cfg.http_host, cfg.http_port, self.metrics, self.health)
             await self.http.start()
@@ -246,6 +275,8 @@ class ServeApp:
         if self._edge_tasks:
             await asyncio.wait(self._edge_tasks, timeout=5)
         await self.processor.shutdown()
+        if self.names_loop is not None:
+            await asyncio.to_thread(self.names_loop.stop)
         if self.http is not None:
             await self.http.stop()
         log.info(

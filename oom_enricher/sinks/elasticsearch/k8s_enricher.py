@@ -12,6 +12,7 @@ by `serve`; `oom-enricher enrich` looks again.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -160,3 +161,34 @@ def _update_action(hit: dict) -> dict:
             "if_primary_term": hit["_primary_term"],
         }
     }
+
+
+class NamesLoop:
+    """`serve`'s background pass: every `interval` seconds, off the ingest path."""
+
+    def __init__(self, enricher: KubernetesEnricher, interval: float = 30.0) -> None:
+        self.enricher = enricher
+        self.interval = interval
+        self.passes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="k8s-names", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self.enricher.client.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                stats = self.enricher.run_once(max_documents=self.enricher.batch * 4)
+            except Exception as exc:  # noqa: BLE001 - Elasticsearch away: the next pass retries
+                self.enricher.lookup._log_failure(exc)
+                continue
+            self.passes += 1
+            if stats.enriched or stats.gave_up:
+                log.info("Kubernetes names: %s", stats.as_dict())

@@ -21,6 +21,7 @@ from oom_enricher.cli.ship_cmd import (
     summary_line,
 )
 from oom_enricher.sinks.elasticsearch.auth import add_connection_arguments
+from oom_enricher.sinks.elasticsearch.k8s_lookup import DEFAULT_LOGS_INDEX
 
 
 def register(subparsers) -> None:
@@ -52,6 +53,14 @@ def register(subparsers) -> None:
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
     parser.add_argument("--timezone", default="UTC", help="zone of RFC 3164 stamps in raw lines")
     parser.add_argument("--year", type=int, help="year of RFC 3164 stamps in raw lines")
+    parser.add_argument(
+        "--kubernetes-logs-index",
+        default=DEFAULT_LOGS_INDEX,
+        help="container-log indices to look Kubernetes names up in afterwards",
+    )
+    parser.add_argument(
+        "--no-kubernetes-names", action="store_true", help="skip filling Kubernetes names in"
+    )
     add_sink_arguments(parser)
     parser.set_defaults(run=run)
 
@@ -145,4 +154,26 @@ def run(args: argparse.Namespace) -> int:
     )
     if sink.stats.spool_pending:
         return EXIT_SPOOL_PENDING
+    if not args.no_kubernetes_names and stats.reports:
+        _fill_kubernetes_names(args)
     return EXIT_DEAD_LETTERED if sink.stats.dead_lettered else EXIT_OK
+
+
+def _fill_kubernetes_names(args: argparse.Namespace) -> None:
+    from elasticsearch import ApiError, TransportError
+
+    from oom_enricher.cli.enrich_cmd import enrich_pass
+    from oom_enricher.sinks.elasticsearch import names
+    from oom_enricher.sinks.elasticsearch.auth import connection_from_args
+
+    client = connection_from_args(args).client()
+    args.logs_index, args.batch, args.since = args.kubernetes_logs_index, 500, None
+    try:
+        stats = enrich_pass(client, names.data_stream_name(args.namespace), args)
+    except (ApiError, TransportError) as exc:
+        print(f"Kubernetes names not filled in ({exc}); run `oom-enricher enrich`", file=sys.stderr)
+        return
+    finally:
+        client.close()
+    if stats["candidates"]:
+        print(f"Kubernetes names: {stats['enriched']} of {stats['candidates']} kills named")

@@ -387,3 +387,21 @@ def test_enrich_command_fills_names_in(es_url, es, ns, tmp_path):
     assert (
         _by_pod(_stored(es, ns), UID_016)["kubernetes"]["pod"]["name"] == "reports-5c8d9f7b64-q8w2p"
     )
+
+
+def test_backfill_fills_kubernetes_names_in(es_url, es, ns, tmp_path):
+    from tests.es.test_backfill import _index_raw
+
+    lines = (CORPUS / "007-aks-k8s-memcg-v2-5.15-azure-syslog-interleaved.log").read_text()
+    raw = f"fluentbit-raw-{ns}"
+    _index_raw(es, raw, lines.splitlines())
+    logs = f"logstash-{ns}-backfill"
+    _index_logs(es, logs, [_fluent_bit_record(UID_007, CID_007, "api-7d9f8b6c5d-x2kqz", "worker")])
+    args = ["backfill", "--es", es_url, "--source", raw, "--namespace", ns, "--year", "2026"]
+    args += ["--state", str(tmp_path / "state.json"), "--spool-dir", str(tmp_path / "spool")]
+    args += ["--dead-letter", str(tmp_path / "dead.jsonl"), "--kubernetes-logs-index", logs]
+    from oom_enricher.cli.main import main
+
+    assert main(args) == 0
+    k8s = _by_pod(_stored(es, ns), UID_007)["kubernetes"]
+    assert (k8s["namespace"], k8s["container"]["name"]) == ("payments", "worker")

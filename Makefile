@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-readers bench-forward bench-es clean
+.PHONY: demo test lint format bench bench-readers bench-forward bench-es bench-k8s clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-readers: $(STAMP)
 
 bench-forward: $(STAMP)
 	$(BIN)/python -m bench.forward_ingest
+
+bench-k8s: $(STAMP)
+	$(BIN)/python -m bench.k8s_names
 
 bench-es: $(STAMP)
 	$(BIN)/python -m bench.es_ship

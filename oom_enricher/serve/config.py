@@ -48,6 +48,10 @@ Example (every key optional):
     username = "oom"
     password_file = "/run/secrets/es-password"
     ca_file = "/etc/ssl/es-ca.pem"
+    kubernetes_names = true        # fill namespace/pod/container/workload names in later
+    kubernetes_logs_index = "logs-*,filebeat-*,logstash-*,fluent-bit*,fluentd*,-logs-oom_enricher.*"
+    kubernetes_interval = 30.0     # seconds between background passes
+    kubernetes_max_attempts = 10   # passes before a kill is marked kubernetes.names.status=not_found
 
     [sinks.fluent]
     host = "aggregator"

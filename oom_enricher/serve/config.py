@@ -51,7 +51,7 @@ Example (every key optional):
     kubernetes_names = true        # fill namespace/pod/container/workload names in later
     kubernetes_logs_index = "logs-*,filebeat-*,logstash-*,fluent-bit*,fluentd*,-logs-oom_enricher.*"
     kubernetes_interval = 30.0     # seconds between background passes
-    kubernetes_max_attempts = 10   # passes before a kill is marked kubernetes.names.status=not_found
+    kubernetes_max_attempts = 10   # passes before kubernetes.names.status = "not_found"
 
     [sinks.fluent]
     host = "aggregator"

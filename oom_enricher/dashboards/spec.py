@@ -31,13 +31,22 @@ SEARCHES = (
         columns=(
             "host.name",
             "container.id",
-            "kubernetes.pod.uid",
+            "kubernetes.namespace",
+            "kubernetes.pod.name",
+            "kubernetes.container.name",
             "systemd.unit",
             "process.name",
             "oom.limit_hit",
             "oom.usage_ratio",
             "oom.explanation",
         ),
+    ),
+    SavedSearch(
+        title="OOM kills in pods not named yet",
+        description="Kills whose pod uid has no namespace and pod name yet: the container logs "
+        "that name it were not found (see docs/kubernetes-names.md).",
+        columns=("host.name", "kubernetes.pod.uid", "container.id", "process.name"),
+        query="kubernetes.pod.uid:* and not kubernetes.pod.name:*",
     ),
     SavedSearch(
         title="OOM kill — report text",
@@ -133,7 +142,26 @@ OVERVIEW_DASHBOARD = Dashboard(
             description="oom.usage_ratio: usage of the counter that hit its limit, over the limit.",
         ),
         _top("Top containers", "container.id", "Container"),
-        _top("Top Kubernetes pods", "kubernetes.pod.uid", "Pod uid"),
+        _top("Top Kubernetes namespaces", "kubernetes.namespace", "Namespace"),
+        LensPanel(
+            "Top Kubernetes workloads",
+            "table",
+            buckets=(
+                Terms("kubernetes.namespace", size=10, label="Namespace"),
+                Terms("kubernetes.workload.kind", size=5, label="Kind"),
+                Terms("kubernetes.workload.name", size=10, label="Workload"),
+            ),
+            metrics=(KILLS, Metric("unique_count", "kubernetes.pod.name", "Pods")),
+            w=32,
+            h=12,
+            description="kubernetes.workload.rule says how each workload was recognised.",
+            drilldown_to=DETAIL,
+        ),
+        _top("Top Kubernetes pods", "kubernetes.pod.name", "Pod"),
+        _top("Top Kubernetes containers", "kubernetes.container.name", "Container"),
+        SearchPanel(
+            "OOM kills in pods not named yet", w=32, h=12, title="Pods not named yet (uid)"
+        ),
         _top("Top systemd units", "systemd.unit", "Unit"),
         LensPanel(
             "Repeat offenders: kills per cgroup per day",

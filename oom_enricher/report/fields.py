@@ -92,6 +92,8 @@ def workload(doc: dict) -> tuple[str, str] | None:
         ("unit", "systemd.unit"),
     ):
         value = get(doc, field)
+        if value and field == "kubernetes.pod.name" and namespace(doc):
+            return kind, f"{namespace(doc)}/{value}"
         if value:
             return kind, str(value)[:12] if field == "container.id" else str(value)
     path = cgroup(doc)
@@ -105,3 +107,13 @@ def cluster(doc: dict) -> str | None:
 
 def namespace(doc: dict) -> str | None:
     return get(doc, "kubernetes.namespace") or get(doc, "orchestrator.namespace")
+
+
+def kubernetes_workload(doc: dict) -> str | None:
+    """`namespace/Kind name` of the workload that owns the killed pod, when it was named."""
+    name = get(doc, "kubernetes.workload.name")
+    if not name:
+        return None
+    kind = get(doc, "kubernetes.workload.kind")
+    owner = f"{kind} {name}" if kind else str(name)
+    return f"{namespace(doc)}/{owner}" if namespace(doc) else owner

@@ -85,6 +85,10 @@ def report_tables(report: dict) -> list[Table]:
         tables.append(_ranking(report, "by_cluster", "By cluster", "Cluster"))
     if report["by_namespace"]:
         tables.append(_ranking(report, "by_namespace", "By namespace", "Namespace"))
+    if report["by_kubernetes_workload"]:
+        tables.append(
+            _ranking(report, "by_kubernetes_workload", "By Kubernetes workload", "Workload")
+        )
     tables += [
         _ranking(report, "by_victim", "By victim process", "Process"),
         Table(

@@ -55,6 +55,9 @@ def build_report(docs: Iterable[dict], options: ReportOptions | None = None) -> 
         "by_cluster": _ranking(docs_in_period, lambda d: _one(f.cluster(d)), options.top),
         "by_namespace": _ranking(docs_in_period, lambda d: _one(f.namespace(d)), options.top),
         "by_workload": _workloads(docs_in_period, options.top),
+        "by_kubernetes_workload": _ranking(
+            docs_in_period, lambda d: _one(f.kubernetes_workload(d)), options.top
+        ),
         "by_victim": _ranking(
             docs_in_period, lambda d: sorted(set(f.victim_names(d))), options.top
         ),

@@ -49,7 +49,7 @@ def test_upload_is_multipart_with_xsrf_and_auth(kibana, capsys, tmp_path):
     name, filename, content = req.form_file()
     assert (name, filename) == ("file", "oom_enricher.ndjson")
     assert content == NDJSON_PATH.read_bytes()
-    assert capsys.readouterr().out == f"imported 5 objects into {kibana.url}\n"
+    assert capsys.readouterr().out == f"imported 6 objects into {kibana.url}\n"
 
 
 def test_api_key_space_and_no_overwrite(kibana, monkeypatch):
@@ -71,7 +71,7 @@ def test_per_object_errors_are_reported(kibana, capsys):
         f"error: dashboard {dashboard['id']} 'OOM kills — fleet overview': "
         "missing_references (index-pattern gone)\n"
     )
-    assert captured.out == f"imported 4 objects into {kibana.url}, 1 failed\n"
+    assert captured.out == f"imported 5 objects into {kibana.url}, 1 failed\n"
 
 
 def test_refusals_carry_kibanas_message(kibana, tmp_path, capsys):
@@ -85,7 +85,7 @@ def test_refusals_carry_kibanas_message(kibana, tmp_path, capsys):
     copy = tmp_path / "objects.txt"
     copy.write_bytes(NDJSON_PATH.read_bytes())
     ok = import_ndjson(kibana.url, copy, headers={"Authorization": "ApiKey right"})
-    assert ok.success and ok.success_count == 5
+    assert ok.success and ok.success_count == 6
     assert kibana.requests[-1].form_file()[1] == "objects.ndjson"
     unreachable = _cli(["kibana", "import", "--kibana", "http://127.0.0.1:9", "--file", str(copy)])
     assert unreachable == 1

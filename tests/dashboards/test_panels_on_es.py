@@ -6,8 +6,11 @@ from elasticsearch import Elasticsearch
 from oom_enricher.dashboards import spec
 from oom_enricher.dashboards.es_query import empty_metrics, panel_query, rows
 from oom_enricher.dashboards.spec_types import LensPanel
+from oom_enricher.sinks.elasticsearch.k8s_enricher import KubernetesEnricher
+from oom_enricher.sinks.elasticsearch.k8s_lookup import EsPodLookup
 from tests.dashboards.indexing import setup_and_index
 from tests.dashboards.ndjson import lens_columns, lens_panels, load_objects
+from tests.es.test_k8s_names import _fluent_bit_record, _index_logs
 from tests.report.test_report_corpus import corpus_documents
 
 pytestmark = pytest.mark.integration
@@ -18,7 +21,29 @@ STREAM = f"logs-oom_enricher.oom-{NAMESPACE}"
 @pytest.fixture(scope="module")
 def es(es_url, tmp_path_factory) -> Elasticsearch:
     work = tmp_path_factory.mktemp("sink")
-    return setup_and_index(es_url, NAMESPACE, corpus_documents(), work)
+    docs = corpus_documents()
+    client = setup_and_index(es_url, NAMESPACE, docs, work)
+    _name_the_pods(client, docs)
+    return client
+
+
+def _name_the_pods(es: Elasticsearch, docs: list[dict]) -> None:
+    """Container logs of the corpus pods, then the enricher's pass, as in production."""
+    logs = f"logstash-{NAMESPACE}-pods"
+    pods = [d for d in docs if d.get("kubernetes", {}).get("pod", {}).get("uid")]
+    records = [
+        _fluent_bit_record(
+            doc["kubernetes"]["pod"]["uid"],
+            doc["container"]["id"],
+            f"api-7d9f8b6c5d-{n}x2kq",
+            "app",
+        )
+        for n, doc in zip("bcdfghjklmnpqrstvwxz", pods, strict=False)
+    ]
+    _index_logs(es, logs, records)
+    stats = KubernetesEnricher(es, STREAM, EsPodLookup(es, logs)).run_once()
+    assert stats.enriched == len(records) > 0
+    es.indices.refresh(index=STREAM)
 
 
 def _lens_specs() -> list[LensPanel]:

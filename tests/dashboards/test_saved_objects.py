@@ -32,6 +32,7 @@ def test_objects_and_stable_ids():
     assert kinds == [
         ("index-pattern", "logs-oom_enricher.oom-*"),
         ("search", "OOM kills"),
+        ("search", "OOM kills in pods not named yet"),
         ("search", "OOM kill — report text"),
         ("dashboard", "OOM kills — fleet overview"),
         ("dashboard", "OOM kill — detail"),

@@ -10,7 +10,8 @@ import re
 
 # every kernel since 2.6: `apt-check invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0`;
 # 4.10+ add the flag names `gfp_mask=0x1100cca(GFP_HIGHUSER_MOVABLE)`, 4.15+ `nodemask=`.
-INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer: (?P<rest>.*)")
+# A header cut right after the colon (a wrapped paste), stripped or not, still opens a report.
+INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer:(?: |$)(?P<rest>.*)")
 # 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or
 # sacrifice child`; 2.6.2x write `kill process ... or a child`.
 SELECTED = re.compile(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from oom_enricher.enrich.document import build_document
 from oom_enricher.model import LogLine, ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
+from oom_enricher.normalize.pasted_text import PasteReader, PasteShape, head_lines
 from oom_enricher.reassembly.assembler import Assembler
 from oom_enricher.reassembly.bounds import Bounds
 
@@ -39,6 +41,25 @@ class Pipeline:
     def feed(self, record: ShippedRecord) -> list[dict]:
         self.stats.lines += 1
         return self._feed_lines(self.normalizer.normalize_record(record))
+
+    def feed_text(self, head: list[str], rest: Iterable[str]) -> Iterator[dict]:
+        """The lines of one input: its first lines (read to tell its shape), then the rest.
+
+        A plain log is fed line by line; a pasted one (mail, quoting, wrapping, JSON export,
+        one host named on some lines) record by record as its medium is undone.
+        """
+        reader = PasteReader()
+        shape = reader.sniff(head)
+        lines = itertools.chain(head, rest)
+        if shape.is_paste:
+            yield from self.feed_pasted(reader, shape, lines)
+            return
+        for raw in lines:
+            yield from self.feed_line(raw)
+
+    def feed_pasted(self, reader: PasteReader, shape: PasteShape, lines: Iterable[str]):
+        for record in reader.records(lines, shape):
+            yield from self.feed(record)
 
     def feed_normalized(self, line: LogLine) -> list[dict]:
         return self._documents(self.assembler.feed(line))
@@ -77,8 +98,8 @@ def documents_from_lines(
     lines: Iterable[str], options: PipelineOptions | None = None
 ) -> Iterator[dict]:
     pipeline = Pipeline(options)
-    for raw in lines:
-        yield from pipeline.feed_line(raw)
+    stream = iter(lines)
+    yield from pipeline.feed_text(head_lines(stream), stream)
     yield from pipeline.finish()
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, tzinfo
 import orjson
 
 from oom_enricher.model import LogLine, ShippedRecord
-from oom_enricher.normalize.multiline import split_folded
+from oom_enricher.normalize.multiline import split_folded, split_glued
 from oom_enricher.normalize.prefix_rules import PrefixContext, PrefixFields, match_prefix
 from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, zone_from_name
 
@@ -68,10 +68,10 @@ class LineNormalizer:
         host = fields.host or self.options.default_host
         lines = [
             LogLine(
-                message=piece,
+                message=text,
                 host=host,
                 timestamp=fields.timestamp,
-                monotonic=fields.monotonic,
+                monotonic=fields.monotonic if mono is None else mono,
                 is_kernel=fields.is_kernel,
                 program=None if fields.is_kernel else fields.program,
                 raw=raw,
@@ -79,6 +79,7 @@ class LineNormalizer:
                 rule=fields.rule,
             )
             for piece in pieces
+            for mono, text in split_glued(piece)
         ]
         self._previous, self._previous_stream = lines[-1], self._stream
         return lines
@@ -104,8 +105,9 @@ class LineNormalizer:
             )
             return [line]
         lines = [
-            LogLine(message=piece, host=self.options.default_host, raw=raw)
+            LogLine(message=text, host=self.options.default_host, monotonic=mono, raw=raw)
             for piece in split_folded(raw)
+            for mono, text in split_glued(piece)
         ]
         self._previous, self._previous_stream = lines[-1], self._stream
         return lines

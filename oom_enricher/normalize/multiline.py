@@ -20,3 +20,39 @@ def split_folded(message: str, from_kmsg: bool = False) -> list[str]:
     if "\n" in message:
         return message.split("\n")
     return [message]
+
+
+# Two records glued onto one line when a newline was lost: the second begins at a printk
+# stamp (`...file-rss:0kB[  123.456789] oom_reaper: ...`; every kernel prints six digits),
+# or right after the last field of a line the kernel always ends the same way.
+GLUED_STAMP = re.compile(r"\[\s*(?P<mono>\d{1,10}\.\d{6})\] ?")
+GLUED_AFTER_END = (
+    # 4.19+ summary: `oom-kill:constraint=...,task=x,pid=1,uid=0` then `Memory cgroup out...`
+    ("uid=", re.compile(r"oom-kill:constraint=.*?,uid=\d+(?=[A-Za-z])")),
+    # 4.x-6.x kill line: `... UID:0 pgtables:476kB oom_score_adj:1000` then the next line
+    ("oom_score_adj:", re.compile(r"Killed process .*? oom_score_adj:-?\d+(?=[A-Za-z])")),
+)
+
+
+def split_glued(message: str) -> list[tuple[float | None, str]]:
+    """One message -> (printk stamp or None, text) per record glued into it."""
+    if message.find("[", 1) == -1 and "uid=" not in message and "oom_score_adj:" not in message:
+        return [(None, message)]  # the common case: two substring tests
+    pieces: list[tuple[float | None, str]] = []
+    mono: float | None = None
+    start = 0
+    for stamp in GLUED_STAMP.finditer(message, 1):
+        pieces.extend(_split_after_end(mono, message[start : stamp.start()]))
+        mono, start = float(stamp["mono"]), stamp.end()
+    pieces.extend(_split_after_end(mono, message[start:]))
+    return [piece for piece in pieces if piece[1].strip()] or [(None, message)]
+
+
+def _split_after_end(mono: float | None, text: str) -> list[tuple[float | None, str]]:
+    for needle, pattern in GLUED_AFTER_END:
+        if needle in text:
+            end = pattern.search(text)
+            if end is not None and end.end() < len(text):
+                head, rest = text[: end.end()], text[end.end() :]
+                return [(mono, head), *_split_after_end(mono, rest)]
+    return [(mono, text)]

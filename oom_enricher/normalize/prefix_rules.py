@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
+from oom_enricher.normalize.locale_time import dated_month, month_number
 from oom_enricher.normalize.timestamps import (
     MONTHS,
     YearInference,
@@ -76,10 +77,21 @@ ISO_SYSLOG = re.compile(
     r"(?:Z|[+-]\d\d:?\d\d)?) (?P<host>\S+) " + _TAG + r"(?P<msg>.*)",
     re.S,
 )
+# The host field of RFC 3164 lines: a name never ends with the `:` of a tag, so
+# `Nov 25 10:00:00 kernel: msg` (exports and templates that drop the host) has none; an empty
+# field (`10:00:00  kernel:`) has none either.
+_BSD_HOST = r" +(?:(?P<host>\S+)(?<!:) +)?"
 # RFC 3164 / classic /var/log/syslog and /var/log/messages, journalctl -o short / short-precise.
 BSD_SYSLOG = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
-    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) " + _TAG + r"(?P<msg>.*)",
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + r"(?P<msg>.*)",
+    re.S,
+)
+# journalctl -o short under a non-English LC_TIME writes `%b` localized (`juin 20`, `12月 01`),
+# and some templates lower-case it (`jun 20`): any month name of a glibc locale.
+BSD_SYSLOG_LOCALIZED = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>\S.{0,24}?) +(?P<day>\d{1,2}) "
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + r"(?P<msg>.*)",
     re.S,
 )
 # `dmesg --time-format iso`: `2026-11-25T10:00:00,123456+00:00 msg` (util-linux writes a comma).
@@ -98,6 +110,13 @@ DMESG_HUMAN = re.compile(
     r"(?:[.,]\d+)? (?P<year>\d{4})\] ?(?P<msg>.*)",
     re.S,
 )
+# `dmesg -T` under a non-English LC_TIME: `[mar. déc.  1 20:17:50 2026]`, `[火 12月  1 ...]`;
+# the weekday and month names (which may hold spaces) are split by the locale table.
+DMESG_HUMAN_LOCALIZED = re.compile(
+    r"\[(?P<names>[^\d\s\]][^\]]*?) +(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d)"
+    r"(?:[.,]\d+)? (?P<year>\d{4})\] ?(?P<msg>.*)",
+    re.S,
+)
 # `dmesg -r` and serial consoles: `<6>[12345.678901] msg` (the level before the stamp).
 DMESG_LEVEL = re.compile(r"<(?P<level>[0-7])>(?P<rest>\[\s*\d+\.\d+\].*)", re.S)
 # Raw dmesg / console / printk time inside a syslog message: `[12345.678901] msg`.
@@ -108,6 +127,27 @@ PRINTK_CALLER = re.compile(r"\[\s*[TC]\d+\] ?(?P<msg>.*)", re.S)
 
 def _kernel_tag(tag: str | None) -> bool:
     return tag == "kernel"
+
+
+# Host fields that were redacted before a report was shared: `...`, `***`, `<node_name>`,
+# `[hidden]`, `xxxx`, `REDACTED`. They name no host, so the lines join the stream of lines
+# that name none (and `--host`), and the field never becomes part of the message.
+_REDACTED_WORDS = {"redacted", "hidden", "masked", "anonymized", "anonymised", "removed"}
+_PLACEHOLDER_BRACKETS = ("<>", "[]", "{}", "()")
+
+
+def host_field(text: str | None) -> str | None:
+    if not text:
+        return None
+    if text[0].isalnum() and text[-1].isalnum():  # every real name; one test per line
+        if (len(text) < 3 or text.strip("xX")) and text.casefold() not in _REDACTED_WORDS:
+            return text
+        return None
+    if not any(ch.isalnum() for ch in text):
+        return None
+    if text[0] + text[-1] in _PLACEHOLDER_BRACKETS:
+        return None
+    return text
 
 
 def _strip_monotonic(fields: PrefixFields) -> PrefixFields:
@@ -146,7 +186,7 @@ def _rfc5424(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     fields = PrefixFields(
         message=m["msg"],
         rule="rfc5424",
-        host=None if m["host"] == "-" else m["host"],
+        host=None if m["host"] == "-" else host_field(m["host"]),
         timestamp=None if m["ts"] == "-" else parse_iso(m["ts"], ctx.zone),
         is_kernel=_kernel_tag(app) or int(m["pri"]) < 8,
         program=app,
@@ -158,7 +198,7 @@ def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     fields = PrefixFields(
         message=m["msg"],
         rule="iso-syslog",
-        host=m["host"],
+        host=host_field(m["host"]),
         timestamp=parse_iso(m["ts"], ctx.zone),
         is_kernel=_kernel_tag(m["tag"]),
         program=m["tag"],
@@ -167,12 +207,20 @@ def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
 
 
 def _bsd_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
-    month = MONTHS[m["mon"]]
+    return _bsd_fields(m, ctx, MONTHS[m["mon"]])
+
+
+def _bsd_syslog_localized(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
+    month = month_number(m["mon"])
+    return None if month is None else _bsd_fields(m, ctx, month)
+
+
+def _bsd_fields(m: re.Match[str], ctx: PrefixContext, month: int) -> PrefixFields:
     year = ctx.years.year_for(month)
     fields = PrefixFields(
         message=m["msg"],
         rule="bsd-syslog",
-        host=m["host"],
+        host=host_field(m["host"]),
         timestamp=ctx.local_stamp(year, month, int(m["day"]), m["clock"]),
         is_kernel=_kernel_tag(m["tag"]),
         program=m["tag"],
@@ -182,6 +230,15 @@ def _bsd_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
 
 def _dmesg_human(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     stamp = ctx.local_stamp(int(m["year"]), MONTHS[m["mon"]], int(m["day"]), m["clock"])
+    return PrefixFields(message=m["msg"], rule="dmesg-T", timestamp=stamp, is_kernel=True)
+
+
+def _dmesg_human_localized(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
+    year, day = int(m["year"]), int(m["day"])
+    month = dated_month(m["names"], year, day)
+    if month is None:
+        return None
+    stamp = ctx.local_stamp(year, month, day, m["clock"])
     return PrefixFields(message=m["msg"], rule="dmesg-T", timestamp=stamp, is_kernel=True)
 
 
@@ -195,7 +252,7 @@ def _journal_monotonic(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     return PrefixFields(
         message=m["msg"],
         rule="journal-monotonic",
-        host=m["host"],
+        host=host_field(m["host"]),
         monotonic=float(m["mono"]),
         is_kernel=m["ktag"] is not None,
         program=m["tag"],
@@ -211,9 +268,18 @@ Rule = tuple[str, re.Pattern[str], Callable[[re.Match[str], PrefixContext], Pref
 
 _DIGITS = "0123456789"
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
+
+
+class _AnyButBracket:
+    """Start characters of localized month names: anything but the `[` of dmesg stamps."""
+
+    def __contains__(self, first: str) -> bool:
+        return first != "["
+
+
 # Order matters: the most specific shapes first. The second column lists the characters a
 # line can start with for the rule to match (its regex is anchored), a cheap first test.
-RULES: tuple[tuple[str, str, re.Pattern[str], Callable], ...] = (
+RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("kmsg", _DIGITS, KMSG_RECORD, _kmsg),
     ("facility-level-iso", _LOWER, FACILITY_LEVEL_ISO, _facility_level_iso),
     ("rfc5424", "<", RFC5424, _rfc5424),
@@ -221,8 +287,11 @@ RULES: tuple[tuple[str, str, re.Pattern[str], Callable], ...] = (
     ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, _bsd_syslog),
     ("dmesg-T", "[", DMESG_HUMAN, _dmesg_human),
+    ("dmesg-T-localized", "[", DMESG_HUMAN_LOCALIZED, _dmesg_human_localized),
     ("journal-monotonic", "[", JOURNAL_MONOTONIC, _journal_monotonic),
     ("dmesg", "[", MONOTONIC_STAMP, _dmesg_raw),
+    # last: tried only by lines no other rule took (its names come from the locale table)
+    ("bsd-syslog-localized", _AnyButBracket(), BSD_SYSLOG_LOCALIZED, _bsd_syslog_localized),
 )
 
 
@@ -247,5 +316,7 @@ def match_prefix(text: str, ctx: PrefixContext) -> PrefixFields | None:
         if first and first in starts:
             m = pattern.match(text)
             if m:
-                return build(m, ctx)
+                fields = build(m, ctx)
+                if fields is not None:  # a localized rule whose names are in no locale
+                    return fields
     return None

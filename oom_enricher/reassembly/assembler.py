@@ -22,7 +22,6 @@ from oom_enricher.reassembly.open_report import (
     OpenReport,
     line_from_dict,
     line_to_dict,
-    stream_seconds,
 )
 
 _ELISION = {"...", "…", "[...]", "[…]"}
@@ -156,7 +155,7 @@ class Assembler:
     def _tail_expired(self, report: OpenReport, line: LogLine) -> bool:
         if report.tail_other_lines > self.bounds.tail_max_lines:
             return True
-        stamp = stream_seconds(line)
+        stamp = report.seconds(line)
         return (
             stamp is not None
             and report.tail_time is not None
@@ -222,7 +221,7 @@ class Assembler:
 
     def _check_stream_age(self, key: str, line: LogLine, done: list[ReportBlock]) -> None:
         report = self._open.get(key)
-        stamp = stream_seconds(line)
+        stamp = report.seconds(line) if report is not None else None
         if report is None or stamp is None or report.first_time is None:
             return
         if stamp - report.first_time > self.bounds.max_stream_age:

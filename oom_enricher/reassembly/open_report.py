@@ -24,6 +24,9 @@ class OpenReport:
     first_time: float | None = None  # stream seconds (wall clock or monotonic) of first line
     last_time: float | None = None
     tail_time: float | None = None  # stream seconds when the kill line arrived
+    # The clock of those stream seconds, from the first stamped line: a paste that mixes
+    # syslog lines (wall clock) with bare dmesg lines (seconds since boot) never compares them.
+    wall_clock: bool | None = None
     last_wall: float = field(default_factory=time.monotonic)
     unit_notice: str | None = None
     _seen: set | None = field(default=None, repr=False)
@@ -31,11 +34,21 @@ class OpenReport:
     def add(self, line: LogLine, wall: float) -> None:
         self.lines.append(line)
         self.last_wall = wall
-        stamp = stream_seconds(line)
+        if self.wall_clock is None and (line.timestamp or line.monotonic) is not None:
+            self.wall_clock = line.timestamp is not None
+        stamp = self.seconds(line)
         if stamp is not None:
             if self.first_time is None:
                 self.first_time = stamp
             self.last_time = stamp
+
+    def seconds(self, line: LogLine) -> float | None:
+        """The line's stream seconds on this report's clock, or None when it has no stamp of it."""
+        if self.wall_clock is None:
+            return stream_seconds(line)
+        if self.wall_clock:
+            return line.timestamp.timestamp() if line.timestamp is not None else None
+        return line.monotonic
 
     def is_duplicate(self, line: LogLine) -> bool:
         """A line with a kernel sequence number or stamp that this report already holds."""
@@ -81,6 +94,7 @@ class OpenReport:
             "first_time": self.first_time,
             "last_time": self.last_time,
             "tail_time": self.tail_time,
+            "wall_clock": self.wall_clock,
             "unit_notice": self.unit_notice,
         }
 
@@ -97,6 +111,7 @@ class OpenReport:
         report.first_time = state["first_time"]
         report.last_time = state["last_time"]
         report.tail_time = state["tail_time"]
+        report.wall_clock = state.get("wall_clock")
         report.unit_notice = state["unit_notice"]
         return report
 

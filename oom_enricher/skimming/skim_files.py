@@ -7,10 +7,11 @@ import os
 import sys
 from collections.abc import Iterator
 
+from oom_enricher.normalize.pasted_text import SNIFF_BYTES, PasteReader, head_of_bytes
 from oom_enricher.pipeline import Pipeline, PipelineOptions
 from oom_enricher.skimming.marker_finder import MarkerFinder
 from oom_enricher.skimming.skimmer import Skimmer
-from oom_enricher.sources.file_reader import ProgressCallback, ReadStats
+from oom_enricher.sources.file_reader import ProgressCallback, ReadStats, stream_lines
 
 CHUNK_BYTES = 16 << 20
 CONTEXT_BYTES = 256 << 10  # kept from the previous chunk for look-back
@@ -46,10 +47,36 @@ def _skim_stream(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterat
     mapped = _map(stream)
     if mapped is not None:
         with mapped:
+            reader = PasteReader()
+            shape = reader.sniff(head_of_bytes(mapped, len(mapped) <= SNIFF_BYTES))
+            if shape.is_paste:
+                lines = stream_lines(mapped, stats, progress, len(mapped))
+                yield from skimmer.pipeline.feed_pasted(reader, shape, lines)
+                return
             stats.bytes_read += len(mapped)
             yield from skimmer.documents(mapped, progress=progress)
         return
-    yield from _skim_chunks(skimmer, stream, stats, progress)
+    first = stream.read(CHUNK_BYTES)
+    reader = PasteReader()
+    shape = reader.sniff(head_of_bytes(first, len(first) < CHUNK_BYTES))
+    if shape.is_paste:
+        lines = stream_lines(_Replayed(first, stream), stats, progress, None)
+        yield from skimmer.pipeline.feed_pasted(reader, shape, lines)
+        return
+    yield from _skim_chunks(skimmer, _Replayed(first, stream), stats, progress)
+
+
+class _Replayed:
+    """A stream whose first bytes were already read to tell its shape."""
+
+    def __init__(self, first: bytes, stream) -> None:
+        self._first, self._stream = first, stream
+
+    def read(self, size: int) -> bytes:
+        if self._first:
+            data, self._first = self._first, b""
+            return data
+        return self._stream.read(size)
 
 
 def _map(stream) -> mmap.mmap | None:

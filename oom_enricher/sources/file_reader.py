@@ -34,7 +34,7 @@ def read_lines(
         try:
             with _open(path) as stream:
                 total = _size(stream)
-                yield from _lines_of(stream, stats, progress, total)
+                yield from stream_lines(stream, stats, progress, total)
         except OSError as error:
             stats.errors.append(f"{path}: {error.strerror or error}")
 
@@ -52,7 +52,7 @@ def _size(stream: BinaryIO) -> int | None:
         return None
 
 
-def _lines_of(
+def stream_lines(
     stream: BinaryIO, stats: ReadStats, progress: ProgressCallback | None, total: int | None
 ) -> Iterator[str]:
     carry = b""

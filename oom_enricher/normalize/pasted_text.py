@@ -1,0 +1,347 @@
+"""Reports pasted into mail, tickets and exports: undo what the medium did to the lines.
+
+A report shared by mail or exported from a log store arrives quoted-printable encoded
+(`=3D`, soft breaks), behind quote markers (`> `), hard-wrapped at about 72-78 columns
+(format=flowed keeps a trailing space at a soft break), inside JSON records, or with some
+lines naming the host and others not. Which of these a stream has is decided once, from its
+first lines (`sniff`), so a plain syslog file costs one look at its head and nothing per line;
+a pasted stream is then read record by record through `PasteReader.records`.
+"""
+
+from __future__ import annotations
+
+import binascii
+import itertools
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+import orjson
+
+from oom_enricher.model import ShippedRecord
+from oom_enricher.normalize.prefix_rules import PrefixContext, host_field, match_prefix
+from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, parse_iso
+
+log = logging.getLogger(__name__)
+
+SNIFF_LINES = 200  # the head of a stream that decides its shape
+SNIFF_BYTES = 1 << 20
+MAX_JSON_CHARS = 64 << 20  # one JSON value (a whole pretty-printed export) at most
+MAX_JSON_DEPTH = 64
+
+# Mail quoting: `> `, `>> `, `> > ` in front of every line of a quoted reply.
+QUOTE_MARKERS = re.compile(r"(?:[ \t]*>)+ ?")
+QP_HEADER = "content-transfer-encoding: quoted-printable"
+QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
+# Where a wrapped line's rest cannot begin a kernel line of its own: the later fields of a
+# header (`gfp_mask=`, `order=` ... all kernels), of the 4.19+ summary (`task_memcg=`, `uid=`),
+# of a kill line (`anon-rss:0kB`, 2.6 `vsz:`), of a usage line (`limit 1024kB`).
+CONTINUATION_START = re.compile(
+    r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
+    r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
+    r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
+    r"|(?:usage|limit|failcnt) \d)"
+)
+# Webmail and mail clients wrap at a width between these: a bare piece after a prefixed line
+# is the rest of it when its first word would not have fitted on that line.
+WRAP_WIDTHS = (64, 100)
+# JSON fields that hold the kernel line: Elasticsearch/Kibana/Filebeat `message`,
+# Fluent Bit/Docker `log`, journald `MESSAGE` (-o json-pretty), Loki/logcli `line`.
+MESSAGE_KEYS = ("message", "log", "line")
+TIME_KEYS = ("@timestamp", "timestamp", "time", "lastTimestamp", "firstTimestamp", "eventTime")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def head_lines(lines: Iterator[str]) -> list[str]:
+    """The first lines of a stream that `sniff` looks at (taken from `lines`)."""
+    head: list[str] = []
+    size = 0
+    for line in lines:
+        head.append(line)
+        size += len(line.encode("utf-8", "surrogateescape")) + 1
+        if len(head) >= SNIFF_LINES or size >= SNIFF_BYTES:
+            break
+    return head
+
+
+def _within_budget(head: list[str]) -> list[str]:
+    size = 0
+    for count, line in enumerate(head[:SNIFF_LINES]):
+        size += len(line.encode("utf-8", "surrogateescape")) + 1
+        if size > SNIFF_BYTES:
+            return head[:count]
+    return head[:SNIFF_LINES]
+
+
+def head_of_bytes(data: bytes, complete: bool) -> list[str]:
+    """The same head, from the first SNIFF_BYTES of a file (`complete`: that is all of it)."""
+    pieces = bytes(data[:SNIFF_BYTES]).split(b"\n")
+    if not complete or pieces[-1] == b"":
+        pieces.pop()  # an unfinished last line
+    lines = [piece.decode("utf-8", "replace") for piece in pieces[:SNIFF_LINES]]
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+@dataclass(frozen=True, slots=True)
+class PasteShape:
+    json: bool = False
+    quoted_printable: bool = False
+    quoted: bool = False
+    wrapped: bool = False
+    host: str | None = None  # the one host a paste names, for its lines that name none
+
+    @property
+    def is_paste(self) -> bool:
+        return self.json or self.quoted_printable or self.quoted or self.wrapped or bool(self.host)
+
+
+@dataclass(slots=True)
+class _Piece:
+    text: str
+    width: int = 0  # length of its last physical line, as the medium wrapped it
+    host: str | None = None
+    time: datetime | None = None
+    prefixed: bool | None = None
+
+
+@dataclass
+class PasteStats:
+    json_values_refused: int = 0  # values over MAX_JSON_CHARS, skipped with one log line
+
+
+@dataclass
+class PasteReader:
+    stats: PasteStats = field(default_factory=PasteStats)
+
+    def __post_init__(self) -> None:
+        # prefix rules tell prefixed lines from bare ones; their times are not kept
+        self._ctx = PrefixContext(zone=UTC, years=YearInference(reference=datetime.now(UTC)))
+
+    def sniff(self, head: list[str]) -> PasteShape:
+        """The shape of a stream from its first lines (SNIFF_LINES within SNIFF_BYTES)."""
+        head = _within_budget(head)
+        first = next((line.strip() for line in head if line.strip()), "")
+        shape = PasteShape(
+            json=_opens_json(first),
+            quoted_printable=_is_quoted_printable(head),
+            quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
+        )
+        pieces = list(self._decoded(iter(head), shape))
+        wrapped = not shape.json and any(
+            self._continues(before, after) for before, after in itertools.pairwise(pieces)
+        )
+        return replace(shape, wrapped=wrapped, host=self._one_host(pieces))
+
+    def records(self, lines: Iterable[str], shape: PasteShape) -> Iterator[ShippedRecord]:
+        pieces = self._decoded(iter(lines), shape)
+        if shape.wrapped:
+            pieces = self._rejoined(pieces)
+        for piece in pieces:
+            yield ShippedRecord(message=piece.text, host=piece.host or shape.host, time=piece.time)
+
+    # -- stages ---------------------------------------------------------------------------
+
+    def _decoded(self, lines: Iterator[str], shape: PasteShape) -> Iterator[_Piece]:
+        pieces: Iterator[_Piece] = (
+            self._json_pieces(lines) if shape.json else (_Piece(line, len(line)) for line in lines)
+        )
+        if shape.quoted_printable:
+            pieces = _qp_decoded(pieces)
+        if shape.quoted:
+            pieces = _unquoted(pieces)
+        return pieces
+
+    def _rejoined(self, pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+        before: _Piece | None = None
+        for piece in pieces:
+            if before is not None and self._continues(before, piece):
+                joint = "" if before.text.endswith(" ") else " "
+                before.text += joint + piece.text
+                before.width = piece.width
+                continue
+            if before is not None:
+                yield before
+            before = piece
+        if before is not None:
+            yield before
+
+    def _continues(self, before: _Piece, piece: _Piece) -> bool:
+        """A piece that cannot be a line of its own is the rest of the line before it."""
+        text = piece.text
+        if not text or text[0] in " \t" or not before.text.strip():
+            return False  # blank lines end paragraphs; indented lines continue records
+        if CONTINUATION_START.match(text):
+            return True
+        if not text[0].isalnum() or not self._prefixed(before) or self._prefixed(piece):
+            return False  # `...`, `[snip]`, `(cut)`: an author's mark stands on its own line
+        if before.text.endswith(" "):
+            return True  # format=flowed (RFC 3676): a trailing space marks a soft break
+        low, high = WRAP_WIDTHS
+        first_word = len(text.split(" ", 1)[0])
+        return before.width <= high and before.width + 1 + first_word > low
+
+    def _prefixed(self, piece: _Piece) -> bool:
+        if piece.prefixed is None:
+            piece.prefixed = match_prefix(piece.text.lstrip(), self._ctx) is not None
+        return piece.prefixed
+
+    def _one_host(self, pieces: list[_Piece]) -> str | None:
+        """The host of a paste whose lines name one host and some lines name none."""
+        hosts: set[str] = set()
+        hostless = 0
+        for piece in pieces:
+            fields = match_prefix(piece.text.lstrip(), self._ctx) if piece.text.strip() else None
+            if piece.host:
+                hosts.add(piece.host)
+            elif fields is not None and fields.host:
+                hosts.add(fields.host)
+            elif fields is not None and fields.is_kernel is not False:
+                hostless += 1  # a dmesg line, or a syslog line whose host was redacted
+        return next(iter(hosts)) if len(hosts) == 1 and hostless else None
+
+    def _json_pieces(self, lines: Iterator[str]) -> Iterator[_Piece]:
+        """JSON Lines or pretty-printed JSON (one value or many): the kernel lines inside."""
+        held: list[str] = []
+        depth = size = 0
+        for line in lines:
+            if not held and not _opens_json(line.strip()):
+                if line.strip():
+                    yield _Piece(line, len(line))  # text between values stays text
+                continue
+            held.append(line)
+            size += len(line) + 1
+            depth += _depth_change(line)
+            if depth > 0 and size <= MAX_JSON_CHARS:
+                continue
+            if depth > 0:
+                self.stats.json_values_refused += 1
+                log.warning("JSON value over %d characters skipped", MAX_JSON_CHARS)
+            else:
+                yield from self._value_pieces("\n".join(held))
+            held, depth, size = [], 0, 0
+        if held:
+            yield from self._value_pieces("\n".join(held))
+
+    def _value_pieces(self, text: str) -> Iterator[_Piece]:
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            yield from (_Piece(line, len(line)) for line in text.split("\n"))
+            return
+        yield from _walk(value, None, 0)
+
+
+def _opens_json(first: str) -> bool:
+    if first.startswith("{"):
+        return not (first.endswith("}") and '"MESSAGE"' in first)  # journal JSON: read as is
+    return first == "[" or first.startswith(("[{", "[ {", '["'))
+
+
+def _is_quoted_printable(head: list[str]) -> bool:
+    if any(line.strip().casefold() == QP_HEADER for line in head):
+        return True
+    escapes = sum(len(QP_ESCAPE.findall(line)) for line in head if "=" in line)
+    return escapes >= 2 and any(line.rstrip().endswith("=") for line in head)
+
+
+def _depth_change(line: str) -> int:
+    bare = _JSON_STRING.sub("", line) if '"' in line else line
+    return bare.count("{") + bare.count("[") - bare.count("}") - bare.count("]")
+
+
+def _qp_decoded(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    """Quoted-printable (RFC 2045): `=XX` escapes; a `=` ending a line is a soft break."""
+    held: list[str] = []
+    for piece in pieces:
+        line = piece.text.rstrip(" \t")  # transport padding before a soft break
+        if line.endswith("="):
+            held.append(line[:-1])
+            continue
+        text = "".join(held) + piece.text
+        held = []
+        raw = binascii.a2b_qp(text.encode("utf-8", "surrogateescape"))
+        decoded = raw.decode("utf-8", "replace")
+        yield _Piece(decoded, len(decoded), piece.host, piece.time)
+    if held:
+        decoded = binascii.a2b_qp("".join(held).encode("utf-8", "surrogateescape"))
+        yield _Piece(decoded.decode("utf-8", "replace"), 0)
+
+
+def _unquoted(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    for piece in pieces:
+        if piece.text.lstrip()[:1] == ">":
+            piece.text = QUOTE_MARKERS.sub("", piece.text, count=1)
+        yield piece
+
+
+def _walk(value: object, host: str | None, depth: int) -> Iterator[_Piece]:
+    if depth > MAX_JSON_DEPTH:
+        return
+    if isinstance(value, list):
+        for item in value:
+            yield from _walk(item, host, depth + 1)
+        return
+    if not isinstance(value, dict):
+        return
+    host = _host_of(value) or host
+    if isinstance(value.get("MESSAGE"), str | list):
+        # journalctl -o json-pretty: one compact journal entry, read by the journal rule
+        text = orjson.dumps(value).decode()
+        yield _Piece(text, len(text))
+        return
+    for key in MESSAGE_KEYS:
+        message = value.get(key)
+        if isinstance(message, str):
+            text = message.rstrip("\n")
+            yield _Piece(text, len(text), host, _time_of(value))
+            return
+    streams = value.get("values")
+    if isinstance(value.get("stream"), dict) and isinstance(streams, list):
+        yield from _loki_values(streams, _host_of(value["stream"]) or host)
+        return
+    for item in value.values():
+        if isinstance(item, dict | list):
+            yield from _walk(item, host, depth + 1)
+
+
+def _loki_values(values: list, host: str | None) -> Iterator[_Piece]:
+    """Loki query_range results: `"values": [["<unix ns>", "<line>"], ...]`."""
+    for pair in values:
+        if isinstance(pair, list) and len(pair) >= 2 and isinstance(pair[1], str):
+            stamp = pair[0]
+            time = from_epoch_micros(int(stamp) // 1000) if str(stamp).isdigit() else None
+            yield _Piece(pair[1], len(pair[1]), host, time)
+
+
+def _host_of(record: dict) -> str | None:
+    """The host a record names: ECS `host.name`, `hostname`, Kubernetes node fields."""
+    candidates = (
+        record.get("host"),
+        record.get("hostname"),
+        record.get("_HOSTNAME"),
+        _inner(record, "kubernetes", "host"),  # Fluent Bit kubernetes filter
+        _inner(record, "source", "host"),  # Kubernetes events (node-problem-detector)
+        record.get("node_name"),
+        record.get("nodename"),
+    )
+    for candidate in candidates:
+        if isinstance(candidate, dict):
+            candidate = candidate.get("name") or candidate.get("hostname")
+        if isinstance(candidate, str) and candidate:
+            return host_field(candidate)
+    return None
+
+
+def _inner(record: dict, outer: str, key: str) -> object:
+    value = record.get(outer)
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _time_of(record: dict) -> datetime | None:
+    for key in TIME_KEYS:
+        stamp = record.get(key)
+        if isinstance(stamp, str) and stamp[:4].isdigit():
+            return parse_iso(stamp, UTC)
+    return None

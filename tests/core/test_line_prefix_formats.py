@@ -1,0 +1,156 @@
+"""Line prefixes as exports and pastes write them: no host, other month names, redacted
+hosts, two records glued onto one line, and one event with mixed prefixes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
+from oom_enricher.pipeline import documents_from_lines
+from tests.core.pasted_reports import FACTS, REPORT, dmesg_lines, facts, read_every_way, stamped
+
+REF = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def only_facts(docs: list[dict]) -> dict:
+    assert len(docs) == 1
+    return facts(docs[0])
+
+
+# -- 2: syslog and journal lines without a host field ------------------------------------
+
+
+def test_syslog_line_without_host_field_keeps_every_fact(tmp_path, monkeypatch):
+    text = "\n".join(stamped(host="")) + "\n"
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == dict(FACTS, host=None)
+
+
+def test_hostless_journal_short_line_without_printk_stamp():
+    lines = [f"Nov 25 10:00:05 kernel: {line}" for line in REPORT]
+    (doc,) = documents_from_lines(lines)
+    assert facts(doc) == dict(FACTS, host=None)
+    assert doc["@timestamp"].startswith(f"{REF.year}-11-25T10:00:05")
+
+
+@pytest.mark.parametrize(
+    ("raw", "tag", "message"),
+    [
+        ("Nov 25 10:00:05 kernel: oom_reaper: reaped process 1 (a)", "kernel", "oom_reaper: r"),
+        ("Nov 25 10:00:05 kernel: memory: usage 1kB, limit 2kB", "kernel", "memory: usage 1kB"),
+        ("Nov 25 10:00:05 systemd[1]: a.service: Failed", "systemd", "a.service: Failed"),
+        ("Nov 25 10:00:05  kernel: oom-kill:constraint=X", "kernel", "oom-kill:constraint=X"),
+    ],
+)
+def test_hostless_line_never_takes_its_tag_for_a_host(raw, tag, message):
+    (line,) = LineNormalizer(NormalizeOptions(reference_time=REF)).normalize(raw)
+    assert line.host is None
+    assert line.message.startswith(message)
+    assert line.is_kernel is (tag == "kernel")
+    assert line.program == (None if tag == "kernel" else tag)
+
+
+# -- 3: month names in lower case or another language ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("month", "expected"),
+    [
+        ("nov 25", "11-25"),  # lower-cased by a template
+        ("jun 20", "06-20"),
+        ("juin 20", "06-20"),  # fr_FR journalctl -o short
+        ("Dez 24", "12-24"),  # de_DE
+        ("окт  3", "10-03"),  # ru_RU
+        ("10月 03", "10-03"),  # ja_JP / zh_CN: month number and the month character
+        (" 6월 20", "06-20"),  # ko_KR pads the number
+    ],
+)
+def test_localized_and_lower_case_syslog_months(month, expected, tmp_path, monkeypatch):
+    lines = [line.replace("Nov 25", month.strip(), 1) for line in stamped(month=month)]
+    options = NormalizeOptions(reference_time=REF)
+    lines_read = LineNormalizer(options).normalize(lines[0])
+    assert lines_read[0].rule == "bsd-syslog"
+    assert lines_read[0].timestamp.strftime("%m-%d %H:%M:%S") == f"{expected} 10:00:05"
+    assert only_facts(read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)) == FACTS
+
+
+def test_word_that_is_no_month_stays_message_text():
+    raw = "stress 12 10:00:05 web1 kernel: x"
+    (line,) = LineNormalizer(NormalizeOptions(reference_time=REF)).normalize(raw)
+    assert (line.rule, line.message, line.host) == (None, raw, None)
+
+
+# -- 19: a redacted host field -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["...", "***", "<node_name>", "[REDACTED]", "xxxxx", "REDACTED"])
+def test_redacted_host_is_one_hostless_stream(host, tmp_path, monkeypatch):
+    text = "\n".join(stamped(host=host)) + "\n"
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+    assert host not in docs[0]["oom"]["trigger"]["name"]
+
+
+def test_redacted_and_named_host_in_one_paste_are_one_host(tmp_path, monkeypatch):
+    lines = stamped()
+    lines[3:8] = [line.replace(" web1 ", " <hostname> ") for line in lines[3:8]]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+
+
+def test_real_host_names_are_kept():
+    for host in ("web1", "x", "ip-10-0-0-1.ec2.internal", "db-xx", "h"):
+        (line,) = LineNormalizer().normalize(f"Nov 25 10:00:05 {host} kernel: a")
+        assert line.host == host
+
+
+# -- 6: two records glued onto one line ---------------------------------------------------
+
+
+def test_summary_glued_to_kill_line(tmp_path, monkeypatch):
+    lines = stamped()
+    summary, kill = lines[-2], lines[-1]
+    lines[-2:] = [summary + kill.split("] ", 1)[1]]  # `...,uid=0Memory cgroup out of memory:`
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+    assert docs[0]["oom"]["constraint"] == "CONSTRAINT_MEMCG"
+
+
+def test_records_glued_at_printk_stamps(tmp_path, monkeypatch):
+    lines = dmesg_lines()
+    reaper = "[    5.100000] oom_reaper: reaped process 101 (stress), now anon-rss:0kB"
+    glued = [lines[0] + lines[1], *lines[2:-1], lines[-1] + reaper]
+    docs = read_every_way(tmp_path, "\n".join(glued) + "\n", monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+    assert docs[0]["oom"]["lines_count"] == len(lines) + 1
+
+
+def test_glued_pieces_take_their_own_printk_stamp():
+    raw = "[    5.000000] Killed process 1 (a) oom_score_adj:0[    6.500000] oom_reaper: x"
+    pieces = LineNormalizer().normalize(raw)
+    assert [(line.monotonic, line.message) for line in pieces] == [
+        (5.0, "Killed process 1 (a) oom_score_adj:0"),
+        (6.5, "oom_reaper: x"),
+    ]
+
+
+# -- 13: one event with mixed prefixes in one paste --------------------------------------
+
+
+@pytest.mark.parametrize("bare", [range(2, 9), range(0, 4), range(9, 13)])
+def test_mixed_syslog_and_dmesg_lines_are_one_report(bare, tmp_path, monkeypatch):
+    lines = stamped()
+    plain = dmesg_lines()
+    for n in bare:
+        lines[n] = plain[n]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+
+
+def test_two_hosts_with_dmesg_lines_are_not_merged(tmp_path, monkeypatch):
+    web1 = stamped()
+    web2 = [line.replace(" web1 ", " web2 ") for line in stamped()]
+    text = "\n".join([*web1, *web2, *dmesg_lines()]) + "\n"
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert [doc["host"].get("name") for doc in docs] == ["web1", "web2", None]

@@ -128,14 +128,14 @@ class PasteReader:
             quoted_printable=_is_quoted_printable(head),
             quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
         )
-        pieces = list(self._decoded(iter(head), shape))
+        pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
         wrapped = not shape.json and any(
             self._continues(before, after) for before, after in itertools.pairwise(pieces)
         )
         return replace(shape, wrapped=wrapped, host=self._one_host(pieces))
 
     def records(self, lines: Iterable[str], shape: PasteShape) -> Iterator[ShippedRecord]:
-        pieces = self._decoded(iter(lines), shape)
+        pieces = self._decoded(iter(lines), shape, self.stats)
         if shape.wrapped:
             pieces = self._rejoined(pieces)
         for piece in pieces:
@@ -143,10 +143,13 @@ class PasteReader:
 
     # -- stages ---------------------------------------------------------------------------
 
-    def _decoded(self, lines: Iterator[str], shape: PasteShape) -> Iterator[_Piece]:
-        pieces: Iterator[_Piece] = (
-            self._json_pieces(lines) if shape.json else (_Piece(line, len(line)) for line in lines)
-        )
+    def _decoded(
+        self, lines: Iterator[str], shape: PasteShape, stats: PasteStats
+    ) -> Iterator[_Piece]:
+        if shape.json:
+            pieces: Iterator[_Piece] = _json_pieces(lines, stats)
+        else:
+            pieces = (_Piece(line, len(line)) for line in lines)
         if shape.quoted_printable:
             pieces = _qp_decoded(pieces)
         if shape.quoted:
@@ -201,36 +204,44 @@ class PasteReader:
                 hostless += 1  # a dmesg line, or a syslog line whose host was redacted
         return next(iter(hosts)) if len(hosts) == 1 and hostless else None
 
-    def _json_pieces(self, lines: Iterator[str]) -> Iterator[_Piece]:
-        """JSON Lines or pretty-printed JSON (one value or many): the kernel lines inside."""
-        held: list[str] = []
-        depth = size = 0
-        for line in lines:
-            if not held and not _opens_json(line.strip()):
-                if line.strip():
-                    yield _Piece(line, len(line))  # text between values stays text
-                continue
-            held.append(line)
-            size += len(line) + 1
-            depth += _depth_change(line)
-            if depth > 0 and size <= MAX_JSON_CHARS:
-                continue
-            if depth > 0:
-                self.stats.json_values_refused += 1
-                log.warning("JSON value over %d characters skipped", MAX_JSON_CHARS)
-            else:
-                yield from self._value_pieces("\n".join(held))
-            held, depth, size = [], 0, 0
-        if held:
-            yield from self._value_pieces("\n".join(held))
 
-    def _value_pieces(self, text: str) -> Iterator[_Piece]:
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            yield from (_Piece(line, len(line)) for line in text.split("\n"))
-            return
-        yield from _walk(value, None, 0)
+def _json_pieces(lines: Iterator[str], stats: PasteStats) -> Iterator[_Piece]:
+    """JSON Lines or pretty-printed JSON (one value or many): the kernel lines inside."""
+    held: list[str] = []
+    depth = size = 0
+    skipping = False  # inside a value refused for its size, until it closes
+    for line in lines:
+        if not held and not skipping and not _opens_json(line.strip()):
+            if line.strip():
+                yield _Piece(line, len(line))  # text between values stays text
+            continue
+        depth += _depth_change(line)
+        if skipping:
+            skipping = depth > 0
+            continue
+        held.append(line)
+        size += len(line) + 1
+        if depth > 0 and size <= MAX_JSON_CHARS:
+            continue
+        if depth > 0:
+            stats.json_values_refused += 1
+            log.warning("JSON value over %d characters skipped", MAX_JSON_CHARS)
+            skipping = True
+        else:
+            yield from _value_pieces("\n".join(held))
+            depth = 0
+        held, size = [], 0
+    if held:
+        yield from _value_pieces("\n".join(held))
+
+
+def _value_pieces(text: str) -> Iterator[_Piece]:
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        yield from (_Piece(line, len(line)) for line in text.split("\n"))
+        return
+    yield from _walk(value, None, 0)
 
 
 def _opens_json(first: str) -> bool:

@@ -115,6 +115,9 @@ def test_summary_glued_to_kill_line(tmp_path, monkeypatch):
     docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
     assert only_facts(docs) == FACTS
     assert docs[0]["oom"]["constraint"] == "CONSTRAINT_MEMCG"
+    victim = docs[0]["oom"]["victims"][0]  # read from the kill line, not from the summary
+    assert (victim["named_by"], victim["anon_rss_bytes"], victim["uid"]) == ("killed", 95412224, 0)
+    assert docs[0]["oom"]["lines_count"] == len(lines) + 1
 
 
 def test_records_glued_at_printk_stamps(tmp_path, monkeypatch):

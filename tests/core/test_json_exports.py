@@ -1,0 +1,136 @@
+"""Kernel lines inside JSON: Elasticsearch / Kibana / Loki exports, journald, Kubernetes
+events from node-problem-detector; JSON Lines or pretty-printed, one record or many."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from oom_enricher.normalize.pasted_text import PasteReader
+from tests.core.pasted_reports import FACTS, REPORT, facts, read_every_way, stamped
+
+EPOCH = 1795600805  # 2026-11-25T10:00:05Z
+
+
+def es_hit(n: int, line: str) -> dict:
+    return {
+        "_index": ".ds-logs-system.syslog-default-2026.11.25-000001",
+        "_id": f"id{n}",
+        "_source": {
+            "@timestamp": f"2026-11-25T10:00:05.{n:03d}Z",
+            "host": {"name": "web1", "hostname": "web1"},
+            "process": {"name": "kernel"},
+            "message": line,
+        },
+    }
+
+
+def only_facts(docs: list[dict]) -> dict:
+    assert len(docs) == 1
+    return facts(docs[0])
+
+
+def test_elasticsearch_json_lines_with_bare_message(tmp_path, monkeypatch):
+    text = "".join(json.dumps(es_hit(n, line)) + "\n" for n, line in enumerate(REPORT))
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == FACTS  # host from host.name, the line from message
+    assert docs[0]["@timestamp"] == "2026-11-25T10:00:05.000000Z"
+
+
+def test_kibana_search_response_pretty_printed(tmp_path, monkeypatch):
+    hits = [es_hit(n, line) for n, line in enumerate(stamped())]
+    response = {"took": 4, "timed_out": False, "hits": {"total": {"value": 13}, "hits": hits}}
+    docs = read_every_way(tmp_path, json.dumps(response, indent=2) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+
+
+def test_loki_query_range_result(tmp_path, monkeypatch):
+    values = [[str(EPOCH * 10**9 + n * 1000), line] for n, line in enumerate(REPORT)]
+    result = {"stream": {"host": "web1", "job": "kernel"}, "values": values}
+    body = {"status": "success", "data": {"resultType": "streams", "result": [result]}}
+    docs = read_every_way(tmp_path, json.dumps(body, indent=1), monkeypatch)
+    assert only_facts(docs) == FACTS
+    assert docs[0]["@timestamp"] == "2026-11-25T10:00:05.000000Z"
+
+
+def test_logcli_json_lines_with_line_field(tmp_path, monkeypatch):
+    records = [{"labels": {"job": "syslog"}, "line": line} for line in stamped()]
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
+
+
+def test_journalctl_json_pretty_entries(tmp_path, monkeypatch):
+    entries = [
+        {
+            "__REALTIME_TIMESTAMP": str(EPOCH * 10**6 + n),
+            "_SOURCE_MONOTONIC_TIMESTAMP": str(5 * 10**6 + n * 1000),
+            "_TRANSPORT": "kernel",
+            "_HOSTNAME": "web1",
+            "SYSLOG_IDENTIFIER": "kernel",
+            "MESSAGE": line,
+        }
+        for n, line in enumerate(REPORT)
+    ]
+    text = "".join(json.dumps(entry, indent=8) + "\n" for entry in entries)
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
+
+
+def test_container_log_json_lines_with_log_field(tmp_path, monkeypatch):
+    records = [{"log": line + "\n", "stream": "stdout"} for line in stamped()]
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
+
+
+def test_node_problem_detector_events(tmp_path, monkeypatch):
+    kill = REPORT[-1]
+    event = {
+        "kind": "Event",
+        "apiVersion": "v1",
+        "metadata": {"name": "node-1.187a", "namespace": "default"},
+        "involvedObject": {"kind": "Node", "name": "node-1"},
+        "reason": "OOMKilling",
+        "message": kill,
+        "source": {"component": "kernel-monitor", "host": "node-1"},
+        "firstTimestamp": "2026-11-25T10:00:05Z",
+        "lastTimestamp": "2026-11-25T10:00:05Z",
+        "count": 1,
+        "type": "Warning",
+    }
+    listing = {"apiVersion": "v1", "kind": "List", "items": [event]}
+    docs = read_every_way(tmp_path, json.dumps(listing, indent=4), monkeypatch)
+    assert len(docs) == 1
+    doc = docs[0]
+    assert doc["host"]["name"] == "node-1"
+    assert (doc["process"]["pid"], doc["process"]["name"]) == (101, "stress")
+    assert doc["oom"]["victims"][0]["anon_rss_bytes"] == 93176 * 1024
+    assert doc["oom"]["complete"] is False
+    assert doc["@timestamp"] == "2026-11-25T10:00:05.000000Z"
+
+
+def test_one_json_record_with_the_whole_report_in_message(tmp_path, monkeypatch):
+    record = {"@timestamp": "2026-11-25T10:00:05Z", "message": "\n".join(stamped())}
+    assert only_facts(read_every_way(tmp_path, json.dumps(record), monkeypatch)) == FACTS
+
+
+def test_json_value_over_the_bound_is_refused_and_counted(monkeypatch):
+    from oom_enricher.normalize import pasted_text
+
+    monkeypatch.setattr(pasted_text, "MAX_JSON_CHARS", 200)
+    reader = PasteReader()
+    lines = ["[", *(json.dumps({"message": line}) + "," for line in stamped()), "{}", "]"]
+    shape = reader.sniff(lines)
+    assert shape.json
+    assert list(reader.records(iter(lines), shape)) == []
+    assert reader.stats.json_values_refused == 1
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        '{"MESSAGE": "x", "_HOSTNAME": "a"}',  # journalctl -o json: read by the journal rule
+        "[  123.456789] x invoked oom-killer: gfp_mask=0x0",  # dmesg, not a JSON array
+    ],
+)
+def test_lines_that_only_look_like_json_are_not_json(first):
+    assert not PasteReader().sniff([first]).json

@@ -1,0 +1,143 @@
+"""Reports pasted into mail: hard-wrapped lines, quote markers, quoted-printable bodies."""
+
+from __future__ import annotations
+
+import quopri
+import textwrap
+
+import pytest
+
+from oom_enricher.pipeline import documents_from_lines
+from tests.core.pasted_reports import FACTS, dmesg_lines, facts, read_every_way, stamped
+
+MAIL_HEAD = [
+    "From: dev@example.org",
+    "Subject: Re: OOM on web1",
+    "",
+    "The kernel said:",
+    "",
+]
+
+
+def webmail(lines: list[str], width: int) -> list[str]:
+    """Wrapped as webmail does: at a space, the space dropped, no marker."""
+    out: list[str] = []
+    for line in lines:
+        out.extend(textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False))
+    return out
+
+
+def flowed(lines: list[str], width: int) -> list[str]:
+    """format=flowed (RFC 3676): a soft break keeps its space at the end of the line."""
+    out: list[str] = []
+    for line in lines:
+        pieces = textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False)
+        out.extend(piece + " " for piece in pieces[:-1])
+        out.append(pieces[-1])
+    return out
+
+
+def only_facts(docs: list[dict]) -> dict:
+    assert len(docs) == 1
+    return facts(docs[0])
+
+
+# -- 4: hard-wrapped lines -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [72, 76, 78])
+@pytest.mark.parametrize("wrap", [webmail, flowed])
+def test_wrapped_syslog_paste_is_rejoined(wrap, width, tmp_path, monkeypatch):
+    lines = wrap(stamped(), width)
+    assert len(lines) > len(stamped()) + 8  # most lines were wrapped
+    text = "\n".join([*MAIL_HEAD, *lines, "", "Any idea?"]) + "\n"
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == FACTS
+    kill = docs[0]["oom"]["victims"][0]
+    assert (kill["anon_rss_bytes"], kill["oom_score_adj"]) == (93176 * 1024, 1000)
+
+
+def test_header_wrapped_right_after_oom_killer_colon(tmp_path, monkeypatch):
+    lines = stamped()
+    header, rest = lines[0].split("oom-killer: ")
+    lines[0:1] = [header + "oom-killer:", rest]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+
+
+def test_flowed_header_ending_in_oom_killer_colon_space(tmp_path, monkeypatch):
+    lines = dmesg_lines()
+    header, rest = lines[0].split("oom-killer: ")
+    lines[0:1] = [header + "oom-killer: ", rest]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+
+
+@pytest.mark.parametrize("ending", ["oom-killer:", "oom-killer: "])
+def test_header_cut_at_oom_killer_still_opens_report_with_trigger(ending):
+    # the rest of the header is lost: the report still opens and names its trigger
+    lines = stamped()
+    lines[0] = lines[0].split("oom-killer: ")[0] + ending
+    (doc,) = documents_from_lines(lines)
+    assert doc["oom"]["trigger"]["name"] == "stress"
+    assert doc["oom"]["trigger"]["pid"] == 100
+    assert doc["process"]["pid"] == 101
+
+
+def test_author_marks_and_prose_are_not_joined(tmp_path, monkeypatch):
+    lines = stamped()
+    lines[3:6] = ["..."]
+    text = "\n".join([*lines[:-1], "[snip]", lines[-1], "", "Thanks"]) + "\n"
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    oom = docs[0]["oom"]
+    assert (docs[0]["process"]["pid"], oom["victims"][0]["oom_score_adj"]) == (101, 1000)
+    assert (oom["trigger"]["name"], oom["trigger"]["oom_score_adj"]) == ("stress", 0)
+    assert "Thanks" not in docs[0]["event"]["original"]
+
+
+# -- 5: quote markers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("marker", ["> ", ">> ", "> > ", ">"])
+def test_quoted_reply_markers(marker, tmp_path, monkeypatch):
+    text = "\n".join([*MAIL_HEAD, *(marker + line for line in stamped()), "", "Fixed."]) + "\n"
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == FACTS
+    assert not docs[0]["oom"]["trigger"]["name"].startswith(">")
+
+
+def test_quoted_and_wrapped_reply(tmp_path, monkeypatch):
+    quoted = ["> " + line for line in webmail(stamped(), 70)]
+    docs = read_every_way(tmp_path, "\n".join([*MAIL_HEAD, *quoted]) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+
+
+# -- 15: quoted-printable mail bodies ----------------------------------------------------------
+
+
+def test_quoted_printable_body(tmp_path, monkeypatch):
+    body = quopri.encodestring(("\n".join(stamped()) + "\n").encode()).decode()
+    assert "=3D" in body and "=\n" in body  # escapes and soft line breaks
+    head = ["Content-Type: text/plain; charset=utf-8"]
+    head.append("Content-Transfer-Encoding: quoted-printable")
+    docs = read_every_way(tmp_path, "\n".join([*head, "", body]), monkeypatch)
+    assert only_facts(docs) == FACTS
+
+
+def test_quoted_printable_soft_break_inside_a_word_without_header(tmp_path, monkeypatch):
+    lines = [line.replace("=", "=3D") for line in dmesg_lines()]
+    kill = lines[-1]
+    cut = kill.index("oom_score_adj") + 5
+    lines[-1:] = [kill[:cut] + "=", kill[cut:]]  # `oom_s=` / `core_adj:1000`
+    header = lines[0]
+    cut = header.index("invoked") + 3
+    lines[0:1] = [header[:cut] + "=", header[cut:]]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+    assert docs[0]["oom"]["victims"][0]["oom_score_adj"] == 1000
+
+
+def test_plain_syslog_with_equals_signs_is_not_decoded(tmp_path, monkeypatch):
+    lines = [*stamped(), "Nov 25 10:00:06 web1 app[7]: key=3D1 total=20"]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, tzinfo
 import orjson
 
 from oom_enricher.model import LogLine, ShippedRecord
-from oom_enricher.normalize.multiline import split_folded, split_glued
+from oom_enricher.normalize.multiline import may_be_glued, split_folded, split_glued
 from oom_enricher.normalize.prefix_rules import PrefixContext, PrefixFields, match_prefix
 from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, zone_from_name
 
@@ -66,6 +66,7 @@ class LineNormalizer:
     def _emit(self, fields: PrefixFields, raw: str) -> list[LogLine]:
         pieces = split_folded(fields.message, from_kmsg=fields.rule == "kmsg")
         host = fields.host or self.options.default_host
+        glued = [(None, pieces[0])] if len(pieces) == 1 and not may_be_glued(pieces[0]) else None
         lines = [
             LogLine(
                 message=text,
@@ -78,8 +79,7 @@ class LineNormalizer:
                 seq=fields.seq,
                 rule=fields.rule,
             )
-            for piece in pieces
-            for mono, text in split_glued(piece)
+            for mono, text in glued or (found for piece in pieces for found in split_glued(piece))
         ]
         self._previous, self._previous_stream = lines[-1], self._stream
         return lines

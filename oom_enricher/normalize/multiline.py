@@ -34,10 +34,15 @@ GLUED_AFTER_END = (
 )
 
 
+def may_be_glued(message: str) -> bool:
+    """False for almost every line, by three substring tests."""
+    return message.find("[", 1) != -1 or "uid=" in message or "oom_score_adj:" in message
+
+
 def split_glued(message: str) -> list[tuple[float | None, str]]:
     """One message -> (printk stamp or None, text) per record glued into it."""
-    if message.find("[", 1) == -1 and "uid=" not in message and "oom_score_adj:" not in message:
-        return [(None, message)]  # the common case: two substring tests
+    if not may_be_glued(message):
+        return [(None, message)]
     pieces: list[tuple[float | None, str]] = []
     mono: float | None = None
     start = 0

@@ -77,12 +77,17 @@ ISO_SYSLOG = re.compile(
     r"(?:Z|[+-]\d\d:?\d\d)?) (?P<host>\S+) " + _TAG + r"(?P<msg>.*)",
     re.S,
 )
-# The host field of RFC 3164 lines: a name never ends with the `:` of a tag, so
-# `Nov 25 10:00:00 kernel: msg` (exports and templates that drop the host) has none; an empty
-# field (`10:00:00  kernel:`) has none either.
-_BSD_HOST = r" +(?:(?P<host>\S+)(?<!:) +)?"
 # RFC 3164 / classic /var/log/syslog and /var/log/messages, journalctl -o short / short-precise.
 BSD_SYSLOG = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) " + _TAG + r"(?P<msg>.*)",
+    re.S,
+)
+# The same without a host field, as some exports and templates write it
+# (`Nov 25 10:00:00 kernel: msg`), or with an empty one (`10:00:00  kernel:`). A host name
+# never ends with the `:` of a tag, so `kernel: oom_reaper: ...` is no host and tag.
+_BSD_HOST = r" +(?:(?P<host>\S+)(?<!:) +)?"
+BSD_SYSLOG_NO_HOST = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
     r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + r"(?P<msg>.*)",
     re.S,
@@ -133,13 +138,17 @@ def _kernel_tag(tag: str | None) -> bool:
 # `[hidden]`, `xxxx`, `REDACTED`. They name no host, so the lines join the stream of lines
 # that name none (and `--host`), and the field never becomes part of the message.
 _REDACTED_WORDS = {"redacted", "hidden", "masked", "anonymized", "anonymised", "removed"}
+_REDACTED_FIRST = frozenset("xXrRhHmMaA")  # first letters of those words and of `xxxx`
 _PLACEHOLDER_BRACKETS = ("<>", "[]", "{}", "()")
 
 
 def host_field(text: str | None) -> str | None:
     if not text:
         return None
-    if text[0].isalnum() and text[-1].isalnum():  # every real name; one test per line
+    first = text[0]
+    if first.isalnum() and text[-1].isalnum():
+        if first not in _REDACTED_FIRST:
+            return text  # most real names: two character tests
         if (len(text) < 3 or text.strip("xX")) and text.casefold() not in _REDACTED_WORDS:
             return text
         return None
@@ -206,7 +215,13 @@ def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     return _strip_monotonic(fields)
 
 
-def _bsd_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+def _bsd_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
+    if m["host"][-1] == ":":
+        return None  # `kernel: oom_reaper: ...`: no host field (BSD_SYSLOG_NO_HOST)
+    return _bsd_fields(m, ctx, MONTHS[m["mon"]])
+
+
+def _bsd_syslog_no_host(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     return _bsd_fields(m, ctx, MONTHS[m["mon"]])
 
 
@@ -286,6 +301,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("dmesg-iso", _DIGITS, DMESG_ISO, _dmesg_iso),
     ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, _bsd_syslog),
+    ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),
     ("dmesg-T", "[", DMESG_HUMAN, _dmesg_human),
     ("dmesg-T-localized", "[", DMESG_HUMAN_LOCALIZED, _dmesg_human_localized),
     ("journal-monotonic", "[", JOURNAL_MONOTONIC, _journal_monotonic),

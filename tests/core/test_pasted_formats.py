@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import quopri
+import subprocess
+import sys
 import textwrap
 
+import orjson
 import pytest
 
 from oom_enricher.pipeline import documents_from_lines
-from tests.core.pasted_reports import FACTS, dmesg_lines, facts, read_every_way, stamped
+from tests.core.pasted_reports import (
+    FACTS,
+    REPORT,
+    dmesg_lines,
+    facts,
+    read_every_way,
+    stamped,
+)
+from tests.corpus_cases import REPO
 
 MAIL_HEAD = [
     "From: dev@example.org",
@@ -141,3 +153,33 @@ def test_plain_syslog_with_equals_signs_is_not_decoded(tmp_path, monkeypatch):
     lines = [*stamped(), "Nov 25 10:00:06 web1 app[7]: key=3D1 total=20"]
     docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
     assert only_facts(docs) == FACTS
+
+
+# -- the command users run reads every shape -----------------------------------------------
+
+
+def test_parse_command_reads_every_pasted_shape(tmp_path):
+    shapes = {
+        "wrapped.eml": "\n".join([*MAIL_HEAD, *webmail(stamped(), 72)]),
+        "quoted.eml": "\n".join("> " + line for line in stamped()),
+        "qp.eml": quopri.encodestring("\n".join(stamped()).encode()).decode(),
+        "hostless.log": "\n".join(stamped(host="")),
+        "export.json": json.dumps({"hits": [{"message": line} for line in stamped()]}, indent=2),
+        "dmesg-T-ja.txt": "\n".join(f"[火 12月  1 20:17:50 2026] {line}" for line in REPORT),
+    }
+    paths = []
+    for name, text in shapes.items():
+        (tmp_path / name).write_text(text + "\n", encoding="utf-8")
+        paths.append(str(tmp_path / name))
+    for path in paths:
+        done = subprocess.run(
+            [sys.executable, "-m", "oom_enricher", "parse", path],
+            capture_output=True,
+            cwd=REPO,
+            check=False,
+        )
+        assert done.returncode == 0, (path, done.stderr)
+        docs = [orjson.loads(line) for line in done.stdout.splitlines()]
+        assert len(docs) == 1, path
+        expected_host = None if "hostless" in path or "dmesg" in path else "web1"
+        assert facts(docs[0]) == dict(FACTS, host=expected_host), path

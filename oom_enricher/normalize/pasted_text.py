@@ -44,6 +44,10 @@ CONTINUATION_START = re.compile(
     r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
     r"|(?:usage|limit|failcnt) \d)"
 )
+# How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
+# `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`);
+# never an author's mark (`...`, `[snip]`, `(cut)` stand on their own lines).
+WRAPPED_REST = re.compile(r"[^\W_]|[(/][^\W_]|\[\s*(?:\d+|pid)\s*\]\s")
 # Webmail and mail clients wrap at a width between these: a bare piece after a prefixed line
 # is the rest of it when its first word would not have fitted on that line.
 WRAP_WIDTHS = (64, 100)
@@ -177,8 +181,8 @@ class PasteReader:
             return False  # blank lines end paragraphs; indented lines continue records
         if CONTINUATION_START.match(text):
             return True
-        if not text[0].isalnum() or not self._prefixed(before) or self._prefixed(piece):
-            return False  # `...`, `[snip]`, `(cut)`: an author's mark stands on its own line
+        if not WRAPPED_REST.match(text) or not self._prefixed(before) or self._prefixed(piece):
+            return False
         if before.text.endswith(" "):
             return True  # format=flowed (RFC 3676): a trailing space marks a soft break
         low, high = WRAP_WIDTHS

@@ -14,6 +14,7 @@ import pytest
 from oom_enricher.pipeline import documents_from_lines
 from tests.core.pasted_reports import (
     FACTS,
+    PREFIX,
     REPORT,
     dmesg_lines,
     facts,
@@ -94,6 +95,27 @@ def test_header_cut_at_oom_killer_still_opens_report_with_trigger(ending):
     assert doc["oom"]["trigger"]["name"] == "stress"
     assert doc["oom"]["trigger"]["pid"] == 100
     assert doc["process"]["pid"] == 101
+
+
+def test_rest_starting_with_a_task_pid_or_the_table_header_is_rejoined(tmp_path, monkeypatch):
+    host = "ip-10-1-2-3.eu-west-1.compute.internal"  # a prefix that fills a whole line
+    width = len(PREFIX) - len("web1") + len(host) + len("[    5.010000] ")
+    lines = webmail(stamped(host=host), width)
+    assert any(line.startswith("[    101]") for line in lines)
+    assert any(line.startswith("[  pid  ]") for line in lines)
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=host)
+    assert docs[0]["oom"]["victims"][0]["total_vm_bytes"] == 299192 * 1024
+
+
+def test_rest_starting_with_a_process_name_is_rejoined(tmp_path, monkeypatch):
+    lines = stamped()
+    kill = lines[-1]
+    cut = kill.index(" (stress)")
+    lines[-1:] = [kill[:cut], kill[cut + 1 :]]  # `... Killed process 101` / `(stress) total-vm:`
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+    assert docs[0]["oom"]["victims"][0]["total_vm_bytes"] == 299192 * 1024
 
 
 def test_author_marks_and_prose_are_not_joined(tmp_path, monkeypatch):

@@ -30,6 +30,9 @@ SNIFF_LINES = 200  # the head of a stream that decides its shape
 SNIFF_BYTES = 1 << 20
 MAX_JSON_CHARS = 64 << 20  # one JSON value (a whole pretty-printed export) at most
 MAX_JSON_DEPTH = 64
+# A kernel line is at most about 1 KiB (printk's LOG_LINE_MAX): pieces are never joined or
+# soft-broken past this, so no run of continuation-shaped lines grows without bound.
+MAX_LINE_CHARS = 8192
 
 # Mail quoting: `> `, `>> `, `> > ` in front of every line of a quoted reply.
 QUOTE_MARKERS = re.compile(r"(?:[ \t]*>)+ ?")
@@ -163,7 +166,11 @@ class PasteReader:
     def _rejoined(self, pieces: Iterator[_Piece]) -> Iterator[_Piece]:
         before: _Piece | None = None
         for piece in pieces:
-            if before is not None and self._continues(before, piece):
+            if (
+                before is not None
+                and len(before.text) + len(piece.text) < MAX_LINE_CHARS
+                and self._continues(before, piece)
+            ):
                 joint = "" if before.text.endswith(" ") else " "
                 before.text += joint + piece.text
                 before.width = piece.width
@@ -269,13 +276,15 @@ def _depth_change(line: str) -> int:
 def _qp_decoded(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
     """Quoted-printable (RFC 2045): `=XX` escapes; a `=` ending a line is a soft break."""
     held: list[str] = []
+    size = 0
     for piece in pieces:
         line = piece.text.rstrip(" \t")  # transport padding before a soft break
-        if line.endswith("="):
+        if line.endswith("=") and size + len(line) < MAX_LINE_CHARS:
             held.append(line[:-1])
+            size += len(line)
             continue
         text = "".join(held) + piece.text
-        held = []
+        held, size = [], 0
         raw = binascii.a2b_qp(text.encode("utf-8", "surrogateescape"))
         decoded = raw.decode("utf-8", "replace")
         yield _Piece(decoded, len(decoded), piece.host, piece.time)

@@ -205,3 +205,17 @@ def test_parse_command_reads_every_pasted_shape(tmp_path):
         assert len(docs) == 1, path
         expected_host = None if "hostless" in path or "dmesg" in path else "web1"
         assert facts(docs[0]) == dict(FACTS, host=expected_host), path
+
+
+def test_runs_of_continuation_shaped_lines_stay_bounded():
+    from oom_enricher.normalize.pasted_text import MAX_LINE_CHARS, PasteReader
+
+    reader = PasteReader()
+    lines = [stamped()[0].split(" gfp_mask=")[0], *("order=0," for _ in range(50_000))]
+    qp = ["x=3Dy=3D=", *("a=" for _ in range(50_000)), "end"]
+    for text in (lines, qp):
+        shape = reader.sniff(text)
+        assert shape.is_paste
+        records = list(reader.records(iter(text), shape))
+        assert max(len(record.message) for record in records) <= MAX_LINE_CHARS
+        assert len(records) > 10

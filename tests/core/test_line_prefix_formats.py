@@ -99,6 +99,19 @@ def test_redacted_and_named_host_in_one_paste_are_one_host(tmp_path, monkeypatch
     assert only_facts(docs) == FACTS
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2026-11-25T10:00:05.000001+00:00 *** kernel: [ 5.0] Killed process 1 (a)",
+        "<4>1 2026-11-25T10:00:05Z <node_name> kernel - - - Killed process 1 (a)",
+        "[  5.000000] ... kernel: Killed process 1 (a)",
+    ],
+)
+def test_redacted_host_in_every_prefix_that_names_one(raw):
+    (line,) = LineNormalizer().normalize(raw)
+    assert (line.host, line.message) == (None, "Killed process 1 (a)")
+
+
 def test_real_host_names_are_kept():
     for host in ("web1", "x", "ip-10-0-0-1.ec2.internal", "db-xx", "h"):
         (line,) = LineNormalizer().normalize(f"Nov 25 10:00:05 {host} kernel: a")

@@ -26,6 +26,11 @@ def split_folded(message: str, from_kmsg: bool = False) -> list[str]:
 # stamp (`...file-rss:0kB[  123.456789] oom_reaper: ...`; every kernel prints six digits),
 # or right after the last field of a line the kernel always ends the same way.
 GLUED_STAMP = re.compile(r"\[\s*(?P<mono>\d{1,10}\.\d{6})\] ?")
+# The next record's own syslog prefix before its stamp (`...uid=0Nov 25 10:00:05 web1 kernel: `)
+# belongs to neither record's text.
+GLUED_SYSLOG_PREFIX = re.compile(
+    r"(?:<\d{1,3}>)?[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?(?: \S+)? kernel: ?$"
+)
 GLUED_AFTER_END = (
     # 4.19+ summary: `oom-kill:constraint=...,task=x,pid=1,uid=0` then `Memory cgroup out...`
     ("uid=", re.compile(r"oom-kill:constraint=.*?,uid=\d+(?=[A-Za-z])")),
@@ -47,7 +52,11 @@ def split_glued(message: str) -> list[tuple[float | None, str]]:
     mono: float | None = None
     start = 0
     for stamp in GLUED_STAMP.finditer(message, 1):
-        pieces.extend(_split_after_end(mono, message[start : stamp.start()]))
+        text = message[start : stamp.start()]
+        if "kernel:" in text:
+            prefix = GLUED_SYSLOG_PREFIX.search(text)
+            text = text[: prefix.start()] if prefix else text
+        pieces.extend(_split_after_end(mono, text))
         mono, start = float(stamp["mono"]), stamp.end()
     pieces.extend(_split_after_end(mono, message[start:]))
     return [piece for piece in pieces if piece[1].strip()] or [(None, message)]

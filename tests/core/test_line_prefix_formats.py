@@ -142,6 +142,15 @@ def test_records_glued_at_printk_stamps(tmp_path, monkeypatch):
     assert docs[0]["oom"]["lines_count"] == len(lines) + 1
 
 
+def test_records_glued_with_the_next_syslog_prefix(tmp_path, monkeypatch):
+    lines = stamped()
+    glued = [*lines[:-2], lines[-2] + lines[-1]]  # `...,uid=0Nov 25 10:00:05 web1 kernel: [`
+    docs = read_every_way(tmp_path, "\n".join(glued) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+    assert "kernel:" not in docs[0]["oom"]["cgroup"]["task_path"]
+    assert docs[0]["oom"]["lines_count"] == len(lines)
+
+
 def test_glued_pieces_take_their_own_printk_stamp():
     raw = "[    5.000000] Killed process 1 (a) oom_score_adj:0[    6.500000] oom_reaper: x"
     pieces = LineNormalizer().normalize(raw)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import socket
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from oom_enricher.serve.processor import Processor, Sink
 from oom_enricher.serve.state import StateStore
 from oom_enricher.sources.forward_handshake import HandshakeConfig
 from oom_enricher.sources.forward_server import ForwardBatch, ForwardServer, ForwardServerConfig
+from oom_enricher.sources.limits import BufferBudget, ConnectionGate, SourceLimits, descriptor_cap
 from oom_enricher.sources.record_shapes import ShapeOptions, from_record
 from oom_enricher.sources.syslog_receiver import SyslogConfig, SyslogReceiver
 
@@ -143,7 +145,12 @@ class ServeApp:
         records = []
         for seconds, record in batch.entries:
             shipped = from_record(
-                record, event_time=seconds, tag=batch.tag, peer=peer, options=self.shape
+                record,
+                event_time=seconds,
+                tag=batch.tag,
+                peer=peer,
+                options=self.shape,
+                counters=self.metrics,
             )
             if shipped is not None:
                 records.append(shipped)
@@ -179,9 +186,18 @@ class ServeApp:
                 "no state_dir: reports in progress are lost on restart, and a forward ack "
                 "then only covers documents already handed to the sinks"
             )
+        # Descriptors and memory are the process's: one gate and one budget for every listener.
+        gate = ConnectionGate(
+            descriptor_cap(cfg.limits.max_connections), cfg.limits.max_connections_per_peer
+        )
+        budget = BufferBudget(cfg.limits.max_buffered_bytes)
         if "forward" in cfg.sources:
             self.forward = ForwardServer(
-                _forward_config(cfg.sources["forward"]), self.on_forward, self.metrics
+                _forward_config(cfg.sources["forward"], cfg.limits),
+                self.on_forward,
+                self.metrics,
+                gate,
+                budget,
             )
             await self.forward.start()
         if "syslog" in cfg.sources:
@@ -192,9 +208,12 @@ class ServeApp:
                     udp_port=opts.get("udp_port", 5140),
                     tcp_port=opts.get("tcp_port", 5140),
                     host_fallback=self.shape.host_fallback,
+                    limits=cfg.limits,
                 ),
                 self.on_syslog,
                 self.metrics,
+                gate,
+                budget,
             )
             await self.syslog.start()
         self._start_edge_sources()
@@ -296,7 +315,7 @@ class ServeApp:
             await self.stop()
 
 
-def _forward_config(opts: dict[str, Any]) -> ForwardServerConfig:
+def _forward_config(opts: dict[str, Any], limits: SourceLimits) -> ForwardServerConfig:
     handshake = None
     if opts.get("shared_key") is not None:
         handshake = HandshakeConfig(
@@ -312,7 +331,8 @@ def _forward_config(opts: dict[str, Any]) -> ForwardServerConfig:
         tls_key=opts.get("tls_key"),
         tls_client_ca=opts.get("tls_client_ca"),
         ack_delay=float(opts.get("ack_delay", 0.0)),
+        limits=limits,
     )
-    if "max_frame_bytes" in opts:
-        config.max_frame_bytes = int(opts["max_frame_bytes"])
+    if "max_frame_bytes" in opts:  # older spelling, before the [limits] table
+        config.limits = replace(limits, max_frame_bytes=int(opts["max_frame_bytes"]))
     return config

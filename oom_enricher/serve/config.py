@@ -13,6 +13,18 @@ Example (every key optional):
     host = "127.0.0.1"
     port = 8686
 
+    [limits]                       # what network clients can make serve hold (sources.limits)
+    max_connections = 4096         # forward + syslog TCP; lowered to RLIMIT_NOFILE - 64
+    max_connections_per_peer = 256
+    idle_timeout = 300.0           # seconds without a byte
+    request_deadline = 60.0        # a started request / syslog frame must end within this
+    max_frame_bytes = 33554432     # one forward request on the wire
+    max_entries_per_request = 200000
+    max_decompressed_bytes = 67108864
+    max_decompression_ratio = 200.0
+    max_line_bytes = 65536         # one syslog message
+    max_buffered_bytes = 268435456 # unparsed bytes across all connections
+
     [records]                      # how shipper records map to lines
     host_key = "hostname"          # override the recognised shapes
     message_key = "log"
@@ -66,6 +78,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from oom_enricher.sources.limits import SourceLimits, from_table
+
 
 class ConfigError(ValueError):
     pass
@@ -82,6 +96,7 @@ class ServeConfig:
     pipeline: dict[str, Any] = field(default_factory=dict)  # reassembly Bounds overrides
     sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     sinks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    limits: SourceLimits = field(default_factory=SourceLimits)
     dry_run: bool = False
     fsync: bool = True
 
@@ -106,6 +121,10 @@ def load_config(path: Path | None) -> ServeConfig:
 
 def from_dict(data: dict[str, Any], check: bool = True) -> ServeConfig:
     http = data.get("http", {})
+    try:
+        limits = from_table(dict(data.get("limits", {})))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     config = ServeConfig(
         state_dir=Path(data["state_dir"]) if data.get("state_dir") else None,
         tick_interval=float(data.get("tick_interval", 1.0)),
@@ -116,6 +135,7 @@ def from_dict(data: dict[str, Any], check: bool = True) -> ServeConfig:
         pipeline=dict(data.get("pipeline", {})),
         sources={k: dict(v) for k, v in data.get("sources", {}).items()},
         sinks={k: dict(v) for k, v in data.get("sinks", {}).items()},
+        limits=limits,
         fsync=bool(data.get("fsync", True)),
     )
     if check:

@@ -16,8 +16,8 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, BinaryIO
 
+from oom_enricher.counters import Counters, Tally
 from oom_enricher.model import ShippedRecord
-from oom_enricher.serve.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class FileFollower:
         self,
         path: str,
         host: str | None = None,
-        metrics: Metrics | None = None,
+        metrics: Counters | None = None,
         poll_interval: float = 0.25,
         from_beginning: bool = True,  # for a file never seen before
         batch: int = 1000,
@@ -38,7 +38,7 @@ class FileFollower:
     ) -> None:
         self.path = path
         self.host = host
-        self.metrics = metrics or Metrics()
+        self.metrics: Counters = metrics or Tally()
         self.poll_interval = poll_interval
         self.from_beginning = from_beginning
         self.batch = batch

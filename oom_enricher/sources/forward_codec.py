@@ -7,16 +7,24 @@ are turned back into the original bytes with the same error handler.
 
 from __future__ import annotations
 
+import math
 import struct
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
+from oom_enricher.sources.epoch import epoch_seconds
+
 SURROGATE = "surrogateescape"
 SIGNAL_LOGS = 0
+DEFAULT_MAX_ENTRIES = 200_000
+DEFAULT_MAX_RATIO = 200.0
+INFLATE_STEP = 1024 * 1024  # bytes inflated at a time, fed to the entry decoder
+RATIO_FLOOR = 1024 * 1024  # small requests may always inflate this far
 
 
 class FrameError(Exception):
@@ -46,15 +54,32 @@ def ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, data)
 
 
-def new_unpacker(max_buffer_size: int) -> msgpack.Unpacker:
-    """Streaming unpacker for one connection; frames larger than the buffer raise BufferFull."""
+def new_unpacker(max_buffer_size: int, max_entries: int = DEFAULT_MAX_ENTRIES) -> msgpack.Unpacker:
+    """Streaming unpacker for one connection; frames larger than the buffer raise BufferFull,
+    arrays and maps longer than `max_entries` raise ValueError as soon as their header is
+    read (a 31 MiB frame of `[0,{}]` entries would otherwise become 10 million lists)."""
     return msgpack.Unpacker(
         raw=False,
         unicode_errors=SURROGATE,
         ext_hook=ext_hook,
         strict_map_key=False,
         max_buffer_size=max_buffer_size,
+        max_array_len=max_entries,
+        max_map_len=max_entries,
     )
+
+
+def undecodable(exc: Exception) -> FrameError:
+    """What msgpack (or a map key that is an array or a map) raised, as a refusal."""
+    text = str(exc)
+    if "exceeds max_array_len" in text or "exceeds max_map_len" in text:
+        return FrameError("too_many_entries", text)
+    if isinstance(exc, TypeError):
+        return FrameError("malformed", f"map key that cannot be a key: {text}")
+    return FrameError("malformed", f"undecodable msgpack: {text}")
+
+
+UNDECODABLE = (msgpack.UnpackException, ValueError, TypeError, RecursionError)
 
 
 def as_bytes(value: Any) -> bytes:
@@ -74,6 +99,7 @@ class ForwardRequest:
     options: dict = field(default_factory=dict)
     mode: str = "message"
     skipped: int = 0  # entries dropped: negative time, non-map record, non-log signal
+    bad_times: int = 0  # entries whose time was not finite or out of range: receive time
 
     @property
     def chunk(self) -> Any:
@@ -81,74 +107,110 @@ class ForwardRequest:
 
 
 def event_seconds(value: Any, now: float | None = None) -> float | None:
-    """Event time as float seconds; None for values the protocol says to skip."""
+    """Event time as float seconds; None for values the protocol says to skip.
+
+    A time that is not finite or out of range is `math.nan`: the caller uses the receive time.
+    """
     if isinstance(value, list) and value:  # Fluent Bit >= 2.1: [time, metadata]
         value = value[0]
     if isinstance(value, EventTime):
-        seconds = value.to_float()
-    elif isinstance(value, bool):
+        return value.to_float() or (time.time() if now is None else now)
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    elif isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        return None
-    if seconds < 0:
-        return None  # OTLP group markers (-1/-2) and nonsense
-    if seconds > 1e11:
-        seconds /= 1000.0  # npm fluent-logger `milliseconds: true` sends epoch milliseconds
-    if seconds == 0:
+    if value < 0:
+        return None  # OTLP group markers (-1/-2); NaN compares false and is caught below
+    if value == 0:
         return time.time() if now is None else now
-    return seconds
+    seconds = epoch_seconds(value)  # npm fluent-logger `milliseconds: true` sends ms
+    return math.nan if seconds is None else seconds
 
 
-def decompress_entries(payload: bytes, limit: int) -> bytes:
-    """gunzip possibly several concatenated members, refusing output beyond `limit` bytes."""
-    out = bytearray()
+def inflate(payload: bytes, limit: int) -> Iterator[bytes]:
+    """gunzip possibly several concatenated members, a step at a time, so that memory holds
+    one step and not the whole output; refuses output beyond `limit` bytes."""
     data = payload
+    produced = 0
     while data:
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out += inflater.decompress(data, limit - len(out) + 1)
-        except zlib.error as exc:
-            raise FrameError("bad_compression", f"gzip: {exc}") from None
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise FrameError("oversized", f"decompressed entries exceed {limit} bytes")
+        while True:
+            try:
+                piece = inflater.decompress(data, INFLATE_STEP)
+            except zlib.error as exc:
+                raise FrameError("bad_compression", f"gzip: {exc}") from None
+            produced += len(piece)
+            if produced > limit:
+                raise FrameError("decompression_limit", f"inflates beyond {limit} bytes")
+            if piece:
+                yield piece
+            data = inflater.unconsumed_tail
+            if inflater.eof or (not piece and not data):
+                break
         if not inflater.eof:
             raise FrameError("bad_compression", "gzip stream truncated")
         data = inflater.unused_data
         # Trailing zero padding after the last member is tolerated, as gzip(1) does.
         if data and not data.strip(b"\x00"):
             break
-    return bytes(out)
 
 
-def _collect(
-    raw_entries: Any, request: ForwardRequest, now: float, *, packed: bool = False
-) -> None:
+def decompress_entries(payload: bytes, limit: int) -> bytes:
+    """The whole inflated payload (at most `limit` bytes)."""
+    return b"".join(inflate(payload, limit))
+
+
+def inflate_limit(compressed: int, max_decompressed: int, max_ratio: float) -> int:
+    return int(min(max_decompressed, max(compressed * max_ratio, RATIO_FLOOR)))
+
+
+def _collect(raw_entries: Any, request: ForwardRequest, now: float, max_entries: int) -> None:
     for entry in raw_entries:
         if not isinstance(entry, list) or len(entry) < 2:
             raise FrameError("malformed", f"{request.mode} entry is not [time, record]")
+        if len(request.entries) + request.skipped >= max_entries:
+            raise FrameError("too_many_entries", f"more than {max_entries} entries in a request")
         seconds = event_seconds(entry[0], now)
         record = entry[1]
         if seconds is None or not isinstance(record, dict):
             request.skipped += 1
             continue
+        if seconds != seconds:  # NaN: not finite or out of range
+            request.bad_times += 1
+            seconds = now
         request.entries.append((seconds, record))
 
 
-def _unpack_packed(payload: bytes, limit: int) -> msgpack.Unpacker:
+def _packed_entries(pieces: Iterator[bytes], buffer: int, max_entries: int) -> Iterator[Any]:
     inner = msgpack.Unpacker(
         raw=False,
         unicode_errors=SURROGATE,
         ext_hook=ext_hook,
         strict_map_key=False,
-        max_buffer_size=max(limit, len(payload), 1),
+        max_buffer_size=max(buffer, 1),
+        max_array_len=max_entries,
+        max_map_len=max_entries,
     )
-    inner.feed(payload)
-    return inner
+    fed = 0
+    try:
+        for piece in pieces:
+            inner.feed(piece)
+            fed += len(piece)
+            yield from inner
+    except msgpack.BufferFull:
+        raise FrameError("oversized", f"a packed entry is larger than {buffer} bytes") from None
+    except UNDECODABLE as exc:
+        raise undecodable(exc) from None
+    if inner.tell() < fed:
+        raise FrameError("malformed", "packed entries end inside an entry")
 
 
-def decode_request(obj: Any, *, max_decompressed: int, now: float | None = None) -> ForwardRequest:
+def decode_request(
+    obj: Any,
+    *,
+    max_decompressed: int,
+    now: float | None = None,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> ForwardRequest:
     """Turn one top-level msgpack object into a ForwardRequest, or raise FrameError."""
     if not isinstance(obj, list) or len(obj) < 2:
         raise FrameError("malformed", f"request is {type(obj).__name__}, not an array")
@@ -166,26 +228,26 @@ def decode_request(obj: Any, *, max_decompressed: int, now: float | None = None)
         options = _options(obj, 2)
         request = ForwardRequest(tag, [], options, "forward")
         if _signal(options) == SIGNAL_LOGS:
-            _collect(second, request, now)
+            _collect(second, request, now, max_entries)
         else:
             request.skipped = len(second)
         return request
     if isinstance(second, bytes | str):
         options = _options(obj, 2)
         payload = as_bytes(second)
-        mode = "packed_forward"
-        if str(options.get("compressed", "")).lower() == "gzip":
-            payload = decompress_entries(payload, max_decompressed)
-            mode = "compressed_packed_forward"
-        elif str(options.get("compressed", "")).lower() == "zstd":
+        compression = str(options.get("compressed", "")).lower()
+        if compression == "zstd":
             raise FrameError("bad_compression", "zstd compression is not supported")
+        mode = "compressed_packed_forward" if compression == "gzip" else "packed_forward"
         request = ForwardRequest(tag, [], options, mode)
         if _signal(options) != SIGNAL_LOGS:
             return request
-        try:
-            _collect(_unpack_packed(payload, max_decompressed), request, now, packed=True)
-        except (msgpack.UnpackException, ValueError) as exc:
-            raise FrameError("malformed", f"packed entries: {exc}") from None
+        limit = max(max_decompressed, len(payload))
+        pieces: Iterator[bytes] = iter((payload,))
+        if compression == "gzip":
+            limit = inflate_limit(len(payload), max_decompressed, max_ratio)
+            pieces = inflate(payload, limit)
+        _collect(_packed_entries(pieces, limit, max_entries), request, now, max_entries)
         return request
     return _message(tag, obj, now)
 
@@ -198,8 +260,11 @@ def _message(tag: str, obj: list, now: float) -> ForwardRequest:
     seconds = event_seconds(obj[1], now)
     if _signal(options) != SIGNAL_LOGS or seconds is None or not isinstance(obj[2], dict):
         request.skipped = 1
-    else:
-        request.entries.append((seconds, obj[2]))
+        return request
+    if seconds != seconds:  # NaN: not finite or out of range
+        request.bad_times = 1
+        seconds = now
+    request.entries.append((seconds, obj[2]))
     return request
 
 
@@ -216,6 +281,13 @@ def _signal(options: dict) -> int:
     return signal if isinstance(signal, int) else SIGNAL_LOGS
 
 
+def _pack_ext(value: Any) -> Any:
+    if isinstance(value, EventTime):
+        return msgpack.ExtType(0, struct.pack(">II", value.seconds, value.nanoseconds))
+    raise TypeError(f"cannot pack {type(value).__name__}")
+
+
 def ack_bytes(chunk: Any) -> bytes:
-    """The `{"ack": chunk}` response, echoing the chunk id byte for byte."""
-    return msgpack.packb({"ack": chunk}, unicode_errors=SURROGATE)
+    """The `{"ack": chunk}` response, echoing the chunk id byte for byte (whatever msgpack
+    value a sender used as the id, an EventTime included)."""
+    return msgpack.packb({"ack": chunk}, unicode_errors=SURROGATE, default=_pack_ext)

@@ -16,34 +16,42 @@ import logging
 import ssl
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
 
-from oom_enricher.serve.metrics import Metrics
+from oom_enricher.counters import Counters, ErrorLog, Tally
 from oom_enricher.sources.forward_codec import (
+    UNDECODABLE,
+    ForwardRequest,
     FrameError,
     ack_bytes,
     decode_request,
     new_unpacker,
+    undecodable,
 )
 from oom_enricher.sources.forward_handshake import HandshakeConfig, ServerHandshake
+from oom_enricher.sources.limits import (
+    BufferBudget,
+    ConnectionGate,
+    Slot,
+    SourceLimits,
+    descriptor_cap,
+)
 
 log = logging.getLogger(__name__)
 
 SOURCE = "forward"
-MiB = 1024 * 1024
 
 
 @dataclass
 class ForwardServerConfig:
     host: str = "127.0.0.1"
     port: int = 24224
-    max_frame_bytes: int = 32 * MiB  # one request on the wire (Fluentd chunks default to 8 MB)
-    max_decompressed_bytes: int = 256 * MiB
+    limits: SourceLimits = field(default_factory=SourceLimits)
     read_size: int = 256 * 1024
-    idle_timeout: float = 600.0  # close connections silent for this long
     handshake_timeout: float = 30.0
     handshake: HandshakeConfig | None = None
     # npm fluent-logger (<= 3.4.1) over TLS attaches its ack listener only in the write
@@ -75,6 +83,10 @@ def _json_ack(chunk: Any) -> bytes:
     return json.dumps({"ack": chunk}).encode()
 
 
+class _Handled(Exception):
+    """Closes the connection after the error was already counted and logged."""
+
+
 class ConnectionRefused(Exception):
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
@@ -85,8 +97,22 @@ class ConnectionRefused(Exception):
 @dataclass(eq=False)
 class _Connection:
     peer: str
+    slot: Slot
     task: asyncio.Task | None = None
-    busy: bool = False
+    held: int = 0  # bytes of this connection counted in the buffer budget
+
+
+_NO_REQUEST = object()
+
+
+def _next_request(unpacker: msgpack.Unpacker) -> Any:
+    """The next complete request in the buffer, or _NO_REQUEST."""
+    try:
+        return next(unpacker)
+    except StopIteration:
+        return _NO_REQUEST
+    except UNDECODABLE as exc:
+        raise undecodable(exc) from None
 
 
 class _HeartbeatProtocol(asyncio.DatagramProtocol):
@@ -121,11 +147,26 @@ def build_tls_context(config: ForwardServerConfig) -> ssl.SSLContext | None:
 
 class ForwardServer:
     def __init__(
-        self, config: ForwardServerConfig, handler: Handler, metrics: Metrics | None = None
+        self,
+        config: ForwardServerConfig,
+        handler: Handler,
+        metrics: Counters | None = None,
+        gate: ConnectionGate | None = None,
+        budget: BufferBudget | None = None,
     ) -> None:
         self.config = config
+        self.limits = config.limits
         self.handler = handler
-        self.metrics = metrics or Metrics()
+        self.metrics: Counters = metrics or Tally()
+        self.errors = ErrorLog(self.metrics, SOURCE, log, self.limits.log_interval)
+        self.gate = gate or ConnectionGate(
+            descriptor_cap(self.limits.max_connections), self.limits.max_connections_per_peer
+        )
+        self.budget = budget or BufferBudget(self.limits.max_buffered_bytes)
+        # Long decodes (large or compressed requests) run here, so the loop keeps serving.
+        self._decoder = ThreadPoolExecutor(
+            max_workers=self.limits.decode_threads, thread_name_prefix="forward-decode"
+        )
         self._tls = build_tls_context(config)
         self._server: asyncio.base_events.Server | None = None
         self._connections: set[_Connection] = set()
@@ -163,7 +204,7 @@ class ForwardServer:
         if self._heartbeat is not None:
             self._heartbeat.close()
         for conn in list(self._connections):
-            if not conn.busy and conn.task is not None:
+            if not conn.slot.busy and conn.task is not None:
                 conn.task.cancel()
         tasks = [c.task for c in self._connections if c.task is not None]
         if tasks:
@@ -174,23 +215,39 @@ class ForwardServer:
                 await asyncio.wait(pending, timeout=1.0)
         if self._server is not None:
             await self._server.wait_closed()
+        self._decoder.shutdown(wait=False, cancel_futures=True)
 
-    def _error(self, kind: str, peer: str, reason: str) -> None:
-        self.metrics.inc("errors", {"source": SOURCE, "kind": kind}, help="Errors by kind")
-        log.warning(
+    def _error(self, kind: str, peer: str, reason: str, exc: BaseException | None = None) -> None:
+        self.errors.error(
+            kind,
             "forward: closing connection from %s: %s: %s",
             peer,
             kind,
             reason,
-            extra={"source.address": peer, "error.type": kind},
+            peer=peer,
+            exc=exc,
         )
+
+    def _admit(self, peer: str, task: asyncio.Task) -> Slot | None:
+        evicted = self.gate.evicted
+        slot, refusal = self.gate.admit(peer, task.cancel)
+        if self.gate.evicted > evicted:
+            self.errors.error(
+                "evicted_idle", "forward: at the connection cap, closed the longest idle one"
+            )
+        if refusal is not None:
+            self.errors.error(refusal, "forward: refusing a connection from %s", peer, peer=peer)
+        return slot
 
     async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername") or ("?", 0)
-        conn = _Connection(peer=str(peername[0]), task=asyncio.current_task())
-        if self._closing:
-            writer.close()
+        task = asyncio.current_task()
+        assert task is not None
+        slot = None if self._closing else self._admit(str(peername[0]), task)
+        if slot is None:
+            writer.transport.abort()
             return
+        conn = _Connection(peer=slot.peer, slot=slot, task=task)
         self._connections.add(conn)
         self.metrics.inc("connections", {"source": SOURCE}, help="Accepted connections")
         self.metrics.set("connections_active", len(self._connections), {"source": SOURCE})
@@ -202,9 +259,15 @@ class ForwardServer:
             self._error(exc.kind, conn.peer, exc.reason)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             self._error("connection_lost", conn.peer, str(exc) or type(exc).__name__)
+        except _Handled:
+            pass
         except asyncio.CancelledError:
             failed = False
+        except Exception as exc:  # a defect: counted and logged, never lost with the task
+            self._error("internal", conn.peer, f"{type(exc).__name__}: {exc}", exc)
         finally:
+            self.gate.release(slot)
+            self.budget.resize(conn.held, 0)
             self._connections.discard(conn)
             self.metrics.set("connections_active", len(self._connections), {"source": SOURCE})
             if failed:
@@ -225,21 +288,33 @@ class ForwardServer:
                 )
             except (ssl.SSLError, OSError, TimeoutError) as exc:
                 raise ConnectionRefused("tls_handshake", f"TLS handshake failed: {exc!r}") from None
-        unpacker = new_unpacker(self.config.max_frame_bytes)
+        limits = self.limits
+        unpacker = new_unpacker(limits.max_frame_bytes, limits.max_entries_per_request)
         fed = 0
         client_hostname = ""
         if self.config.handshake is not None:
             client_hostname, fed = await self._handshake(reader, writer, unpacker)
+        started_at, started_tell = time.monotonic(), unpacker.tell()
         while not self._closing:
+            timeout = limits.idle_timeout
+            if unpacker.tell() != started_tell:  # a new request began since the last read
+                started_at, started_tell = time.monotonic(), unpacker.tell()
+            partial = fed > unpacker.tell()
+            if partial:
+                timeout = min(timeout, started_at + limits.request_deadline - time.monotonic())
             try:
-                data = await asyncio.wait_for(
-                    reader.read(self.config.read_size), timeout=self.config.idle_timeout
-                )
+                data = await asyncio.wait_for(reader.read(self.config.read_size), max(timeout, 0))
             except TimeoutError:
+                if partial:
+                    raise ConnectionRefused(
+                        "request_deadline",
+                        f"request not complete within {limits.request_deadline:g} s",
+                    ) from None
                 log.info("forward: closing idle connection from %s", conn.peer)
                 return
             except ssl.SSLError as exc:
                 raise ConnectionRefused("tls", f"TLS error: {exc}") from None
+            self.gate.touch(conn.slot)
             if not data:
                 if unpacker.tell() < fed:
                     raise FrameError(
@@ -253,17 +328,32 @@ class ForwardServer:
                 await self._serve_json(conn, reader, writer, data)
                 return
             fed += len(data)
+            self._hold(conn, fed - unpacker.tell())
             try:
                 unpacker.feed(data)
             except msgpack.BufferFull:
                 raise FrameError(
-                    "oversized", f"request larger than {self.config.max_frame_bytes} bytes"
+                    "oversized", f"request larger than {limits.max_frame_bytes} bytes"
                 ) from None
-            conn.busy = True
+            conn.slot.busy = True
             try:
-                await self._drain_requests(conn, unpacker, writer, client_hostname)
+                await self._drain_requests(conn, unpacker, writer, client_hostname, fed)
             finally:
-                conn.busy = False
+                conn.slot.busy = False
+            self._hold(conn, fed - unpacker.tell())
+
+    def _hold(self, conn: _Connection, held: int) -> None:
+        """Count a connection's unparsed bytes against the budget shared by all connections."""
+        if not self.budget.resize(conn.held, held):
+            raise ConnectionRefused(
+                "buffer_budget",
+                f"{held} more bytes would exceed the {self.limits.max_buffered_bytes} bytes "
+                "buffered across all connections",
+            )
+        conn.held = held
+
+    async def _off_loop(self, call: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._decoder, call, *args)
 
     async def _drain_requests(
         self,
@@ -271,17 +361,28 @@ class ForwardServer:
         unpacker: msgpack.Unpacker,
         writer: asyncio.StreamWriter,
         client_hostname: str,
+        fed: int,
     ) -> None:
         while True:
-            try:
-                obj = next(unpacker)
-            except StopIteration:
+            before = unpacker.tell()
+            large = fed - before >= self.limits.offload_bytes
+            obj = (
+                await self._off_loop(_next_request, unpacker) if large else _next_request(unpacker)
+            )
+            if obj is _NO_REQUEST:
                 return
-            except (msgpack.UnpackException, ValueError) as exc:
-                raise FrameError("malformed", f"undecodable msgpack: {exc}") from None
             if obj is None:
                 continue  # keepalive no-op
-            await self._process(conn, obj, writer, client_hostname, ack_bytes)
+            await self._process(conn, obj, writer, client_hostname, ack_bytes, large)
+
+    def _decode(self, obj: Any) -> ForwardRequest:
+        limits = self.limits
+        return decode_request(
+            obj,
+            max_decompressed=limits.max_decompressed_bytes,
+            max_entries=limits.max_entries_per_request,
+            max_ratio=limits.max_decompression_ratio,
+        )
 
     async def _process(
         self,
@@ -290,12 +391,25 @@ class ForwardServer:
         writer: asyncio.StreamWriter,
         client_hostname: str,
         encode_ack: Callable[[Any], bytes],
+        large: bool = False,
     ) -> None:
         started = time.monotonic()
-        request = decode_request(obj, max_decompressed=self.config.max_decompressed_bytes)
+        compressed = isinstance(obj, list) and len(obj) > 2 and isinstance(obj[2], dict)
+        compressed = compressed and obj[2].get("compressed") is not None
+        request = (
+            await self._off_loop(self._decode, obj) if large or compressed else self._decode(obj)
+        )
         self.metrics.inc("forward_requests", {"mode": request.mode}, help="Requests by mode")
         if request.skipped:
             self.metrics.inc("records_skipped", {"source": SOURCE}, request.skipped)
+        if request.bad_times:
+            self.errors.error(
+                "bad_time",
+                "forward: %d entries from %s with a time not finite or out of range: receive time",
+                request.bad_times,
+                conn.peer,
+                peer=conn.peer,
+            )
         if request.entries:
             self.metrics.inc(
                 "records_in", {"source": SOURCE}, len(request.entries), help="Records received"
@@ -312,8 +426,8 @@ class ForwardServer:
             try:
                 await self.handler(batch)
             except Exception as exc:  # the sender gets no ack and will resend
-                log.exception("forward: handler failed for %s", conn.peer)
-                raise ConnectionRefused("handler", f"handler failed: {exc}") from None
+                self._error("handler", conn.peer, f"{type(exc).__name__}: {exc}", exc)
+                raise _Handled from None
         if request.chunk is not None:
             if self.config.ack_delay:
                 await asyncio.sleep(self.config.ack_delay)
@@ -345,27 +459,34 @@ class ForwardServer:
                 position = len(buffer) - len(rest)
                 try:
                     obj, end = decoder.raw_decode(buffer, position)
+                except RecursionError:
+                    raise FrameError("malformed", "JSON request nested too deep") from None
                 except json.JSONDecodeError as exc:
                     if exc.pos < len(buffer) and not exc.msg.startswith("Unterminated"):
                         raise FrameError("malformed", f"JSON request: {exc}") from None
                     buffer = buffer[position:]  # incomplete: wait for more bytes
                     break
                 position = end
-                conn.busy = True
+                conn.slot.busy = True
                 try:
                     await self._process(conn, obj, writer, "", _json_ack)
                 finally:
-                    conn.busy = False
-            if len(buffer) > self.config.max_frame_bytes:
+                    conn.slot.busy = False
+            if len(buffer) > self.limits.max_frame_bytes:
                 raise FrameError("oversized", "JSON request larger than the frame limit")
+            self._hold(conn, len(buffer))
             if self._closing:
                 return
+            timeout = self.limits.request_deadline if buffer else self.limits.idle_timeout
             try:
-                more = await asyncio.wait_for(
-                    reader.read(self.config.read_size), timeout=self.config.idle_timeout
-                )
+                more = await asyncio.wait_for(reader.read(self.config.read_size), timeout)
             except TimeoutError:
+                if buffer:
+                    raise ConnectionRefused(
+                        "request_deadline", "JSON request not complete"
+                    ) from None
                 return
+            self.gate.touch(conn.slot)
             if not more:
                 if buffer.strip():
                     raise FrameError("malformed", "connection closed inside a JSON request")
@@ -387,8 +508,8 @@ class ForwardServer:
                 break
             except StopIteration:
                 pass
-            except (msgpack.UnpackException, ValueError) as exc:
-                raise FrameError("malformed", f"undecodable PING: {exc}") from None
+            except UNDECODABLE as exc:
+                raise undecodable(exc) from None
             remaining = deadline - time.monotonic()
             try:
                 data = await asyncio.wait_for(reader.read(4096), timeout=max(remaining, 0.01))

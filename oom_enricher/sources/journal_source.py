@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from oom_enricher.counters import Counters, Tally
 from oom_enricher.model import ShippedRecord
-from oom_enricher.serve.metrics import Metrics
 from oom_enricher.sources.record_shapes import ShapeOptions, from_record
 
 log = logging.getLogger(__name__)
@@ -29,13 +29,13 @@ class JournalSource:
     def __init__(
         self,
         command: list[str] | tuple[str, ...] = DEFAULT_COMMAND,
-        metrics: Metrics | None = None,
+        metrics: Counters | None = None,
         shape: ShapeOptions | None = None,
         first_start: str = "boot",  # boot: the current boot's entries; tail: only new ones
         batch: int = 500,
     ) -> None:
         self.command = list(command)
-        self.metrics = metrics or Metrics()
+        self.metrics: Counters = metrics or Tally()
         self.shape = shape or ShapeOptions(host_fallback="none")
         self.first_start = first_start
         self.batch = batch

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from oom_enricher.counters import Counters, Tally
 from oom_enricher.model import ShippedRecord
-from oom_enricher.serve.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +82,12 @@ class KmsgSource:
         self,
         path: str = "/dev/kmsg",
         host: str | None = None,
-        metrics: Metrics | None = None,
+        metrics: Counters | None = None,
         batch: int = 500,
     ) -> None:
         self.path = path
         self.host = host or socket.gethostname()
-        self.metrics = metrics or Metrics()
+        self.metrics: Counters = metrics or Tally()
         self.batch = batch
         self.key = f"kmsg:{path}"
         self.boot_id = read_boot_id()

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from oom_enricher.counters import Counters
 from oom_enricher.model import ShippedRecord
+from oom_enricher.sources.epoch import epoch_seconds
 
 MESSAGE_KEYS = ("message", "msg", "log", "MESSAGE", "_MESSAGE", "unmatched_line")
 HOST_KEYS = (
@@ -102,24 +104,28 @@ def _nested(record: dict, dotted: str) -> Any:
 
 
 def parse_time(value: Any) -> datetime | None:
-    """Epoch seconds / ms / µs / ns (by magnitude) or an ISO 8601 string, as UTC."""
+    """Epoch seconds / ms / µs / ns (by magnitude) or an ISO 8601 string, as UTC; None when
+    there is none, or it is not finite ("inf", "nan") or out of range (1e20, 400 digits)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        seconds = float(value)
-    else:
-        text = _text(value)
-        if text is None:
-            return None
-        try:
-            seconds = float(text)
-        except ValueError:
-            try:
-                parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-            except ValueError:
-                return None
-            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    while seconds > 1e11:  # ms, µs, ns since the epoch
-        seconds /= 1000.0
-    return datetime.fromtimestamp(seconds, UTC)
+        return _from_epoch(value)
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return _from_epoch(float(text))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        parsed = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # year 1 or 9999 pushed past the range by its zone
+        return None
+    return parsed if epoch_seconds(parsed.timestamp()) is not None else None
+
+
+def _from_epoch(value: float) -> datetime | None:
+    seconds = epoch_seconds(value)
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
 
 def from_record(
@@ -130,8 +136,12 @@ def from_record(
     peer: str | None = None,
     source: str = "forward",
     options: ShapeOptions | None = None,
+    counters: Counters | None = None,
 ) -> ShippedRecord | None:
-    """One shipper record as a ShippedRecord; None when the record carries no message."""
+    """One shipper record as a ShippedRecord; None when the record carries no message.
+
+    A time field that is there but unusable falls back to `event_time` (the shipper's or
+    the receive time), counted as `errors_total{kind="bad_time"}` in `counters`."""
     opts = options or ShapeOptions()
     fields: dict[str, Any] = {"source": source}
     if peer:
@@ -152,17 +162,35 @@ def from_record(
             host = peer
         elif opts.host_fallback == "tag":
             host = tag
-    when = parse_time(_nested(record, opts.time_key)) if opts.time_key else None
-    if when is None and "__REALTIME_TIMESTAMP" in record:
-        when = parse_time(_int(record["__REALTIME_TIMESTAMP"]))
+    when = _record_time(record, opts, source, counters)
     if when is None and event_time is not None:
-        when = datetime.fromtimestamp(event_time, UTC)
+        when = _from_epoch(event_time)
     if fields.get("transport") != "kernel" or "seq" not in fields:
         # Everything but the Fluent Bit kmsg shape, which _message() read completely.
         _journal_fields(record, fields)
         _syslog_fields(record, tag, fields)
     fields["is_kernel"] = kernel_origin(fields)
     return ShippedRecord(message=message, host=host, time=when, tag=tag, fields=fields)
+
+
+def _record_time(
+    record: dict, opts: ShapeOptions, source: str, counters: Counters | None
+) -> datetime | None:
+    candidates = []
+    if opts.time_key:
+        candidates.append(_nested(record, opts.time_key))
+    if "__REALTIME_TIMESTAMP" in record:
+        raw = record["__REALTIME_TIMESTAMP"]
+        candidates.append(raw if (number := _int(raw)) is None else number)
+    for value in candidates:
+        if value is None:
+            continue
+        when = parse_time(value)
+        if when is not None:
+            return when
+        if counters is not None:
+            counters.inc("errors", {"source": source, "kind": "bad_time"})
+    return None
 
 
 def kernel_origin(fields: dict) -> bool | None:

@@ -33,8 +33,16 @@ class StreamSplitter:
     def __init__(self, max_message: int = 256 * 1024) -> None:
         self.max_message = max_message
         self._buf = bytearray()
+        self.consumed = 0  # bytes taken out as messages: a change means a new frame began
 
     def feed(self, data: bytes) -> list[bytes]:
+        before = len(self._buf) + len(data)
+        try:
+            return self._split(data)
+        finally:
+            self.consumed += before - len(self._buf)
+
+    def _split(self, data: bytes) -> list[bytes]:
         self._buf += data
         out: list[bytes] = []
         while self._buf:
@@ -70,6 +78,10 @@ class StreamSplitter:
 
     def pending(self) -> bytes:
         return bytes(self._buf)
+
+    @property
+    def held(self) -> int:
+        return len(self._buf)
 
 
 @dataclass(slots=True)

@@ -1,7 +1,10 @@
 """Syslog receivers (RFC 3164 / RFC 5424) over UDP and TCP, for rsyslog / syslog-ng forwarding.
 
 Every message becomes a ShippedRecord handed to the handler coroutine in arrival order
-(per TCP connection; UDP datagrams through one queue).
+(per TCP connection; UDP datagrams through one queue). TCP connections share the process's
+connection gate and buffer budget with the forward server; a frame (an octet-counted
+message or a line) must end within the request deadline, not only within a size.
+Message bytes that are not UTF-8 are kept as lone surrogates (`surrogateescape`).
 """
 
 from __future__ import annotations
@@ -9,12 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
+from oom_enricher.counters import Counters, ErrorLog, Tally
 from oom_enricher.model import ShippedRecord
-from oom_enricher.serve.metrics import Metrics
+from oom_enricher.sources.limits import (
+    BufferBudget,
+    ConnectionGate,
+    Slot,
+    SourceLimits,
+    descriptor_cap,
+)
 from oom_enricher.sources.syslog_framing import (
     FramingError,
     StreamSplitter,
@@ -34,34 +45,47 @@ class SyslogConfig:
     host: str = "127.0.0.1"
     udp_port: int | None = 5140
     tcp_port: int | None = 5140
-    max_message: int = 256 * 1024
     timezone: tzinfo = UTC  # zone of RFC 3164 stamps, which carry none
     host_fallback: str = "peer"
-    idle_timeout: float = 3600.0
+    limits: SourceLimits = field(default_factory=SourceLimits)
+
+
+UDP_QUEUE = 10_000  # datagrams waiting for the handler; their bytes count in the budget
 
 
 def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace").rstrip("\r\n\x00")
+    return raw.decode("utf-8", "surrogateescape").rstrip("\r\n\x00")
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, queue: asyncio.Queue) -> None:
-        self.queue = queue
+    def __init__(self, receiver: SyslogReceiver) -> None:
+        self.receiver = receiver
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self.queue.put_nowait((data, str(addr[0])))
+        self.receiver.queue_datagram(data, str(addr[0]))
 
 
 class SyslogReceiver:
     def __init__(
-        self, config: SyslogConfig, handler: RecordHandler, metrics: Metrics | None = None
+        self,
+        config: SyslogConfig,
+        handler: RecordHandler,
+        metrics: Counters | None = None,
+        gate: ConnectionGate | None = None,
+        budget: BufferBudget | None = None,
     ) -> None:
         self.config = config
+        self.limits = config.limits
         self.handler = handler
-        self.metrics = metrics or Metrics()
+        self.metrics: Counters = metrics or Tally()
+        self.errors = ErrorLog(self.metrics, SOURCE, log, self.limits.log_interval)
+        self.gate = gate or ConnectionGate(
+            descriptor_cap(self.limits.max_connections), self.limits.max_connections_per_peer
+        )
+        self.budget = budget or BufferBudget(self.limits.max_buffered_bytes)
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.base_events.Server | None = None
-        self._queue: asyncio.Queue = asyncio.Queue(maxsize=100_000)
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=UDP_QUEUE)
         self._consumer: asyncio.Task | None = None
         self._connections: set[asyncio.Task] = set()
         self.udp_port: int | None = None
@@ -71,7 +95,7 @@ class SyslogReceiver:
         loop = asyncio.get_running_loop()
         if self.config.udp_port is not None:
             transport, _ = await loop.create_datagram_endpoint(
-                lambda: _UdpProtocol(self._queue),
+                lambda: _UdpProtocol(self),
                 local_addr=(self.config.host, self.config.udp_port),
             )
             self._udp = transport
@@ -103,6 +127,12 @@ class SyslogReceiver:
         if self._tcp is not None:
             await self._tcp.wait_closed()
 
+    def queue_datagram(self, data: bytes, peer: str) -> None:
+        if self._queue.full() or not self.budget.resize(0, len(data)):
+            self.errors.error("udp_overload", "syslog: dropping datagrams: the queue is full")
+            return
+        self._queue.put_nowait((data, peer))
+
     def _records(self, messages: list[bytes], peer: str) -> list[ShippedRecord]:
         out = []
         for raw in messages:
@@ -116,38 +146,76 @@ class SyslogReceiver:
         while True:
             data, peer = await self._queue.get()
             try:
-                records = self._records([data], peer)
-                await self.handler(records)
-            except Exception:
-                self.metrics.inc("errors", {"source": SOURCE, "kind": "handler"})
-                log.exception("syslog: handler failed for a datagram from %s", peer)
+                await self.handler(self._records([data], peer))
+            except Exception as exc:
+                self.errors.error(
+                    "handler", "syslog: handler failed for a datagram from %s", peer, exc=exc
+                )
             finally:
+                self.budget.resize(len(data), 0)
                 self._queue.task_done()
 
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._connections.add(task)
         peer = str((writer.get_extra_info("peername") or ("?",))[0])
-        splitter = StreamSplitter(self.config.max_message)
+        slot, refusal = self.gate.admit(peer, task.cancel)
+        if slot is None:
+            self.errors.error(refusal or "refused", "syslog: refusing a connection from %s", peer)
+            writer.transport.abort()
+            return
+        self._connections.add(task)
+        splitter = StreamSplitter(self.limits.max_line_bytes)
         try:
-            while True:
-                data = await asyncio.wait_for(reader.read(65536), self.config.idle_timeout)
-                if not data:
-                    tail = splitter.pending()
-                    if tail.strip():  # last line without its LF
-                        await self.handler(self._records([tail], peer))
-                    return
-                messages = splitter.feed(data)
-                if messages:
-                    await self.handler(self._records(messages, peer))
+            await self._read_tcp(reader, splitter, slot, peer)
         except FramingError as exc:
-            self.metrics.inc("errors", {"source": SOURCE, "kind": "framing"}, help="Errors by kind")
-            log.warning("syslog: closing connection from %s: framing: %s", peer, exc)
-        except (TimeoutError, ConnectionError):
+            self.errors.error("framing", "syslog: closing connection from %s: %s", peer, exc)
+        except _Refused as exc:
+            self.errors.error(exc.kind, "syslog: closing connection from %s: %s", peer, exc)
+        except (TimeoutError, ConnectionError, asyncio.CancelledError):
             pass
-        except asyncio.CancelledError:
-            pass
+        except Exception as exc:  # the handler's or a defect: counted, never lost with the task
+            self.errors.error("handler", "syslog: connection from %s failed", peer, exc=exc)
         finally:
+            self.gate.release(slot)
+            self.budget.resize(splitter.held, 0)
             self._connections.discard(task)
             writer.close()
+
+    async def _read_tcp(
+        self, reader: asyncio.StreamReader, splitter: StreamSplitter, slot: Slot, peer: str
+    ) -> None:
+        limits = self.limits
+        frame_start, frame_consumed = time.monotonic(), splitter.consumed
+        while True:
+            timeout = limits.idle_timeout
+            if splitter.consumed != frame_consumed:
+                frame_start, frame_consumed = time.monotonic(), splitter.consumed
+            if splitter.held:
+                timeout = min(timeout, frame_start + limits.request_deadline - time.monotonic())
+            try:
+                data = await asyncio.wait_for(reader.read(65536), max(timeout, 0))
+            except TimeoutError:
+                if splitter.held:
+                    raise _Refused(
+                        "frame_deadline", f"frame not complete within {limits.request_deadline:g} s"
+                    ) from None
+                return
+            self.gate.touch(slot)
+            if not data:
+                tail = splitter.pending()
+                if tail.strip():  # last line without its LF
+                    await self.handler(self._records([tail], peer))
+                return
+            held = splitter.held
+            messages = splitter.feed(data)
+            if not self.budget.resize(held, splitter.held):
+                raise _Refused("buffer_budget", "the bytes buffered across connections are full")
+            if messages:
+                await self.handler(self._records(messages, peer))
+
+
+class _Refused(Exception):
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind

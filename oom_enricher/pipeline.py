@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from oom_enricher.enrich.document import build_document
+from oom_enricher.enrich.surrogates import clean_document
 from oom_enricher.model import LogLine, ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
 from oom_enricher.normalize.pasted_text import PasteReader, PasteShape, head_lines
@@ -25,6 +26,7 @@ class PipelineStats:
     lines: int = 0
     reports: int = 0
     incomplete: int = 0
+    replaced_characters: int = 0  # undecodable bytes turned into U+FFFD in documents
 
 
 class Pipeline:
@@ -89,6 +91,8 @@ class Pipeline:
 
     def _documents(self, blocks: list[ReportBlock]) -> list[dict]:
         docs = [build_document(block) for block in blocks]
+        for doc in docs:
+            self.stats.replaced_characters += clean_document(doc)
         self.stats.reports += len(docs)
         self.stats.incomplete += sum(1 for doc in docs if not doc["oom"]["complete"])
         return docs

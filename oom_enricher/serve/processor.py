@@ -264,6 +264,11 @@ class Processor:
         metrics.set(
             "incomplete_reports", self.pipeline.stats.incomplete, help="Incomplete reports emitted"
         )
+        metrics.set(
+            "replaced_characters",
+            self.pipeline.stats.replaced_characters,
+            help="Undecodable input bytes written as U+FFFD in documents",
+        )
         for sink in self.sinks:
             pending = getattr(sink, "spool_pending", 0)
             metrics.set("spool_depth", pending or 0, {"sink": sink.name}, help="Documents spooled")

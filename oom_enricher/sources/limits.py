@@ -84,6 +84,7 @@ class BufferBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
+        self.peak = 0
 
     def resize(self, held: int, now_held: int) -> bool:
         """Move one connection's share from `held` to `now_held`; False (unchanged) if over."""
@@ -91,6 +92,7 @@ class BufferBudget:
         if now_held > held and grown > self.limit:
             return False
         self.used = grown
+        self.peak = max(self.peak, grown)
         return True
 
 

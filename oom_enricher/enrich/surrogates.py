@@ -1,0 +1,44 @@
+"""Where a document is built, bytes that were not UTF-8 become U+FFFD.
+
+Sources keep undecodable bytes as lone surrogates (`surrogateescape`), so that lines survive
+byte for byte until here; JSON has no way to carry them, so documents get the replacement
+character instead, and the number of characters replaced is counted.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> tuple[str, int]:
+    """`text` with undecodable bytes replaced, and how many replacement characters that made."""
+    if _SURROGATE.search(text) is None:
+        return text, 0
+    try:
+        cleaned = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates that no byte produced (e.g. JSON "\ud800")
+        cleaned = _SURROGATE.sub("\ufffd", text)
+    return cleaned, cleaned.count("\ufffd") - text.count("\ufffd")
+
+
+def clean_document(node: Any) -> int:
+    """Replace undecodable bytes in every string of a document, in place; returns the count."""
+    replaced = 0
+    if isinstance(node, dict):
+        for key, value in list(node.items()):
+            if isinstance(value, str):
+                node[key], n = clean_text(value)
+                replaced += n
+            else:
+                replaced += clean_document(value)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            if isinstance(value, str):
+                node[i], n = clean_text(value)
+                replaced += n
+            else:
+                replaced += clean_document(value)
+    return replaced

@@ -1,0 +1,252 @@
+"""The forward server under hostile clients on loopback: each refusal closes only its own
+connection and is counted by kind; other clients keep getting their acks."""
+
+import asyncio
+import contextlib
+import gzip
+import random
+import struct
+import threading
+
+import msgpack
+import pytest
+
+from oom_enricher.sources.forward_codec import EventTime
+from oom_enricher.sources.forward_server import ForwardBatch, ForwardServer, ForwardServerConfig
+from oom_enricher.sources.limits import SourceLimits
+from tests.peers.forward_client import RawForwardClient
+
+pytestmark = pytest.mark.integration
+
+MiB = 1024 * 1024
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.batches: list[ForwardBatch] = []
+
+    async def __call__(self, batch: ForwardBatch) -> None:
+        self.batches.append(batch)
+
+
+def entries(n: int, tag: str = "ok") -> list:
+    return [[1790000000 + i, {"host": "edge-1", "log": f"{tag} {i}"}] for i in range(n)]
+
+
+async def refused(client: RawForwardClient) -> bool:
+    """True when the server closed the connection instead of answering."""
+    try:
+        await client.read_object(timeout=60)
+    except (ConnectionError, TimeoutError):
+        return True
+    return False
+
+
+async def send_ignoring_reset(client: RawForwardClient, data: bytes) -> None:
+    with contextlib.suppress(ConnectionError):
+        await client.send(data)
+
+
+def errors(server: ForwardServer, kind: str) -> float:
+    return server.metrics.get("errors", {"source": "forward", "kind": kind})
+
+
+def run(scenario, limits: SourceLimits | None = None, handler=None) -> ForwardServer:
+    async def main() -> ForwardServer:
+        server = ForwardServer(
+            ForwardServerConfig(port=0, limits=limits or SourceLimits()), handler or Collector()
+        )
+        await server.start()
+        try:
+            await scenario(server)
+        finally:
+            await server.stop()
+        return server
+
+    return asyncio.run(main())
+
+
+async def good_client_still_acked(server: ForwardServer, chunk: str) -> None:
+    good = await RawForwardClient.connect(server.port)
+    assert await good.send_acked("kern", entries(3), chunk) == {"ack": chunk}
+    await good.close()
+
+
+def test_gzip_bomb_request_is_refused_and_other_clients_unaffected():
+    entry = msgpack.packb([1790000000, {"log": "A" * 1000}])
+    bomb = gzip.compress(entry * (32 * MiB // len(entry)), 9)
+
+    async def scenario(server):
+        attacker = await RawForwardClient.connect(server.port)
+        await attacker.send(["kern", bomb, {"compressed": "gzip", "chunk": "bomb"}])
+        await good_client_still_acked(server, "during")
+        assert await refused(attacker)
+        await attacker.close()
+        await good_client_still_acked(server, "after")
+
+    server = run(scenario)
+    assert errors(server, "decompression_limit") == 1
+    assert server.budget.used == 0
+
+
+def test_entry_amplification_frame_is_refused_at_its_header():
+    count = 31 * MiB // 3
+    frame = b"\x92\xa4kern\xdd" + struct.pack(">I", count) + b"\x92\x00\x80" * count
+
+    async def scenario(server):
+        attacker = await RawForwardClient.connect(server.port)
+        await send_ignoring_reset(attacker, frame)
+        assert await refused(attacker)
+        await attacker.close()
+        await good_client_still_acked(server, "after")
+
+    server = run(scenario)
+    assert errors(server, "too_many_entries") == 1
+    # Refused after the first read: nothing near 31 MiB was ever held.
+    assert server.budget.peak < 2 * MiB
+
+
+def test_large_legal_request_is_decoded_off_the_loop_while_others_are_acked():
+    """While one connection's huge-but-legal request is being decoded, another client's
+    small chunk goes through: its batch is handled and acked before the huge one's."""
+    rng = random.Random(8)
+    words = [f"w{rng.randrange(10**6)}" for _ in range(4096)]
+    huge = b"".join(
+        msgpack.packb([1790000000, {"host": f"h{i % 50}", "log": f"{i} {rng.choice(words)}"}])
+        for i in range(190_000)
+    )
+    payload = gzip.compress(huge, 6)
+    decoding = threading.Event()
+    order: list[str] = []
+
+    class Observed(ForwardServer):
+        def _decode(self, obj):
+            if isinstance(obj[1], bytes) and len(obj[1]) == len(payload):
+                decoding.set()
+            return super()._decode(obj)
+
+    async def handler(batch: ForwardBatch) -> None:
+        order.append(batch.chunk)
+
+    async def main() -> None:
+        server = Observed(ForwardServerConfig(port=0), handler)
+        await server.start()
+        try:
+            big = await RawForwardClient.connect(server.port)
+            await big.send(["kern", payload, {"compressed": "gzip", "chunk": "huge"}])
+            assert await asyncio.to_thread(decoding.wait, 120)
+            small = await RawForwardClient.connect(server.port)
+            assert await small.send_acked("kern", entries(2), "small") == {"ack": "small"}
+            order.append("small acked")
+            assert await big.read_object(timeout=120) == {"ack": "huge"}
+            order.append("huge acked")
+            await small.close()
+            await big.close()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+    assert order == ["small", "small acked", "huge", "huge acked"]
+
+
+HEAD = b"\x93\xa4kern\xce" + struct.pack(">I", 1790000000)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        HEAD + b"\x81\x91\x01\x01",  # ["kern", time, {[1]: 1}]
+        HEAD + b"\x81\x81\x01\x01\x01",  # ["kern", time, {{1: 1}: 1}]
+    ],
+    ids=["array_key", "map_key"],
+)
+def test_unhashable_map_keys_close_the_connection_counted(raw):
+    async def scenario(server):
+        attacker = await RawForwardClient.connect(server.port)
+        await attacker.send(raw)
+        assert await refused(attacker)
+        await attacker.close()
+        await good_client_still_acked(server, "after")
+
+    server = run(scenario)
+    assert errors(server, "malformed") == 1
+    assert errors(server, "internal") == 0
+
+
+def test_json_nesting_is_a_malformed_request_not_a_recursion_error():
+    async def scenario(server):
+        attacker = await RawForwardClient.connect(server.port)
+        await send_ignoring_reset(attacker, b"[" * 200_000)
+        assert await refused(attacker)
+        await attacker.close()
+        await good_client_still_acked(server, "after")
+
+    server = run(scenario)
+    assert errors(server, "malformed") == 1
+    assert errors(server, "internal") == 0
+
+
+def test_eventtime_chunk_id_is_acked_with_the_same_bytes():
+    wire_id = msgpack.ExtType(0, struct.pack(">II", 1790000000, 5))
+    collector = Collector()
+
+    async def scenario(server):
+        client = await RawForwardClient.connect(server.port)
+        await client.send(["kern", [[1790000000, {"log": "a"}]], {"chunk": wire_id}])
+        assert await client.read_object() == {"ack": wire_id}
+        await client.close()
+
+    server = run(scenario, handler=collector)
+    assert collector.batches[0].chunk == EventTime(1790000000, 5)
+    assert errors(server, "internal") == 0
+
+
+def test_slow_request_hits_the_request_deadline_idle_connection_the_idle_timeout():
+    limits = SourceLimits(request_deadline=0.5, idle_timeout=0.5)
+    frame = msgpack.packb(["kern", [[1790000000, {"log": "x" * 200}]], {"chunk": "slow"}])
+
+    async def scenario(server):
+        slow = await RawForwardClient.connect(server.port)
+        for byte in frame[:-1]:  # a byte at a time keeps it from being idle, never done
+            try:
+                await slow.send(bytes([byte]))
+            except ConnectionError:
+                break
+            await asyncio.sleep(0.05)
+        assert await refused(slow)
+        idle = await RawForwardClient.connect(server.port)
+        assert await refused(idle)
+        await good_client_still_acked(server, "after")
+
+    server = run(scenario, limits)
+    assert errors(server, "request_deadline") == 1
+
+
+def test_connection_caps_per_peer_and_total_evict_the_longest_idle():
+    limits = SourceLimits(max_connections=6, max_connections_per_peer=4)
+
+    async def connect_from(server, address: str) -> RawForwardClient:
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", server.port, local_addr=(address, 0)
+        )
+        return RawForwardClient(reader, writer)
+
+    async def scenario(server):
+        first = [await connect_from(server, "127.0.0.2") for _ in range(4)]
+        fifth = await connect_from(server, "127.0.0.2")
+        assert await refused(fifth)  # over the per-peer cap
+        others = [await connect_from(server, "127.0.0.3") for _ in range(2)]
+        await asyncio.sleep(0)  # let the server register them before the next arrives
+        for _ in range(50):
+            if len(server.gate) == 6:
+                break
+            await asyncio.sleep(0.02)
+        # Total cap reached: a new sender takes the place of the longest idle connection.
+        await good_client_still_acked(server, "admitted")
+        assert await refused(first[0])
+        for client in first + others + [fifth]:
+            await client.close()
+
+    server = run(scenario, limits)
+    assert errors(server, "too_many_connections_per_peer") == 1
+    assert errors(server, "evicted_idle") >= 1

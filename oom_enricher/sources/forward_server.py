@@ -34,6 +34,7 @@ from oom_enricher.sources.forward_codec import (
 )
 from oom_enricher.sources.forward_handshake import HandshakeConfig, ServerHandshake
 from oom_enricher.sources.limits import (
+    LISTEN_BACKLOG,
     BufferBudget,
     ConnectionGate,
     Slot,
@@ -182,7 +183,9 @@ class ForwardServer:
             reader = asyncio.StreamReader(limit=self.config.read_size, loop=loop)
             return protocol(reader, self._on_connect, loop=loop)
 
-        self._server = await loop.create_server(factory, self.config.host, self.config.port)
+        self._server = await loop.create_server(
+            factory, self.config.host, self.config.port, backlog=LISTEN_BACKLOG
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         if self.config.udp_heartbeat:
             self._heartbeat, _ = await loop.create_datagram_endpoint(

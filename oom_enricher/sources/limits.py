@@ -21,6 +21,9 @@ MiB = 1024 * KiB
 # Descriptors kept free of client connections: listening sockets, /health, state and spool
 # files, the Elasticsearch connection pool, followed files.
 RESERVED_DESCRIPTORS = 64
+# A fleet reconnecting at once (after a restart) should queue, not see refused SYNs; the
+# kernel caps this at net.core.somaxconn.
+LISTEN_BACKLOG = 1024
 
 
 @dataclass

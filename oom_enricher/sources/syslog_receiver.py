@@ -20,6 +20,7 @@ from datetime import UTC, tzinfo
 from oom_enricher.counters import Counters, ErrorLog, Tally
 from oom_enricher.model import ShippedRecord
 from oom_enricher.sources.limits import (
+    LISTEN_BACKLOG,
     BufferBudget,
     ConnectionGate,
     Slot,
@@ -103,7 +104,7 @@ class SyslogReceiver:
             self._consumer = asyncio.create_task(self._consume_udp())
         if self.config.tcp_port is not None:
             self._tcp = await asyncio.start_server(
-                self._on_tcp, self.config.host, self.config.tcp_port
+                self._on_tcp, self.config.host, self.config.tcp_port, backlog=LISTEN_BACKLOG
             )
             self.tcp_port = self._tcp.sockets[0].getsockname()[1]
         log.info(
@@ -166,8 +167,9 @@ class SyslogReceiver:
             return
         self._connections.add(task)
         splitter = StreamSplitter(self.limits.max_line_bytes)
+        share = _Share()
         try:
-            await self._read_tcp(reader, splitter, slot, peer)
+            await self._read_tcp(reader, splitter, slot, peer, share)
         except FramingError as exc:
             self.errors.error("framing", "syslog: closing connection from %s: %s", peer, exc)
         except _Refused as exc:
@@ -178,12 +180,17 @@ class SyslogReceiver:
             self.errors.error("handler", "syslog: connection from %s failed", peer, exc=exc)
         finally:
             self.gate.release(slot)
-            self.budget.resize(splitter.held, 0)
+            self.budget.resize(share.held, 0)
             self._connections.discard(task)
             writer.close()
 
     async def _read_tcp(
-        self, reader: asyncio.StreamReader, splitter: StreamSplitter, slot: Slot, peer: str
+        self,
+        reader: asyncio.StreamReader,
+        splitter: StreamSplitter,
+        slot: Slot,
+        peer: str,
+        share: _Share,
     ) -> None:
         limits = self.limits
         frame_start, frame_consumed = time.monotonic(), splitter.consumed
@@ -207,12 +214,17 @@ class SyslogReceiver:
                 if tail.strip():  # last line without its LF
                     await self.handler(self._records([tail], peer))
                 return
-            held = splitter.held
             messages = splitter.feed(data)
-            if not self.budget.resize(held, splitter.held):
+            if not self.budget.resize(share.held, splitter.held):
                 raise _Refused("buffer_budget", "the bytes buffered across connections are full")
+            share.held = splitter.held
             if messages:
                 await self.handler(self._records(messages, peer))
+
+
+@dataclass
+class _Share:
+    held: int = 0  # this connection's bytes counted in the buffer budget
 
 
 class _Refused(Exception):

@@ -89,10 +89,14 @@ class ErrorLog:
         *args: object,
         peer: str | None = None,
         exc: BaseException | None = None,
+        count: int = 1,
     ) -> bool:
-        """Count one error; returns True when it was also logged (with `exc`'s traceback)."""
+        """Count `count` errors; returns True when logged (with `exc`'s traceback)."""
         self.counters.inc(
-            "errors", {"source": self.source, "kind": kind}, help="Errors and refusals by kind"
+            "errors",
+            {"source": self.source, "kind": kind},
+            count,
+            help="Errors and refusals by kind",
         )
         now = self.clock()
         last = self._last.get(kind)

@@ -34,13 +34,13 @@ from oom_enricher.sources.forward_codec import (
 )
 from oom_enricher.sources.forward_handshake import HandshakeConfig, ServerHandshake
 from oom_enricher.sources.limits import (
-    LISTEN_BACKLOG,
     BufferBudget,
     ConnectionGate,
     Slot,
     SourceLimits,
     descriptor_cap,
 )
+from oom_enricher.sources.listener import GatedListener
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +126,6 @@ class _HeartbeatProtocol(asyncio.DatagramProtocol):
         self.transport.sendto(b"\x00", addr)  # type: ignore[attr-defined]
 
 
-class _PausedStreamProtocol(asyncio.StreamReaderProtocol):
-    """Reads nothing until start_tls: the ClientHello must reach the TLS layer, not the reader."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.pause_reading()  # type: ignore[attr-defined]
-        super().connection_made(transport)
-
-
 def build_tls_context(config: ForwardServerConfig) -> ssl.SSLContext | None:
     if not config.tls_cert:
         return None
@@ -169,7 +161,7 @@ class ForwardServer:
             max_workers=self.limits.decode_threads, thread_name_prefix="forward-decode"
         )
         self._tls = build_tls_context(config)
-        self._server: asyncio.base_events.Server | None = None
+        self._listener: GatedListener | None = None
         self._connections: set[_Connection] = set()
         self._closing = False
         self._heartbeat: asyncio.DatagramTransport | None = None
@@ -177,16 +169,16 @@ class ForwardServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        protocol = _PausedStreamProtocol if self._tls is not None else asyncio.StreamReaderProtocol
-
-        def factory() -> asyncio.StreamReaderProtocol:
-            reader = asyncio.StreamReader(limit=self.config.read_size, loop=loop)
-            return protocol(reader, self._on_connect, loop=loop)
-
-        self._server = await loop.create_server(
-            factory, self.config.host, self.config.port, backlog=LISTEN_BACKLOG
+        self._listener = GatedListener(
+            self.config.host,
+            self.config.port,
+            self.gate,
+            self.errors,
+            self._on_connect,
+            read_limit=self.config.read_size,
+            paused=self._tls is not None,
         )
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = await self._listener.start()
         if self.config.udp_heartbeat:
             self._heartbeat, _ = await loop.create_datagram_endpoint(
                 _HeartbeatProtocol, local_addr=(self.config.host, self.port)
@@ -202,8 +194,8 @@ class ForwardServer:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop accepting; idle connections close now, busy ones after their request is acked."""
         self._closing = True
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            await self._listener.close()
         if self._heartbeat is not None:
             self._heartbeat.close()
         for conn in list(self._connections):
@@ -216,8 +208,6 @@ class ForwardServer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
-        if self._server is not None:
-            await self._server.wait_closed()
         self._decoder.shutdown(wait=False, cancel_futures=True)
 
     def _error(self, kind: str, peer: str, reason: str, exc: BaseException | None = None) -> None:
@@ -231,25 +221,16 @@ class ForwardServer:
             exc=exc,
         )
 
-    def _admit(self, peer: str, task: asyncio.Task) -> Slot | None:
-        evicted = self.gate.evicted
-        slot, refusal = self.gate.admit(peer, task.cancel)
-        if self.gate.evicted > evicted:
-            self.errors.error(
-                "evicted_idle", "forward: at the connection cap, closed the longest idle one"
-            )
-        if refusal is not None:
-            self.errors.error(refusal, "forward: refusing a connection from %s", peer, peer=peer)
-        return slot
-
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peername = writer.get_extra_info("peername") or ("?", 0)
+    async def _on_connect(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slot: Slot
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
-        slot = None if self._closing else self._admit(str(peername[0]), task)
-        if slot is None:
+        if self._closing:
+            self.gate.release(slot)
             writer.transport.abort()
             return
+        slot.close = task.cancel  # an eviction ends the handler, which then cleans up
         conn = _Connection(peer=slot.peer, slot=slot, task=task)
         self._connections.add(conn)
         self.metrics.inc("connections", {"source": SOURCE}, help="Accepted connections")
@@ -412,6 +393,7 @@ class ForwardServer:
                 request.bad_times,
                 conn.peer,
                 peer=conn.peer,
+                count=request.bad_times,
             )
         if request.entries:
             self.metrics.inc(

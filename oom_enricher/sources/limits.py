@@ -71,7 +71,7 @@ def descriptor_cap(configured: int, reserve: int = RESERVED_DESCRIPTORS) -> int:
         return configured
     cap = max(1, min(configured, soft - reserve))
     if cap < configured:
-        log.info(
+        log.warning(
             "connection cap %d (descriptor limit %d minus %d reserved; raise LimitNOFILE for more)",
             cap,
             soft,

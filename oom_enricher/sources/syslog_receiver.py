@@ -20,13 +20,13 @@ from datetime import UTC, tzinfo
 from oom_enricher.counters import Counters, ErrorLog, Tally
 from oom_enricher.model import ShippedRecord
 from oom_enricher.sources.limits import (
-    LISTEN_BACKLOG,
     BufferBudget,
     ConnectionGate,
     Slot,
     SourceLimits,
     descriptor_cap,
 )
+from oom_enricher.sources.listener import GatedListener
 from oom_enricher.sources.syslog_framing import (
     FramingError,
     StreamSplitter,
@@ -85,7 +85,7 @@ class SyslogReceiver:
         )
         self.budget = budget or BufferBudget(self.limits.max_buffered_bytes)
         self._udp: asyncio.DatagramTransport | None = None
-        self._tcp: asyncio.base_events.Server | None = None
+        self._tcp: GatedListener | None = None
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=UDP_QUEUE)
         self._consumer: asyncio.Task | None = None
         self._connections: set[asyncio.Task] = set()
@@ -103,17 +103,17 @@ class SyslogReceiver:
             self.udp_port = transport.get_extra_info("sockname")[1]
             self._consumer = asyncio.create_task(self._consume_udp())
         if self.config.tcp_port is not None:
-            self._tcp = await asyncio.start_server(
-                self._on_tcp, self.config.host, self.config.tcp_port, backlog=LISTEN_BACKLOG
+            self._tcp = GatedListener(
+                self.config.host, self.config.tcp_port, self.gate, self.errors, self._on_tcp
             )
-            self.tcp_port = self._tcp.sockets[0].getsockname()[1]
+            self.tcp_port = await self._tcp.start()
         log.info(
             "syslog listening on %s udp=%s tcp=%s", self.config.host, self.udp_port, self.tcp_port
         )
 
     async def stop(self) -> None:
         if self._tcp is not None:
-            self._tcp.close()
+            await self._tcp.close()
         if self._udp is not None:
             self._udp.close()
             await self._queue.join()  # datagrams already received still reach the handler
@@ -125,8 +125,6 @@ class SyslogReceiver:
             task.cancel()
         if self._connections:
             await asyncio.wait(self._connections, timeout=5)
-        if self._tcp is not None:
-            await self._tcp.wait_closed()
 
     def queue_datagram(self, data: bytes, peer: str) -> None:
         if self._queue.full() or not self.budget.resize(0, len(data)):
@@ -156,15 +154,13 @@ class SyslogReceiver:
                 self.budget.resize(len(data), 0)
                 self._queue.task_done()
 
-    async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_tcp(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slot: Slot
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
-        peer = str((writer.get_extra_info("peername") or ("?",))[0])
-        slot, refusal = self.gate.admit(peer, task.cancel)
-        if slot is None:
-            self.errors.error(refusal or "refused", "syslog: refusing a connection from %s", peer)
-            writer.transport.abort()
-            return
+        peer = slot.peer
+        slot.close = task.cancel  # an eviction ends the handler, which then cleans up
         self._connections.add(task)
         splitter = StreamSplitter(self.limits.max_line_bytes)
         share = _Share()

@@ -23,7 +23,7 @@ Example (every key optional):
     max_decompressed_bytes = 67108864
     max_decompression_ratio = 200.0
     max_line_bytes = 65536         # one syslog message
-    max_buffered_bytes = 268435456 # unparsed bytes across all connections
+    max_buffered_bytes = 134217728 # unparsed bytes across all connections
 
     [records]                      # how shipper records map to lines
     host_key = "hostname"          # override the recognised shapes

@@ -37,7 +37,7 @@ class SourceLimits:
     max_decompressed_bytes: int = 64 * MiB  # one CompressedPackedForward request, inflated
     max_decompression_ratio: float = 200.0  # inflated / compressed (kernel text gzips ~10-30x)
     max_line_bytes: int = 64 * KiB  # a syslog message; printk lines are at most 1 KiB
-    max_buffered_bytes: int = 256 * MiB  # unparsed bytes held across all connections
+    max_buffered_bytes: int = 128 * MiB  # unparsed bytes across all connections (MemoryMax=512M)
     offload_bytes: int = 256 * KiB  # requests at least this large are decoded off the loop
     decode_threads: int = 2  # the pool that decodes them
     log_interval: float = 10.0  # at most one log line per error kind per interval

@@ -229,6 +229,16 @@ def test_systemd_unit_is_hardened():
     assert parser["Install"]["WantedBy"] == "multi-user.target"
 
 
+def test_systemd_unit_descriptor_limit_covers_the_default_connection_cap():
+    from oom_enricher.sources.limits import RESERVED_DESCRIPTORS, SourceLimits
+
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(DEPLOY / "systemd" / "oom-enricher.service")
+    limit = int(parser["Service"]["LimitNOFILE"])
+    assert limit >= SourceLimits().max_connections + RESERVED_DESCRIPTORS
+
+
 def _fluent_bit_references() -> list[Path]:
     refs = []
     for volume in load_yaml(COMPOSE)[0]["services"]["fluent-bit"]["volumes"]:

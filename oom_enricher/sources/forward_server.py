@@ -103,17 +103,21 @@ class _Connection:
     held: int = 0  # bytes of this connection counted in the buffer budget
 
 
-_NO_REQUEST = object()
-
-
-def _next_request(unpacker: msgpack.Unpacker) -> Any:
-    """The next complete request in the buffer, or _NO_REQUEST."""
-    try:
-        return next(unpacker)
-    except StopIteration:
-        return _NO_REQUEST
-    except UNDECODABLE as exc:
-        raise undecodable(exc) from None
+def _complete_requests(
+    unpacker: msgpack.Unpacker,
+) -> tuple[list[tuple[Any, int]], FrameError | None]:
+    """Every complete request in the buffer with its size on the wire, and the refusal that
+    stopped the decoding, if any (the requests before it are still served)."""
+    out: list[tuple[Any, int]] = []
+    while True:
+        before = unpacker.tell()
+        try:
+            obj = next(unpacker)
+        except StopIteration:
+            return out, None
+        except UNDECODABLE as exc:
+            return out, undecodable(exc)
+        out.append((obj, unpacker.tell() - before))
 
 
 class _HeartbeatProtocol(asyncio.DatagramProtocol):
@@ -347,17 +351,17 @@ class ForwardServer:
         client_hostname: str,
         fed: int,
     ) -> None:
-        while True:
-            before = unpacker.tell()
-            large = fed - before >= self.limits.offload_bytes
-            obj = (
-                await self._off_loop(_next_request, unpacker) if large else _next_request(unpacker)
-            )
-            if obj is _NO_REQUEST:
-                return
+        if fed - unpacker.tell() >= self.limits.offload_bytes:
+            requests, refusal = await self._off_loop(_complete_requests, unpacker)
+        else:
+            requests, refusal = _complete_requests(unpacker)
+        for obj, size in requests:
             if obj is None:
                 continue  # keepalive no-op
+            large = size >= self.limits.offload_bytes
             await self._process(conn, obj, writer, client_hostname, ack_bytes, large)
+        if refusal is not None:
+            raise refusal
 
     def _decode(self, obj: Any) -> ForwardRequest:
         limits = self.limits

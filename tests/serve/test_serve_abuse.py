@@ -196,3 +196,12 @@ def test_serve_toml_limits_table_reaches_the_listeners(tmp_path: Path):
 
     app = asyncio.run(main())
     assert app.metrics.get("errors", {"source": "forward", "kind": "too_many_entries"}) == 1
+
+
+def test_serve_toml_limits_errors_are_config_errors():
+    from oom_enricher.serve.config import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown limits setting"):
+        from_dict({"limits": {"max_conections": 1}, "sources": {"forward": {}}})
+    with pytest.raises(ConfigError, match="positive"):
+        from_dict({"limits": {"idle_timeout": -1}, "sources": {"forward": {}}})

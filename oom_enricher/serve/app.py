@@ -128,6 +128,7 @@ class ServeApp:
             host_key=config.records.get("host_key"),
             time_key=config.records.get("time_key"),
             host_fallback=config.records.get("host_fallback", "peer"),
+            max_message=config.limits.max_line_bytes,
         )
         self.forward: ForwardServer | None = None
         self.syslog: SyslogReceiver | None = None

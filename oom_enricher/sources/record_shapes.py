@@ -54,6 +54,8 @@ class ShapeOptions:
     # For records without a host: "peer" (connection address / client hostname from the
     # handshake), "tag" (the forward tag), or "none".
     host_fallback: str = "peer"
+    # Messages longer than this are cut (printk lines are at most 1 KiB); None: no cut.
+    max_message: int | None = None
 
 
 def _text(value: Any) -> str | None:
@@ -149,6 +151,10 @@ def from_record(
     message = _message(record, opts, fields)
     if message is None:
         return None
+    if opts.max_message is not None and len(message) > opts.max_message:
+        message = message[: opts.max_message]
+        if counters is not None:
+            counters.inc("errors", {"source": source, "kind": "long_line"})
     host = _text(_nested(record, opts.host_key)) if opts.host_key else None
     if host is None and not opts.host_key:
         raw_host = _lookup(record, HOST_KEYS)

@@ -30,6 +30,7 @@ REFUSAL_KINDS = {
     "oversized",
     "bad_time",
     "connection_lost",
+    "long_line",
 }
 
 

@@ -181,3 +181,11 @@ def test_limits_table_is_checked():
         from_table({"request_deadline": 0})
     with pytest.raises(ValueError, match="number"):
         from_table({"max_connections": "many"})
+
+
+def test_forward_message_longer_than_the_line_limit_is_cut_and_counted():
+    counters = Tally()
+    options = ShapeOptions(max_message=1024)
+    shipped = from_record({"log": "x" * 5_000_000}, options=options, counters=counters)
+    assert shipped.message == "x" * 1024
+    assert counters.get("errors", {"source": "forward", "kind": "long_line"}) == 1

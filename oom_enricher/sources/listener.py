@@ -53,7 +53,11 @@ class GatedListener:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> int:
-        self._sock = socket.create_server((self.host, self.port), backlog=LISTEN_BACKLOG)
+        # The first address the host resolves to, as asyncio would: "::" listens on IPv6.
+        family, _, _, _, address = socket.getaddrinfo(
+            self.host or None, self.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        self._sock = socket.create_server(address, family=family, backlog=LISTEN_BACKLOG)
         self._sock.setblocking(False)
         self.port = self._sock.getsockname()[1]
         self._task = asyncio.create_task(self._accept_loop())

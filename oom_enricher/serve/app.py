@@ -94,12 +94,17 @@ def names_loop(config: ServeConfig):
     opts = config.sinks.get("elasticsearch")
     if not opts or config.dry_run or not opts.get("kubernetes_names", True):
         return None
+    from oom_enricher.enrich.k8s_names import TtlCache
     from oom_enricher.sinks.elasticsearch import names
     from oom_enricher.sinks.elasticsearch.k8s_enricher import KubernetesEnricher, NamesLoop
     from oom_enricher.sinks.elasticsearch.k8s_lookup import DEFAULT_LOGS_INDEX, EsPodLookup
 
     client = _es_connection(opts).client()
-    lookup = EsPodLookup(client, opts.get("kubernetes_logs_index", DEFAULT_LOGS_INDEX))
+    cache = TtlCache(
+        ttl=float(opts.get("kubernetes_cache_ttl", 600.0)),
+        miss_ttl=float(opts.get("kubernetes_miss_ttl", 60.0)),
+    )
+    lookup = EsPodLookup(client, opts.get("kubernetes_logs_index", DEFAULT_LOGS_INDEX), cache)
     enricher = KubernetesEnricher(
         client,
         names.data_stream_name(opts.get("namespace") or names.DEFAULT_NAMESPACE),

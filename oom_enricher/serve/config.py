@@ -63,6 +63,8 @@ Example (every key optional):
     kubernetes_names = true        # fill namespace/pod/container/workload names in later
     kubernetes_logs_index = "logs-*,filebeat-*,logstash-*,fluent-bit*,fluentd*,-logs-oom_enricher.*"
     kubernetes_interval = 30.0     # seconds between background passes
+    kubernetes_cache_ttl = 600.0   # seconds a pod's names are reused; a miss: kubernetes_miss_ttl
+    kubernetes_miss_ttl = 60.0
     kubernetes_max_attempts = 10   # passes before kubernetes.names.status = "not_found"
 
     [sinks.fluent]

@@ -42,6 +42,8 @@ def test_serve_indexes_at_once_and_names_the_pod_when_its_logs_appear(es_url, tm
         f"[sources.forward]\nport = {port}\n"
         f'[sinks.elasticsearch]\nurl = "{es_url}"\nnamespace = "{ns}"\n'
         f'kubernetes_logs_index = "{logs}"\nkubernetes_interval = 0.5\n'
+        # the logs are indexed after the first misses: ask again soon, and do not give up
+        "kubernetes_miss_ttl = 0.5\nkubernetes_max_attempts = 100000\n"
     )
     log = tmp_path / "serve.log"
     server = start_server(config, log)

@@ -102,8 +102,8 @@ def _oom_section(block, facts, victims, scope, version, hit, hit_counter, page_s
     if scope == "global" and facts.ram_pages:
         usage_bytes = facts.ram_pages * page_size
     oom = {
-        "complete": block.complete,
-        "incomplete_reason": block.incomplete_reason,
+        "complete": block.complete and not facts.missing,
+        "incomplete_reason": block.incomplete_reason or next(iter(facts.missing), None),
         "scope": scope,
         "constraint": facts.summary.get("constraint"),
         "trigger": _trigger(facts),

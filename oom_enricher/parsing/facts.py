@@ -75,3 +75,9 @@ class ReportFacts:
     no_killable: bool = False
     suppressed_callbacks: int | None = None
     memcg_stats_v2: bool = False
+    # What the lines show was left out or cut, in the order noticed (`oom.incomplete_reason`)
+    missing: list[str] = field(default_factory=list)
+
+    def note_missing(self, reason: str) -> None:
+        if reason not in self.missing:
+            self.missing.append(reason)

@@ -229,15 +229,110 @@ def on_task_header(facts: ReportFacts, m: re.Match[str], state: ParseState) -> N
 
 
 def on_task_row(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
-    columns = facts.task_columns
-    parts = m["rest"].split(None, len(columns))
-    if len(parts) <= len(columns) or not all(_is_int(part) for part in parts[: len(columns)]):
+    """A row under a header: the header's columns, then the name (which may have been cut)."""
+    numbers, name = _row_values(m["rest"], len(facts.task_columns))
+    if not numbers:
         return
     row: dict = {"pid": int(m["pid"])}
-    for column, value in zip(columns, parts, strict=False):
-        row[column] = int(value)
-    row["name"] = parts[len(columns)].strip()
+    row.update(zip(facts.task_columns, numbers, strict=False))
+    if name is None or len(numbers) < len(facts.task_columns):
+        facts.note_missing("truncated_line")  # a pager or terminal cut the row short
+    if name is not None:
+        row["name"] = name
     facts.tasks.append(row)
+
+
+def on_task_row_headerless(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    """A row with no header before it (grep output, a paste that starts mid-table)."""
+    columns = infer_task_columns(_leading_numbers(m["rest"]), facts.kernel)
+    if columns is None:
+        return
+    facts.task_columns = list(columns)
+    facts.note_missing("task_header_missing")
+    state.in_task_table = True
+    on_task_row(facts, m, state)
+
+
+# Columns between `[ pid ]` and the name, by how many there are, newest layout first; the
+# header names them, a row without one is read by the first layout its values fit.
+_TASK_BASE = ("uid", "tgid", "total_vm", "rss")
+TASK_LAYOUTS: dict[int, tuple[tuple[str, ...], ...]] = {
+    # 6.8+
+    10: (
+        _TASK_BASE
+        + ("rss_anon", "rss_file", "rss_shmem", "pgtables_bytes", "swapents", "oom_score_adj"),
+    ),
+    # 4.8-4.14
+    8: (_TASK_BASE + ("nr_ptes", "nr_pmds", "swapents", "oom_score_adj"),),
+    7: (
+        _TASK_BASE + ("pgtables_bytes", "swapents", "oom_score_adj"),  # 4.15-6.7
+        _TASK_BASE + ("cpu", "oom_adj", "oom_score_adj"),  # 2.6.32 (RHEL 6), 3.0-3.x
+        _TASK_BASE + ("nr_ptes", "swapents", "oom_score_adj"),  # 3.x-4.7
+    ),
+    # 2.6.2x-2.6.35
+    6: (_TASK_BASE + ("cpu", "oom_adj"),),
+}
+_PAGE = 4096  # pgtables_bytes counts whole page-table pages
+
+
+def infer_task_columns(values: list[int], kernel: str | None) -> tuple[str, ...] | None:
+    """The layout a headerless row's values fit; the kernel release settles the 7-column ones."""
+    layouts = TASK_LAYOUTS.get(len(values))
+    if layouts is None:
+        return None
+    return layouts[0] if len(layouts) == 1 else _seven_columns(values, kernel, layouts)
+
+
+def _seven_columns(values: list[int], kernel: str | None, layouts) -> tuple[str, ...]:
+    pgtables, cpu_oom_adj, nr_ptes = layouts
+    release = _release(kernel)
+    if release is not None:
+        if release >= (4, 15):
+            return pgtables
+        return cpu_oom_adj if release < (3, 8) else nr_ptes
+    if values[4] >= _PAGE and values[4] % _PAGE == 0:
+        return pgtables
+    # oom_adj runs -17..15 and swapents is never negative
+    return cpu_oom_adj if -17 <= values[5] < 0 else nr_ptes
+
+
+def _release(kernel: str | None) -> tuple[int, int] | None:
+    found = re.match(r"(\d+)\.(\d+)", kernel or "")
+    return (int(found[1]), int(found[2])) if found else None
+
+
+# A pager or a terminal cut the row: `…`, `...` or `>` where the rest was
+_ROW_CUT = re.compile(r"(?:…|\.\.\.|>)$")
+
+
+def _row_values(rest: str, count: int) -> tuple[list[int], str | None]:
+    """The `count` numbers of a row and the name after them.
+
+    A row cut short keeps the numbers before the cut (a number cut in the middle is dropped)
+    and has no name; a row that is not of this layout gives no numbers.
+    """
+    parts = rest.split(None, count)
+    numbers: list[int] = []
+    for index, part in enumerate(parts[:count]):
+        if _is_int(part):
+            numbers.append(int(part))
+        elif index == len(parts) - 1 and _ROW_CUT.search(part):
+            return numbers, None
+        else:
+            return [], None
+    if len(parts) <= count:
+        return numbers, None  # the line ends before the name: cut at a fixed width
+    name = parts[count].strip()
+    return numbers, None if _ROW_CUT.fullmatch(name) else name
+
+
+def _leading_numbers(rest: str) -> list[int]:
+    numbers = []
+    for part in rest.split():
+        if not _is_int(part):
+            break
+        numbers.append(int(part))
+    return numbers
 
 
 def on_selected(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -334,6 +429,7 @@ RULES: tuple[Rule, ...] = (
     ("limit-of-alone", LIMIT_OF_ALONE, on_limit_of_alone),
     ("tasks-title", TASKS_TITLE, on_tasks_title),
     ("task-header", TASK_HEADER, on_task_header),
+    ("task-row-headerless", TASK_ROW, on_task_row_headerless),
     ("mem-info", MEM_INFO, on_mem_info),
     ("zone", ZONE, on_zone),
     ("free-swap", FREE_SWAP, on_free_swap),

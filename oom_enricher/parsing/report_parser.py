@@ -13,6 +13,7 @@ from oom_enricher.parsing.line_rules import (
     ParseState,
     on_task_row,
 )
+from oom_enricher.reassembly.markers import is_elision, is_report_shaped
 
 
 def parse_block(block: ReportBlock) -> ReportFacts:
@@ -21,13 +22,14 @@ def parse_block(block: ReportBlock) -> ReportFacts:
     for line in block.lines:
         parse_line(facts, state, line.message)
     _settle_trigger_comm(facts)
+    _note_missing_parts(facts)
     return facts
 
 
 def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
     text = message.strip()
-    if not text:
-        return
+    if not text or is_elision(text):
+        return  # an author's `...` stands for lines left out: it ends no table or block
     if _continues_context(facts, state, text):
         return
     for _, pattern, handler in RULES:
@@ -44,6 +46,8 @@ def _continues_context(facts: ReportFacts, state: ParseState, text: str) -> bool
         if item:
             facts.stats_by_path[state.stats_path][item["key"]] = int(item["value"])
             return True
+        if _is_foreign(text):
+            return True  # another driver's line of the same host, printed in between
         state.stats_path = None
     if state.awaiting_limit_path:
         state.awaiting_limit_path = False
@@ -56,6 +60,8 @@ def _continues_context(facts: ReportFacts, state: ParseState, text: str) -> bool
         if row:
             on_task_row(facts, row, state)
             return True
+        if _is_foreign(text):
+            return True
         state.in_task_table = False
     if state.in_mem_info and not text.startswith(("Node", "lowmem_reserve", "DMA", "Normal")):
         items = MEM_INFO_ITEMS.findall(text)
@@ -64,6 +70,21 @@ def _continues_context(facts: ReportFacts, state: ParseState, text: str) -> bool
                 facts.mem_info.setdefault(key.lower(), int(value))
             return True
     return False
+
+
+def _is_foreign(text: str) -> bool:
+    """A line no OOM report prints: it interrupts a block without ending it."""
+    return not is_report_shaped(text) and not any(pattern.match(text) for _, pattern, _ in RULES)
+
+
+def _note_missing_parts(facts: ReportFacts) -> None:
+    """Parts every report of its kind prints, absent here: the report is not complete."""
+    if facts.task_columns and not facts.tasks:
+        facts.note_missing("task_rows_missing")
+    # dump_stack prints `CPU: ... Comm:` (3.x+) or `Pid: ..., comm:` (2.6) right after the
+    # header; 2.6.18 prints only `Call Trace:`, so a trace without either is whole.
+    if facts.trigger.comm is not None and facts.trigger.pid is None and not facts.trace_functions:
+        facts.note_missing("cpu_line_missing")
 
 
 def _settle_trigger_comm(facts: ReportFacts) -> None:

@@ -12,6 +12,7 @@ from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.reassembly.markers import (
     Marker,
     classify,
+    is_elision,
     is_report_shaped,
     looks_cut,
     unit_notice,
@@ -24,7 +25,6 @@ from oom_enricher.reassembly.open_report import (
     line_to_dict,
 )
 
-_ELISION = {"...", "…", "[...]", "[…]"}
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
 _TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED}
 
@@ -180,9 +180,8 @@ class Assembler:
     def _append(self, key: str, report: OpenReport, line: LogLine) -> None:
         report.add(line, self._clock())
         self._open.move_to_end(key)
-        text = line.message.strip()
-        if text in _ELISION and line.rule is None:  # a bare `...` line: the author cut lines
-            report.flag("elided_lines")
+        if line.rule is None and is_elision(line.message):  # a bare `...`: the author cut lines
+            report.flag("elided")
         elif looks_cut(line.message):
             report.flag("truncated_line")
 

@@ -78,8 +78,23 @@ REPORT_SHAPED_LINE = re.compile(
 )
 
 
+# What an author writes in place of lines left out of a paste: `...`, `…`, `[...]`,
+# `(...snipped...)`, `<snip>`, `-- snip --`, or a lone `:` (a vertical ellipsis).
+ELISION = re.compile(
+    r"\s*(?:\.{3,}|…+|:"
+    r"|\[\s*(?:\.{3,}|…)\s*\]"
+    r"|[(\[<]\s*(?:\.{2,}|…)?\s*snip(?:ped)?\s*(?:\.{2,}|…)?\s*[)\]>]"
+    r"|-+\s*snip(?:ped)?\s*-+)\s*",
+    re.IGNORECASE,
+)
+
+
+def is_elision(message: str) -> bool:
+    return ELISION.fullmatch(message) is not None
+
+
 def is_report_shaped(message: str) -> bool:
-    return REPORT_SHAPED_LINE.match(message) is not None
+    return REPORT_SHAPED_LINE.match(message) is not None or is_elision(message)
 
 
 # A line cut at a fixed width by a pager or terminal ends in `>` (`...sec_paget>`), while

@@ -252,7 +252,7 @@ def test_a_bare_elision_line_in_shipped_records_marks_the_report():
     for text in report[:3] + ["..."] + report[3:]:
         docs += pipeline.feed(ShippedRecord(text, host="a"))
     docs += pipeline.finish()
-    assert docs[0]["oom"]["incomplete_reason"] == "elided_lines"
+    assert docs[0]["oom"]["incomplete_reason"] == "elided"
 
 
 def test_a_kill_line_cut_at_a_fixed_width_marks_the_report():

@@ -69,7 +69,7 @@ def projection(docs: list[dict]) -> list[tuple]:
 
 # Shipped records always carry a time, so a bare "..." copy-paste line in a published
 # report is a line like any other there, while the file reader flags it as elided text.
-KNOWN_TRANSPORT_DIFFERENCES = {"elided_lines"}
+KNOWN_TRANSPORT_DIFFERENCES = {"elided"}
 
 
 # Across a restart: the assembler's look-back buffer (recent lines kept to recover the head

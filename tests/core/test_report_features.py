@@ -1,0 +1,213 @@
+"""Report shapes real pastes and exports take: each test is one format feature, exact fields."""
+
+from __future__ import annotations
+
+import pytest
+
+from oom_enricher.pipeline import documents_from_lines, iter_documents
+from tests.corpus_cases import REPO
+
+DOCKER_ID = "3f2a9c4e5b6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8"
+
+
+def only(text: str) -> dict:
+    docs = list(documents_from_lines(text.splitlines()))
+    assert len(docs) == 1, [doc["oom"]["victims"] for doc in docs]
+    return docs[0]
+
+
+HEADER_5_15 = """\
+stress invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=1000
+CPU: 1 PID: 1021 Comm: stress Not tainted 5.15.0-91-generic #101-Ubuntu
+Call Trace:
+ <TASK>
+ dump_stack_lvl+0x4a/0x63
+ </TASK>
+memory: usage 102400kB, limit 102400kB, failcnt 12
+swap: usage 0kB, limit 9007199254740988kB, failcnt 0
+"""
+KILL_5_15 = """\
+oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/app.slice,task_memcg=/app.slice,task=stress,pid=1021,uid=0
+Memory cgroup out of memory: Killed process 1021 (stress) total-vm:299192kB, anon-rss:93176kB, file-rss:316kB, shmem-rss:12kB, UID:0 pgtables:476kB oom_score_adj:1000
+"""
+ROWS_5_15 = """\
+[    612]     0   612     2771      123    61440        0         -1000 systemd-udevd
+[   1021]     0  1021    74798    23376   487424        0          1000 stress
+"""
+TASKS_5_15 = [
+    {
+        "pid": 612,
+        "uid": 0,
+        "tgid": 612,
+        "total_vm_pages": 2771,
+        "rss_pages": 123,
+        "pgtables_bytes": 61440,
+        "swapents": 0,
+        "oom_score_adj": -1000,
+        "name": "systemd-udevd",
+    },
+    {
+        "pid": 1021,
+        "uid": 0,
+        "tgid": 1021,
+        "total_vm_pages": 74798,
+        "rss_pages": 23376,
+        "pgtables_bytes": 487424,
+        "swapents": 0,
+        "oom_score_adj": 1000,
+        "name": "stress",
+    },
+]
+TABLE_HEADER = (
+    "[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name\n"
+)
+
+
+# -- 7: task-table rows with no header ---------------------------------------------------
+
+
+def test_headerless_rows_of_a_grep_filtered_paste_are_read_by_their_own_layout():
+    doc = only(ROWS_5_15 + KILL_5_15)
+    oom = doc["oom"]
+    assert oom["tasks"] == TASKS_5_15
+    assert oom["complete"] is False
+
+
+def test_a_paste_that_lost_the_table_header_is_not_complete():
+    oom = only(HEADER_5_15 + "Tasks state (memory values in pages):\n" + ROWS_5_15 + KILL_5_15)[
+        "oom"
+    ]
+    assert oom["tasks"] == TASKS_5_15
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "task_header_missing")
+
+
+@pytest.mark.parametrize(
+    ("kernel", "row", "expect"),
+    [
+        (
+            "6.8.0-31-generic",
+            "[   1021]     0  1021    74798    23376    23000      300       76   487424        0"
+            "          1000 stress",
+            {
+                "rss_anon_pages": 23000,
+                "rss_file_pages": 300,
+                "rss_shmem_pages": 76,
+                "pgtables_bytes": 487424,
+                "swapents": 0,
+                "oom_score_adj": 1000,
+            },
+        ),
+        (
+            "4.9.0-4-amd64",
+            "[ 1021]     0  1021    74798    23376     150       4        0          1000 stress",
+            {"nr_ptes": 150, "nr_pmds": 4, "swapents": 0, "oom_score_adj": 1000},
+        ),
+        (
+            "3.10.0-1160.el7.x86_64",
+            "[ 1021]     0  1021    74798    23376     150        7          1000 stress",
+            {"nr_ptes": 150, "swapents": 7, "oom_score_adj": 1000},
+        ),
+        (
+            "2.6.32-431.el6.x86_64",
+            "[ 1021]    48  1021    74798    23376   1       0             0 stress",
+            {"cpu": 1, "oom_adj": 0, "oom_score_adj": 0},
+        ),
+        (
+            None,  # no CPU line: a negative seventh value can only be oom_adj
+            "[ 1021]     0  1021    74798    23376   3     -17         -1000 stress",
+            {"cpu": 3, "oom_adj": -17, "oom_score_adj": -1000},
+        ),
+        (
+            None,  # no CPU line: whole pages of page tables are pgtables_bytes
+            "[   1021]     0  1021    74798    23376   487424        0          1000 stress",
+            {"pgtables_bytes": 487424, "swapents": 0, "oom_score_adj": 1000},
+        ),
+    ],
+)
+def test_headerless_row_layout_by_kernel_generation(kernel, row, expect):
+    cpu = f"CPU: 1 PID: 1021 Comm: stress Not tainted {kernel} #1\n" if kernel else ""
+    killed = "Killed process 1021 (stress) total-vm:299192kB, anon-rss:93176kB, file-rss:316kB\n"
+    (task,) = only(cpu + row + "\n" + killed)["oom"]["tasks"]
+    base = {"pid": 1021, "tgid": 1021, "total_vm_pages": 74798, "rss_pages": 23376}
+    assert task == base | {"uid": task["uid"], "name": "stress"} | expect
+
+
+# -- 9: elision lines inside a report -------------------------------------------------------
+
+
+@pytest.mark.parametrize("elision", ["...", "…", "[...]", "(...snipped...)", ":"])
+def test_an_elision_inside_the_task_table_keeps_the_table_and_marks_the_report(elision):
+    rows = ROWS_5_15.splitlines()
+    text = HEADER_5_15 + TABLE_HEADER + rows[0] + f"\n{elision}\n" + rows[1] + "\n" + KILL_5_15
+    oom = only(text)["oom"]
+    assert oom["tasks"] == TASKS_5_15
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "elided")
+
+
+def test_the_look_back_passes_over_an_elision():
+    # no header: the report is found at its summary line and recovered by looking back
+    body = HEADER_5_15.splitlines()[1:]
+    text = "\n".join(body[:1] + ["(...snipped...)"] + body[1:]) + "\n" + TABLE_HEADER + ROWS_5_15
+    oom = only(text + KILL_5_15)["oom"]
+    assert oom["trigger"]["pid"] == 1021
+    assert oom["memory"]["limit_bytes"] == 102400 * 1024
+    assert oom["tasks"] == TASKS_5_15
+
+
+# -- 10: a task row cut before the name -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        "[   1021]     0  1021    74798    23376   487424        0          1000",  # width
+        "[   1021]     0  1021    74798    23376   487424        0          1000 …",  # pager
+        "[   1021]     0  1021    74798    23376   487424        0          10…",
+    ],
+)
+def test_a_row_cut_before_the_name_keeps_its_numbers(cut):
+    rows = ROWS_5_15.splitlines()
+    oom = only(HEADER_5_15 + TABLE_HEADER + rows[0] + "\n" + cut + "\n" + KILL_5_15)["oom"]
+    kept = {key: value for key, value in TASKS_5_15[1].items() if key != "name"}
+    if cut.endswith("10…"):
+        del kept["oom_score_adj"]  # a number cut in the middle is no number
+    assert oom["tasks"] == [TASKS_5_15[0], kept]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")
+
+
+# -- honesty: complete only when nothing is missing -----------------------------------------
+
+
+def test_a_table_header_with_no_rows_is_not_complete():
+    oom = only(HEADER_5_15 + TABLE_HEADER + KILL_5_15)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "task_rows_missing")
+
+
+def test_a_header_without_its_cpu_line_is_not_complete():
+    text = HEADER_5_15.splitlines()[0] + "\n" + KILL_5_15
+    oom = only(text)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "cpu_line_missing")
+    assert oom["trigger"]["name"] == "stress"
+
+
+def test_the_whole_report_is_complete():
+    oom = only(HEADER_5_15 + TABLE_HEADER + ROWS_5_15 + KILL_5_15)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"], oom["tasks"]) == (True, None, TASKS_5_15)
+
+
+def test_a_foreign_line_inside_the_memcg_stats_does_not_end_them():
+    path = REPO / "oom_enricher" / "samples" / "fleet-interleaved.log"
+    docs = {doc["host"]["name"]: doc["oom"] for doc in iter_documents([str(path)])}
+    node6 = docs["node-0006.fleet.example"]
+    assert len(node6["memcg_stats"]) == len(docs["node-0005.fleet.example"]["memcg_stats"]) == 51
+    assert (node6["memcg_stats"]["percpu"], node6["memcg_stats"]["zswap"]) == (0, 0)
+    assert node6["memcg_stats"]["sock"] == 183623680
+    assert node6["complete"] is True
+
+
+def test_a_foreign_line_inside_the_task_table_does_not_end_it():
+    rows = ROWS_5_15.splitlines()
+    foreign = "eth0: renamed from veth18470"
+    text = HEADER_5_15 + TABLE_HEADER + rows[0] + f"\n{foreign}\n" + rows[1] + "\n" + KILL_5_15
+    oom = only(text)["oom"]
+    assert (oom["tasks"], oom["complete"]) == (TASKS_5_15, True)

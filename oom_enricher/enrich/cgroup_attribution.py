@@ -16,7 +16,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-__all__ = ["CgroupAttribution", "attribute_cgroup", "container_hint"]
+__all__ = [
+    "CgroupAttribution",
+    "attribute_cgroup",
+    "attribute_cpuset",
+    "attribute_paths",
+    "container_hint",
+]
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,47 @@ def attribute_cgroup(path: str | None) -> CgroupAttribution:
             return replace(attribution, systemd_unit=unit, systemd_slice=slice_name)
     kind = "systemd" if unit or slice_name else "other"
     return CgroupAttribution(systemd_unit=unit, systemd_slice=slice_name, kind=kind)
+
+
+def _specificity(attr: CgroupAttribution) -> int:
+    return (
+        3
+        if attr.container_id or attr.lxc_name
+        else 2
+        if attr.pod_uid
+        else int(bool(attr.systemd_unit))
+    )
+
+
+def attribute_paths(*paths: str | None) -> CgroupAttribution:
+    """The most specific attribution any of the paths gives, the first path on a tie.
+
+    The victim's cgroup (`task_memcg`) lies in or under the OOM'd one (`oom_memcg`): when a
+    fixed-width cut left the first without its container id, the second still names what it
+    covers whole.
+    """
+    best = CgroupAttribution()
+    for path in paths:
+        attribution = attribute_cgroup(path)
+        if _specificity(attribution) > _specificity(best):
+            best = attribution
+    return best
+
+
+_BARE_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def attribute_cpuset(name: str | None) -> CgroupAttribution:
+    """The workload a cpuset cgroup name names, as 2.6.38-4.18 print it on the line after the
+    header: the leaf only (`cpuset=<64 hex>` under docker or the kubelet with cgroupfs,
+    `cpuset=docker-<id>.scope` with the systemd driver), or the whole path."""
+    if not name or name == "/":
+        return CgroupAttribution()
+    leaf = name.rstrip("/").rsplit("/", 1)[-1]
+    if _BARE_ID.fullmatch(leaf):
+        return CgroupAttribution(container_id=leaf)
+    attribution = attribute_cgroup(name if name.startswith("/") else "/" + name)
+    return attribution if attribution.container_id else CgroupAttribution()
 
 
 def container_hint(attr: CgroupAttribution) -> str | None:

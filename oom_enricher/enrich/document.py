@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from oom_enricher.enrich.cgroup_attribution import attribute_cgroup
+from oom_enricher.enrich.cgroup_attribution import attribute_cpuset, attribute_paths
 from oom_enricher.enrich.event_id import event_id
 from oom_enricher.enrich.explanation import explain
 from oom_enricher.enrich.gfp_flags import decode_gfp_mask
@@ -52,10 +52,18 @@ def build_document(block: ReportBlock, facts: ReportFacts | None = None) -> dict
         doc["process"] = {"pid": victims[0].pid, "name": victims[0].name}
         if victims[0].uid is not None:
             doc["user"] = {"id": str(victims[0].uid)}
-    _attribute(doc, facts, block)
+    _attribute(doc, facts, block, scope, victims)
     doc["oom"] = oom
     doc["oom"]["explanation"] = explain(doc)
     return doc
+
+
+def _trigger_shares_victims_cgroup(facts: ReportFacts, scope: str, victims: list[Victim]) -> bool:
+    """The trigger's cpuset names the victim's container too: it is the victim, or it charged
+    the memory cgroup whose limit was hit and the report names no cgroup path to say more."""
+    if scope == "memcg" and not (facts.task_memcg or facts.oom_memcg):
+        return True
+    return bool(victims) and facts.trigger.pid is not None and facts.trigger.pid == victims[0].pid
 
 
 def _first_timestamp(block: ReportBlock) -> str | None:
@@ -238,8 +246,14 @@ def _zone(zone: dict) -> dict:
     }
 
 
-def _attribute(doc: dict, facts: ReportFacts, block: ReportBlock) -> None:
-    attribution = attribute_cgroup(facts.task_memcg or facts.oom_memcg)
+def _attribute(
+    doc: dict, facts: ReportFacts, block: ReportBlock, scope: str, victims: list[Victim]
+) -> None:
+    attribution = attribute_paths(facts.task_memcg, facts.oom_memcg)
+    if not attribution.container_id and _trigger_shares_victims_cgroup(facts, scope, victims):
+        from_cpuset = attribute_cpuset(facts.trigger.cpuset)
+        if from_cpuset.container_id:
+            attribution = from_cpuset
     if attribution.container_id:
         doc["container"] = {"id": attribution.container_id}
         if attribution.container_runtime:

@@ -28,9 +28,13 @@ def victims_of(facts: ReportFacts) -> list[Victim]:
         pid, name = facts.reaped[0]
         return [Victim(pid=pid, name=name, source="reaper")]
     if facts.summary.get("pid", "").isdigit():
+        uid = facts.summary.get("uid", "")
         return [
             Victim(
-                pid=int(facts.summary["pid"]), name=facts.summary.get("task", ""), source="summary"
+                pid=int(facts.summary["pid"]),
+                name=facts.summary.get("task", ""),
+                uid=int(uid) if uid.isdigit() else None,
+                source="summary",
             )
         ]
     return []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from oom_enricher.model import ReportBlock
 from oom_enricher.parsing.facts import ReportFacts
 from oom_enricher.parsing.line_rules import (
@@ -22,6 +24,7 @@ def parse_block(block: ReportBlock) -> ReportFacts:
     for line in block.lines:
         parse_line(facts, state, line.message)
     _settle_trigger_comm(facts)
+    _settle_cgroup_paths(facts)
     _note_missing_parts(facts)
     return facts
 
@@ -77,6 +80,14 @@ def _is_foreign(text: str) -> bool:
     return not is_report_shaped(text) and not any(pattern.match(text) for _, pattern, _ in RULES)
 
 
+def _settle_cgroup_paths(facts: ReportFacts) -> None:
+    """With no `Task in` or summary line (a memcg report with no killable process, or those
+    lines lost), the first `Memory cgroup stats for` path is the OOM'd cgroup: the kernel
+    prints its stats first, then its children's (v1)."""
+    if facts.oom_memcg is None and facts.task_memcg is None and facts.stats_by_path:
+        facts.oom_memcg = next(iter(facts.stats_by_path))
+
+
 def _note_missing_parts(facts: ReportFacts) -> None:
     """Parts every report of its kind prints, absent here: the report is not complete."""
     if facts.task_columns and not facts.tasks:
@@ -88,16 +99,33 @@ def _note_missing_parts(facts: ReportFacts) -> None:
 
 
 def _settle_trigger_comm(facts: ReportFacts) -> None:
-    """Prefer the name the kernel printed twice when the header line carries paste debris.
+    """Take the trigger's name from a line that names it whole when the header's carries debris.
 
     The header's `<comm> invoked oom-killer` is the first line of a paste and picks up stray
-    characters (`_beam.smp`); the CPU and cpuset lines name the same task.
+    characters (`_beam.smp`, `617.319540] Web Content` when the `[` of the stamp was lost); the
+    CPU and cpuset lines print the same `current->comm`.
     """
     trigger = facts.trigger
     header = trigger.comm
+    if not header:
+        return
     for witness in (trigger.cpu_comm, trigger.cpuset_comm):
-        if header and witness and header != witness and header.endswith(witness):
-            debris = header[: -len(witness)]
-            if debris and not any(ch.isalnum() for ch in debris):
-                trigger.comm = witness
-                return
+        if witness and header != witness and header.endswith(witness):
+            trigger.comm = witness
+            return
+    if len(header.encode("utf-8", "surrogateescape")) > _TASK_COMM_LEN:
+        trigger.comm = _strip_prefix_debris(header)
+
+
+# A task name is at most 15 bytes (TASK_COMM_LEN 16): a longer one carries a prefix the
+# normalizer could not take apart, which ends in one of these.
+_TASK_COMM_LEN = 15
+_DEBRIS_END = re.compile(r"(?:\]|:|>)\s+")
+
+
+def _strip_prefix_debris(name: str) -> str:
+    for end in _DEBRIS_END.finditer(name):
+        rest = name[end.end() :]
+        if rest and len(rest.encode("utf-8", "surrogateescape")) <= _TASK_COMM_LEN:
+            return rest
+    return name

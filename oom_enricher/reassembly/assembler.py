@@ -7,6 +7,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
+from oom_enricher import kernel_lines
 from oom_enricher.model import LogLine, ReportBlock
 from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.reassembly.markers import (
@@ -27,6 +28,10 @@ from oom_enricher.reassembly.open_report import (
 
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
 _TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED}
+
+
+def _has_summary(report: OpenReport) -> bool:
+    return any(kernel_lines.SUMMARY.match(line.message) for line in report.lines)
 
 
 class Assembler:
@@ -123,6 +128,10 @@ class Assembler:
     def _feed_body(self, key: str, report: OpenReport, line: LogLine, found, done) -> None:
         if found is not None and found[0] is Marker.START:
             done.append(self._close(key, "next_report_began"))
+            self._begin(key, line, *found, done)
+            return
+        if found is not None and found[0] is Marker.SUMMARY and _has_summary(report):
+            done.append(self._close(key))  # one summary per event: `grep oom-kill` output
             self._begin(key, line, *found, done)
             return
         self._append(key, report, line)

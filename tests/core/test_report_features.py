@@ -211,3 +211,159 @@ def test_a_foreign_line_inside_the_task_table_does_not_end_it():
     text = HEADER_5_15 + TABLE_HEADER + rows[0] + f"\n{foreign}\n" + rows[1] + "\n" + KILL_5_15
     oom = only(text)["oom"]
     assert (oom["tasks"], oom["complete"]) == (TASKS_5_15, True)
+
+
+# -- 11: a damaged first prefix --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "  617.319540] Web Content invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
+        "_Web Content invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
+    ],
+)
+def test_a_lost_bracket_leaves_debris_the_cpu_line_does_not_have(header):
+    text = f"""\
+{header}
+CPU: 6 PID: 2279 Comm: Web Content Not tainted 4.15.8 #1
+Call Trace:
+ dump_stack+0x5c/0x79
+Out of memory: Kill process 2279 (Web Content) score 426 or sacrifice child
+Killed process 2279 (Web Content) total-vm:5606512kB, anon-rss:1694156kB, file-rss:0kB, shmem-rss:0kB
+"""
+    oom = only(text)["oom"]
+    assert (oom["trigger"]["name"], oom["trigger"]["pid"]) == ("Web Content", 2279)
+    assert "617" not in oom["explanation"] and "_Web" not in oom["explanation"]
+
+
+def test_a_prefix_left_in_front_of_a_header_without_cpu_line_is_not_the_name():
+    text = (
+        "> jun 20 10:00:00 web-3 kernel: php-fpm invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL),"
+        " order=0, oom_score_adj=0\n"
+        "Out of memory: Killed process 4411 (php-fpm) total-vm:812000kB, anon-rss:700000kB,"
+        " file-rss:0kB, shmem-rss:0kB\n"
+    )
+    oom = only(text)["oom"]
+    assert oom["trigger"]["name"] == "php-fpm"
+    assert "jun 20" not in oom["explanation"]
+
+
+# -- 8: the container where no summary line names it ----------------------------------------
+
+GLOBAL_4_14_DOCKER_CGROUPFS = f"""\
+java invoked oom-killer: gfp_mask=0x14200ca(GFP_HIGHUSER_MOVABLE), nodemask=(null), order=0, oom_score_adj=0
+java cpuset={DOCKER_ID} mems_allowed=0
+CPU: 1 PID: 4321 Comm: java Not tainted 4.14.0-115.el7a.x86_64 #1
+Call Trace:
+ dump_stack+0x5c/0x79
+Mem-Info:
+Out of memory: Kill process 4321 (java) score 900 or sacrifice child
+Killed process 4321 (java) total-vm:8388608kB, anon-rss:3145728kB, file-rss:0kB, shmem-rss:0kB
+"""
+
+
+def test_before_4_19_the_cpuset_leaf_names_the_container_of_a_trigger_that_was_killed():
+    doc = only(GLOBAL_4_14_DOCKER_CGROUPFS)
+    assert doc["container"] == {"id": DOCKER_ID}
+    assert doc["oom"]["trigger"]["cpuset"] == DOCKER_ID
+    assert f"container {DOCKER_ID[:12]}" in doc["oom"]["explanation"]
+
+
+def test_the_cpuset_of_a_trigger_that_was_not_killed_names_no_container_of_the_victim():
+    text = GLOBAL_4_14_DOCKER_CGROUPFS.replace(
+        "Killed process 4321 (java)", "Killed process 77 (redis)"
+    )
+    assert "container" not in only(
+        text.replace("Kill process 4321 (java)", "Kill process 77 (redis)")
+    )
+
+
+MEMCG_NO_KILLABLE_5_10 = f"""\
+stress invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=-1000
+CPU: 0 PID: 812 Comm: stress Not tainted 5.10.0-26-amd64 #1 Debian 5.10.197-1
+Call Trace:
+ dump_stack+0x6b/0x83
+ dump_header+0x4a/0x1f4
+ mem_cgroup_out_of_memory+0x13c/0x150
+memory: usage 102400kB, limit 102400kB, failcnt 37
+swap: usage 0kB, limit 9007199254740988kB, failcnt 0
+Memory cgroup stats for /system.slice/docker-{DOCKER_ID}.scope:
+anon 103809024
+file 0
+kernel_stack 16384
+Tasks state (memory values in pages):
+[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+[    812]     0   812    27000    25400   249856        0         -1000 stress
+Out of memory and no killable processes...
+"""
+
+
+def test_a_memcg_report_with_no_killable_process_is_attributed_by_its_stats_path():
+    doc = only(MEMCG_NO_KILLABLE_5_10)
+    oom = doc["oom"]
+    assert oom["cgroup"]["oom_path"] == f"/system.slice/docker-{DOCKER_ID}.scope"
+    assert doc["container"] == {"id": DOCKER_ID, "runtime": "docker"}
+    assert (oom["scope"], oom["limit_hit"], oom["no_killable"]) == ("memcg", "memory", True)
+    text = oom["explanation"]
+    assert "?" not in text
+    assert f"in docker container {DOCKER_ID[:12]}" in text
+    assert f"cgroup /system.slice/docker-{DOCKER_ID[:12]}….scope (100 MiB)" in text
+
+
+# -- 16: only the summary line survives ------------------------------------------------------
+
+POD = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
+POD_PATH = (
+    "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+    + POD.replace("-", "_")
+    + ".slice"
+)
+CONTAINER_PATH = f"{POD_PATH}/cri-containerd-{DOCKER_ID}.scope"
+
+
+def summary(pid: int, task_memcg: str = CONTAINER_PATH, oom_memcg: str = CONTAINER_PATH) -> str:
+    return (
+        "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),"
+        f"cpuset=cri-containerd-{DOCKER_ID}.scope,mems_allowed=0,oom_memcg={oom_memcg},"
+        f"task_memcg={task_memcg},task=java,pid={pid},uid=1000"
+    )
+
+
+def test_grep_oom_kill_output_gives_one_incomplete_document_per_summary_line():
+    text = (
+        f"Jun 20 10:00:01 node-1 kernel: [ 1000.000001] {summary(4242)}\n"
+        f"Jun 20 10:05:01 node-1 kernel: [ 1300.000001] {summary(4377)}\n"
+    )
+    docs = list(documents_from_lines(text.splitlines()))
+    assert [doc["oom"]["victims"][0]["pid"] for doc in docs] == [4242, 4377]
+    for doc in docs:
+        oom = doc["oom"]
+        assert oom["complete"] is False
+        victim = oom["victims"][0]
+        assert (victim["name"], victim["uid"], victim["named_by"]) == ("java", 1000, "summary")
+        assert doc["process"]["name"] == "java" and doc["user"] == {"id": "1000"}
+        assert oom["cgroup"]["task_path"] == oom["cgroup"]["oom_path"] == CONTAINER_PATH
+        assert doc["container"] == {"id": DOCKER_ID, "runtime": "containerd"}
+        assert doc["kubernetes"]["pod"] == {"uid": POD, "qos_class": "burstable"}
+
+
+# -- 18: attribution from whichever cgroup path survives -------------------------------------
+
+
+def test_a_task_memcg_cut_short_leaves_the_attribution_to_the_whole_oom_memcg():
+    line = summary(4242)
+    cut = line[: line.index("task_memcg=") + len("task_memcg=") + len(POD_PATH) + 30]
+    doc = only(cut)
+    assert doc["oom"]["cgroup"]["oom_path"] == CONTAINER_PATH
+    assert doc["container"] == {"id": DOCKER_ID, "runtime": "containerd"}
+    assert doc["kubernetes"]["pod"] == {"uid": POD, "qos_class": "burstable"}
+    assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (False, "truncated_line")
+
+
+def test_a_pod_limit_with_the_task_path_cut_still_names_the_pod():
+    line = summary(4242, oom_memcg=POD_PATH)
+    cut = line[: line.index("task_memcg=") + len("task_memcg=") + len(POD_PATH) - 20]
+    doc = only(cut)
+    assert "container" not in doc
+    assert doc["kubernetes"]["pod"] == {"uid": POD, "qos_class": "burstable"}

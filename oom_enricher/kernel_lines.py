@@ -37,8 +37,24 @@ EXITING = re.compile(r"(?:.*: )?OOM victim (?P<pid>\d+) \((?P<comm>.*)\) is alre
 REAPED = re.compile(r"oom_reaper: reaped process (?P<pid>\d+) \((?P<comm>.*)\)(?:, now |$)")
 # printk rate limit of the report header (4.x+)
 SUPPRESSED = re.compile(r"oom_kill_process: (?P<n>\d+) callbacks suppressed")
-# 4.x+: nothing left to kill (a panic usually follows)
-NO_KILLABLE = re.compile(r"Out of memory and no killable processes")
+# nothing left to kill: 4.x+ print it alone (a panic follows), earlier kernels panic with it
+# (`Kernel panic - not syncing: Out of memory and no killable processes...`)
+NO_KILLABLE = re.compile(r"(?P<before>.*?)Out of memory and no killable processes")
+# the panic that ends a report, any prefix before it: 2.6-6.x `vm.panic_on_oom`
+# (`Out of memory: system-wide panic_on_oom is enabled`, `compulsory` for memcg ones), 4.x+
+# after a system-wide OOM with nothing to kill (`System is deadlocked on memory`)
+PANIC = re.compile(
+    r".*?Kernel panic - not syncing: (?P<reason>System is deadlocked on memory"
+    r"|Out of memory(?::? \S+)? panic_on_oom is enabled)"
+)
+# OpenVZ / Virtuozzo beancounter kills, each line a whole event: 2.6.32 (RHEL 6 based)
+# `Out of memory in UB 1234: OOM killed process 21738 (php-cgi) score 0 vm:281988kB, rss:17004kB,
+# swap:0kB`; 2.6.18 `OOM killed process watchdog (pid=14490, ve=13516) exited, free=43104 gen=2.`
+UB_KILLED = re.compile(
+    r"(?:Out of memory in UB (?P<ub>[^:\s]+): OOM killed process (?P<pid>\d+) \((?P<comm>.*?)\)"
+    r"(?: score (?P<score>-?\d+))?(?P<fields> .*)?"
+    r"|OOM killed process (?P<ve_comm>.*?) \(pid=(?P<ve_pid>\d+), ve=(?P<ve>[^)\s]+)\) exited)"
+)
 # task table header, every layout: 2.6 `cpu oom_adj`, 3.x `nr_ptes`, 4.8 `nr_pmds`,
 # 4.15+ `pgtables_bytes`, 6.8+ `rss_anon rss_file rss_shmem`
 TASK_HEADER = re.compile(r"\[\s*pid\s*\]\s+(?P<columns>uid\s+tgid\s+total_vm\b.*)")

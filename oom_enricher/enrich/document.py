@@ -146,6 +146,8 @@ def _oom_section(block, facts, victims, scope, version, hit, hit_counter, page_s
         oom[name] = counter_document(facts.counters.get(name))
     if facts.no_killable:
         oom["no_killable"] = True
+    if facts.panic:
+        oom["panic"] = facts.panic
     if "memory_max_write" in facts.trace_functions:
         oom["limit_lowered"] = True
     return oom
@@ -267,3 +269,5 @@ def _attribute(
         doc["systemd"] = {"unit": unit}
     if attribution.lxc_name:
         doc.setdefault("container", {"id": attribution.lxc_name, "runtime": "lxc"})
+    if facts.beancounter is not None:
+        doc["container"] = {"id": facts.beancounter, "runtime": "openvz"}

@@ -15,8 +15,15 @@ _LIMIT_WORDS = {
 }
 
 
+_RUNTIME_NAMES = {"openvz": "OpenVZ"}
+
+
 def short_path(path: str | None) -> str:
-    return _LONG_HEX.sub(lambda m: m.group(1) + "…", path) if path else "?"
+    return _LONG_HEX.sub(lambda m: m.group(1) + "…", path) if path else ""
+
+
+def _cgroup_words(path: str | None) -> str:
+    return f"cgroup {short_path(path)}" if path else "its memory cgroup"
 
 
 def explain(doc: dict) -> str:
@@ -43,7 +50,7 @@ def _where(doc: dict, oom: dict) -> str:
     if pod:
         return f" in Kubernetes pod {pod}" + (f" (container {container[:12]})" if container else "")
     if container:
-        return f" in {runtime or 'container'} container {container[:12]}"
+        return f" in {_RUNTIME_NAMES.get(runtime, runtime) or 'a'} container {container[:12]}"
     if unit:
         return f" in systemd unit {unit}"
     return ""
@@ -54,24 +61,44 @@ def _what_died(doc: dict, oom: dict) -> str:
     host = doc.get("host", {}).get("name")
     on_host = f" on {host}" if host else ""
     where = _where(doc, oom)
+    panic = _panic_words(oom.get("panic"))
     if not victims:
         if oom.get("no_killable"):
-            return (
-                f"The kernel ran out of memory{where}{on_host} and found no process it could kill."
+            text = (
+                f"The kernel ran out of memory{where}{on_host} and found no process it could kill"
             )
+            return text + (f", so the machine panicked{panic}." if oom.get("panic") else ".")
         trigger = (oom.get("trigger") or {}).get("name")
         when = f" when {trigger} could not get memory" if trigger else ""
+        if oom.get("panic"):
+            return (
+                f"The kernel ran out of memory{where}{on_host}{when}, "
+                f"and the machine panicked{panic}."
+            )
         return (
             f"The kernel OOM killer fired{where}{on_host}{when}, "
             "but the report does not show who was killed."
         )
     first = _proc(victims[0]["name"], victims[0]["pid"])
+    then = f" Then the machine panicked{panic}." if oom.get("panic") else ""
     if len(victims) == 1:
-        return f"The kernel OOM killer killed {first}{where}{on_host}."
+        return f"The kernel OOM killer killed {first}{where}{on_host}.{then}"
     return (
         f"The kernel OOM killer killed {len(victims)} processes{where}{on_host}, "
         f"starting with {first}, because memory.oom.group makes the whole cgroup die together."
+        + then
     )
+
+
+def _panic_words(reason: str | None) -> str:
+    """Why the kernel panicked, in the words its panic line gives."""
+    if not reason:
+        return ""
+    if "panic_on_oom" in reason:
+        return " instead of killing a process, because vm.panic_on_oom is set"
+    if "deadlocked" in reason:
+        return " (System is deadlocked on memory)"
+    return ""
 
 
 def _why(oom: dict) -> str:
@@ -79,13 +106,19 @@ def _why(oom: dict) -> str:
     cgroup = oom.get("cgroup") or {}
     if hit in _LIMIT_WORDS:
         counter = oom.get({"memory+swap": "memsw"}.get(hit, hit)) or {}
-        path = short_path(cgroup.get("oom_path") or cgroup.get("task_path"))
+        cgroup_words = _cgroup_words(cgroup.get("oom_path") or cgroup.get("task_path"))
+        limit = human_bytes(counter.get("limit_bytes"))
         return (
-            f"The {_LIMIT_WORDS[hit]} of cgroup {path} ({human_bytes(counter.get('limit_bytes'))}) "
+            f"The {_LIMIT_WORDS[hit]} of {cgroup_words} ({limit}) "
             f"was reached: usage was {human_bytes(counter.get('usage_bytes'))}."
         )
     if hit == "global":
         return _why_global(oom)
+    if oom.get("scope") == "beancounter":
+        return (
+            "The memory its OpenVZ beancounter allows the container ran out; "
+            "the report does not say which beancounter limit."
+        )
     if oom.get("scope") == "memcg":
         path = cgroup.get("oom_path") or cgroup.get("task_path")
         if not path:
@@ -122,7 +155,12 @@ def _why_global(oom: dict) -> str:
     elif swap_total:
         free = human_bytes(system.get("free_swap_bytes"))
         parts.append(f"{free} of {human_bytes(swap_total)} swap left")
-    text = "The whole machine ran out of memory (" + ", ".join(parts) + ")"
+    nodemask = (oom.get("trigger") or {}).get("nodemask")
+    if nodemask and nodemask != "(null)":  # the allocation could use these NUMA nodes only
+        text = f"The NUMA nodes this allocation may use (nodemask={nodemask}) ran out of memory, "
+        text += "which need not be the whole machine (" + ", ".join(parts) + ")"
+    else:
+        text = "The whole machine ran out of memory (" + ", ".join(parts) + ")"
     starved = [zone for zone in system.get("zones") or [] if zone["free_bytes"] < zone["min_bytes"]]
     if starved:
         zone = starved[0]
@@ -130,7 +168,7 @@ def _why_global(oom: dict) -> str:
         if free == minimum:  # close enough to round alike: show the kernel's own kB
             free, minimum = f"{zone['free_bytes'] // 1024} kB", f"{zone['min_bytes'] // 1024} kB"
         text += f": zone {zone['zone']} had {free} free, below its {minimum} minimum watermark"
-    elif not system:
+    elif not system and not (nodemask and nodemask != "(null)"):
         text = "The whole machine ran out of memory; no cgroup limit was involved"
     return text + "."
 
@@ -153,8 +191,8 @@ def _selection(oom: dict) -> str:
         child = _proc(victims[0]["name"], victims[0]["pid"])
         return (
             f"{text}, but killed that process's child {child} instead: kernels before 5.1 "
-            "sacrifice a child that has its own memory to spare the parent, so the big "
-            "process kept running."
+            f"sacrifice a child that has its own memory to spare the parent, so "
+            f"{selected.get('name')} itself was not killed."
         )
     return text + "."
 
@@ -166,6 +204,13 @@ def _trigger_sentence(oom: dict) -> str:
         return ""
     if trigger.get("pid") is not None and trigger["pid"] == victims[0]["pid"]:
         return f"{trigger['name']} was both the task whose allocation failed and the one killed."
+    if trigger["name"] == victims[0]["name"]:
+        # a thread shares its process's name and has a pid of its own
+        return (
+            f"The allocation that failed was made by {_proc(trigger['name'], trigger.get('pid'))}, "
+            "a task of the same name as the one killed: the report does not show whether it "
+            "is a thread of that process."
+        )
     return (
         f"The allocation that failed was made by {_proc(trigger['name'], trigger.get('pid'))}; "
         "the kernel killed the process with the highest badness score instead."
@@ -176,6 +221,9 @@ def _remedy(oom: dict) -> str:
     if not oom.get("sacrificed_child"):
         return ""
     trigger = oom.get("trigger") or {}
+    victims = oom.get("victims") or []
+    if trigger.get("pid") is not None and trigger["pid"] == victims[0]["pid"]:
+        return ""  # the allocating task is the one killed already
     allocating = (
         f", here {_proc(trigger['name'], trigger.get('pid'))}" if trigger.get("name") else ""
     )

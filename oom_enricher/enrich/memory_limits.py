@@ -25,6 +25,8 @@ def is_unlimited(limit_kb: int) -> bool:
 
 
 def classify_scope(facts: ReportFacts) -> str:
+    if facts.beancounter is not None:
+        return "beancounter"  # OpenVZ / Virtuozzo: the container's UB limits, not a memcg
     # 5.0-5.1 print CONSTRAINT_NONE for cgroup OOMs too: oom_memcg= settles it.
     if facts.summary.get("oom_memcg"):
         return "memcg"

@@ -73,6 +73,8 @@ class ReportFacts:
     trace_functions: list[str] = field(default_factory=list)
     has_mem_info: bool = False
     no_killable: bool = False
+    panic: str | None = None  # what `Kernel panic - not syncing:` gave as the reason
+    beancounter: str | None = None  # OpenVZ / Virtuozzo UB (container) id
     suppressed_callbacks: int | None = None
     memcg_stats_v2: bool = False
     # What the lines show was left out or cut, in the order noticed (`oom.incomplete_reason`)

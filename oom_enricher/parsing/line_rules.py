@@ -16,11 +16,13 @@ from oom_enricher.kernel_lines import (
     INVOKED,
     KILLED,
     NO_KILLABLE,
+    PANIC,
     REAPED,
     SELECTED,
     SUMMARY,
     SUPPRESSED,
     TASK_HEADER,
+    UB_KILLED,
 )
 from oom_enricher.parsing.facts import Counter, ReportFacts, Victim
 
@@ -396,6 +398,25 @@ def on_suppressed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> No
 
 def on_no_killable(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     facts.no_killable = True
+    if "Kernel panic - not syncing:" in m["before"]:
+        facts.panic = "Out of memory and no killable processes..."
+
+
+def on_panic(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.panic = facts.panic or m["reason"]
+
+
+_UB_FIELD = re.compile(r"(?P<key>vm|rss|swap):(?P<kb>\d+)kB")
+
+
+def on_ub_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.beancounter = m["ub"] or m["ve"]
+    pid, name = int(m["pid"] or m["ve_pid"]), m["comm"] if m["pid"] else m["ve_comm"]
+    sizes = {item["key"]: int(item["kb"]) for item in _UB_FIELD.finditer(m["fields"] or "")}
+    if m["score"] is not None and facts.selected is None:
+        facts.selected = {"pid": pid, "name": name, "score": int(m["score"])}
+    if all(victim.pid != pid for victim in facts.victims):
+        facts.victims.append(Victim(pid=pid, name=name, total_vm_kb=sizes.get("vm")))
 
 
 def _note_prefix(facts: ReportFacts, prefix: str | None) -> None:
@@ -411,6 +432,7 @@ Rule = tuple[str, re.Pattern[str], Handler]
 
 RULES: tuple[Rule, ...] = (
     ("invoked", INVOKED, on_invoked),
+    ("ub-killed", UB_KILLED, on_ub_killed),
     ("cpu-line", CPU_LINE, on_cpu_line),
     ("pid-line", PID_LINE, on_cpu_line),
     ("hardware", HARDWARE, on_hardware),
@@ -422,6 +444,7 @@ RULES: tuple[Rule, ...] = (
     ("reaped", REAPED, on_reaped),
     ("suppressed", SUPPRESSED, on_suppressed),
     ("no-killable", NO_KILLABLE, on_no_killable),
+    ("panic", PANIC, on_panic),
     ("counter", COUNTER, on_counter),
     ("stats-header", STATS_HEADER, on_stats_header),
     ("task-in", TASK_IN, on_task_in),

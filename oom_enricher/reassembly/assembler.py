@@ -13,6 +13,7 @@ from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.reassembly.markers import (
     Marker,
     classify,
+    has_skim_needle,
     is_elision,
     is_report_shaped,
     looks_cut,
@@ -27,7 +28,8 @@ from oom_enricher.reassembly.open_report import (
 )
 
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
-_TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED}
+_TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED, Marker.PANIC}
+_WHOLE_EVENTS = {Marker.START, Marker.UB_KILLED}  # lines an event begins with
 
 
 def _has_summary(report: OpenReport) -> bool:
@@ -121,6 +123,9 @@ class Assembler:
         marker, match = found
         if marker is Marker.REAPED and int(match["pid"]) in self._recent_victims.get(key, ()):
             return []  # a late reaper line of a report already emitted
+        if marker is Marker.PANIC and not has_skim_needle(line.message):
+            self._recent.append(line)  # a panic with no report before it is no OOM report
+            return []
         done: list[ReportBlock] = []
         self._begin(key, line, marker, match, done)
         return done
@@ -156,6 +161,8 @@ class Assembler:
     def _same_event(self, report: OpenReport, marker, match) -> bool:
         if marker is Marker.KILLED:
             return report.group_kill or int(match["pid"]) in report.victim_pids
+        if marker is Marker.UB_KILLED:
+            return False  # each beancounter kill line is an event of its own
         if marker is Marker.SUMMARY:
             pid = _SUMMARY_PID.search(match.string)
             return pid is not None and int(pid.group(1)) in report.victim_pids
@@ -177,7 +184,7 @@ class Assembler:
         if len(self._open) >= self.bounds.max_open_hosts:
             oldest = next(iter(self._open))
             done.append(self._close(oldest, "max_open_hosts"))
-        report = OpenReport(host=line.host, has_start=marker is Marker.START)
+        report = OpenReport(host=line.host, has_start=marker in _WHOLE_EVENTS)
         if not report.has_start:
             room = self.bounds.max_lines // 2  # leave room for the rest of the report
             for earlier in self._look_back(line)[-room:]:
@@ -200,7 +207,10 @@ class Assembler:
         if marker is Marker.KILLED:
             report.victim_pids.add(int(match["pid"]))
             self._enter_tail(report)
-        elif marker is Marker.NO_KILLABLE:
+        elif marker is Marker.UB_KILLED:
+            report.victim_pids.add(int(match["pid"] or match["ve_pid"]))
+            self._enter_tail(report)
+        elif marker in (Marker.NO_KILLABLE, Marker.PANIC):
             self._enter_tail(report)
         elif marker is Marker.GROUP:
             report.group_kill = True

@@ -18,6 +18,8 @@ class Marker(Enum):
     REAPED = "reaped"  # `oom_reaper: reaped process N (x), now ...`
     SUPPRESSED = "suppressed"  # `oom_kill_process: N callbacks suppressed`
     NO_KILLABLE = "no-killable"  # `Out of memory and no killable processes...`
+    PANIC = "panic"  # `Kernel panic - not syncing: System is deadlocked on memory`
+    UB_KILLED = "ub-killed"  # OpenVZ `Out of memory in UB 101: OOM killed process N (x) ...`
     BODY_STRONG = "body-strong"  # the task table header, printed only inside an OOM report
 
 
@@ -25,6 +27,7 @@ class Marker(Enum):
 # usage and stats lines before it are recovered by looking back.
 _ORDERED = (
     (Marker.START, kernel_lines.INVOKED),
+    (Marker.UB_KILLED, kernel_lines.UB_KILLED),
     (Marker.KILLED, kernel_lines.KILLED),
     (Marker.SELECTED, kernel_lines.SELECTED),
     (Marker.SUMMARY, kernel_lines.SUMMARY),
@@ -33,6 +36,7 @@ _ORDERED = (
     (Marker.REAPED, kernel_lines.REAPED),
     (Marker.SUPPRESSED, kernel_lines.SUPPRESSED),
     (Marker.NO_KILLABLE, kernel_lines.NO_KILLABLE),
+    (Marker.PANIC, kernel_lines.PANIC),
     (Marker.BODY_STRONG, kernel_lines.TASK_HEADER),
 )
 
@@ -46,12 +50,19 @@ _HINT = re.compile("|".join(re.escape(needle.decode()) for needle in SKIM_NEEDLE
 def classify(message: str) -> tuple[Marker, re.Match[str]] | None:
     """The marker kind of a kernel message, or None for any other line."""
     if not _HINT.search(message):
-        return None
+        # `System is deadlocked on memory` holds no needle: it only joins a report in progress
+        panic = kernel_lines.PANIC.match(message) if "Kernel panic" in message else None
+        return (Marker.PANIC, panic) if panic else None
     for marker, pattern in _ORDERED:
         m = pattern.match(message)
         if m:
             return marker, m
     return None
+
+
+def has_skim_needle(message: str) -> bool:
+    """Whether a reader that skims idle hosts by SKIM_NEEDLES sees this line at all."""
+    return _HINT.search(message) is not None
 
 
 def unit_notice(message: str) -> str | None:

@@ -367,3 +367,159 @@ def test_a_pod_limit_with_the_task_path_cut_still_names_the_pod():
     doc = only(cut)
     assert "container" not in doc
     assert doc["kubernetes"]["pod"] == {"uid": POD, "qos_class": "burstable"}
+
+
+# -- 12: the panic variant -------------------------------------------------------------------
+
+GLOBAL_HEADER_3_2 = """\
+init invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0
+CPU: 0 PID: 1 Comm: init Not tainted 3.2.0-4-amd64 #1 Debian 3.2.51-1
+Call Trace:
+ [<ffffffff81067c1d>] ? dump_header+0x78/0x1bd
+Mem-Info:
+Free swap  = 0kB
+Total swap = 0kB
+"""
+
+
+@pytest.mark.parametrize(
+    "panic",
+    [
+        "Kernel panic - not syncing: Out of memory and no killable processes...",
+        "1234.567890] Kernel panic - not syncing: Out of memory and no killable processes...",
+    ],
+)
+def test_the_panic_variant_of_no_killable_processes(panic):
+    oom = only(GLOBAL_HEADER_3_2 + panic + "\n")["oom"]
+    assert (oom["victims"], oom["no_killable"], oom["complete"]) == ([], True, True)
+    assert oom["panic"] == "Out of memory and no killable processes..."
+    assert oom["explanation"].startswith(
+        "The kernel ran out of memory and found no process it could kill, so the machine panicked."
+    )
+
+
+def test_the_panic_after_no_killable_processes_joins_the_report():
+    text = GLOBAL_HEADER_3_2.replace("3.2.0-4-amd64", "4.19.0-18-amd64") + (
+        "Out of memory and no killable processes...\n"
+        "Kernel panic - not syncing: System is deadlocked on memory\n"
+    )
+    oom = only(text)["oom"]
+    assert (oom["panic"], oom["no_killable"], oom["lines_count"]) == (
+        "System is deadlocked on memory",
+        True,
+        9,
+    )
+    assert "so the machine panicked (System is deadlocked on memory)." in oom["explanation"]
+
+
+def test_panic_on_oom_ends_the_report_with_a_panic_and_no_victim():
+    text = GLOBAL_HEADER_3_2 + (
+        "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled\n"
+    )
+    oom = only(text)["oom"]
+    assert (oom["victims"], oom["panic"], oom["complete"]) == (
+        [],
+        "Out of memory: system-wide panic_on_oom is enabled",
+        True,
+    )
+    assert (
+        "the machine panicked instead of killing a process, because vm.panic_on_oom is set"
+        in oom["explanation"]
+    )
+    assert "does not show who was killed" not in oom["explanation"]
+
+
+def test_a_panic_with_no_report_before_it_is_no_report():
+    assert (
+        list(documents_from_lines(["Kernel panic - not syncing: System is deadlocked on memory"]))
+        == []
+    )
+
+
+# -- 14: OpenVZ / Virtuozzo beancounter OOMs ------------------------------------------------
+
+UB_OOMS = """\
+Nov 24 12:17:04 hwnode kernel: [758955.653217] OOM killer in rage, 16 tasks killed in ub 1234
+Nov 24 12:17:04 hwnode kernel: [758955.653313] Out of memory in UB 1234: OOM killed process 21738 (php-cgi) score 0 vm:281988kB, rss:17004kB, swap:0kB
+Nov 24 12:17:07 hwnode kernel: [758957.803617] Out of memory in UB 1234: OOM killed process 21747 (php-cgi) score 0 vm:281988kB, rss:17008kB, swap:0kB
+"""
+
+
+def test_each_beancounter_kill_is_a_document_of_its_own_kind():
+    docs = list(documents_from_lines(UB_OOMS.splitlines()))
+    assert [doc["process"] for doc in docs] == [
+        {"pid": 21738, "name": "php-cgi"},
+        {"pid": 21747, "name": "php-cgi"},
+    ]
+    for doc in docs:
+        oom = doc["oom"]
+        assert doc["container"] == {"id": "1234", "runtime": "openvz"}
+        assert (oom["scope"], oom["complete"], oom["victims_count"]) == ("beancounter", True, 1)
+        assert oom["victims"][0]["total_vm_bytes"] == 281988 * 1024
+        assert oom["selected"]["score"] == 0
+        assert oom["explanation"].startswith(
+            f"The kernel OOM killer killed php-cgi (pid {oom['victims'][0]['pid']}) "
+            "in OpenVZ container 1234 on hwnode. The memory its OpenVZ beancounter allows"
+        )
+
+
+def test_the_2_6_18_openvz_kill_line_names_its_container():
+    text = "Apr 20 20:03:27 EL135 kernel: OOM killed process watchdog (pid=14490, ve=13516) exited, free=43104 gen=24501."
+    (doc,) = documents_from_lines([text])
+    assert doc["process"] == {"pid": 14490, "name": "watchdog"}
+    assert (doc["container"], doc["oom"]["scope"]) == (
+        {"id": "13516", "runtime": "openvz"},
+        "beancounter",
+    )
+
+
+# -- honesty: the explanation states only what the report shows ------------------------------
+
+
+def test_a_trigger_of_the_victims_name_is_not_said_to_be_spared():
+    text = HEADER_5_15.replace("PID: 1021", "PID: 1044") + TABLE_HEADER + ROWS_5_15 + KILL_5_15
+    text = text.replace("stress invoked", "stress invoked", 1)
+    oom = only(text)["oom"]
+    assert (oom["trigger"]["pid"], oom["victims"][0]["pid"]) == (1044, 1021)
+    assert "instead" not in oom["explanation"]
+    assert "a task of the same name as the one killed" in oom["explanation"]
+
+
+SACRIFICE_INIT_4_4 = """\
+sshd invoked oom-killer: gfp_mask=0x24201ca, order=0, oom_score_adj=0
+CPU: 0 PID: 733 Comm: sshd Not tainted 4.4.0-21-generic #37-Ubuntu
+Call Trace:
+ [<ffffffff813eab23>] dump_stack+0x63/0x90
+Mem-Info:
+Free swap  = 0kB
+Total swap = 0kB
+262014 pages RAM
+[ pid ]   uid  tgid total_vm      rss nr_ptes nr_pmds swapents oom_score_adj name
+[    1]     0     1     9340      600      22       3        0             0 systemd
+[  733]     0   733    16380      200      34       3        0             0 sshd
+Out of memory: Kill process 1 (systemd) score 1 or sacrifice child
+Killed process 733 (sshd) total-vm:65520kB, anon-rss:800kB, file-rss:0kB
+"""
+
+
+def test_a_sacrificed_child_of_init_does_not_make_init_big():
+    oom = only(SACRIFICE_INIT_4_4)["oom"]
+    assert (oom["sacrificed_child"], oom["selected"]["score"]) == (True, 1)
+    text = oom["explanation"]
+    assert "big process" not in text
+    assert "so systemd itself was not killed" in text
+    assert "kills the task whose allocation failed" not in text  # sshd was killed already
+
+
+def test_a_nodemask_restricted_oom_is_not_the_whole_machine():
+    text = (
+        "tor invoked oom-killer: gfp_mask=0x24201ca(GFP_HIGHUSER_MOVABLE|__GFP_COLD), nodemask=1,"
+        " order=0, oom_score_adj=0\n"
+        + GLOBAL_4_14_DOCKER_CGROUPFS.split("\n", 1)[1].replace("4.14.0-115.el7a", "4.9.0-4")
+    )
+    oom = only(text)["oom"]
+    assert "whole machine ran out" not in oom["explanation"]
+    assert (
+        "The NUMA nodes this allocation may use (nodemask=1) ran out of memory"
+        in oom["explanation"]
+    )

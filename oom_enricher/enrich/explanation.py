@@ -213,7 +213,7 @@ def _trigger_sentence(oom: dict) -> str:
         )
     return (
         f"The allocation that failed was made by {_proc(trigger['name'], trigger.get('pid'))}; "
-        "the kernel killed the process with the highest badness score instead."
+        "the kernel chooses whom to kill by badness score, not by who asked for memory."
     )
 
 

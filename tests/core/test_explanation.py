@@ -51,3 +51,69 @@ def test_group_kill_and_pod():
 
 def test_incomplete_report_says_so():
     assert "Part of the report is missing (kill line ratelimited)" in explanation("025-")
+
+
+# Words of the explanation's own making: kernel versions and settings it names as advice.
+_TEMPLATE_CONSTANTS = ("vm.oom_kill_allocating_task=1", "kernels before 5.1", "memory.oom.group")
+_SIZE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?) (B|KiB|MiB|GiB|TiB|kB)\b")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])")
+_NAMED_PROCESS = re.compile(
+    r"(?:killed|chose|by|child|with|here|:) ((?:(?!\. )[^,;:()])+?) \(pid (\d+)"
+)
+_PATH = re.compile(r"cgroup (/\S*?)(?:…(\S*))? ")
+
+
+def _sizes_of(original: str, page_size: int) -> set[str]:
+    """Every size the report's numbers give in kB, bytes or pages, as the explanation writes it."""
+    from oom_enricher.enrich.sizes import human_bytes
+
+    sizes = set()
+    for digits in set(re.findall(r"\d+", original)):
+        value = int(digits)
+        sizes.add(f"{value} kB")
+        for scale in (1, 1024, page_size):
+            sizes.add(human_bytes(value * scale))
+    return sizes
+
+
+def _unsupported(doc: dict) -> list[str]:
+    """Numbers and names in the explanation that the report's lines neither show nor give."""
+    original = doc["event"]["original"]
+    oom = doc["oom"]
+    text = oom["explanation"]
+    for constant in _TEMPLATE_CONSTANTS:
+        text = text.replace(constant, "")
+    problems = []
+    sizes = _sizes_of(original, oom["page_size"])
+    for size in _SIZE.finditer(text):
+        if size.group(0) not in sizes:
+            problems.append(size.group(0))
+    text = _SIZE.sub("", text)
+    for name, pid in _NAMED_PROCESS.findall(text):
+        name = name.rsplit("process's child ", 1)[-1]
+        if name not in original or pid not in original:
+            problems.append(f"{name} (pid {pid})")
+    for head, tail in _PATH.findall(text):
+        if head not in original or tail not in original:
+            problems.append(head)
+    digits = set(re.findall(r"\d+", original)) | {str(oom["victims_count"])}
+    for number in _NUMBER.findall(text):
+        if number not in digits:
+            problems.append(number)
+    host = doc.get("host", {}).get("name")
+    if " on " in text and host:
+        assert host in original
+    return problems
+
+
+@pytest.mark.parametrize("case", corpus_cases(), ids=lambda case: case.name)
+def test_every_number_and_name_of_the_explanation_is_in_the_report(case):
+    for doc in iter_documents([str(case.log)]):
+        assert _unsupported(doc) == [], doc["oom"]["explanation"]
+
+
+def test_the_check_of_numbers_and_names_catches_an_invented_one():
+    (doc,) = [d for d in iter_documents([str(next(CORPUS.glob("seed-docker-beam*.log")))])]
+    doc["oom"]["explanation"] = doc["oom"]["explanation"].replace("512 MiB", "640 MiB", 1)
+    doc["oom"]["explanation"] += " The kernel chose beam.smp (pid 31337)."
+    assert _unsupported(doc) == ["640 MiB", "beam.smp (pid 31337)", "31337"]

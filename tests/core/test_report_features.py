@@ -523,3 +523,30 @@ def test_a_nodemask_restricted_oom_is_not_the_whole_machine():
         "The NUMA nodes this allocation may use (nodemask=1) ran out of memory"
         in oom["explanation"]
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        HEADER_5_15 + TABLE_HEADER + ROWS_5_15 + KILL_5_15,
+        GLOBAL_4_14_DOCKER_CGROUPFS,
+        MEMCG_NO_KILLABLE_5_10,
+        UB_OOMS,
+        SACRIFICE_INIT_4_4,
+        GLOBAL_HEADER_3_2
+        + "Kernel panic - not syncing: Out of memory and no killable processes...\n",
+    ],
+    ids=[
+        "memcg-5.15",
+        "global-4.14-docker",
+        "memcg-no-killable",
+        "openvz",
+        "sacrifice-init",
+        "panic",
+    ],
+)
+def test_these_explanations_name_only_what_their_reports_show(text):
+    from tests.core.test_explanation import _unsupported
+
+    for doc in documents_from_lines(text.splitlines()):
+        assert _unsupported(doc) == [], doc["oom"]["explanation"]

@@ -109,8 +109,9 @@ def _consumers(oom: dict) -> list[str]:
     rows.append(f"  {'pid':>8}  {'name':<16} {'rss':>10} {'swap':>10} {'share':>6}")
     for item in oom["top_consumers"]:
         share = f"{item['share_of_usage']:.0%}" if item.get("share_of_usage") is not None else ""
+        name = item["name"] or ""  # a row cut before its name keeps only its numbers
         rows.append(
-            f"  {item['pid']:>8}  {str(item['name'])[:16]:<16} {human_bytes(item['rss_bytes']):>10}"
+            f"  {item['pid']:>8}  {name[:16]:<16} {human_bytes(item['rss_bytes']):>10}"
             f" {human_bytes(item['swap_bytes']):>10} {share:>6}"
         )
     return rows

@@ -245,12 +245,16 @@ def on_task_row(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None
 
 
 def on_task_row_headerless(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
-    """A row with no header before it (grep output, a paste that starts mid-table)."""
-    columns = infer_task_columns(_leading_numbers(m["rest"]), facts.kernel)
-    if columns is None:
-        return
-    facts.task_columns = list(columns)
-    facts.note_missing("task_header_missing")
+    """A row with no header before it (grep output, a paste that starts mid-table), or after
+    another line ended its table: some rows may be lost there."""
+    if facts.task_columns:
+        facts.note_missing("block_interrupted")
+    else:
+        columns = infer_task_columns(_leading_numbers(m["rest"]), facts.kernel)
+        if columns is None:
+            return
+        facts.task_columns = list(columns)
+        facts.note_missing("task_header_missing")
     state.in_task_table = True
     on_task_row(facts, m, state)
 

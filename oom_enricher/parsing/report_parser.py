@@ -40,6 +40,8 @@ def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
         if m:
             handler(facts, m, state)
             return
+    if facts.memcg_stats_v2 and STATS_V2_ITEM.match(text):
+        facts.note_missing("block_interrupted")  # a stats line after its block was ended
 
 
 def _continues_context(facts: ReportFacts, state: ParseState, text: str) -> bool:

@@ -550,3 +550,23 @@ def test_these_explanations_name_only_what_their_reports_show(text):
 
     for doc in documents_from_lines(text.splitlines()):
         assert _unsupported(doc) == [], doc["oom"]["explanation"]
+
+
+def test_a_report_shaped_line_that_does_cut_the_task_table_leaves_the_report_incomplete():
+    rows = ROWS_5_15.splitlines()
+    other = " dump_stack_lvl+0x4a/0x63"  # a stack frame of another dump, same host
+    text = HEADER_5_15 + TABLE_HEADER + rows[0] + f"\n{other}\n" + rows[1] + "\n" + KILL_5_15
+    oom = only(text)["oom"]
+    assert oom["tasks"] == TASKS_5_15
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "block_interrupted")
+
+
+def test_a_report_shaped_line_that_does_cut_the_memcg_stats_leaves_the_report_incomplete():
+    stats = "Memory cgroup stats for /app.slice:\nanon 1048576\nfile 4096\n"
+    cut = (
+        "Memory cgroup stats for /app.slice:\nanon 1048576\n dump_stack_lvl+0x4a/0x63\nfile 4096\n"
+    )
+    whole = only(HEADER_5_15 + stats + TABLE_HEADER + ROWS_5_15 + KILL_5_15)["oom"]
+    assert (whole["complete"], whole["memcg_stats"]) == (True, {"anon": 1048576, "file": 4096})
+    oom = only(HEADER_5_15 + cut + TABLE_HEADER + ROWS_5_15 + KILL_5_15)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "block_interrupted")

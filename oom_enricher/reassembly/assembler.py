@@ -189,6 +189,8 @@ class Assembler:
             room = self.bounds.max_lines // 2  # leave room for the rest of the report
             for earlier in self._look_back(line)[-room:]:
                 report.add(earlier, report.last_wall)
+                if earlier.rule is None and is_elision(earlier.message):
+                    report.flag("elided")
         self._open[key] = report
         self._append(key, report, line)
         self._apply(report, marker, match)

@@ -149,6 +149,7 @@ def test_the_look_back_passes_over_an_elision():
     body = HEADER_5_15.splitlines()[1:]
     text = "\n".join(body[:1] + ["(...snipped...)"] + body[1:]) + "\n" + TABLE_HEADER + ROWS_5_15
     oom = only(text + KILL_5_15)["oom"]
+    assert oom["incomplete_reason"] == "elided"
     assert oom["trigger"]["pid"] == 1021
     assert oom["memory"]["limit_bytes"] == 102400 * 1024
     assert oom["tasks"] == TASKS_5_15
@@ -570,3 +571,25 @@ def test_a_report_shaped_line_that_does_cut_the_memcg_stats_leaves_the_report_in
     assert (whole["complete"], whole["memcg_stats"]) == (True, {"anon": 1048576, "file": 4096})
     oom = only(HEADER_5_15 + cut + TABLE_HEADER + ROWS_5_15 + KILL_5_15)["oom"]
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "block_interrupted")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        UB_OOMS,
+        f"Jun 20 10:00:01 node-1 kernel: [ 1000.000001] {summary(4242)}\n"
+        f"Jun 20 10:05:01 node-1 kernel: [ 1300.000001] {summary(4377)}\n",
+        GLOBAL_HEADER_3_2
+        + "Out of memory and no killable processes...\n"
+        + "Kernel panic - not syncing: System is deadlocked on memory\n",
+        "Kernel panic - not syncing: System is deadlocked on memory\n" + MEMCG_NO_KILLABLE_5_10,
+    ],
+    ids=["openvz", "summaries", "panic-after-no-killable", "panic-before-a-report"],
+)
+def test_the_skimming_reader_gives_the_same_documents(tmp_path, text):
+    from tests.core.test_skim_equivalence import both
+
+    path = tmp_path / "kern.log"
+    path.write_text(text)
+    skimmed, by_line = both(path)
+    assert skimmed == by_line and by_line

@@ -98,6 +98,10 @@ def _note_missing_parts(facts: ReportFacts) -> None:
     # header; 2.6.18 prints only `Call Trace:`, so a trace without either is whole.
     if facts.trigger.comm is not None and facts.trigger.pid is None and not facts.trace_functions:
         facts.note_missing("cpu_line_missing")
+    # a memcg report that chose a victim names its cgroups (`Task in` before 4.19, the
+    # `oom-kill:` summary since): usage lines and a kill without them lost that line
+    if facts.counters and facts.victims and not (facts.task_memcg or facts.oom_memcg):
+        facts.note_missing("cgroup_line_missing")
 
 
 def _settle_trigger_comm(facts: ReportFacts) -> None:

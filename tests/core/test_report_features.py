@@ -593,3 +593,28 @@ def test_the_skimming_reader_gives_the_same_documents(tmp_path, text):
     path.write_text(text)
     skimmed, by_line = both(path)
     assert skimmed == by_line and by_line
+
+
+def test_a_memcg_report_that_lost_its_task_in_line_takes_the_container_from_the_cpuset():
+    text = f"""\
+worker invoked oom-killer: gfp_mask=0x14000c0(GFP_KERNEL), nodemask=(null), order=0, oom_score_adj=0
+worker cpuset={DOCKER_ID} mems_allowed=0
+CPU: 2 PID: 5150 Comm: worker Not tainted 4.14.35-1902.el7uek.x86_64 #2
+Call Trace:
+ dump_stack+0x63/0x85
+ mem_cgroup_out_of_memory+0x4b/0x80
+memory: usage 262144kB, limit 262144kB, failcnt 91
+memory+swap: usage 262144kB, limit 9007199254740988kB, failcnt 0
+Memory cgroup out of memory: Kill process 5151 (server) score 988 or sacrifice child
+Killed process 5151 (server) total-vm:1048576kB, anon-rss:258000kB, file-rss:0kB, shmem-rss:0kB
+"""
+    doc = only(text)
+    assert (doc["oom"]["scope"], doc["oom"]["cgroup"]["oom_path"]) == ("memcg", None)
+    assert doc["container"] == {"id": DOCKER_ID}
+    assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (
+        False,
+        "cgroup_line_missing",
+    )
+    assert (
+        "The memory limit of its memory cgroup (256 MiB) was reached" in doc["oom"]["explanation"]
+    )

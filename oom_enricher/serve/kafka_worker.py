@@ -366,8 +366,11 @@ class KafkaWorker:
         return sum(s.pipeline.assembler.open_hosts for s in list(self.partitions.values()))
 
     def health(self) -> dict:
+        partitions = dict(self.partitions)
         return {
-            "kafka_partitions": sorted(self.partitions),
+            "kafka_partitions": sorted(partitions),
+            # next offset to read, per partition: lag = the partition's end - this
+            "kafka_positions": {str(n): s.next_offset for n, s in sorted(partitions.items())},
             "reports_in_progress": self.open_reports,
             "pending_documents": len(self.pending),
         }

@@ -282,7 +282,7 @@ def memory_per_open_report(reports: int = 200) -> float:
             offset += 1
     held = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
-    assert state.pipeline.assembler.open_hosts == reports
+    assert state.assembler.open_hosts == reports
     return held / reports
 
 

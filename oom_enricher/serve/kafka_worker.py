@@ -20,15 +20,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from oom_enricher.model import ShippedRecord
+from oom_enricher.enrich.document import build_document
+from oom_enricher.model import ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer
-from oom_enricher.pipeline import Pipeline, PipelineOptions
+from oom_enricher.pipeline import PipelineOptions
 from oom_enricher.reassembly.assembler import Assembler
 from oom_enricher.serve.metrics import Metrics
 from oom_enricher.serve.processor import Sink, SinkUnavailable
@@ -38,6 +39,7 @@ from oom_enricher.sources.record_shapes import ShapeOptions
 log = logging.getLogger(__name__)
 
 MAX_STREAMS = 10_000  # line-normalizer contexts kept per partition (one per host)
+MAX_SPANS = 10_000  # offset spans of emitted reports kept per partition for the commit point
 MAX_PENDING_DOCS = 1_000  # documents held for a refusing sink before consuming pauses
 
 
@@ -115,14 +117,15 @@ class OutageClock:
 
 
 class PartitionState:
-    """Reassembly of one partition: a Pipeline and one line context per host."""
+    """Reassembly of one partition: an Assembler, one line context per host, and the offset
+    span of each report emitted lately (for the commit point)."""
 
     def __init__(self, options: PipelineOptions, shape: ShapeOptions, clock: OutageClock) -> None:
         self.options = options
         self.shape = shape
-        self.pipeline = Pipeline(options)
-        self.pipeline.assembler = Assembler(options.bounds, clock=clock)
+        self.assembler = Assembler(options.bounds, clock=clock)
         self._streams: OrderedDict[str, LineNormalizer] = OrderedDict()
+        self._spans: deque[tuple[int, int]] = deque(maxlen=MAX_SPANS)
         self.next_offset: int | None = None  # one past the last record fed
         self.committed: int | None = None
 
@@ -138,22 +141,52 @@ class PartitionState:
 
     def feed(self, record: ShippedRecord, offset: int) -> list[dict]:
         normalizer = self._stream(record.host or record.fields.get("peer") or "")
-        docs: list[dict] = []
+        blocks: list[ReportBlock] = []
         for line in normalizer.normalize_record(record):
             line.position = offset
-            docs.extend(self.pipeline.feed_normalized(line))
-        self.pipeline.stats.lines += 1
+            blocks.extend(self.assembler.feed(line))
         self.next_offset = offset + 1
-        return docs
+        return self._documents(blocks)
 
     def skip(self, offset: int) -> None:
         self.next_offset = offset + 1
 
+    def tick(self, now: float) -> list[dict]:
+        return self._documents(self.assembler.tick(now))
+
+    def finish(self) -> list[dict]:
+        """Every report in progress, emitted as it stands (end of input; tests and tools)."""
+        return self._documents(self.assembler.finish())
+
+    def _documents(self, blocks: list[ReportBlock]) -> list[dict]:
+        for block in blocks:
+            positions = [line.position for line in block.lines if line.position is not None]
+            if positions:
+                self._spans.append((min(positions), max(positions)))
+        return [build_document(block) for block in blocks]
+
     def commit_offset(self) -> int | None:
-        """The first offset the next owner must read: the oldest line still held, or past
-        everything fed when nothing is held."""
-        low = self.pipeline.assembler.low_water()
-        return low if low is not None else self.next_offset
+        """The first offset the next owner must read. The lowest position reassembly still
+        holds (`Assembler.low_water`: reports in progress, the look-back ring), else past
+        everything fed; moved back to the first line of any report already emitted that spans
+        it, which a replay from inside would see without its head and emit a second time, cut."""
+        low = self.assembler.low_water()
+        point = low if low is not None else self.next_offset
+        if point is None:
+            return None
+        moved = True
+        while moved:
+            moved = False
+            for first, last in self._spans:
+                if first < point <= last:
+                    point, moved = first, True
+        return point
+
+    def committed_at(self, offset: int) -> None:
+        self.committed = offset
+        # reports that ended before the committed offset can no longer be cut by a replay
+        while self._spans and self._spans[0][1] < offset:
+            self._spans.popleft()
 
 
 class KafkaWorker:
@@ -226,7 +259,7 @@ class KafkaWorker:
         if not self.clock.down and now - self._last_tick >= self.config.tick_interval:
             self._last_tick = now
             for state in self.partitions.values():
-                docs.extend(state.pipeline.tick(self.clock()))
+                docs.extend(state.tick(self.clock()))
         self.pending.extend(docs)
         self.stats.documents += len(docs)
         delivered = self._deliver()
@@ -333,7 +366,7 @@ class KafkaWorker:
             return
         self.stats.commits += 1
         for state, tp in offsets:
-            state.committed = tp.offset
+            state.committed_at(tp.offset)
 
     # -- rebalance callbacks (run inside consume(), on the worker thread) -------------------
 
@@ -363,7 +396,7 @@ class KafkaWorker:
 
     @property
     def open_reports(self) -> int:
-        return sum(s.pipeline.assembler.open_hosts for s in list(self.partitions.values()))
+        return sum(s.assembler.open_hosts for s in list(self.partitions.values()))
 
     def health(self) -> dict:
         partitions = dict(self.partitions)

@@ -19,7 +19,7 @@ from elasticsearch import Elasticsearch
 
 from oom_enricher.sinks.elasticsearch import names
 
-WALL_AGE_S = 5.0
+WALL_AGE_S = 60.0  # the default; a pause of the whole stream is not a silent host
 WAIT_S = 240.0  # upper bound on any wait; the tests wait for a state, never for a time
 
 

@@ -37,9 +37,11 @@ class Fleet:
         return path
 
 
-def generated_fleet(hosts: int = 200, seed: int = 11, noise_every: int = 3) -> Fleet:
-    """Each host has one real report (the corpus's reports, re-hosted); a new report opens every
-    few lines, so a few dozen are in progress at any time, each line 1 ms after the last."""
+def generated_fleet(
+    hosts: int = 200, seed: int = 11, noise_every: int = 3, concurrent: int = 3
+) -> Fleet:
+    """Each host has one real report (the corpus's reports, re-hosted); at least `concurrent`
+    are in progress at a time (with 3, a few dozen), each line 1 ms after the last."""
     rng = random.Random(seed)
     templates = report_templates()
     queue = [
@@ -53,7 +55,7 @@ def generated_fleet(hosts: int = 200, seed: int = 11, noise_every: int = 3) -> F
     stamp = START
     n = 0
     while queue or open_reports:
-        if queue and (len(open_reports) < 3 or rng.random() < 0.15):
+        if queue and (len(open_reports) < concurrent or (concurrent > 1 and rng.random() < 0.15)):
             host, messages, mono = queue.pop(0)
             open_reports.append([host, messages, mono])
         report = rng.choice(open_reports)

@@ -19,6 +19,9 @@ from tests.serve.fleet import comparable, expected_documents, projection
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 8.0  # longer than the workers' session timeout
+# Longer than any pause of the stream in these tests on a loaded machine (the kill, the
+# producer starting again), shorter than the tests.
+CORPUS_WALL_AGE_S = 20.0
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +80,14 @@ def test_sigkill_one_of_three_workers_and_a_fourth_joining_index_every_report_on
 ):
     lines, want = fleet
     es, namespace, topic = _setup(es_url, kafka_bootstrap, "kill")
+    # The corpus first: its reports cut short by the end of their file close by max_wall_age
+    # while the fleet streams (its own reports all end, and close by tail_grace).
     corpus = corpus_records()
-    records = lines.records + corpus
-    half = lines.cut_near(len(lines.records) // 2)
+    records = corpus + lines.records
+    half = len(corpus) + lines.cut_near(len(lines.records) // 2)
     workers = _workers(tmp_path, kafka_bootstrap, topic, es_url, namespace, 4)
+    for worker in workers:
+        worker.max_wall_age = CORPUS_WALL_AGE_S
     try:
         for worker in workers[:3]:
             worker.start()
@@ -144,8 +151,6 @@ def test_broker_stopped_for_a_while_workers_wait_and_resume(
     bootstrap = node.start()
     es, namespace, topic = _setup(es_url, bootstrap, "outage")
     workers = _workers(tmp_path, bootstrap, topic, es_url, namespace, 2)
-    for worker in workers:  # the default: a pause of the whole stream is not a silent host
-        worker.max_wall_age = 60.0
     half = lines.cut_near(len(lines.records) // 2)
     try:
         for worker in workers:

@@ -212,7 +212,7 @@ class ServeApp:
     async def start(self) -> None:
         self.processor.restore()
         cfg = self.config
-        if self.processor.state is None and not cfg.dry_run:
+        if self.processor.state is None and not cfg.dry_run and "kafka" not in cfg.sources:
             log.warning(
                 "no state_dir: reports in progress are lost on restart, and a forward ack "
                 "then only covers documents already handed to the sinks"
@@ -363,6 +363,8 @@ class ServeApp:
             await self.tick_loop()
         finally:
             await self.stop()
+        if self._kafka_task is not None and self._kafka_task.exception() is not None:
+            raise SystemExit(1)  # the worker failed (logged by stop()); not a clean exit
 
 
 def _kafka_relay(config: ServeConfig) -> Any:

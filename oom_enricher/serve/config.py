@@ -194,7 +194,21 @@ def _validate_kafka(config: ServeConfig) -> None:
         for key in ("bootstrap", "topic"):
             if not table["kafka"].get(key):
                 raise ConfigError(f"{kind}.kafka.{key} is required")
+    _known_keys(config.sources.get("kafka"), "oom_enricher.serve.kafka_worker", "KafkaSourceConfig")
+    _known_keys(config.sinks.get("kafka"), "oom_enricher.sinks.kafka_sink", "KafkaSinkConfig")
     if "kafka" in config.sources and "kafka" in config.sinks:
         raise ConfigError("a worker reads the topic the receiving tier writes: not both")
     if "kafka" in config.sinks and not {"forward", "syslog"} & set(config.sources):
         raise ConfigError("sinks.kafka relays forward and syslog records: configure one of them")
+
+
+def _known_keys(table: dict[str, Any] | None, module: str, name: str) -> None:
+    if table is None:
+        return
+    import importlib
+    from dataclasses import fields as dataclass_fields
+
+    known = {f.name for f in dataclass_fields(getattr(importlib.import_module(module), name))}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"unknown kafka setting(s): {', '.join(sorted(unknown))}")

@@ -24,6 +24,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from oom_enricher.enrich.document import build_document
@@ -39,6 +40,7 @@ from oom_enricher.sources.record_shapes import ShapeOptions
 log = logging.getLogger(__name__)
 
 MAX_STREAMS = 10_000  # line-normalizer contexts kept per partition (one per host)
+MAX_METADATA_BYTES = 3_000  # the broker keeps up to offset.metadata.max.bytes (4096) per offset
 MAX_SPANS = 10_000  # offset spans of emitted reports kept per partition for the commit point
 MAX_PENDING_DOCS = 1_000  # documents held for a refusing sink before consuming pauses
 
@@ -116,18 +118,52 @@ class OutageClock:
             self._down_since = None
 
 
+@dataclass(frozen=True)
+class CommitPoint:
+    """Where the next owner of a partition starts, and the lines it must not feed there: the
+    rest of each report already emitted that the offset cuts (host -> its last offset), which
+    a replay would otherwise see without its head and emit a second time, cut short. The
+    skips travel with the offset, as its commit metadata."""
+
+    offset: int
+    skip: dict[str, int] = field(default_factory=dict)
+
+    def metadata(self) -> str:
+        return orjson.dumps({"skip": self.skip}).decode() if self.skip else ""
+
+    @staticmethod
+    def skips_from(metadata: str | None) -> dict[str, int]:
+        if not metadata:
+            return {}
+        try:
+            found = orjson.loads(metadata).get("skip", {})
+        except (orjson.JSONDecodeError, AttributeError):
+            return {}  # another tool's metadata: nothing to skip
+        if not isinstance(found, dict):
+            return {}
+        return {str(h): o for h, o in found.items() if isinstance(o, int)}
+
+
 class PartitionState:
     """Reassembly of one partition: an Assembler, one line context per host, and the offset
     span of each report emitted lately (for the commit point)."""
 
-    def __init__(self, options: PipelineOptions, shape: ShapeOptions, clock: OutageClock) -> None:
+    def __init__(
+        self,
+        options: PipelineOptions,
+        shape: ShapeOptions,
+        clock: OutageClock,
+        skip: dict[str, int] | None = None,
+    ) -> None:
         self.options = options
         self.shape = shape
         self.assembler = Assembler(options.bounds, clock=clock)
         self._streams: OrderedDict[str, LineNormalizer] = OrderedDict()
-        self._spans: deque[tuple[int, int]] = deque(maxlen=MAX_SPANS)
+        self._spans: deque[tuple[int, int, str]] = deque(maxlen=MAX_SPANS)
+        self._skip = dict(skip or {})  # host -> last offset of a report the last owner emitted
         self.next_offset: int | None = None  # one past the last record fed
         self.committed: int | None = None
+        self.skips_dropped = 0
 
     def _stream(self, key: str) -> LineNormalizer:
         normalizer = self._streams.get(key)
@@ -144,6 +180,8 @@ class PartitionState:
         blocks: list[ReportBlock] = []
         for line in normalizer.normalize_record(record):
             line.position = offset
+            if self._skip and self._skip.get(line.host or "", -1) >= offset:
+                continue  # the rest of a report the last owner emitted
             blocks.extend(self.assembler.feed(line))
         self.next_offset = offset + 1
         return self._documents(blocks)
@@ -162,25 +200,44 @@ class PartitionState:
         for block in blocks:
             positions = [line.position for line in block.lines if line.position is not None]
             if positions:
-                self._spans.append((min(positions), max(positions)))
+                self._spans.append((min(positions), max(positions), block.host or ""))
         return [build_document(block) for block in blocks]
 
-    def commit_offset(self) -> int | None:
-        """The first offset the next owner must read. The lowest position reassembly still
+    def commit_point(self) -> CommitPoint | None:
+        """The first offset the next owner must read: the lowest position reassembly still
         holds (`Assembler.low_water`: reports in progress, the look-back ring), else past
-        everything fed; moved back to the first line of any report already emitted that spans
-        it, which a replay from inside would see without its head and emit a second time, cut."""
+        everything fed; with the reports already emitted that it cuts, to be skipped."""
         low = self.assembler.low_water()
         point = low if low is not None else self.next_offset
         if point is None:
             return None
-        moved = True
-        while moved:
-            moved = False
-            for first, last in self._spans:
-                if first < point <= last:
-                    point, moved = first, True
-        return point
+        skip = {}
+        for first, last, host in self._spans:
+            if first < point <= last:
+                skip[host] = max(last, skip.get(host, -1))
+        for host, last in self._skip.items():  # skips inherited and not yet passed
+            if last >= point:
+                skip[host] = max(last, skip.get(host, -1))
+        if len(orjson.dumps(skip)) > MAX_METADATA_BYTES:
+            skip = self._fit(skip)
+        return CommitPoint(point, skip)
+
+    def _fit(self, skip: dict[str, int]) -> dict[str, int]:
+        """More cut reports than commit metadata holds (a storm of OOM kills in one partition):
+        keep those that fit; the others come again cut short after a move (counted, logged)."""
+        kept: dict[str, int] = {}
+        for host, last in sorted(skip.items(), key=lambda item: item[1], reverse=True):
+            kept[host] = last
+            if len(orjson.dumps(kept)) > MAX_METADATA_BYTES:
+                del kept[host]
+                break
+        self.skips_dropped += len(skip) - len(kept)
+        log.warning("kafka: %d cut report(s) beyond the commit metadata", len(skip) - len(kept))
+        return kept
+
+    def commit_offset(self) -> int | None:
+        found = self.commit_point()
+        return None if found is None else found.offset
 
     def committed_at(self, offset: int) -> None:
         self.committed = offset
@@ -213,6 +270,7 @@ class KafkaWorker:
         self._last_probe = 0.0
         self.clock = OutageClock()
         self.reachable = True
+        self._paused = False
         self.metrics.add_collector(self._collect)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -245,11 +303,8 @@ class KafkaWorker:
     # -- the loop --------------------------------------------------------------------------
 
     def _step(self, consumer: Consumer) -> None:
-        if len(self.pending) < MAX_PENDING_DOCS:
-            messages = consumer.consume(self.config.batch, self.config.poll_timeout)
-        else:  # a refusing sink holds enough: stay in the group without taking more
-            messages = []
-            consumer.poll(0)
+        self._hold(consumer, len(self.pending) >= MAX_PENDING_DOCS)
+        messages = consumer.consume(self.config.batch, self.config.poll_timeout)
         docs: list[dict] = []
         for message in messages:
             docs.extend(self._feed(message))
@@ -265,6 +320,19 @@ class KafkaWorker:
         delivered = self._deliver()
         if delivered and (docs or now - self._last_commit >= self.config.commit_interval):
             self._commit(consumer, list(self.partitions))
+
+    def _hold(self, consumer: Consumer, full: bool) -> None:
+        """A refusing sink holds enough documents: pause fetching (consume() still serves the
+        group's heartbeats and callbacks) until they are delivered."""
+        if full == self._paused:
+            return
+        assignment = consumer.assignment()
+        if full:
+            consumer.pause(assignment)
+            log.warning("kafka: %d documents wait for the sinks; not reading", len(self.pending))
+        else:
+            consumer.resume(assignment)
+        self._paused = full
 
     def _on_error(self, error: KafkaError) -> None:
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
@@ -351,9 +419,10 @@ class KafkaWorker:
             state = self.partitions.get(number)
             if state is None:
                 continue
-            offset = state.commit_offset()
-            if offset is not None and offset != state.committed:
-                offsets.append((state, TopicPartition(self.config.topic, number, offset)))
+            point = state.commit_point()
+            if point is not None and point.offset != state.committed:
+                tp = TopicPartition(self.config.topic, number, point.offset, point.metadata())
+                offsets.append((state, tp))
         if not offsets:
             return
         try:
@@ -371,10 +440,28 @@ class KafkaWorker:
     # -- rebalance callbacks (run inside consume(), on the worker thread) -------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._paused = False  # a new assignment fetches; the next step pauses it if need be
+        skips = self._committed_skips(consumer, partitions)
         for tp in partitions:
-            self.partitions[tp.partition] = PartitionState(self.options, self.shape, self.clock)
+            self.partitions[tp.partition] = PartitionState(
+                self.options, self.shape, self.clock, skips.get(tp.partition)
+            )
         self.stats.assigned += len(partitions)
         log.info("kafka: assigned %s", sorted(tp.partition for tp in partitions))
+
+    def _committed_skips(
+        self, consumer: Consumer, partitions: list[TopicPartition]
+    ) -> dict[int, dict[str, int]]:
+        if not partitions:
+            return {}
+        try:
+            committed = consumer.committed(partitions, timeout=30)
+        except KafkaException as exc:
+            # Without them the reports the last owner emitted across its commit point come
+            # again, cut short, under other ids: worth a line in the log.
+            log.warning("kafka: committed offsets unreadable, nothing skipped: %s", exc)
+            return {}
+        return {tp.partition: CommitPoint.skips_from(tp.metadata) for tp in committed}
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         numbers = [tp.partition for tp in partitions]

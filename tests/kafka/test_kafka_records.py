@@ -8,6 +8,7 @@ import pytest
 
 from oom_enricher.model import ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer
+from oom_enricher.serve.config import ConfigError, from_dict
 from oom_enricher.sources.kafka_records import decode_value, envelope, to_shipped
 
 KILL = "Out of memory: Killed process 4242 (java) total-vm:123kB"
@@ -153,3 +154,36 @@ def test_empty_and_messageless_values_are_not_records():
     assert to_shipped(b"", b"h") is None
     assert to_shipped(b"{}", b"h") is None
     assert decode_value(b"{not json") == "{not json"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"sources": {"kafka": {"topic": "t"}}}, "sources.kafka.bootstrap is required"),
+        (
+            {"sources": {"kafka": {"bootstrap": "b", "topic": "t"}, "forward": {}}},
+            "cannot be combined",
+        ),
+        ({"sources": {"kafka": {"bootstrap": "b", "topic": "t", "grup": "g"}}}, "grup"),
+        ({"sources": {"kmsg": {}}, "sinks": {"kafka": {"bootstrap": "b", "topic": "t"}}}, "relays"),
+        (
+            {
+                "sources": {"forward": {}},
+                "sinks": {"kafka": {"bootstrap": "b", "topic": "t"}, "stdout": {}},
+            },
+            "cannot be combined",
+        ),  # fmt: skip
+    ],
+)
+def test_kafka_configs_that_cannot_work_are_refused(data, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(data)
+
+
+def test_worker_and_receiving_tier_configs_are_accepted():
+    worker = from_dict({"sources": {"kafka": {"bootstrap": "b:9092", "topic": "t", "group": "g"}}})
+    assert worker.sources["kafka"]["group"] == "g"
+    relay = from_dict(
+        {"sources": {"forward": {}}, "sinks": {"kafka": {"bootstrap": "b:9092", "topic": "t"}}}
+    )
+    assert set(relay.sinks) == {"kafka"}

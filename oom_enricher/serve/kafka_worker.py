@@ -5,7 +5,8 @@ The topic is keyed by host, so every line of a host is in one partition, in orde
 assigned partition has its own Pipeline; a line is fed with `LogLine.position` = its offset.
 A partition's offset is committed only up to `Assembler.low_water()` (the oldest line still
 held: a report in progress or the look-back ring), and only after every document completed
-before it was accepted by the sinks. So whoever owns the partition next (after a rebalance,
+before it was accepted by the sinks; the reports already emitted that the offset cuts go with
+it as commit metadata, and the next owner skips their remaining lines. So whoever owns the partition next (after a rebalance,
 a crash or a restart) resumes from the committed offset and rebuilds the open reports by
 replaying their lines; the documents it emits again carry the same deterministic ids and are
 no-ops in Elasticsearch (`create`, 409).

@@ -2,14 +2,14 @@
 the low-water mark.
 
 The topic is keyed by host, so every line of a host is in one partition, in order. Each
-assigned partition has its own Pipeline; a line is fed with `LogLine.position` = its offset.
+assigned partition has its own Assembler; a line is fed with `LogLine.position` = its offset.
 A partition's offset is committed only up to `Assembler.low_water()` (the oldest line still
 held: a report in progress or the look-back ring), and only after every document completed
 before it was accepted by the sinks; the reports already emitted that the offset cuts go with
-it as commit metadata, and the next owner skips their remaining lines. So whoever owns the partition next (after a rebalance,
-a crash or a restart) resumes from the committed offset and rebuilds the open reports by
-replaying their lines; the documents it emits again carry the same deterministic ids and are
-no-ops in Elasticsearch (`create`, 409).
+it as commit metadata, and the next owner skips their remaining lines. So whoever owns the
+partition next (after a rebalance, a crash or a restart) resumes from the committed offset
+and rebuilds the open reports by replaying their lines; the documents it emits again carry
+the same deterministic ids and are no-ops in Elasticsearch (`create`, 409).
 
 On revocation a partition's state is dropped, never finished: an open report is not emitted
 cut short, its new owner rebuilds it. The consumer loop runs in its own thread (librdkafka
@@ -18,10 +18,12 @@ calls are blocking); the sinks are used by that thread alone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,25 +100,46 @@ class OutageClock:
     shippers' backlog), not merely until the broker answers again."""
 
     def __init__(self) -> None:
-        self._down_since: float | None = None
+        self._stopped_since: float | None = None
+        self._reasons: set[str] = set()
         self._lost = 0.0
 
     def __call__(self) -> float:
-        now = time.monotonic() if self._down_since is None else self._down_since
+        now = time.monotonic() if self._stopped_since is None else self._stopped_since
         return now - self._lost
+
+    def _stop(self, reason: str) -> None:
+        if not self._reasons:
+            self._stopped_since = time.monotonic()
+        self._reasons.add(reason)
+
+    def _start(self, reason: str) -> None:
+        if reason not in self._reasons:
+            return
+        self._reasons.discard(reason)
+        if not self._reasons and self._stopped_since is not None:
+            self._lost += time.monotonic() - self._stopped_since
+            self._stopped_since = None
 
     @property
     def down(self) -> bool:
-        return self._down_since is not None
+        return "outage" in self._reasons
 
     def went_down(self) -> None:
-        if self._down_since is None:
-            self._down_since = time.monotonic()
+        self._stop("outage")
 
     def came_back(self) -> None:
-        if self._down_since is not None:
-            self._lost += time.monotonic() - self._down_since
-            self._down_since = None
+        self._start("outage")
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Also stands still while the worker itself is busy (a slow sink flush): lines that
+        wait in the consumer meanwhile are not a silent host."""
+        self._stop("busy")
+        try:
+            yield
+        finally:
+            self._start("busy")
 
 
 @dataclass(frozen=True)
@@ -312,7 +335,10 @@ class KafkaWorker:
         now = time.monotonic()
         if not self.reachable:
             self._probe(consumer, now)
-        if not self.clock.down and now - self._last_tick >= self.config.tick_interval:
+        # Wall-clock bounds only once caught up: a full batch means more lines are waiting,
+        # and a report's next line may be among them.
+        caught_up = len(messages) < self.config.batch
+        if caught_up and not self.clock.down and now - self._last_tick >= self.config.tick_interval:
             self._last_tick = now
             for state in self.partitions.values():
                 docs.extend(state.tick(self.clock()))
@@ -383,6 +409,10 @@ class KafkaWorker:
         """True when every pending document was accepted by every sink."""
         if not self.pending:
             return True
+        with self.clock.held():
+            return self._deliver_held()
+
+    def _deliver_held(self) -> bool:
         try:
             for sink in self.sinks:
                 for doc in self.pending:

@@ -71,3 +71,20 @@ def test_the_commit_point_is_the_oldest_line_held_not_before(one_partition):
     point = state.commit_point()
     assert point.offset == state.assembler.low_water()
     assert all(last >= point.offset for last in point.skip.values())
+
+
+def test_report_clock_stands_still_while_the_sink_is_slow_or_kafka_is_away():
+    """A slow flush or an outage is not a silent host: tail_grace / max_wall_age do not run."""
+    clock = OutageClock()
+    with clock.held():
+        before = clock()
+        time.sleep(0.2)  # a slow Elasticsearch bulk request
+        assert clock() == before
+    clock.went_down()
+    before = clock()
+    time.sleep(0.2)
+    assert clock() == before
+    clock.came_back()
+    before = clock()
+    time.sleep(0.05)
+    assert clock() > before

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-readers bench-forward bench-es bench-k8s clean
+.PHONY: demo test lint format bench bench-readers bench-forward bench-es bench-k8s bench-kafka clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,9 @@ bench-k8s: $(STAMP)
 bench-es: $(STAMP)
 	$(BIN)/python -m bench.es_ship
 	$(BIN)/python -m bench.es_backfill
+
+bench-kafka: $(STAMP)
+	$(BIN)/python -m bench.kafka_workers
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,3 +1,3 @@
 """Shared pytest setup for every test package."""
 
-pytest_plugins = ["tests.es_node", "tests.peers.fixtures"]
+pytest_plugins = ["tests.es_node", "tests.kafka_node", "tests.peers.fixtures"]

@@ -41,6 +41,8 @@ def build_sinks(config: ServeConfig) -> list[Sink]:
         return [JsonLinesSink()]
     sinks: list[Sink] = []
     for name, opts in config.sinks.items():
+        if name == "kafka":
+            continue  # a record relay, not a document sink: see ServeApp.relay
         if name == "stdout":
             sinks.append(JsonLinesSink())
         elif name == "fluent":
@@ -139,6 +141,9 @@ class ServeApp:
         self.syslog: SyslogReceiver | None = None
         self.http: HttpEndpoint | None = None
         self.edge: list[Any] = []
+        self.relay = _kafka_relay(config)
+        self.kafka: Any = None  # the consumer-group worker, with [sources.kafka]
+        self._kafka_task: asyncio.Future | None = None
         self._edge_tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
         self.ready = asyncio.Event()
@@ -160,11 +165,28 @@ class ServeApp:
             )
             if shipped is not None:
                 records.append(shipped)
+        if self.relay is not None:
+            await self._relay("forward", records)
+            return
         chunk = batch.chunk if isinstance(batch.chunk, str) else None
         await self.processor.handle("forward", records, chunk=chunk, durable=chunk is not None)
 
     async def on_syslog(self, records: list[ShippedRecord]) -> None:
+        if self.relay is not None:
+            await self._relay("syslog", records)
+            return
         await self.processor.handle("syslog", records, durable=False)
+
+    async def _relay(self, source: str, records: list[ShippedRecord]) -> None:
+        """Returns (and so lets the receiver ack) only once Kafka acknowledged every record."""
+        try:
+            await self.relay.send(records)
+        except Exception:
+            self.metrics.inc("errors", {"source": source, "kind": "kafka"})
+            raise
+        self.metrics.inc(
+            "records_relayed", {"source": source}, len(records), help="Records written to Kafka"
+        )
 
     async def on_edge(self, records: list[ShippedRecord], position: tuple[str, Any] | None) -> None:
         await self.processor.handle(
@@ -175,6 +197,9 @@ class ServeApp:
 
     def health(self) -> tuple[bool, dict]:
         ok = not self._stopping.is_set()
+        if self.kafka is not None:
+            ok = ok and self._kafka_task is not None and not self._kafka_task.done()
+            return ok, {"status": "ok" if ok else "stopping", **self.kafka.health()}
         pending = sum(len(docs) for docs in self.processor.pending.values())
         return ok, {
             "status": ("ok" if not pending else "degraded") if ok else "stopping",
@@ -187,7 +212,7 @@ class ServeApp:
     async def start(self) -> None:
         self.processor.restore()
         cfg = self.config
-        if self.processor.state is None and not cfg.dry_run:
+        if self.processor.state is None and not cfg.dry_run and "kafka" not in cfg.sources:
             log.warning(
                 "no state_dir: reports in progress are lost on restart, and a forward ack "
                 "then only covers documents already handed to the sinks"
@@ -225,6 +250,8 @@ class ServeApp:
         self._start_edge_sources()
         if self.names_loop is not None:
             self.names_loop.start()
+        if "kafka" in cfg.sources:
+            self._start_kafka_worker(cfg.sources["kafka"])
         if cfg.http_port is not None:
             self.http = HttpEndpoint(cfg.http_host, cfg.http_port, self.metrics, self.health)
             await self.http.start()
@@ -269,6 +296,16 @@ class ServeApp:
             task = asyncio.create_task(source.run(self.on_edge, position))
             self._edge_tasks.append(task)
 
+    def _start_kafka_worker(self, opts: dict[str, Any]) -> None:
+        from oom_enricher.serve.kafka_worker import KafkaSourceConfig, KafkaWorker
+
+        config = KafkaSourceConfig(**opts)
+        self.kafka = KafkaWorker(
+            config, self.processor.options, self.processor.sinks, self.metrics, self.shape
+        )
+        self._kafka_task = asyncio.ensure_future(asyncio.to_thread(self.kafka.run))
+        self._kafka_task.add_done_callback(lambda _task: self.request_stop())
+
     async def tick_loop(self) -> None:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -299,6 +336,13 @@ class ServeApp:
             task.cancel()
         if self._edge_tasks:
             await asyncio.wait(self._edge_tasks, timeout=5)
+        if self._kafka_task is not None:
+            self.kafka.request_stop()
+            await asyncio.wait([self._kafka_task])
+            if not self._kafka_task.cancelled() and self._kafka_task.exception() is not None:
+                log.error("kafka worker failed: %s", self._kafka_task.exception())
+        if self.relay is not None:
+            await asyncio.to_thread(self.relay.close)
         await self.processor.shutdown()
         if self.names_loop is not None:
             await asyncio.to_thread(self.names_loop.stop)
@@ -319,6 +363,16 @@ class ServeApp:
             await self.tick_loop()
         finally:
             await self.stop()
+        if self._kafka_task is not None and self._kafka_task.exception() is not None:
+            raise SystemExit(1)  # the worker failed (logged by stop()); not a clean exit
+
+
+def _kafka_relay(config: ServeConfig) -> Any:
+    if "kafka" not in config.sinks or config.dry_run:
+        return None
+    from oom_enricher.sinks.kafka_sink import KafkaRecordSink, KafkaSinkConfig
+
+    return KafkaRecordSink(KafkaSinkConfig(**config.sinks["kafka"]))
 
 
 def _forward_config(opts: dict[str, Any], limits: SourceLimits) -> ForwardServerConfig:

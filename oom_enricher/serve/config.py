@@ -53,6 +53,12 @@ Example (every key optional):
     [sources.file]
     paths = ["/var/log/kern.log"]
 
+    [sources.kafka]                # a worker of a consumer group (alone: no other source)
+    bootstrap = "kafka:9092"
+    topic = "oom-enricher-lines"
+    group = "oom-enricher"
+    client = { "security.protocol" = "SSL" }   # more librdkafka settings
+
     [sinks.stdout]
 
     [sinks.elasticsearch]
@@ -71,6 +77,10 @@ Example (every key optional):
     host = "aggregator"
     port = 24224
     tag = "oom_enricher.oom"
+
+    [sinks.kafka]                  # receiving tier: forward / syslog records go to the topic
+    bootstrap = "kafka:9092"       # (alone: no other sink; workers reassemble)
+    topic = "oom-enricher-lines"
 """
 
 from __future__ import annotations
@@ -107,8 +117,8 @@ class ServeConfig:
         return self.state_dir / "state.json" if self.state_dir else None
 
 
-KNOWN_SOURCES = {"forward", "syslog", "kmsg", "journal", "file"}
-KNOWN_SINKS = {"stdout", "elasticsearch", "fluent"}
+KNOWN_SOURCES = {"forward", "syslog", "kmsg", "journal", "file", "kafka"}
+KNOWN_SINKS = {"stdout", "elasticsearch", "fluent", "kafka"}
 
 
 def load_config(path: Path | None) -> ServeConfig:
@@ -160,6 +170,7 @@ def validate(config: ServeConfig) -> None:
         raise ConfigError("sources.forward.users needs sources.forward.shared_key")
     if bool(forward.get("tls_cert")) != bool(forward.get("tls_key")):
         raise ConfigError("sources.forward needs both tls_cert and tls_key")
+    _validate_kafka(config)
     if "elasticsearch" in config.sinks and not config.sinks["elasticsearch"].get("url"):
         raise ConfigError("sinks.elasticsearch.url is required")
     from dataclasses import fields as dataclass_fields
@@ -172,3 +183,32 @@ def validate(config: ServeConfig) -> None:
         raise ConfigError(f"unknown pipeline setting(s): {', '.join(sorted(unknown))}")
     if not config.sources:
         raise ConfigError("no source configured (e.g. --forward-port or [sources.forward])")
+
+
+def _validate_kafka(config: ServeConfig) -> None:
+    for kind, table in (("sources", config.sources), ("sinks", config.sinks)):
+        if "kafka" not in table:
+            continue
+        if len(table) > 1:
+            raise ConfigError(f"{kind}.kafka cannot be combined with other {kind}")
+        for key in ("bootstrap", "topic"):
+            if not table["kafka"].get(key):
+                raise ConfigError(f"{kind}.kafka.{key} is required")
+    _known_keys(config.sources.get("kafka"), "oom_enricher.serve.kafka_worker", "KafkaSourceConfig")
+    _known_keys(config.sinks.get("kafka"), "oom_enricher.sinks.kafka_sink", "KafkaSinkConfig")
+    if "kafka" in config.sources and "kafka" in config.sinks:
+        raise ConfigError("a worker reads the topic the receiving tier writes: not both")
+    if "kafka" in config.sinks and not {"forward", "syslog"} & set(config.sources):
+        raise ConfigError("sinks.kafka relays forward and syslog records: configure one of them")
+
+
+def _known_keys(table: dict[str, Any] | None, module: str, name: str) -> None:
+    if table is None:
+        return
+    import importlib
+    from dataclasses import fields as dataclass_fields
+
+    known = {f.name for f in dataclass_fields(getattr(importlib.import_module(module), name))}
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(f"unknown kafka setting(s): {', '.join(sorted(unknown))}")

@@ -42,7 +42,7 @@ def test_toml_config_is_read(tmp_path):
     ("data", "message"),
     [
         ({"sources": {"nope": {}}}, "unknown source"),
-        ({"sources": {"forward": {}}, "sinks": {"kafka": {}}}, "unknown sink"),
+        ({"sources": {"forward": {}}, "sinks": {"nope": {}}}, "unknown sink"),
         ({"sources": {"forward": {"users": {"a": "b"}}}}, "needs sources.forward.shared_key"),
         ({"sources": {"forward": {"tls_cert": "c"}}}, "both tls_cert and tls_key"),
         ({"sources": {"forward": {}}, "records": {"host_fallback": "x"}}, "host_fallback"),

@@ -131,7 +131,7 @@ class ForwardPrefilter:
         self._open: frozenset[str] = frozenset()
         self._needles = _Needles(markers, [], use_hyperscan)
         self._built: frozenset[str] = frozenset()
-        self._extra: list[str] = []  # open hosts not in the database yet, searched one by one
+        self._extra: list[bytes] = []  # open hosts not in the database yet, searched one by one
         self.lookback = RawLookback(lookback_bytes)
 
     def refresh(self, open_hosts: Collection[str]) -> None:
@@ -142,7 +142,8 @@ class ForwardPrefilter:
             self._built = self._open
             self._needles = _Needles(self._markers, sorted(self._open), self._use_hyperscan)
             added = frozenset()
-        self._extra = sorted(added)  # closed hosts left in the database only cost a false hit
+        # Closed hosts left in the database only cost a false hit, filtered out by name.
+        self._extra = [host.encode("utf-8", SURROGATE) for host in sorted(added) if host]
 
     def fallback_key(self, tag: str, peer: str) -> str:
         """The assembler key of a record that names no host."""
@@ -162,8 +163,9 @@ class ForwardPrefilter:
             return Selection(entry_spans(payload))
         markers, host_hits = self._needles.scan(payload)
         hits = markers + [offset for offset, host in host_hits if host in self._open]
-        for host in self._extra:
-            hits.extend(_find_all(payload, host.encode("utf-8", SURROGATE)))
+        for needle in self._extra:
+            if needle in payload:
+                hits.extend(_find_all(payload, needle))
         if not hits:
             return Selection([], unread=len(entry_spans(payload)))
         spans = entry_spans(payload)

@@ -107,6 +107,7 @@ class Processor:
         # Set when a batch may have moved the earliest close deadline: the serve loop waits
         # for it or for that deadline, whichever comes first.
         self.deadlines_changed = asyncio.Event()
+        self._deadline: float | None = None  # the assembler's next_deadline after each change
         self.metrics.add_collector(self._collect)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -128,6 +129,7 @@ class Processor:
 
     def _load(self, saved: dict) -> None:
         self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options, self.clock)
+        self._deadline = self.pipeline.assembler.next_deadline()
         self.positions = dict(saved.get("positions", {}))
         self.chunks = RecentChunks(items=saved.get("chunks", []))
         self._streams = OrderedDict()
@@ -158,8 +160,11 @@ class Processor:
         """A host with no report in progress keeps no line context, unless its last line is
         report-shaped: the indented records that continue it (journal multi-line fields) may
         be the body of a report whose header was lost, found by looking back."""
+        self._forget_idle(_stream_key(record) for record in records)
+
+    def _forget_idle(self, keys: Iterable[str]) -> None:
         assembler = self.pipeline.assembler
-        for key in {_stream_key(record) for record in records}:
+        for key in set(keys):
             normalizer = self._streams.get(key)
             if normalizer is None or assembler.has_open(key):
                 continue
@@ -175,7 +180,16 @@ class Processor:
 
     def next_deadline(self) -> float | None:
         """When the next report closes by time (processor clock), if any is in progress."""
-        return self.pipeline.assembler.next_deadline()
+        return self._deadline
+
+    def _close_due(self) -> list[dict]:
+        """Reports past their deadline, closed by whoever holds the lock first: under load
+        a batch usually does, before the serve loop's tick gets its turn."""
+        if self._deadline is None or self.clock() < self._deadline:
+            return []
+        docs = self.pipeline.tick()
+        self._forget_idle(list(self._streams))
+        return docs
 
     async def persist(self) -> None:
         if self.state is None:
@@ -225,8 +239,10 @@ class Processor:
                 return 0
             docs: list[dict] = []
             started = time.monotonic()
+            docs.extend(self._close_due())
             self._feed_all(records, docs, lookback)
             self._forget_idle_streams(records)
+            self._deadline = self.pipeline.assembler.next_deadline()
             self.deadlines_changed.set()
             # The lines are in the pipeline now: the chunk counts as handled even when a sink
             # refuses its documents below; the sender's resend then only retries the delivery.
@@ -264,6 +280,10 @@ class Processor:
     async def tick(self) -> int:
         async with self._lock:
             docs = self.pipeline.tick()
+            self._deadline = self.pipeline.assembler.next_deadline()
+            if docs:  # the hosts of closed reports are idle now: their contexts go too
+                self._forget_idle(list(self._streams))
+                self._dirty = True
             try:
                 await self._emit(docs)
             except SinkUnavailable as exc:

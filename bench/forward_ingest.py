@@ -351,14 +351,14 @@ def run_shape(load: Load, state: bool = True) -> dict:
     return {"cpu": cpu, "wall": wall, "docs": receiver.documents, "latencies": latencies}
 
 
-def memory_run(open_hosts: int = 10_000, idle_hosts: int = 100_000) -> dict:
+def memory_run(open_hosts: int = 10_000, idle_hosts: int = 100_000, state: bool = True) -> dict:
     """RSS of the server: after 100,000 idle hosts sent one record each, then with 10,000
     hosts each 20 lines into a report."""
     receiver = Receiver()
     receiver.start()
     report = report_lines()
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp), receiver.port)
+        server = ServerProcess(Path(tmp), receiver.port, state)
         try:
             rss_start = server.rss_mb()
             idle = [
@@ -432,12 +432,13 @@ def main() -> None:
             load.name += ", no state_dir"
             print_shape(load, run_shape(load, state=False))
     if not args.skip_memory:
-        rss = memory_run()
-        print(
-            f"[memory] RSS {rss['open']:.0f} MB with 10,000 hosts mid-report (goal < 200 MB; "
-            f"peak {rss['peak']:.0f} MB); 100,000 idle hosts added "
-            f"{rss['idle'] - rss['start']:.1f} MB (goal < 20 MB)"
-        )
+        for state in (True, False) if args.also_without_state else (True,):
+            rss = memory_run(state=state)
+            print(
+                f"[memory{'' if state else ', no state_dir'}] RSS {rss['open']:.0f} MB with "
+                f"10,000 hosts mid-report (goal < 200 MB; peak {rss['peak']:.0f} MB); 100,000 "
+                f"idle hosts added {rss['idle'] - rss['start']:.1f} MB (goal < 20 MB)"
+            )
 
 
 if __name__ == "__main__":

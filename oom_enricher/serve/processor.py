@@ -182,12 +182,13 @@ class Processor:
         """When the next report closes by time (processor clock), if any is in progress."""
         return self._deadline
 
-    def _close_due(self) -> list[dict]:
-        """Reports past their deadline, closed by whoever holds the lock first: under load
-        a batch usually does, before the serve loop's tick gets its turn."""
-        if self._deadline is None or self.clock() < self._deadline:
+    def _close_due(self, arrival: float) -> list[dict]:
+        """Reports whose deadline passed before this batch arrived: under load a batch often
+        holds the lock before the serve loop's tick gets its turn. A report whose next line
+        arrived in time, but waited for the lock, stays open."""
+        if self._deadline is None or arrival < self._deadline:
             return []
-        docs = self.pipeline.tick()
+        docs = self.pipeline.tick(arrival)
         self._forget_idle(list(self._streams))
         return docs
 
@@ -232,6 +233,7 @@ class Processor:
         `lookback(i)`: the lines that arrived before records[i], for a report whose header
         was lost, when the source left some records unread (default: the recent-line ring).
         """
+        arrival = self.clock()
         async with self._lock:
             await self._deliver_pending()  # what a refusing sink left over comes first
             if chunk is not None and chunk in self.chunks:
@@ -239,7 +241,7 @@ class Processor:
                 return 0
             docs: list[dict] = []
             started = time.monotonic()
-            docs.extend(self._close_due())
+            docs.extend(self._close_due(arrival))
             self._feed_all(records, docs, lookback)
             self._forget_idle_streams(records)
             self._deadline = self.pipeline.assembler.next_deadline()
@@ -278,8 +280,11 @@ class Processor:
                 assembler.lookback_source = None
 
     async def tick(self) -> int:
+        """Close the reports past their deadline as of now, not as of when the lock is free:
+        batches that arrived before now keep their reports open."""
+        now = self.clock()
         async with self._lock:
-            docs = self.pipeline.tick()
+            docs = self.pipeline.tick(now)
             self._deadline = self.pipeline.assembler.next_deadline()
             if docs:  # the hosts of closed reports are idle now: their contexts go too
                 self._forget_idle(list(self._streams))

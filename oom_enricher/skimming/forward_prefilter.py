@@ -17,6 +17,7 @@ the connection's fallback host: when that host can matter, every entry is decode
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -128,22 +129,28 @@ class ForwardPrefilter:
         self.fallback = fallback  # "peer", "tag" or "none", as ShapeOptions.host_fallback
         self._markers = markers
         self._use_hyperscan = use_hyperscan
-        self._open: frozenset[str] = frozenset()
-        self._needles = _Needles(markers, [], use_hyperscan)
+        # (open hosts, database, open hosts not in the database yet, searched one by one):
+        # replaced as a whole, as large requests are selected on decoding threads.
+        self._search: tuple[frozenset[str], _Needles, list[bytes]] = (
+            frozenset(),
+            _Needles(markers, [], use_hyperscan),
+            [],
+        )
         self._built: frozenset[str] = frozenset()
-        self._extra: list[bytes] = []  # open hosts not in the database yet, searched one by one
         self.lookback = RawLookback(lookback_bytes)
 
     def refresh(self, open_hosts: Collection[str]) -> None:
         """The hosts with a report in progress changed (after a batch was fed)."""
-        self._open = frozenset(open_hosts)
-        added = self._open - self._built
-        if len(added) > REBUILD_AFTER or len(self._built) > 2 * len(self._open) + REBUILD_AFTER:
-            self._built = self._open
-            self._needles = _Needles(self._markers, sorted(self._open), self._use_hyperscan)
+        hosts = frozenset(open_hosts)
+        needles = self._search[1]
+        added = hosts - self._built
+        if len(added) > REBUILD_AFTER or len(self._built) > 2 * len(hosts) + REBUILD_AFTER:
+            self._built = hosts
+            needles = _Needles(self._markers, sorted(hosts), self._use_hyperscan)
             added = frozenset()
         # Closed hosts left in the database only cost a false hit, filtered out by name.
-        self._extra = [host.encode("utf-8", SURROGATE) for host in sorted(added) if host]
+        extra = [host.encode("utf-8", SURROGATE) for host in sorted(added) if host]
+        self._search = (hosts, needles, extra)
 
     def fallback_key(self, tag: str, peer: str) -> str:
         """The assembler key of a record that names no host."""
@@ -159,11 +166,12 @@ class ForwardPrefilter:
         return selection
 
     def _select(self, payload: bytes, tag: str, peer: str) -> Selection:
-        if self.fallback_key(tag, peer) in self._open:
+        open_hosts, needles, extra = self._search
+        if self.fallback_key(tag, peer) in open_hosts:
             return Selection(entry_spans(payload))
-        markers, host_hits = self._needles.scan(payload)
-        hits = markers + [offset for offset, host in host_hits if host in self._open]
-        for needle in self._extra:
+        markers, host_hits = needles.scan(payload)
+        hits = markers + [offset for offset, host in host_hits if host in open_hosts]
+        for needle in extra:
             if needle in payload:
                 hits.extend(_find_all(payload, needle))
         if not hits:
@@ -221,14 +229,16 @@ class RawLookback:
         self.max_bytes = max_bytes
         self._requests: deque[_RawRequest] = deque()
         self._bytes = 0
+        self._lock = threading.Lock()  # requests are added from decoding threads too
 
     def add(self, payload: bytes, tag: str, peer: str) -> _RawRequest:
         # A request larger than the whole ring cannot be kept: nothing of it is looked back at.
         kept = _RawRequest(payload if len(payload) <= self.max_bytes else b"", tag, peer)
-        self._requests.append(kept)
-        self._bytes += len(kept.payload)
-        while self._bytes > self.max_bytes and len(self._requests) > 1:
-            self._bytes -= len(self._requests.popleft().payload)
+        with self._lock:
+            self._requests.append(kept)
+            self._bytes += len(kept.payload)
+            while self._bytes > self.max_bytes and len(self._requests) > 1:
+                self._bytes -= len(self._requests.popleft().payload)
         return kept
 
     def entries(
@@ -236,11 +246,13 @@ class RawLookback:
     ) -> list[tuple[dict, str, str]]:
         """(record, tag, peer) of the kept entries in arrival order, ending `before` bytes into
         the request `upto`; only entries holding `needle` when it is given."""
-        if not any(request is upto for request in self._requests):
+        with self._lock:
+            requests = list(self._requests)
+        if not any(request is upto for request in requests):
             return []  # its request left the ring: every kept entry came after it
         found: list[tuple[dict, str, str]] = []
         needle_bytes = needle.encode("utf-8", SURROGATE) if needle else None
-        for request in self._requests:
+        for request in requests:
             payload = request.payload[:before] if request is upto else request.payload
             if needle_bytes is not None and needle_bytes not in payload:
                 continue

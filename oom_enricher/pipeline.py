@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -30,10 +31,10 @@ class PipelineStats:
 
 
 class Pipeline:
-    def __init__(self, options: PipelineOptions | None = None) -> None:
+    def __init__(self, options: PipelineOptions | None = None, clock=time.monotonic) -> None:
         self.options = options or PipelineOptions()
         self.normalizer = LineNormalizer(self.options.normalize)
-        self.assembler = Assembler(self.options.bounds)
+        self.assembler = Assembler(self.options.bounds, clock)
         self.stats = PipelineStats()
 
     def feed_line(self, raw: str) -> list[dict]:
@@ -83,8 +84,10 @@ class Pipeline:
         return {"assembler": self.assembler.snapshot(), "normalizer": self.normalizer.snapshot()}
 
     @classmethod
-    def restore(cls, snapshot: dict, options: PipelineOptions | None = None) -> Pipeline:
-        pipeline = cls(options)
+    def restore(
+        cls, snapshot: dict, options: PipelineOptions | None = None, clock=time.monotonic
+    ) -> Pipeline:
+        pipeline = cls(options, clock)
         pipeline.assembler.restore(snapshot.get("assembler", {}))
         pipeline.normalizer.restore(snapshot.get("normalizer", {}))
         return pipeline

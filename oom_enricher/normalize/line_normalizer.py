@@ -145,6 +145,10 @@ class LineNormalizer:
         self._previous, self._previous_stream = lines[-1], self._stream
         return lines
 
+    def previous_line(self) -> LogLine | None:
+        """The last line, which an indented line may still continue."""
+        return self._previous
+
     def forget_previous(self) -> None:
         """After a skip over unread lines, the next indented line continues nothing seen."""
         self._previous = None

@@ -53,6 +53,10 @@ class Assembler:
     def open_hosts(self) -> int:
         return len(self._open)
 
+    def open_keys(self):
+        """The keys (hosts, "" for none) that have a report in progress: a live view."""
+        return self._open.keys()
+
     def has_open(self, host: str | None) -> bool:
         return (host or "") in self._open
 
@@ -99,13 +103,23 @@ class Assembler:
         """
         now = self._clock() if now is None else now
         done: list[ReportBlock] = []
+        # Sums, not differences: the same arithmetic as next_deadline(), so a tick at that
+        # deadline closes the report it names.
         for key, report in list(self._open.items()):
-            idle = now - report.last_wall
-            if report.phase == TAIL and idle >= self.bounds.tail_grace:
+            if report.phase == TAIL and now >= report.last_wall + self.bounds.tail_grace:
                 done.append(self._close(key))
-            elif idle >= self.bounds.max_wall_age:
+            elif now >= report.last_wall + self.bounds.max_wall_age:
                 done.append(self._close(key, "max_wall_age"))
         return done
+
+    def next_deadline(self) -> float | None:
+        """When `tick` will next close a report (assembler clock): the earliest last line plus
+        the reaper grace (killed reports) or plus max_wall_age (the others)."""
+        tail, body = self.bounds.tail_grace, self.bounds.max_wall_age
+        return min(
+            (r.last_wall + (tail if r.phase == TAIL else body) for r in self._open.values()),
+            default=None,
+        )
 
     def finish(self) -> list[ReportBlock]:
         """End of input: every report still open comes out."""

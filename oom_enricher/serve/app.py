@@ -12,12 +12,13 @@ import contextlib
 import logging
 import signal
 import socket
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from oom_enricher.model import ShippedRecord
-from oom_enricher.normalize.line_normalizer import NormalizeOptions
+from oom_enricher.model import LogLine, ShippedRecord
+from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
 from oom_enricher.pipeline import PipelineOptions
 from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.serve.config import ServeConfig
@@ -25,6 +26,7 @@ from oom_enricher.serve.http_endpoint import HttpEndpoint
 from oom_enricher.serve.metrics import Metrics
 from oom_enricher.serve.processor import Processor, Sink
 from oom_enricher.serve.state import StateStore
+from oom_enricher.skimming.forward_prefilter import ForwardPrefilter, Selection
 from oom_enricher.sources.forward_handshake import HandshakeConfig
 from oom_enricher.sources.forward_server import ForwardBatch, ForwardServer, ForwardServerConfig
 from oom_enricher.sources.limits import BufferBudget, ConnectionGate, SourceLimits, descriptor_cap
@@ -117,8 +119,11 @@ def names_loop(config: ServeConfig):
 
 
 class ServeApp:
-    def __init__(self, config: ServeConfig, sinks: list[Sink] | None = None) -> None:
+    def __init__(
+        self, config: ServeConfig, sinks: list[Sink] | None = None, clock=time.monotonic
+    ) -> None:
         self.config = config
+        self.clock = clock
         self.metrics = Metrics()
         state = None
         if config.state_file is not None and not config.dry_run:
@@ -128,7 +133,11 @@ class ServeApp:
             bounds=Bounds(**config.pipeline),
         )
         self.processor = Processor(
-            options, build_sinks(config) if sinks is None else sinks, self.metrics, state
+            options,
+            build_sinks(config) if sinks is None else sinks,
+            self.metrics,
+            state,
+            clock=clock,
         )
         self.shape = ShapeOptions(
             message_key=config.records.get("message_key"),
@@ -137,6 +146,8 @@ class ServeApp:
             host_fallback=config.records.get("host_fallback", "peer"),
             max_message=config.limits.max_line_bytes,
         )
+        self.prefilter = ForwardPrefilter(self._hosts_of, fallback=self.shape.host_fallback)
+        self._scratch = LineNormalizer(options.normalize)  # host names of a record's lines
         self.forward: ForwardServer | None = None
         self.syslog: SyslogReceiver | None = None
         self.http: HttpEndpoint | None = None
@@ -154,7 +165,11 @@ class ServeApp:
     async def on_forward(self, batch: ForwardBatch) -> None:
         peer = batch.client_hostname or batch.peer
         records = []
-        for seconds, record in batch.entries:
+        offsets: list[int] = []
+        self.metrics.inc(
+            "records_shaped", {"source": "forward"}, len(batch.entries), help="Records shaped"
+        )
+        for index, (seconds, record) in enumerate(batch.entries):
             shipped = from_record(
                 record,
                 event_time=seconds,
@@ -165,11 +180,53 @@ class ServeApp:
             )
             if shipped is not None:
                 records.append(shipped)
+                if batch.offsets:
+                    offsets.append(batch.offsets[index])
         if self.relay is not None:
             await self._relay("forward", records)
             return
         chunk = batch.chunk if isinstance(batch.chunk, str) else None
-        await self.processor.handle("forward", records, chunk=chunk, durable=chunk is not None)
+        lookback = None
+        if isinstance(batch.selection, Selection) and batch.selection.kept is not None:
+            lookback = self._lookback(batch.selection, records, offsets)
+        await self.processor.handle(
+            "forward", records, chunk=chunk, durable=chunk is not None, lookback=lookback
+        )
+        self._refresh_prefilter()
+
+    def _refresh_prefilter(self) -> None:
+        self.prefilter.refresh(self.processor.open_hosts())
+
+    def _hosts_of(self, record: dict, tag: str, peer: str) -> set[str | None]:
+        """The assembler keys the lines of one record would have."""
+        shipped = from_record(record, tag=tag, peer=peer, options=self.shape)
+        if shipped is None:
+            return set()
+        hosts = {line.host or shipped.host for line in self._scratch.normalize_record(shipped)}
+        self._scratch.forget_previous()
+        return hosts | {shipped.host}
+
+    def _lookback(self, selection: Selection, records: list[ShippedRecord], offsets: list[int]):
+        """Lines before records[i], decoded afresh from the raw requests kept: records left
+        unread never reached the assembler's own ring."""
+        bound = self.processor.options.bounds.lookback_lines
+
+        def lines_before(index: int) -> list[LogLine]:
+            record = records[index]
+            fallback = self.prefilter.fallback_key(record.tag or "", record.fields.get("peer", ""))
+            needle = record.host if record.host and record.host != fallback else None
+            normalizer = LineNormalizer(self.processor.options.normalize)
+            lines: list[LogLine] = []
+            assert selection.kept is not None
+            for raw, tag, peer in self.prefilter.lookback.entries(
+                selection.kept, offsets[index], needle
+            ):
+                shipped = from_record(raw, tag=tag, peer=peer, options=self.shape)
+                if shipped is not None:
+                    lines.extend(normalizer.normalize_record(shipped))
+            return lines[-bound:]
+
+        return lines_before
 
     async def on_syslog(self, records: list[ShippedRecord]) -> None:
         if self.relay is not None:
@@ -211,6 +268,7 @@ class ServeApp:
 
     async def start(self) -> None:
         self.processor.restore()
+        self._refresh_prefilter()
         cfg = self.config
         if self.processor.state is None and not cfg.dry_run and "kafka" not in cfg.sources:
             log.warning(
@@ -229,6 +287,9 @@ class ServeApp:
                 self.metrics,
                 gate,
                 budget,
+                # a receiving tier relays every record: the workers behind Kafka hold the
+                # reports in progress that say which records matter
+                prefilter=self.prefilter if self.relay is None else None,
             )
             await self.forward.start()
         if "syslog" in cfg.sources:
@@ -307,15 +368,38 @@ class ServeApp:
         self._kafka_task.add_done_callback(lambda _task: self.request_stop())
 
     async def tick_loop(self) -> None:
+        """Close each report at its own deadline: sleep until the earliest one, or until a
+        batch may have moved it (a report opened or reached its kill line)."""
+        changed = self.processor.deadlines_changed
         while not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.config.tick_interval)
+            deadline = self.processor.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            changed.clear()
+            woken = await self._wait(timeout)
             if self._stopping.is_set():
                 return
+            if woken and (deadline is None or self.clock() < deadline):
+                continue  # a batch arrived: the earliest deadline is computed afresh
             try:
                 await self.processor.tick()
+                self._refresh_prefilter()
             except Exception:
-                log.exception("tick failed")
+                log.exception("closing reports at their deadline failed")
+
+    async def _wait(self, timeout: float | None) -> bool:
+        """True when woken by a batch or a stop, False when `timeout` seconds passed."""
+        waiters = [
+            asyncio.ensure_future(self._stopping.wait()),
+            asyncio.ensure_future(self.processor.deadlines_changed.wait()),
+        ]
+        try:
+            done, _ = await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        return bool(done)
 
     def request_stop(self) -> None:
         if not self._stopping.is_set():

@@ -3,7 +3,6 @@
 Example (every key optional):
 
     state_dir = "/var/lib/oom-enricher"
-    tick_interval = 1.0
     timezone = "UTC"               # zone of RFC 3164 / dmesg -T stamps
 
     [pipeline]                     # reassembly bounds (oom_enricher.reassembly.bounds)
@@ -100,7 +99,7 @@ class ConfigError(ValueError):
 @dataclass
 class ServeConfig:
     state_dir: Path | None = None
-    tick_interval: float = 1.0
+    tick_interval: float = 1.0  # accepted for old configs; reports close at their own deadline
     timezone: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int | None = 8686

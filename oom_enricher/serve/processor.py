@@ -12,12 +12,13 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from oom_enricher.model import ShippedRecord
+from oom_enricher.model import LogLine, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer
 from oom_enricher.pipeline import Pipeline, PipelineOptions
+from oom_enricher.reassembly.markers import is_report_shaped
 from oom_enricher.serve.metrics import Metrics
 from oom_enricher.serve.state import RecentChunks, StateStore
 
@@ -37,6 +38,10 @@ class Sink(Protocol):
 
 class SinkUnavailable(Exception):
     pass
+
+
+def _stream_key(record: ShippedRecord) -> str:
+    return record.host or record.fields.get("peer") or record.tag or ""
 
 
 def _get(doc: dict, dotted: str) -> Any:
@@ -82,21 +87,27 @@ class Processor:
         metrics: Metrics | None = None,
         state: StateStore | None = None,
         sink_timeout: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.options = options or PipelineOptions()
+        self.clock = clock
         self.sinks = list(sinks)
         self.metrics = metrics or Metrics()
         self.state = state
         self.sink_timeout = sink_timeout
         self.positions: dict[str, Any] = {}
         self.chunks = RecentChunks()
-        self.pipeline = Pipeline(self.options)
+        self.pipeline = Pipeline(self.options, clock)
         self._streams: OrderedDict[str, LineNormalizer] = OrderedDict()
         # Documents produced but not yet accepted by a sink, per sink; persisted with the
         # state and delivered before anything else, so a refusing sink loses nothing.
         self.pending: dict[str, list[dict]] = {sink.name: [] for sink in self.sinks}
         self._lock = asyncio.Lock()
         self._dirty = False
+        # Set when a batch may have moved the earliest close deadline: the serve loop waits
+        # for it or for that deadline, whichever comes first.
+        self.deadlines_changed = asyncio.Event()
+        self._deadline: float | None = None  # the assembler's next_deadline after each change
         self.metrics.add_collector(self._collect)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -117,7 +128,8 @@ class Processor:
         return True
 
     def _load(self, saved: dict) -> None:
-        self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options)
+        self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options, self.clock)
+        self._deadline = self.pipeline.assembler.next_deadline()
         self.positions = dict(saved.get("positions", {}))
         self.chunks = RecentChunks(items=saved.get("chunks", []))
         self._streams = OrderedDict()
@@ -140,9 +152,45 @@ class Processor:
         return normalizer
 
     def _feed(self, record: ShippedRecord) -> list[dict]:
-        key = record.host or record.fields.get("peer") or record.tag or ""
+        key = _stream_key(record)
         self.pipeline.normalizer = self._stream(key)
         return self.pipeline.feed(record)
+
+    def _forget_idle_streams(self, records: list[ShippedRecord]) -> None:
+        """A host with no report in progress keeps no line context, unless its last line is
+        report-shaped: the indented records that continue it (journal multi-line fields) may
+        be the body of a report whose header was lost, found by looking back."""
+        self._forget_idle(_stream_key(record) for record in records)
+
+    def _forget_idle(self, keys: Iterable[str]) -> None:
+        assembler = self.pipeline.assembler
+        for key in set(keys):
+            normalizer = self._streams.get(key)
+            if normalizer is None or assembler.has_open(key):
+                continue
+            previous = normalizer.previous_line()
+            if previous is None or not (
+                assembler.has_open(previous.host) or is_report_shaped(previous.message)
+            ):
+                del self._streams[key]
+
+    def open_hosts(self) -> set[str]:
+        """Hosts whose next records can matter: a report in progress, or a line context kept."""
+        return set(self.pipeline.assembler.open_keys()) | set(self._streams)
+
+    def next_deadline(self) -> float | None:
+        """When the next report closes by time (processor clock), if any is in progress."""
+        return self._deadline
+
+    def _close_due(self, arrival: float) -> list[dict]:
+        """Reports whose deadline passed before this batch arrived: under load a batch often
+        holds the lock before the serve loop's tick gets its turn. A report whose next line
+        arrived in time, but waited for the lock, stays open."""
+        if self._deadline is None or arrival < self._deadline:
+            return []
+        docs = self.pipeline.tick(arrival)
+        self._forget_idle(list(self._streams))
+        return docs
 
     async def persist(self) -> None:
         if self.state is None:
@@ -178,8 +226,14 @@ class Processor:
         chunk: str | None = None,
         position: tuple[str, Any] | None = None,
         durable: bool = True,
+        lookback: Callable[[int], list[LogLine]] | None = None,
     ) -> int:
-        """Feed one batch; returns the number of documents it completed."""
+        """Feed one batch; returns the number of documents it completed.
+
+        `lookback(i)`: the lines that arrived before records[i], for a report whose header
+        was lost, when the source left some records unread (default: the recent-line ring).
+        """
+        arrival = self.clock()
         async with self._lock:
             await self._deliver_pending()  # what a refusing sink left over comes first
             if chunk is not None and chunk in self.chunks:
@@ -187,8 +241,11 @@ class Processor:
                 return 0
             docs: list[dict] = []
             started = time.monotonic()
-            for record in records:
-                docs.extend(self._feed(record))
+            docs.extend(self._close_due(arrival))
+            self._feed_all(records, docs, lookback)
+            self._forget_idle_streams(records)
+            self._deadline = self.pipeline.assembler.next_deadline()
+            self.deadlines_changed.set()
             # The lines are in the pipeline now: the chunk counts as handled even when a sink
             # refuses its documents below; the sender's resend then only retries the delivery.
             if chunk is not None:
@@ -209,9 +266,29 @@ class Processor:
                 )
             return len(docs)
 
+    def _feed_all(self, records: list[ShippedRecord], docs: list[dict], lookback) -> None:
+        if lookback is None:
+            for record in records:
+                docs.extend(self._feed(record))
+            return
+        assembler = self.pipeline.assembler
+        for index, record in enumerate(records):
+            assembler.lookback_source = lambda index=index: lookback(index)
+            try:
+                docs.extend(self._feed(record))
+            finally:
+                assembler.lookback_source = None
+
     async def tick(self) -> int:
+        """Close the reports past their deadline as of now, not as of when the lock is free:
+        batches that arrived before now keep their reports open."""
+        now = self.clock()
         async with self._lock:
-            docs = self.pipeline.tick()
+            docs = self.pipeline.tick(now)
+            self._deadline = self.pipeline.assembler.next_deadline()
+            if docs:  # the hosts of closed reports are idle now: their contexts go too
+                self._forget_idle(list(self._streams))
+                self._dirty = True
             try:
                 await self._emit(docs)
             except SinkUnavailable as exc:

@@ -11,7 +11,7 @@ import math
 import struct
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,10 +100,17 @@ class ForwardRequest:
     mode: str = "message"
     skipped: int = 0  # entries dropped: negative time, non-map record, non-log signal
     bad_times: int = 0  # entries whose time was not finite or out of range: receive time
+    selection: Any = None  # what a `select` hook chose of PackedForward entries
+    offsets: list[int] = field(default_factory=list)  # byte offset of each selected entry
 
     @property
     def chunk(self) -> Any:
         return self.options.get("chunk")
+
+    @property
+    def unread(self) -> int:
+        """Entries the `select` hook left undecoded (they cannot matter)."""
+        return self.selection.unread if self.selection is not None else 0
 
 
 def event_seconds(value: Any, now: float | None = None) -> float | None:
@@ -162,8 +169,14 @@ def inflate_limit(compressed: int, max_decompressed: int, max_ratio: float) -> i
     return int(min(max_decompressed, max(compressed * max_ratio, RATIO_FLOOR)))
 
 
-def _collect(raw_entries: Any, request: ForwardRequest, now: float, max_entries: int) -> None:
-    for entry in raw_entries:
+def _collect(
+    raw_entries: Any,
+    request: ForwardRequest,
+    now: float,
+    max_entries: int,
+    offsets: list[int] | None = None,
+) -> None:
+    for index, entry in enumerate(raw_entries):
         if not isinstance(entry, list) or len(entry) < 2:
             raise FrameError("malformed", f"{request.mode} entry is not [time, record]")
         if len(request.entries) + request.skipped >= max_entries:
@@ -177,6 +190,8 @@ def _collect(raw_entries: Any, request: ForwardRequest, now: float, max_entries:
             request.bad_times += 1
             seconds = now
         request.entries.append((seconds, record))
+        if offsets is not None:
+            request.offsets.append(offsets[index])
 
 
 def _packed_entries(pieces: Iterator[bytes], buffer: int, max_entries: int) -> Iterator[Any]:
@@ -203,6 +218,11 @@ def _packed_entries(pieces: Iterator[bytes], buffer: int, max_entries: int) -> I
         raise FrameError("malformed", "packed entries end inside an entry")
 
 
+# Chooses the PackedForward entries worth decoding: (payload, tag) -> an object with `spans`
+# (byte ranges of the entries to decode, in order) and `unread` (entries left undecoded).
+Select = Callable[[bytes, str], Any]
+
+
 def decode_request(
     obj: Any,
     *,
@@ -210,6 +230,7 @@ def decode_request(
     now: float | None = None,
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_ratio: float = DEFAULT_MAX_RATIO,
+    select: Select | None = None,
 ) -> ForwardRequest:
     """Turn one top-level msgpack object into a ForwardRequest, or raise FrameError."""
     if not isinstance(obj, list) or len(obj) < 2:
@@ -247,9 +268,34 @@ def decode_request(
         if compression == "gzip":
             limit = inflate_limit(len(payload), max_decompressed, max_ratio)
             pieces = inflate(payload, limit)
+        if select is not None:
+            _collect_selected(b"".join(pieces), request, now, limit, max_entries, select)
+            return request
         _collect(_packed_entries(pieces, limit, max_entries), request, now, max_entries)
         return request
     return _message(tag, obj, now)
+
+
+def _collect_selected(
+    payload: bytes, request: ForwardRequest, now: float, limit: int, max_entries: int, select
+) -> None:
+    """Only the entries `select` chose are decoded (the payload is whole: inflated within
+    `limit`)."""
+    try:
+        selection = select(payload, request.tag)
+    except UNDECODABLE as exc:  # entry boundaries are found by msgpack too
+        raise undecodable(exc) from None
+    request.selection = selection
+    if not selection.spans:
+        return
+    if len(selection.spans) > max_entries:
+        raise FrameError("too_many_entries", f"more than {max_entries} entries in a request")
+    chosen = payload
+    if selection.unread:
+        chosen = b"".join(payload[start:end] for start, end in selection.spans)
+    offsets = [start for start, _ in selection.spans]
+    entries = _packed_entries(iter((chosen,)), limit, max_entries)
+    _collect(entries, request, now, max_entries, offsets)
 
 
 def _message(tag: str, obj: list, now: float) -> ForwardRequest:

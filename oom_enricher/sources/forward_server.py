@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgpack
 
@@ -75,9 +75,17 @@ class ForwardBatch:
     mode: str = "message"
     chunk: Any = None
     options: dict = field(default_factory=dict)
+    offsets: list[int] = field(default_factory=list)  # of each entry in its packed payload
+    selection: Any = None  # the prefilter's choice of entries (None: no prefilter ran)
 
 
 Handler = Callable[[ForwardBatch], Awaitable[None]]
+
+
+class Prefilter(Protocol):
+    """Chooses the PackedForward entries that can matter before any of them is decoded."""
+
+    def select(self, payload: bytes, tag: str, peer: str) -> Any: ...
 
 
 def _json_ack(chunk: Any) -> bytes:
@@ -150,8 +158,10 @@ class ForwardServer:
         metrics: Counters | None = None,
         gate: ConnectionGate | None = None,
         budget: BufferBudget | None = None,
+        prefilter: Prefilter | None = None,
     ) -> None:
         self.config = config
+        self.prefilter = prefilter
         self.limits = config.limits
         self.handler = handler
         self.metrics: Counters = metrics or Tally()
@@ -363,13 +373,21 @@ class ForwardServer:
         if refusal is not None:
             raise refusal
 
-    def _decode(self, obj: Any) -> ForwardRequest:
+    def _decode(self, obj: Any, peer: str) -> ForwardRequest:
         limits = self.limits
+        select = None
+        if self.prefilter is not None:
+            prefilter = self.prefilter
+
+            def select(payload: bytes, tag: str) -> Any:
+                return prefilter.select(payload, tag, peer)
+
         return decode_request(
             obj,
             max_decompressed=limits.max_decompressed_bytes,
             max_entries=limits.max_entries_per_request,
             max_ratio=limits.max_decompression_ratio,
+            select=select,
         )
 
     async def _process(
@@ -384,8 +402,11 @@ class ForwardServer:
         started = time.monotonic()
         compressed = isinstance(obj, list) and len(obj) > 2 and isinstance(obj[2], dict)
         compressed = compressed and obj[2].get("compressed") is not None
+        peer = client_hostname or conn.peer
         request = (
-            await self._off_loop(self._decode, obj) if large or compressed else self._decode(obj)
+            await self._off_loop(self._decode, obj, peer)
+            if large or compressed
+            else self._decode(obj, peer)
         )
         self.metrics.inc("forward_requests", {"mode": request.mode}, help="Requests by mode")
         if request.skipped:
@@ -399,6 +420,17 @@ class ForwardServer:
                 peer=conn.peer,
                 count=request.bad_times,
             )
+        if request.unread:
+            self.metrics.inc(
+                "records_unread",
+                {"source": SOURCE},
+                request.unread,
+                help="Records acked undecoded: no marker and no host with a report in progress",
+            )
+            if not request.entries:
+                self.metrics.inc(
+                    "requests_unread", {"source": SOURCE}, help="Requests acked unread"
+                )
         if request.entries:
             self.metrics.inc(
                 "records_in", {"source": SOURCE}, len(request.entries), help="Records received"
@@ -411,6 +443,8 @@ class ForwardServer:
                 mode=request.mode,
                 chunk=request.chunk,
                 options=request.options,
+                offsets=request.offsets,
+                selection=request.selection,
             )
             try:
                 await self.handler(batch)

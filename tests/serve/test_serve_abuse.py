@@ -132,9 +132,11 @@ def run_app(config: dict, scenario) -> ServeApp:
 def test_bad_times_never_cost_a_chunk():
     """NaN, inf, 1e20 as entry times, a 400-digit __REALTIME_TIMESTAMP: each chunk is acked,
     the lines are kept with the receive time, and every bad time is counted."""
+    # Lines with a marker needle ("oom"), so that they are decoded: records that cannot matter
+    # are acked unread, their times never looked at.
     chunks = [
-        ("nan-inf-1e20", [[t, {"host": "edge-1", "log": "a"}] for t in ODD_TIMES]),
-        ("journal", [[1790000000, {"MESSAGE": "b", "__REALTIME_TIMESTAMP": "9" * 400}]]),
+        ("nan-inf-1e20", [[t, {"host": "edge-1", "log": "oom a"}] for t in ODD_TIMES]),
+        ("journal", [[1790000000, {"MESSAGE": "oom b", "__REALTIME_TIMESTAMP": "9" * 400}]]),
     ]
 
     async def scenario(app: ServeApp) -> None:
@@ -159,7 +161,7 @@ def test_inf_time_with_time_key_is_acked_and_serve_stays_alive():
 
     async def scenario(app: ServeApp) -> None:
         client = await RawForwardClient.connect(app.forward.port)
-        entries = [[1790000000, {"host": "edge-1", "log": "x", "time": "inf"}]]
+        entries = [[1790000000, {"host": "edge-1", "log": "oom x", "time": "inf"}]]  # read
         assert await client.send_acked("kern", entries, "inf") == {"ack": "inf"}
         await client.close()
         seen["health"] = await asyncio.to_thread(http_get, app.http.port, "/health")

@@ -120,10 +120,10 @@ def test_large_legal_request_is_decoded_off_the_loop_while_others_are_acked():
     order: list[str] = []
 
     class Observed(ForwardServer):
-        def _decode(self, obj):
+        def _decode(self, obj, *args):
             if isinstance(obj[1], bytes) and len(obj[1]) == len(payload):
                 decoding.set()
-            return super()._decode(obj)
+            return super()._decode(obj, *args)
 
     async def handler(batch: ForwardBatch) -> None:
         order.append(batch.chunk)

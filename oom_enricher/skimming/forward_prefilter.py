@@ -1,0 +1,271 @@
+"""Which entries of a forward request can matter, found on the request's raw bytes.
+
+Most kernel-log records belong to no OOM report. An entry can matter only when its bytes
+hold a marker needle (every marker line and unit notice has one, see `SKIM_NEEDLES`) or the
+name of a host that has a report in progress, or when it is a record of a host named in a
+marker entry of the same request (the rest of a report that opens here). One multi-literal
+pass (Hyperscan, bytes.find elsewhere) over the decompressed PackedForward entries answers
+this; a request with no hit is acked without decoding any entry. msgpack entries are found
+with `Unpacker.skip()`, which builds no objects, so only the entries that can matter are
+decoded.
+
+A record carries its host as a string (the host key, or the syslog prefix inside the
+message), so a host's name is in the bytes of each of its records. Records without one take
+the connection's fallback host: when that host can matter, every entry is decoded.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import deque
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+
+import msgpack
+
+from oom_enricher.reassembly.markers import SKIM_NEEDLES
+from oom_enricher.skimming.marker_finder import hyperscan, hyperscan_literal
+from oom_enricher.sources.forward_codec import ext_hook
+
+SURROGATE = "surrogateescape"
+REBUILD_AFTER = 16  # hosts searched one by one before the host database is rebuilt
+LOOKBACK_BYTES = 256 << 10  # raw entries kept for a report whose header was lost
+
+
+@dataclass(slots=True)
+class _RawRequest:
+    payload: bytes
+    tag: str
+    peer: str
+
+
+@dataclass(slots=True)
+class Selection:
+    """Entries of one request to decode, as byte spans in order."""
+
+    spans: list[tuple[int, int]]
+    unread: int = 0  # entries left undecoded
+    kept: _RawRequest | None = None  # this request in the look-back ring
+
+
+# The hosts named by a decoded record: its record host and any host in its line prefix.
+HostsOf = Callable[[dict, str, str], Iterable[str | None]]
+
+
+def entry_spans(payload: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each msgpack object in payload, without building any of them."""
+    unpacker = msgpack.Unpacker(max_buffer_size=max(len(payload), 1))
+    unpacker.feed(payload)
+    spans: list[tuple[int, int]] = []
+    start = 0
+    skip, tell = unpacker.skip, unpacker.tell
+    while True:
+        try:
+            skip()
+        except msgpack.OutOfData:
+            return spans
+        end = tell()
+        spans.append((start, end))
+        start = end
+
+
+class _Needles:
+    """Marker needles and host names in one database; ids below `markers` are markers."""
+
+    def __init__(self, markers: tuple[bytes, ...], hosts: list[str], use_hyperscan: bool):
+        self.markers = len(markers)
+        self.hosts = hosts
+        self.literals = list(markers) + [host.encode("utf-8", SURROGATE) for host in hosts]
+        self._db = None
+        if use_hyperscan and hyperscan is not None:
+            self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            self._db.compile(
+                expressions=[hyperscan_literal(literal) for literal in self.literals],
+                ids=list(range(len(self.literals))),
+                elements=len(self.literals),
+            )
+
+    def scan(self, data: bytes) -> tuple[list[int], list[tuple[int, str]]]:
+        """Offsets of marker hits and (offset, host) of host hits."""
+        markers: list[int] = []
+        hosts: list[tuple[int, str]] = []
+        if self._db is not None:
+
+            def on_match(ident: int, _from: int, to: int, _flags: int, _ctx) -> None:
+                if ident < self.markers:
+                    markers.append(to - 1)
+                else:
+                    hosts.append((to - 1, self.hosts[ident - self.markers]))
+
+            self._db.scan(data, match_event_handler=on_match)
+            return markers, hosts
+        for ident, literal in enumerate(self.literals):
+            for found in _find_all(data, literal):
+                if ident < self.markers:
+                    markers.append(found)
+                else:
+                    hosts.append((found, self.hosts[ident - self.markers]))
+        return markers, hosts
+
+
+def _find_all(data: bytes, literal: bytes) -> Iterable[int]:
+    position = data.find(literal)
+    while position != -1:
+        yield position
+        position = data.find(literal, position + 1)
+
+
+class ForwardPrefilter:
+    def __init__(
+        self,
+        hosts_of: HostsOf,
+        fallback: str = "peer",
+        markers: tuple[bytes, ...] = SKIM_NEEDLES,
+        use_hyperscan: bool = True,
+        lookback_bytes: int = LOOKBACK_BYTES,
+    ) -> None:
+        self.hosts_of = hosts_of
+        self.fallback = fallback  # "peer", "tag" or "none", as ShapeOptions.host_fallback
+        self._markers = markers
+        self._use_hyperscan = use_hyperscan
+        # (open hosts, database, open hosts not in the database yet, searched one by one):
+        # replaced as a whole, as large requests are selected on decoding threads.
+        self._search: tuple[frozenset[str], _Needles, list[bytes]] = (
+            frozenset(),
+            _Needles(markers, [], use_hyperscan),
+            [],
+        )
+        self._built: frozenset[str] = frozenset()
+        self.lookback = RawLookback(lookback_bytes)
+
+    def refresh(self, open_hosts: Collection[str]) -> None:
+        """The hosts with a report in progress changed (after a batch was fed)."""
+        hosts = frozenset(open_hosts)
+        needles = self._search[1]
+        added = hosts - self._built
+        if len(added) > REBUILD_AFTER or len(self._built) > 2 * len(hosts) + REBUILD_AFTER:
+            self._built = hosts
+            needles = _Needles(self._markers, sorted(hosts), self._use_hyperscan)
+            added = frozenset()
+        # Closed hosts left in the database only cost a false hit, filtered out by name.
+        extra = [host.encode("utf-8", SURROGATE) for host in sorted(added) if host]
+        self._search = (hosts, needles, extra)
+
+    def fallback_key(self, tag: str, peer: str) -> str:
+        """The assembler key of a record that names no host."""
+        if self.fallback == "peer":
+            return peer
+        return tag if self.fallback == "tag" else ""
+
+    def select(self, payload: bytes, tag: str, peer: str) -> Selection:
+        """The entries of payload that can matter."""
+        kept = self.lookback.add(payload, tag, peer)
+        selection = self._select(payload, tag, peer)
+        selection.kept = kept
+        return selection
+
+    def _select(self, payload: bytes, tag: str, peer: str) -> Selection:
+        open_hosts, needles, extra = self._search
+        if self.fallback_key(tag, peer) in open_hosts:
+            return Selection(entry_spans(payload))
+        markers, host_hits = needles.scan(payload)
+        hits = markers + [offset for offset, host in host_hits if host in open_hosts]
+        for needle in extra:
+            if needle in payload:
+                hits.extend(_find_all(payload, needle))
+        if not hits:
+            return Selection([], unread=len(entry_spans(payload)))
+        spans = entry_spans(payload)
+        starts = [start for start, _ in spans]
+        chosen = {bisect.bisect_right(starts, hit) - 1 for hit in hits}
+        if markers:
+            named = self._named_hosts(payload, spans, starts, markers, tag, peer)
+            if named is None:
+                return Selection(spans)
+            for host in named:
+                hits_of = _find_all(payload, host.encode("utf-8", SURROGATE))
+                chosen.update(bisect.bisect_right(starts, hit) - 1 for hit in hits_of)
+        picked = [spans[i] for i in sorted(chosen)]
+        return Selection(picked, unread=len(spans) - len(picked))
+
+    def _named_hosts(self, payload, spans, starts, markers, tag, peer) -> set[str] | None:
+        """Hosts of the marker entries (a report may open there); None: decode everything."""
+        named: set[str] = set()
+        fallback = self.fallback_key(tag, peer)
+        for index in sorted({bisect.bisect_right(starts, hit) - 1 for hit in markers}):
+            start, end = spans[index]
+            record = _decode_record(payload[start:end])
+            if record is None:
+                continue
+            for host in self.hosts_of(record, tag, peer):
+                if not host or host == fallback:
+                    return None  # records of this host may not name it
+                named.add(host)
+        return named
+
+
+def _decode_record(raw: bytes) -> dict | None:
+    try:
+        entry = msgpack.unpackb(
+            raw, raw=False, unicode_errors=SURROGATE, ext_hook=ext_hook, strict_map_key=False
+        )
+    except (msgpack.UnpackException, ValueError):
+        return None
+    if isinstance(entry, list) and len(entry) >= 2 and isinstance(entry[1], dict):
+        return entry[1]
+    return None
+
+
+class RawLookback:
+    """The raw entries of the latest requests, bounded in bytes.
+
+    A report whose header was lost recovers its earlier lines by looking back; the entries
+    that were never decoded are decoded then, from here (a rare event, so the cost is paid
+    only when it happens).
+    """
+
+    def __init__(self, max_bytes: int = LOOKBACK_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._requests: deque[_RawRequest] = deque()
+        self._bytes = 0
+        self._lock = threading.Lock()  # requests are added from decoding threads too
+
+    def add(self, payload: bytes, tag: str, peer: str) -> _RawRequest:
+        # A request larger than the whole ring cannot be kept: nothing of it is looked back at.
+        kept = _RawRequest(payload if len(payload) <= self.max_bytes else b"", tag, peer)
+        with self._lock:
+            self._requests.append(kept)
+            self._bytes += len(kept.payload)
+            while self._bytes > self.max_bytes and len(self._requests) > 1:
+                self._bytes -= len(self._requests.popleft().payload)
+        return kept
+
+    def entries(
+        self, upto: _RawRequest, before: int, needle: str | None
+    ) -> list[tuple[dict, str, str]]:
+        """(record, tag, peer) of the kept entries in arrival order, ending `before` bytes into
+        the request `upto`; only entries holding `needle` when it is given."""
+        with self._lock:
+            requests = list(self._requests)
+        if not any(request is upto for request in requests):
+            return []  # its request left the ring: every kept entry came after it
+        found: list[tuple[dict, str, str]] = []
+        needle_bytes = needle.encode("utf-8", SURROGATE) if needle else None
+        for request in requests:
+            payload = request.payload[:before] if request is upto else request.payload
+            if needle_bytes is not None and needle_bytes not in payload:
+                continue
+            for start, end in entry_spans(payload):
+                raw = payload[start:end]
+                if needle_bytes is not None and needle_bytes not in raw:
+                    continue
+                record = _decode_record(raw)
+                if record is not None:
+                    found.append((record, request.tag, request.peer))
+            if request is upto:
+                break
+        return found
+
+    def held_bytes(self) -> int:
+        return self._bytes

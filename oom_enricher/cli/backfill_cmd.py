@@ -9,11 +9,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from oom_enricher.cli.common_args import positive_int, zone_name
 from oom_enricher.cli.ship_cmd import (
     EXIT_DEAD_LETTERED,
     EXIT_OK,
     EXIT_READ_ERROR,
     EXIT_SPOOL_PENDING,
+    EXIT_UNAVAILABLE,
     add_sink_arguments,
     ensure_setup,
     sink_config,
@@ -44,15 +46,17 @@ def register(subparsers) -> None:
     parser.add_argument("--since", help="oldest time to read, e.g. now-30d or 2026-01-01")
     parser.add_argument("--until", help="read up to this time (exclusive)")
     parser.add_argument("--query", help="JSON query selecting kernel lines (replaces default)")
-    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--page-size", type=positive_int, default=1000)
     parser.add_argument(
         "--state",
         type=Path,
         help="checkpoint file (default $XDG_STATE_HOME/oom-enricher/backfill-<job>.json)",
     )
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
-    parser.add_argument("--timezone", default="UTC", help="zone of RFC 3164 stamps in raw lines")
-    parser.add_argument("--year", type=int, help="year of RFC 3164 stamps in raw lines")
+    parser.add_argument(
+        "--timezone", default="UTC", type=zone_name, help="zone of RFC 3164 stamps in raw lines"
+    )
+    parser.add_argument("--year", type=positive_int, help="year of RFC 3164 stamps in raw lines")
     parser.add_argument(
         "--kubernetes-logs-index",
         default=DEFAULT_LOGS_INDEX,
@@ -137,7 +141,14 @@ def run(args: argparse.Namespace) -> int:
     job = Backfill(sink.client, emit, sink.flush, options)
     try:
         stats = job.run()
-    except (ApiError, TransportError, ValueError) as exc:
+    except (ApiError, TransportError) as exc:
+        from oom_enricher.cli.service_errors import describe
+
+        problem = describe("Elasticsearch", sink.config.connection.url, exc)
+        print(f"oom-enricher backfill: {problem} (re-run to resume)", file=sys.stderr)
+        sink.close(drain_timeout=args.drain_timeout)
+        return EXIT_UNAVAILABLE
+    except ValueError as exc:
         print(f"oom-enricher backfill: {exc} (re-run to resume)", file=sys.stderr)
         sink.close(drain_timeout=args.drain_timeout)
         return EXIT_READ_ERROR

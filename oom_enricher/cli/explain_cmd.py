@@ -22,7 +22,9 @@ def run(args: argparse.Namespace) -> int:
     stats = ReadStats()
     progress = TerminalProgress("reading")
     found = 0
-    for doc in skim_documents(args.files, pipeline_options(args), stats, progress):
+    for doc in skim_documents(
+        args.files, pipeline_options(args), stats, progress, max_line_bytes=args.max_line_bytes
+    ):
         found += 1
         sys.stdout.write(("\n" if found > 1 else "") + render(doc, found))
     sys.stdout.flush()

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from oom_enricher.cli import exit_codes
 from oom_enricher.dashboards.generate import NDJSON_PATH
 from oom_enricher.dashboards.kibana_auth import (
     add_kibana_auth_arguments,
@@ -43,12 +44,18 @@ def run_import(args: argparse.Namespace) -> int:
             ssl_context=ssl_context(args.kibana, args),
         )
     except OSError as exc:
-        print(f"oom-enricher kibana import: {exc}", file=sys.stderr)
-        return 1
+        from oom_enricher.cli.service_errors import describe
+
+        print(
+            f"oom-enricher kibana import: {describe('Kibana', args.kibana, exc)}", file=sys.stderr
+        )
+        return exit_codes.UNAVAILABLE
     for line in result.error_lines():
         print(f"error: {line}", file=sys.stderr)
     print(
         f"imported {result.success_count} objects into {args.kibana}"
         + ("" if result.success else f", {len(result.errors)} failed")
     )
-    return 0 if result.success else 1
+    if result.success:
+        return exit_codes.OK
+    return exit_codes.UNAVAILABLE if result.message else exit_codes.REFUSED

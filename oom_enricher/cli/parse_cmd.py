@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     option = orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if args.pretty else 0)
     out = sys.stdout.buffer
     found = 0
-    for doc in skim_documents(args.files, pipeline_options(args), stats, progress):
+    for doc in skim_documents(
+        args.files, pipeline_options(args), stats, progress, max_line_bytes=args.max_line_bytes
+    ):
         out.write(orjson.dumps(doc, option=option))
         found += 1
     out.flush()

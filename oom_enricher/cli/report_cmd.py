@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from oom_enricher.cli import exit_codes
 from oom_enricher.report import sources
 from oom_enricher.report.render import render_html, render_json, render_markdown
 from oom_enricher.report.trends import ReportOptions, build_report
@@ -73,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"oom-enricher report: {exc}", file=sys.stderr)
         return 2
     if args.es:
-        client = connection_from_args(args).client()
-        docs = sources.search_elasticsearch(client, since, until, args.index)
+        connection = connection_from_args(args)
+        docs = sources.search_elasticsearch(connection.client(), since, until, args.index)
     else:
         docs = sources.read_jsonl(args.from_files)
     try:
@@ -83,10 +84,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"oom-enricher report: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # elasticsearch errors: one line instead of a traceback
-        if type(exc).__module__.split(".")[0] not in {"elasticsearch", "elastic_transport"}:
+        from oom_enricher.cli.service_errors import describe, is_service_error
+
+        if not args.es or not is_service_error(exc):
             raise
-        print(f"oom-enricher report: Elasticsearch: {exc}", file=sys.stderr)
-        return 1
+        print(f"oom-enricher report: {describe('Elasticsearch', args.es, exc)}", file=sys.stderr)
+        return exit_codes.UNAVAILABLE
     text = RENDERERS[args.format](report)
     if args.output:
         args.output.write_text(text, encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from oom_enricher.cli import exit_codes
 from oom_enricher.sinks.elasticsearch import names
 from oom_enricher.sinks.elasticsearch.auth import add_connection_arguments, connection_from_args
 
@@ -41,13 +42,18 @@ def run(args: argparse.Namespace) -> int:
         names.validate_retention(args.retention)
     except ValueError as exc:
         print(f"oom-enricher setup: {exc}", file=sys.stderr)
-        return 2
-    client = connection_from_args(args).client()
+        return exit_codes.USAGE
+    from oom_enricher.cli.service_errors import describe
+
+    connection = connection_from_args(args)
+    client = connection.client()
     try:
         steps = install(client, args.namespace, args.retention, force=args.force)
     except (ApiError, TransportError) as exc:
-        print(f"oom-enricher setup: {exc}", file=sys.stderr)
-        return 1
+        print(
+            f"oom-enricher setup: {describe('Elasticsearch', connection.url, exc)}", file=sys.stderr
+        )
+        return exit_codes.UNAVAILABLE
     finally:
         client.close()
     for step in steps:

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
+from oom_enricher.cli import exit_codes
 from oom_enricher.cli.common_args import add_input_args, pipeline_options, report_read_problems
 from oom_enricher.sinks.elasticsearch import names
 from oom_enricher.sinks.elasticsearch.auth import add_connection_arguments, connection_from_args
+from oom_enricher.state_paths import user_state_dir
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_READ_ERROR = 2
-EXIT_SPOOL_PENDING = 3
-EXIT_DEAD_LETTERED = 4
+EXIT_OK = exit_codes.OK
+EXIT_NONE_FOUND = exit_codes.NONE_FOUND
+EXIT_READ_ERROR = exit_codes.USAGE
+EXIT_UNAVAILABLE = exit_codes.UNAVAILABLE
+EXIT_SPOOL_PENDING = exit_codes.UNAVAILABLE
+EXIT_DEAD_LETTERED = exit_codes.REFUSED
 
 
 def state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "oom-enricher"
+    return user_state_dir()
 
 
 def add_sink_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,16 +87,21 @@ def register(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def ensure_setup(sink, namespace: str) -> None:
-    """Installs the templates (a no-op when current) so the stream never gets default ones."""
+def ensure_setup(sink, namespace: str) -> str | None:
+    """Installs the templates (a no-op when current) so the stream never gets default ones;
+    returns what went wrong, in one line, when Elasticsearch could not be asked."""
     from elasticsearch import ApiError, TransportError
 
+    from oom_enricher.cli.service_errors import describe
     from oom_enricher.sinks.elasticsearch.installer import install
 
     try:
         install(sink.client, namespace)
     except (ApiError, TransportError) as exc:
-        log.warning("could not check the templates (%s); documents will be spooled if needed", exc)
+        problem = describe("Elasticsearch", sink.config.connection.url, exc)
+        log.debug("could not check the templates: %s", problem)
+        return problem
+    return None
 
 
 def summary_line(reports: int, stats) -> str:
@@ -118,13 +125,14 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, SpoolLockedError, OSError) as exc:
         print(f"oom-enricher ship: {exc}", file=sys.stderr)
         return EXIT_READ_ERROR
-    if not args.no_setup:
-        ensure_setup(sink, args.namespace)
+    problem = None if args.no_setup else ensure_setup(sink, args.namespace)
     stats = ReadStats()
     progress = TerminalProgress("shipping")
     reports = 0
     try:
-        for doc in skim_documents(args.files, pipeline_options(args), stats, progress):
+        for doc in skim_documents(
+            args.files, pipeline_options(args), stats, progress, max_line_bytes=args.max_line_bytes
+        ):
             sink.send(doc)
             reports += 1
     finally:
@@ -139,10 +147,19 @@ def run(args: argparse.Namespace) -> int:
     if report_read_problems(stats):
         return EXIT_READ_ERROR
     if sink.stats.spool_pending:
+        problem = problem or f"Elasticsearch at {config.connection.url} unreachable"
         print(
-            f"oom-enricher ship: Elasticsearch unreachable; {sink.stats.spool_pending} document(s) "
+            f"oom-enricher ship: {problem}; {sink.stats.spool_pending} document(s) "
             f"wait in {config.spool_dir} and go out with the next run",
             file=sys.stderr,
         )
         return EXIT_SPOOL_PENDING
-    return EXIT_DEAD_LETTERED if sink.stats.dead_lettered else EXIT_OK
+    if sink.stats.dead_lettered:
+        return EXIT_DEAD_LETTERED
+    if problem:
+        print(f"oom-enricher ship: {problem}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    if not reports:
+        print("oom-enricher ship: no OOM report found", file=sys.stderr)
+        return EXIT_NONE_FOUND
+    return EXIT_OK

@@ -78,9 +78,11 @@ def _es_connection(opts: dict[str, Any]):
 
 def _elasticsearch_sink(opts: dict[str, Any], config: ServeConfig) -> Sink:
     from oom_enricher.sinks.elasticsearch import ElasticsearchSink, SinkConfig
+    from oom_enricher.state_paths import user_state_dir
 
     connection = _es_connection(opts)
-    base = config.state_dir or Path(".")
+    # never the working directory: a service's cwd is often / or wherever it was started
+    base = config.state_dir or user_state_dir()
     sink_config = SinkConfig(
         connection=connection,
         spool_dir=Path(opts.get("spool_dir", base / "es-spool")),

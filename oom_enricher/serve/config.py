@@ -170,6 +170,8 @@ def validate(config: ServeConfig) -> None:
     if bool(forward.get("tls_cert")) != bool(forward.get("tls_key")):
         raise ConfigError("sources.forward needs both tls_cert and tls_key")
     _validate_kafka(config)
+    if config.timezone:
+        _check_zone(config.timezone)
     if "elasticsearch" in config.sinks and not config.sinks["elasticsearch"].get("url"):
         raise ConfigError("sinks.elasticsearch.url is required")
     from dataclasses import fields as dataclass_fields
@@ -211,3 +213,12 @@ def _known_keys(table: dict[str, Any] | None, module: str, name: str) -> None:
     unknown = set(table) - known
     if unknown:
         raise ConfigError(f"unknown kafka setting(s): {', '.join(sorted(unknown))}")
+
+
+def _check_zone(name: str) -> None:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise ConfigError(f"timezone: unknown time zone {name!r} (e.g. Europe/Berlin)") from None

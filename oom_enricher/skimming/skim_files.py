@@ -11,7 +11,14 @@ from oom_enricher.normalize.pasted_text import SNIFF_BYTES, PasteReader, head_of
 from oom_enricher.pipeline import Pipeline, PipelineOptions
 from oom_enricher.skimming.marker_finder import MarkerFinder
 from oom_enricher.skimming.skimmer import Skimmer
-from oom_enricher.sources.file_reader import ProgressCallback, ReadStats, stream_lines
+from oom_enricher.sources.file_reader import (
+    MAX_LINE_BYTES,
+    ProgressCallback,
+    ReadStats,
+    cap_line,
+    skip_to_line_end,
+    stream_lines,
+)
 
 CHUNK_BYTES = 16 << 20
 CONTEXT_BYTES = 256 << 10  # kept from the previous chunk for look-back
@@ -23,11 +30,12 @@ def skim_documents(
     stats: ReadStats | None = None,
     progress: ProgressCallback | None = None,
     finder: MarkerFinder | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[dict]:
     """Documents of all inputs read as one stream ("-" is stdin)."""
     stats = stats if stats is not None else ReadStats()
     pipeline = Pipeline(options)
-    skimmer = Skimmer(pipeline, finder, stats)
+    skimmer = Skimmer(pipeline, finder, stats, max_line_bytes)
     for path in paths or ["-"]:
         try:
             with _open(path) as stream:
@@ -50,7 +58,7 @@ def _skim_stream(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterat
             reader = PasteReader()
             shape = reader.sniff(head_of_bytes(mapped, len(mapped) <= SNIFF_BYTES))
             if shape.is_paste:
-                lines = stream_lines(mapped, stats, progress, len(mapped))
+                lines = stream_lines(mapped, stats, progress, len(mapped), skimmer.max_line_bytes)
                 yield from skimmer.pipeline.feed_pasted(reader, shape, lines)
                 return
             stats.bytes_read += len(mapped)
@@ -60,7 +68,9 @@ def _skim_stream(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterat
     reader = PasteReader()
     shape = reader.sniff(head_of_bytes(first, len(first) < CHUNK_BYTES))
     if shape.is_paste:
-        lines = stream_lines(_Replayed(first, stream), stats, progress, None)
+        lines = stream_lines(
+            _Replayed(first, stream), stats, progress, None, skimmer.max_line_bytes
+        )
         yield from skimmer.pipeline.feed_pasted(reader, shape, lines)
         return
     yield from _skim_chunks(skimmer, _Replayed(first, stream), stats, progress)
@@ -91,11 +101,16 @@ def _map(stream) -> mmap.mmap | None:
 def _skim_chunks(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterator[dict]:
     context = b""  # bytes already skimmed, kept so a report can look back before this chunk
     pending = b""  # an unfinished last line
+    cutting = False  # inside a line already cut to the cap: skip to its end
     while True:
         chunk = stream.read(CHUNK_BYTES)
         stats.bytes_read += len(chunk)
         if progress and chunk:
             progress(stats.bytes_read, None)
+        if cutting and chunk:
+            chunk, cutting = skip_to_line_end(chunk, stats)
+            if cutting:
+                continue
         data = context + pending + chunk
         cut = len(data) if not chunk else data.rfind(b"\n") + 1
         if cut > len(context):
@@ -104,3 +119,5 @@ def _skim_chunks(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterat
             return
         context = data[max(0, cut - CONTEXT_BYTES) : cut]
         pending = data[cut:]
+        if len(pending) > skimmer.max_line_bytes:
+            pending, cutting = cap_line(pending, skimmer.max_line_bytes, stats), True

@@ -18,7 +18,7 @@ from oom_enricher.model import LogLine
 from oom_enricher.pipeline import Pipeline
 from oom_enricher.skimming.host_cursors import HostCursors
 from oom_enricher.skimming.marker_finder import MarkerFinder
-from oom_enricher.sources.file_reader import ReadStats, decode_block
+from oom_enricher.sources.file_reader import MAX_LINE_BYTES, ReadStats, cap_line, decode_block
 
 # Prefix rules whose lines carry the host as ` host ` right after the time stamp.
 _HOST_IN_PREFIX = {"bsd-syslog", "iso-syslog", "rfc5424", "journal-monotonic"}
@@ -34,9 +34,14 @@ class SkimStats:
 
 class Skimmer:
     def __init__(
-        self, pipeline: Pipeline, finder: MarkerFinder | None = None, stats: ReadStats | None = None
+        self,
+        pipeline: Pipeline,
+        finder: MarkerFinder | None = None,
+        stats: ReadStats | None = None,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ):
         self.pipeline = pipeline
+        self.max_line_bytes = max_line_bytes
         self.finder = finder or MarkerFinder()
         self.read_stats = stats or ReadStats()
         self.stats = SkimStats()
@@ -83,7 +88,9 @@ class Skimmer:
     def _visit(self, data, position: int, end: int) -> Iterator[dict]:
         stop = data.find(b"\n", position, end)
         stop = end if stop == -1 else stop
-        raw = self._decode(bytes(data[position:stop]))
+        raw = self._decode(
+            cap_line(bytes(data[position:stop]), self.max_line_bytes, self.read_stats)
+        )
         self._line_start = position
         lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
         self.pipeline.stats.lines += 1

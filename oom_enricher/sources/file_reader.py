@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 CHUNK_BYTES = 1 << 20
+# A kernel line is at most about 1 KiB (printk's record size); anything far longer is not a
+# log line (/dev/zero, a binary file). Longer lines keep their first MAX_LINE_BYTES bytes.
+MAX_LINE_BYTES = 1 << 20
 _REPLACEMENT = "\ufffd"
 _REPLACEMENT_BYTES = _REPLACEMENT.encode()
 
@@ -18,6 +21,8 @@ class ReadStats:
     bytes_read: int = 0
     replaced_chars: int = 0  # undecodable bytes turned into U+FFFD
     errors: list[str] = field(default_factory=list)  # one line per file that could not be read
+    lines_cut: int = 0  # lines longer than the line cap, cut to it
+    bytes_cut: int = 0
 
 
 ProgressCallback = Callable[[int, int | None], None]  # (bytes read, total bytes or None)
@@ -27,6 +32,7 @@ def read_lines(
     paths: list[str],
     stats: ReadStats | None = None,
     progress: ProgressCallback | None = None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[str]:
     """Every line of every input in order, newline removed. "-" reads standard input."""
     stats = stats if stats is not None else ReadStats()
@@ -34,7 +40,7 @@ def read_lines(
         try:
             with _open(path) as stream:
                 total = _size(stream)
-                yield from stream_lines(stream, stats, progress, total)
+                yield from stream_lines(stream, stats, progress, total, max_line_bytes)
         except OSError as error:
             stats.errors.append(f"{path}: {error.strerror or error}")
 
@@ -53,9 +59,14 @@ def _size(stream: BinaryIO) -> int | None:
 
 
 def stream_lines(
-    stream: BinaryIO, stats: ReadStats, progress: ProgressCallback | None, total: int | None
+    stream: BinaryIO,
+    stats: ReadStats,
+    progress: ProgressCallback | None,
+    total: int | None,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> Iterator[str]:
     carry = b""
+    cutting = False  # inside a line already cut to the cap: skip to its end
     while True:
         chunk = stream.read(CHUNK_BYTES)
         if not chunk:
@@ -63,15 +74,37 @@ def stream_lines(
         stats.bytes_read += len(chunk)
         if progress:
             progress(stats.bytes_read, total)
+        if cutting:
+            chunk, cutting = skip_to_line_end(chunk, stats)
         data = carry + chunk
         cut = data.rfind(b"\n")
-        if cut < 0:
-            carry = data
-            continue
-        carry = data[cut + 1 :]
-        yield from _split(decode_block(data[: cut + 1], stats))
+        lines, carry = (b"", data) if cut < 0 else (data[: cut + 1], data[cut + 1 :])
+        if len(lines) > max_line_bytes:
+            lines = b"\n".join(cap_line(x, max_line_bytes, stats) for x in lines.split(b"\n"))
+        yield from _split(decode_block(lines, stats))
+        if len(carry) > max_line_bytes:
+            carry, cutting = cap_line(carry, max_line_bytes, stats), True
     if carry:
         yield from _split(decode_block(carry, stats))
+
+
+def cap_line(line: bytes, max_line_bytes: int, stats: ReadStats) -> bytes:
+    """The line's first max_line_bytes bytes; a cut is counted."""
+    if len(line) <= max_line_bytes:
+        return line
+    stats.lines_cut += 1
+    stats.bytes_cut += len(line) - max_line_bytes
+    return line[:max_line_bytes]
+
+
+def skip_to_line_end(chunk: bytes, stats: ReadStats) -> tuple[bytes, bool]:
+    """The rest of a cut line dropped from chunk; (what remains, still inside the line)."""
+    end = chunk.find(b"\n")
+    if end < 0:
+        stats.bytes_cut += len(chunk)
+        return b"", True
+    stats.bytes_cut += end
+    return chunk[end:], False
 
 
 def _split(text: str) -> Iterator[str]:

@@ -65,7 +65,7 @@ def test_per_object_errors_are_reported(kibana, capsys):
     objects = load_objects()
     dashboard = next(o for o in objects if o["type"] == "dashboard")
     kibana.missing = {dashboard["id"]}
-    assert _cli(["kibana", "import", "--kibana", kibana.url]) == 1
+    assert _cli(["kibana", "import", "--kibana", kibana.url]) == 4
     captured = capsys.readouterr()
     assert captured.err == (
         f"error: dashboard {dashboard['id']} 'OOM kills — fleet overview': "
@@ -88,7 +88,7 @@ def test_refusals_carry_kibanas_message(kibana, tmp_path, capsys):
     assert ok.success and ok.success_count == 6
     assert kibana.requests[-1].form_file()[1] == "objects.ndjson"
     unreachable = _cli(["kibana", "import", "--kibana", "http://127.0.0.1:9", "--file", str(copy)])
-    assert unreachable == 1
+    assert unreachable == 3
     assert "kibana import:" in capsys.readouterr().err
 
 

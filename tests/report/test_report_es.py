@@ -51,6 +51,9 @@ def test_since_window_leaves_older_kills_out(stream, capsys):
 
 def test_unreachable_elasticsearch_is_one_line(capsys):
     argv = ["report", "--es", "http://127.0.0.1:9", "--format", "json", "--es-timeout", "2"]
-    assert _run(argv) == 1
+    assert _run(argv) == 3
     err = capsys.readouterr().err
-    assert err.startswith("oom-enricher report: Elasticsearch:") and err.count("\n") == 1
+    assert err == (
+        "oom-enricher report: cannot reach Elasticsearch at http://127.0.0.1:9: "
+        "connection refused; check the URL and that the service is running\n"
+    )

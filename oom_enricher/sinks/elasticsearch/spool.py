@@ -9,6 +9,7 @@ in the order they came. A lock file keeps two processes from sharing one spool.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import orjson
 
 SEGMENT_SUFFIX = ".jsonl"
 TMP_SUFFIX = ".tmp"
+log = logging.getLogger(__name__)
 
 
 class SpoolLockedError(RuntimeError):
@@ -50,7 +52,18 @@ class DiskSpool:
         self._next_seq = last + 1
 
     def _segment_paths(self) -> list[Path]:
-        return sorted(self.directory.glob(f"*{SEGMENT_SUFFIX}"), key=lambda p: int(p.stem))
+        """Segments (NUMBER.jsonl) in order; anything else in the directory is left alone."""
+        segments, strays = [], []
+        for path in self.directory.glob(f"*{SEGMENT_SUFFIX}"):
+            (segments if path.stem.isdigit() else strays).append(path)
+        if strays:
+            log.warning(
+                "spool %s: ignoring %d file(s) that are not spool segments, e.g. %s",
+                self.directory,
+                len(strays),
+                strays[0].name,
+            )
+        return sorted(segments, key=lambda p: int(p.stem))
 
     @property
     def bytes(self) -> int:

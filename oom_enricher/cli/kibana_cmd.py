@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 from oom_enricher.cli import exit_codes
-from oom_enricher.dashboards.generate import NDJSON_PATH
 from oom_enricher.dashboards.kibana_auth import (
     add_kibana_auth_arguments,
     authorization_header,
     ssl_context,
 )
-from oom_enricher.dashboards.kibana_import import import_ndjson
+from oom_enricher.dashboards.kibana_import import import_ndjson, import_payload
+from oom_enricher.dashboards.packaged import NDJSON_NAME, packaged_ndjson
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "errors. Credentials as for Elasticsearch (flags or OOM_ENRICHER_ES_* variables).",
     )
     upload.add_argument("--kibana", required=True, metavar="URL", help="e.g. http://kibana:5601")
-    upload.add_argument("--file", type=Path, default=NDJSON_PATH, help="NDJSON to upload")
+    upload.add_argument(
+        "--file",
+        type=Path,
+        help=f"NDJSON to upload (default: the dashboards shipped in the package, {NDJSON_NAME})",
+    )
     upload.add_argument("--overwrite", action="store_true", help="replace objects with same id")
     upload.add_argument("--space", default=None, help="Kibana space id (default space if unset)")
     add_kibana_auth_arguments(upload)
@@ -34,15 +38,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    options = {
+        "overwrite": args.overwrite,
+        "space": args.space,
+        "headers": authorization_header(args),
+        "ssl_context": ssl_context(args.kibana, args),
+    }
+    if args.file is not None and not args.file.is_file():
+        print(f"oom-enricher kibana import: no such file: {args.file}", file=sys.stderr)
+        return exit_codes.USAGE
     try:
-        result = import_ndjson(
-            args.kibana,
-            args.file,
-            overwrite=args.overwrite,
-            space=args.space,
-            headers=authorization_header(args),
-            ssl_context=ssl_context(args.kibana, args),
-        )
+        if args.file is None:
+            result = import_payload(args.kibana, NDJSON_NAME, packaged_ndjson(), **options)
+        else:
+            result = import_ndjson(args.kibana, args.file, **options)
     except OSError as exc:
         from oom_enricher.cli.service_errors import describe
 

@@ -58,9 +58,16 @@ def import_url(kibana: str, space: str | None, overwrite: bool) -> str:
     return f"{base}/api/saved_objects/_import" + (f"?{query}" if query else "")
 
 
-def import_ndjson(
+def import_ndjson(kibana: str, path: Path, **options) -> ImportResult:
+    # Kibana infers the format from the extension: keep the name ending in .ndjson.
+    filename = path.name if path.name.endswith(".ndjson") else f"{path.stem}.ndjson"
+    return import_payload(kibana, filename, path.read_bytes(), **options)
+
+
+def import_payload(
     kibana: str,
-    path: Path,
+    filename: str,
+    payload: bytes,
     *,
     overwrite: bool = False,
     space: str | None = None,
@@ -68,9 +75,7 @@ def import_ndjson(
     ssl_context: ssl.SSLContext | None = None,
     timeout: float = 60.0,
 ) -> ImportResult:
-    # Kibana infers the format from the extension: keep the name ending in .ndjson.
-    filename = path.name if path.name.endswith(".ndjson") else f"{path.stem}.ndjson"
-    body, content_type = multipart_body(filename, path.read_bytes())
+    body, content_type = multipart_body(filename, payload)
     request = urllib.request.Request(
         import_url(kibana, space, overwrite),
         data=body,

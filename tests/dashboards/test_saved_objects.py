@@ -6,7 +6,7 @@ import pytest
 
 from oom_enricher.dashboards import spec
 from oom_enricher.dashboards.fields import AGGREGATABLE, SpecError, check_dashboards, field_type
-from oom_enricher.dashboards.generate import NDJSON_PATH, generated, main
+from oom_enricher.dashboards.generate import NDJSON_PATH, PACKAGE_PATH, generated, main
 from oom_enricher.dashboards.saved_objects import all_objects, to_ndjson
 from oom_enricher.dashboards.spec_types import Dashboard, LensPanel, Metric, Terms
 from tests.dashboards.ndjson import lens_columns, lens_panels, load_objects, panels
@@ -14,6 +14,7 @@ from tests.dashboards.ndjson import lens_columns, lens_panels, load_objects, pan
 
 def test_committed_file_is_what_the_spec_generates():
     assert NDJSON_PATH.read_bytes() == generated().encode("utf-8")
+    assert PACKAGE_PATH.read_bytes() == generated().encode("utf-8")
     assert generated() == to_ndjson(all_objects())  # deterministic within one process
     assert main(["--check"]) == 0
 

@@ -40,9 +40,15 @@ _MISSING = object()
 
 
 def timestamp(doc: dict) -> datetime | None:
-    """When the kill happened; when the kernel printed no wall clock, when it was read."""
-    raw = get(doc, "@timestamp") or get(doc, "event.created")
-    if not isinstance(raw, str) or not raw:
+    """When the kill happened; None when the log carried no wall-clock time.
+
+    dmesg without -T, /dev/kmsg records and bare pastes give no @timestamp (their read time,
+    event.created, says nothing about when the kill happened). In Elasticsearch the ingest
+    pipeline gives such a document its ingest time as @timestamp, equal to event.ingested:
+    that is not the kill's time either.
+    """
+    raw = get(doc, "@timestamp")
+    if not isinstance(raw, str) or not raw or raw == get(doc, "event.ingested"):
         return None
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))

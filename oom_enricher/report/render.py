@@ -26,6 +26,7 @@ th{background:#f9fafb;font-weight:600}.num{text-align:right;font-variant-numeric
 td.wrap{max-width:520px}
 .table-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:0 16px}
 .note{color:#6b7280;font-size:12px;margin:4px 0}
+.nw{white-space:nowrap}
 """
 
 
@@ -37,10 +38,16 @@ def _html_table(table: Table) -> str:
     def cls(i: int) -> str:
         return "num" if i in table.numeric else "wrap"
 
+    def cell(i: int, text: str) -> str:
+        if i not in table.nowrap:
+            return escape(text)
+        # each name or time stays on one line; the list may wrap between them
+        return ", ".join(f'<span class="nw">{escape(item)}</span>' for item in text.split(", "))
+
     head = "".join(f'<th class="{cls(i)}">{escape(h)}</th>' for i, h in enumerate(table.headers))
     body = []
     for row in table.rows:
-        cells = "".join(f'<td class="{cls(i)}">{escape(c)}</td>' for i, c in enumerate(row))
+        cells = "".join(f'<td class="{cls(i)}">{cell(i, c)}</td>' for i, c in enumerate(row))
         body.append(f"<tr>{cells}</tr>")
     if not body:
         body.append(f'<tr class="empty"><td colspan="{len(table.headers)}">none</td></tr>')

@@ -141,6 +141,18 @@ def column_chart(
     return "".join(parts)
 
 
+def short_label(label: str, limit: int) -> str:
+    """At most limit characters, cut in the middle; a `kind: ` prefix (pod:, unit:) is kept."""
+    if len(label) <= limit:
+        return label
+    kind, sep, name = label.partition(": ")
+    if not sep or len(kind) > 10:
+        kind, sep, name = "", "", label
+    room = limit - len(kind) - len(sep) - 1
+    head = (room + 1) // 2
+    return f"{kind}{sep}{name[:head]}…{name[len(name) - (room - head) :]}"
+
+
 def bar_chart(
     rows: list[tuple[str, float]],
     title: str,
@@ -171,7 +183,7 @@ def bar_chart(
         f'y1="{top}" y2="{plot_bottom}"/>'
     )
     for i, (label, _) in enumerate(rows):
-        shown = label if len(label) <= 26 else "…" + label[-25:]
+        shown = short_label(label, 26)
         parts.append(
             _text(label_width - 6, top + i * row_h + row_h / 2 + 4, shown, "tick-label", "end")
         )

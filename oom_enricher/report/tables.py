@@ -13,6 +13,7 @@ class Table:
     rows: list[list[str]]
     note: str = ""
     numeric: tuple[int, ...] = ()  # right-aligned column indices
+    nowrap: tuple[int, ...] = ()  # columns of names and times: never broken inside one
 
 
 def human_bytes(value: int | None) -> str:
@@ -35,7 +36,30 @@ def change(row: dict) -> str:
 
 
 def ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3f}"
+    """A usage ratio as a percentage of the limit, like the rest of the report."""
+    return "—" if value is None else f"{100.0 * value:.1f}%"
+
+
+MAX_HOSTS_LISTED = 3
+
+
+def host_list(hosts: list[str]) -> str:
+    shown = ", ".join(hosts[:MAX_HOSTS_LISTED])
+    more = len(hosts) - MAX_HOSTS_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _week_change(row: dict) -> str:
+    return "partial week" if row.get("partial") else change(row)
+
+
+def _capped(report: dict, kind: str) -> str:
+    limits = report.get("series_limits") or {}
+    left_out = limits.get(f"kills_before_{kind}", 0)
+    if not left_out:
+        return ""
+    span = f"{limits['max_days']} days" if kind == "daily" else f"{limits['max_weeks']} weeks"
+    return f" Only the last {span} are listed: {left_out} earlier kill(s) are in the totals only."
 
 
 def gap(seconds: int) -> str:
@@ -60,13 +84,15 @@ def report_tables(report: dict) -> list[Table]:
             "Kills per week",
             ["Week", "Starts", "Kills", "Change vs previous week"],
             [
-                [w["week"], w["start"], str(w["kills"]), change(w)]
+                [w["week"], w["start"], str(w["kills"]), _week_change(w)]
                 for w in report["weekly"]
                 if _moved(w)
             ],
             "Quiet weeks after quiet weeks are left out (the chart shows every week); "
-            "weeks start on Monday (ISO 8601, UTC).",
+            "weeks start on Monday (ISO 8601, UTC); a partial week is one the documents "
+            "cover only in part, and is compared with nothing." + _capped(report, "weekly"),
             numeric=(2, 3),
+            nowrap=(0, 1),
         ),
         Table(
             "daily",
@@ -74,8 +100,9 @@ def report_tables(report: dict) -> list[Table]:
             ["Day", "Kills", "Change vs previous day"],
             [[d["date"], str(d["kills"]), change(d)] for d in report["daily"] if _moved(d)],
             "Quiet days after quiet days are left out (the chart shows every day); "
-            "the change is against the previous calendar day.",
+            "the change is against the previous calendar day." + _capped(report, "daily"),
             numeric=(1, 2),
+            nowrap=(0,),
         ),
         _ranking(report, "by_scope", "By scope", "Scope"),
         _ranking(report, "by_limit_hit", "Which limit was hit", "Limit"),
@@ -96,10 +123,11 @@ def report_tables(report: dict) -> list[Table]:
             "By container, pod or unit",
             ["Kind", "Name", "Kills", "Hosts"],
             [
-                [w["kind"], w["key"], str(w["kills"]), ", ".join(w["hosts"])]
+                [w["kind"], w["key"], str(w["kills"]), host_list(w["hosts"])]
                 for w in report["by_workload"]
             ],
             numeric=(2,),
+            nowrap=(0,),
         ),
         Table(
             "repeat_offenders",
@@ -117,11 +145,12 @@ def report_tables(report: dict) -> list[Table]:
                 for r in report["repeat_offenders"]
             ],
             numeric=(2, 3, 4),
+            nowrap=(0, 5),
         ),
         Table(
             "limit_deaths",
             "Cgroups that died at their limit most often",
-            ["Host", "Cgroup", "Kills", "Limits", "Max usage ratio"],
+            ["Host", "Cgroup", "Kills", "Limits", "Max usage of the limit"],
             [
                 [
                     r["host"] or "—",
@@ -138,6 +167,7 @@ def report_tables(report: dict) -> list[Table]:
                 for r in report["limit_deaths"]
             ],
             numeric=(2, 4),
+            nowrap=(0,),
         ),
         Table(
             "worst_incidents",
@@ -149,7 +179,7 @@ def report_tables(report: dict) -> list[Table]:
                 "Killed",
                 "RSS released",
                 "Limit",
-                "Usage ratio",
+                "Usage of the limit",
                 "Explanation",
             ],
             [
@@ -167,6 +197,7 @@ def report_tables(report: dict) -> list[Table]:
             ],
             "Ranked by processes killed, then memory released.",
             numeric=(3, 4, 6),
+            nowrap=(0, 1),
         ),
     ]
     return tables
@@ -174,16 +205,31 @@ def report_tables(report: dict) -> list[Table]:
 
 def summary(report: dict) -> list[tuple[str, str]]:
     totals, period = report["totals"], report["period"]
-    weekly = report["weekly"]
     items = [
         ("Kills", str(totals["kills"])),
         ("Processes killed", str(totals["processes_killed"])),
         ("Hosts", str(totals["hosts"])),
         ("Cgroups", str(totals["cgroups"])),
         ("Repeat offenders", str(len(report["repeat_offenders"]))),
-        ("Last week vs previous", change(weekly[-1]) if weekly else "—"),
+        ("Last 7 days vs the 7 before", headline(report.get("headline"))),
         ("Period", f"{period['from'] or '—'} → {period['to'] or '—'}"),
     ]
     if totals["undated_documents_skipped"]:
-        items.append(("Undated documents skipped", str(totals["undated_documents_skipped"])))
+        items.append(
+            (
+                "Documents without wall-clock time, left out",
+                str(totals["undated_documents_skipped"]),
+            )
+        )
     return items
+
+
+def headline(head: dict | None) -> str:
+    """`12 vs 9: +3 (+33.3%)`; a previous span the documents cover only in part gives no
+    change."""
+    if not head or not head.get("last"):
+        return "—"
+    last, previous = head["last"]["kills"], head["previous"]
+    if previous["partial"]:
+        return f"{last} (the 7 days before are covered only in part)"
+    return f"{last} vs {previous['kills']}: {change(head)}"

@@ -14,7 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from oom_enricher.report import fields as f
 
 REPEAT_WINDOW = timedelta(days=1)
-REPORT_VERSION = 1
+HEADLINE_SPAN = timedelta(days=7)
+REPORT_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +42,17 @@ def build_report(docs: Iterable[dict], options: ReportOptions | None = None) -> 
             dated.append((ts, doc))
     dated.sort(key=lambda pair: (pair[0], str(f.get(pair[1], "event.id") or "")))
     docs_in_period = [doc for _, doc in dated]
+    coverage = _coverage(dated, options)
+    daily = _daily(dated, options.max_days)
+    weekly = _weekly(dated, options.max_weeks, coverage)
     return {
         "report_version": REPORT_VERSION,
         "period": _period(dated, options),
         "totals": _totals(docs_in_period, undated),
-        "daily": _daily(dated, options.max_days),
-        "weekly": _weekly(dated, options.max_weeks),
+        "headline": _headline(dated, coverage),
+        "series_limits": _series_limits(dated, daily, weekly, options),
+        "daily": daily,
+        "weekly": weekly,
         "by_scope": _ranking(docs_in_period, lambda d: [f.get(d, "oom.scope") or "unknown"], 0),
         "by_limit_hit": _ranking(
             docs_in_period, lambda d: [f.get(d, "oom.limit_hit") or "unknown"], 0
@@ -99,6 +105,58 @@ def _totals(docs: list[dict], undated: int) -> dict:
     }
 
 
+def _coverage(
+    dated: list[tuple[datetime, dict]], options: ReportOptions
+) -> tuple[datetime, datetime] | None:
+    """[start, end) of the time the documents cover: the window asked for, else the UTC days
+    from the first kill's to the last kill's."""
+    if not dated:
+        return None
+    first_day = datetime.combine(dated[0][0].astimezone(UTC).date(), datetime.min.time(), UTC)
+    last_day = datetime.combine(dated[-1][0].astimezone(UTC).date(), datetime.min.time(), UTC)
+    return options.since or first_day, options.until or last_day + timedelta(days=1)
+
+
+def _headline(dated: list[tuple[datetime, dict]], coverage) -> dict:
+    """Kills in the last 7 days of the covered time against the 7 days before: equal spans.
+    When the covered time is shorter than 14 days, the previous span is partial and no
+    change is given."""
+    if coverage is None:
+        return {"span_days": 7, "last": None, "previous": None, "change": None, "change_pct": None}
+    start, end = coverage
+    middle, begin = end - HEADLINE_SPAN, end - 2 * HEADLINE_SPAN
+    last = sum(1 for ts, _ in dated if middle <= ts < end)
+    previous = sum(1 for ts, _ in dated if begin <= ts < middle)
+    partial = begin < start
+    return {
+        "span_days": 7,
+        "last": {"from": _iso(middle), "to": _iso(end), "kills": last},
+        "previous": {
+            "from": _iso(begin),
+            "to": _iso(middle),
+            "kills": previous,
+            "partial": partial,
+        },
+        **_change(last, None if partial else previous),
+    }
+
+
+def _series_limits(dated, daily: list[dict], weekly: list[dict], options: ReportOptions) -> dict:
+    """How many kills fall before the first day / week the series show (they are capped)."""
+    first_day = daily[0]["date"] if daily else None
+    first_week = weekly[0]["start"] if weekly else None
+
+    def before(bound: str | None) -> int:
+        return sum(1 for ts, _ in dated if bound and ts.astimezone(UTC).date().isoformat() < bound)
+
+    return {
+        "max_days": options.max_days,
+        "kills_before_daily": before(first_day),
+        "max_weeks": options.max_weeks,
+        "kills_before_weekly": before(first_week),
+    }
+
+
 def _change(current: int, previous: int | None) -> dict:
     if previous is None:
         return {"change": None, "change_pct": None}
@@ -138,7 +196,7 @@ def _week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def _weekly(dated: list[tuple[datetime, dict]], max_weeks: int) -> list[dict]:
+def _weekly(dated: list[tuple[datetime, dict]], max_weeks: int, coverage=None) -> list[dict]:
     if not dated:
         return []
     counts = Counter(_week_start(ts.astimezone(UTC).date()) for ts, _ in dated)
@@ -150,17 +208,27 @@ def _weekly(dated: list[tuple[datetime, dict]], max_weeks: int) -> list[dict]:
     while week <= last:
         kills = counts.get(week, 0)
         iso = week.isocalendar()
+        partial = _partial_week(week, coverage)
         rows.append(
             {
                 "week": f"{iso.year}-W{iso.week:02d}",
                 "start": week.isoformat(),
                 "kills": kills,
-                **_change(kills, previous),
+                "partial": partial,
+                # a week the documents cover only in part compares with nothing
+                **_change(kills, None if partial else previous),
             }
         )
-        previous = kills
+        previous = None if partial else kills
         week += timedelta(weeks=1)
     return rows
+
+
+def _partial_week(week: date, coverage) -> bool:
+    if coverage is None:
+        return False
+    start = datetime.combine(week, datetime.min.time(), UTC)
+    return start < coverage[0] or start + timedelta(weeks=1) > coverage[1]
 
 
 def _ranking(docs: list[dict], keys_of, top: int) -> list[dict]:

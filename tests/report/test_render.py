@@ -1,6 +1,7 @@
 """The three formats carry the same numbers; charts show exactly the JSON's values."""
 
 import json
+import re
 
 from oom_enricher.report.render import render_html, render_json, render_markdown
 from oom_enricher.report.tables import report_tables
@@ -23,7 +24,7 @@ def test_html_and_markdown_tables_have_identical_cells():
     assert dom.tables["weekly"] == [
         ["2026-W41", "2026-10-05", "5", "—"],
         ["2026-W42", "2026-10-12", "3", "-2 (-40.0%)"],
-        ["2026-W43", "2026-10-19", "1", "-2 (-66.7%)"],
+        ["2026-W43", "2026-10-19", "1", "partial week"],
     ]
     assert dom.tables["limit_deaths"][0][3] == "memory: 256.0 MiB"
 
@@ -72,3 +73,24 @@ def test_every_chart_has_axes_and_titles():
     assert classes.count("chart-title") == n_charts
     assert classes.count("axis-title") >= n_charts
     assert classes.count("legend") == 2  # the two column charts
+
+
+def test_long_workload_labels_keep_their_kind_and_are_cut_in_the_middle():
+    docs = fleet_documents()
+    html = render_html(build_report(docs))
+    labels = re.findall(r'class="tick-label"[^>]*>([^<]*)</text>', html)
+    assert "pod: 5931aa75-4…71cf55cfb5" in labels
+    assert all(len(label) <= 26 for label in labels)
+
+
+def test_names_and_times_never_wrap_inside_themselves():
+    html = render_html(build_report(fleet_documents()))
+    assert ".nw{white-space:nowrap}" in html
+    # every worst-incident time stamp and host is one unbreakable item
+    worst = html[html.index('data-key="worst_incidents"') :]
+    stamps = re.findall(
+        r'<td class="wrap"><span class="nw">(2026-10-\d\dT[^<]+)</span></td>', worst
+    )
+    assert len(stamps) == len(build_report(fleet_documents())["worst_incidents"])
+    hosts = html[html.index('data-key="by_workload"') :]
+    assert '<span class="nw">web-1</span>' in hosts

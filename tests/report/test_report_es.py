@@ -57,3 +57,19 @@ def test_unreachable_elasticsearch_is_one_line(capsys):
         "oom-enricher report: cannot reach Elasticsearch at http://127.0.0.1:9: "
         "connection refused; check the URL and that the service is running\n"
     )
+
+
+def test_documents_stamped_with_ingest_time_are_counted_as_undated(es_url, tmp_path, capsys):
+    """The ingest pipeline gives a document without wall-clock time its ingest time, so
+    Kibana shows it at that time; the report keeps it out of every series and counts it."""
+    undated = {k: v for k, v in fleet_documents()[0].items() if k != "@timestamp"}
+    undated["event"] = {**undated["event"], "id": "undated-1"}
+    dated = fleet_documents()[8]
+    setup_and_index(es_url, "report_undated", [undated, dated], tmp_path)
+    capsys.readouterr()  # setup's own lines
+    argv = ["report", "--es", es_url, "--index", "logs-oom_enricher.oom-report_undated"]
+    assert _run([*argv, "--format", "json", "--since", "3650d"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["totals"]["kills"] == 1
+    assert report["totals"]["undated_documents_skipped"] == 1
+    assert [d["kills"] for d in report["daily"]] == [1]

@@ -1,5 +1,6 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from oom_enricher.report.tables import host_list, report_tables, summary
 from oom_enricher.report.trends import ReportOptions, build_report
 from tests.report.fleet import AAA, MIB, POD, WORKER, fleet_documents
 
@@ -60,8 +61,9 @@ def test_daily_and_weekly_changes():
     assert [(w["week"], w["kills"], w["change"], w["change_pct"]) for w in report["weekly"]] == [
         ("2026-W41", 5, None, None),
         ("2026-W42", 3, -2, -40.0),
-        ("2026-W43", 1, -2, -66.7),
+        ("2026-W43", 1, None, None),  # the documents cover Monday and Tuesday of it only
     ]
+    assert [w["partial"] for w in report["weekly"]] == [False, False, True]
 
 
 def test_repeat_offenders_need_a_second_kill_within_a_day():
@@ -113,8 +115,75 @@ def test_dotted_keys_and_undated_documents():
     assert build_report([])["daily"] == []
 
 
-def test_documents_without_wall_clock_fall_back_to_read_time():
-    docs = [{"event": {"created": "2026-10-05T10:00:00.123Z"}, "host": {"name": "h"}}]
+def test_documents_without_wall_clock_are_in_no_series_and_counted():
+    """dmesg without -T, kmsg, bare text: no @timestamp; the read time is not the kill's."""
+    docs = [
+        *fleet_documents(),
+        {"event": {"created": "2026-10-20T10:00:00.123Z"}, "host": {"name": "h"}},
+        # in Elasticsearch the ingest pipeline stamps such a document with its ingest time
+        {"@timestamp": "2026-10-20T11:00:00Z", "event": {"ingested": "2026-10-20T11:00:00Z"}},
+    ]
     report = build_report(docs)
-    assert report["totals"]["kills"] == 1
-    assert report["period"]["first_kill"] == "2026-10-05T10:00:00.123000Z"
+    assert report["totals"]["kills"] == 9
+    assert report["totals"]["undated_documents_skipped"] == 2
+    assert sum(d["kills"] for d in report["daily"]) == 9
+    assert report["headline"]["last"]["kills"] == 3  # 14th-20th: 15th, 16th, 20th
+    assert report["period"]["last_kill"] == "2026-10-20T14:00:00Z"
+    assert ("Documents without wall-clock time, left out", "2") in summary(report)
+
+
+def _rising(days: int = 30) -> list[dict]:
+    """Kills rising over 30 days ending on a Monday: ISO weeks hold 23, 34, 45, 63 kills
+    and the last week one day only."""
+    docs, start, seq = [], datetime(2026, 10, 6, tzinfo=UTC), 0  # a Tuesday
+    for day in range(days):
+        for _ in range(3 + day // 3):
+            seq += 1
+            ts = start + timedelta(days=day, minutes=seq)
+            docs.append({"@timestamp": ts.isoformat().replace("+00:00", "Z"), "event.id": str(seq)})
+    return docs
+
+
+def test_headline_compares_the_last_7_days_with_the_7_before():
+    report = build_report(_rising())
+    weekly = [(w["kills"], w["partial"]) for w in report["weekly"]]
+    assert weekly[-1][1] and weekly[0][1]  # first and last week partly covered
+    head = report["headline"]
+    assert head["last"] == {
+        "from": "2026-10-29T00:00:00Z",
+        "to": "2026-11-05T00:00:00Z",
+        "kills": 7 * 3 + sum(d // 3 for d in range(23, 30)),
+    }
+    assert head["previous"]["kills"] == 7 * 3 + sum(d // 3 for d in range(16, 23))
+    assert head["change"] == head["last"]["kills"] - head["previous"]["kills"] > 0
+    label = dict(summary(report))["Last 7 days vs the 7 before"]
+    assert (
+        label == f"{head['last']['kills']} vs {head['previous']['kills']}: +{head['change']} "
+        f"(+{head['change_pct']}%)"
+    )
+
+
+def test_headline_with_less_than_14_days_gives_no_change():
+    head = build_report(_rising(10))["headline"]
+    assert head["previous"]["partial"] and head["change"] is None
+
+
+def test_capped_series_say_so_on_the_page():
+    report = build_report(_rising(), ReportOptions(max_days=7, max_weeks=2))
+    tables = {t.key: t for t in report_tables(report)}
+    before = report["series_limits"]["kills_before_daily"]
+    assert before + sum(d["kills"] for d in report["daily"]) == report["totals"]["kills"]
+    assert f"Only the last 7 days are listed: {before} earlier kill(s)" in tables["daily"].note
+    weeks_before = report["series_limits"]["kills_before_weekly"]
+    assert weeks_before + sum(w["kills"] for w in report["weekly"]) == report["totals"]["kills"]
+    assert f"{weeks_before} earlier kill(s) are in the totals only" in tables["weekly"].note
+
+
+def test_usage_ratio_is_a_percentage_and_host_lists_are_short():
+    docs = fleet_documents()
+    report = build_report(docs)
+    tables = {t.key: t for t in report_tables(report)}
+    assert tables["limit_deaths"].headers[-1] == "Max usage of the limit"
+    assert [row[-1] for row in tables["limit_deaths"].rows] == ["100.0%", "97.7%", "100.0%"]
+    hosts = [f"host-{i:02d}.example-long-name.internal" for i in range(20)]
+    assert host_list(hosts) == ", ".join(hosts[:3]) + " and 17 more"

@@ -195,7 +195,8 @@ def _panel(dashboard: Dashboard, panel: Panel, grid: dict) -> tuple[dict, list[d
                     "options": {
                         "openInNewTab": False,
                         "useCurrentDateRange": True,
-                        "useCurrentFilters": False,
+                        # "one kill in detail" keeps the kill the user filtered on
+                        "useCurrentFilters": True,
                     },
                 }
             )

@@ -195,61 +195,60 @@ OVERVIEW_DASHBOARD = Dashboard(
     ),
 )
 
+# Every detail panel first narrows to one event: the newest kill the filters leave (a click
+# on an event id in the overview, or a filter on event.id, picks which). Without this a
+# panel would mix the maximum usage of one kill with the limit and victim of others.
+TIME = Metric("max", "@timestamp", "Time")
+ONE_KILL = Terms("event.id", size=1, label="Event", order_by_metric=0)
+ONE_KILL_NOTE = "The newest kill the filters leave; filter on event.id for another."
+
 DETAIL_DASHBOARD = Dashboard(
     title=DETAIL,
-    description="One OOM kill (filter on event.id): victim, trigger, memory figures, top "
-    "consumers, explanation and the kernel's text.",
+    description="One OOM kill (the newest the filters leave; filter on event.id): victim, "
+    "trigger, memory figures, top consumers, explanation and the kernel's text.",
     time_from="now-30d",
     panels=(
         LINKS,
-        LensPanel("Victim", "metric", (Metric("last_value", "process.name", "Victim"),), w=8, h=6),
         LensPanel(
-            "Processes killed", "metric", (Metric("max", "oom.victims_count", "Killed"),), w=8, h=6
-        ),
-        LensPanel(
-            "Memory usage",
-            "metric",
-            (Metric("max", "oom.memory.usage_bytes", "Usage", "bytes"),),
-            w=8,
+            "The kill shown",
+            "table",
+            buckets=(ONE_KILL,),
+            metrics=(
+                TIME,
+                Metric("last_value", "host.name", "Host"),
+                Metric("last_value", "process.name", "Victim"),
+                Metric("max", "oom.victims_count", "Processes killed"),
+                Metric("last_value", "oom.limit_hit", "Limit hit"),
+                Metric("max", "oom.usage_ratio", "Usage of the limit", "percent"),
+            ),
+            w=48,
             h=6,
-        ),
-        LensPanel(
-            "Memory limit",
-            "metric",
-            (Metric("max", "oom.memory.limit_bytes", "Limit", "bytes"),),
-            w=8,
-            h=6,
-        ),
-        LensPanel(
-            "Usage of the limit",
-            "metric",
-            (Metric("max", "oom.usage_ratio", "Usage ratio", "percent"),),
-            w=8,
-            h=6,
-        ),
-        LensPanel(
-            "Limit hit", "metric", (Metric("last_value", "oom.limit_hit", "Limit hit"),), w=8, h=6
+            description=ONE_KILL_NOTE,
         ),
         LensPanel(
             "Trigger",
             "table",
             buckets=(
+                ONE_KILL,
                 Terms("oom.trigger.name", size=5, label="Trigger"),
                 Terms("oom.trigger.gfp_mask", size=5, label="gfp_mask"),
             ),
             metrics=(
+                TIME,
                 Metric("max", "oom.trigger.pid", "pid"),
                 Metric("max", "oom.trigger.order", "order"),
                 Metric("max", "oom.trigger.oom_score_adj", "oom_score_adj"),
             ),
             w=24,
             h=10,
+            description=ONE_KILL_NOTE,
         ),
         LensPanel(
             "Memory figures",
             "table",
-            buckets=(Terms("oom.scope", size=5, label="Scope"),),
+            buckets=(ONE_KILL, Terms("oom.scope", size=5, label="Scope")),
             metrics=(
+                TIME,
                 Metric("max", "oom.memory.usage_bytes", "memory usage", "bytes"),
                 Metric("max", "oom.memory.limit_bytes", "memory limit", "bytes"),
                 Metric("max", "oom.memsw.usage_bytes", "memory+swap usage", "bytes"),
@@ -258,24 +257,26 @@ DETAIL_DASHBOARD = Dashboard(
             ),
             w=24,
             h=10,
+            description=ONE_KILL_NOTE,
         ),
         LensPanel(
             "Victims",
-            "bar_horizontal",
-            buckets=(Terms("oom.victims.name", size=10, label="Victim"),),
-            metrics=(KILLS,),
+            "table",
+            buckets=(ONE_KILL, Terms("oom.victims.name", size=10, label="Victim")),
+            metrics=(TIME,),
             w=24,
             h=10,
+            description=ONE_KILL_NOTE,
         ),
         LensPanel(
             "Top memory consumers",
-            "bar_horizontal",
-            buckets=(Terms("oom.top_consumers.name", size=10, label="Process"),),
-            metrics=(Metric("count", label="Reports listing it"),),
+            "table",
+            buckets=(ONE_KILL, Terms("oom.top_consumers.name", size=10, label="Process")),
+            metrics=(TIME,),
             w=24,
             h=10,
-            description="Per-process sizes are in the report text below (object arrays keep "
-            "no pairing between name and size for aggregations).",
+            description=ONE_KILL_NOTE + " Per-process sizes are in the report text below "
+            "(object arrays keep no pairing between name and size for aggregations).",
         ),
         SearchPanel("OOM kill — report text", w=48, h=18, title="Explanation and original text"),
     ),

@@ -1,5 +1,7 @@
 """Every dashboard panel against the real node: template from `setup`, corpus documents."""
 
+import json
+
 import pytest
 from elasticsearch import Elasticsearch
 
@@ -46,6 +48,11 @@ def _name_the_pods(es: Elasticsearch, docs: list[dict]) -> None:
     es.indices.refresh(index=STREAM)
 
 
+def _event_ids(es: Elasticsearch) -> list[str]:
+    body = {"size": 0, "aggs": {"ids": {"terms": {"field": "event.id", "size": 100}}}}
+    return [b["key"] for b in es.search(index=STREAM, body=body)["aggregations"]["ids"]["buckets"]]
+
+
 def _lens_specs() -> list[LensPanel]:
     return [p for d in spec.DASHBOARDS for p in d.panels if isinstance(p, LensPanel)]
 
@@ -79,6 +86,41 @@ def test_panel_aggregation_returns_buckets(es, panel):
     response = es.search(index=STREAM, body=panel_query(panel)).body
     found = rows(panel, response)
     assert found, f"{panel.title}: no buckets"
-    assert empty_metrics(panel, response) == []
+    if panel in spec.DETAIL_DASHBOARD.panels:
+        # one kill at a time, as the user filters on it: each figure shows for some kill
+        empty = set(empty_metrics(panel, response))
+        for event_id in _event_ids(es):
+            body = {**panel_query(panel), "query": {"term": {"event.id": event_id}}}
+            empty &= set(empty_metrics(panel, es.search(index=STREAM, body=body).body))
+        assert empty == set()
+    else:
+        assert empty_metrics(panel, response) == []
     if panel.buckets:
         assert all(len(r["keys"]) == len(panel.buckets) for r in found)
+
+
+@pytest.mark.parametrize(
+    "panel",
+    [p for p in spec.DETAIL_DASHBOARD.panels if isinstance(p, LensPanel)],
+    ids=lambda p: p.title,
+)
+def test_every_detail_panel_shows_one_and_the_same_kill(es, panel):
+    """Without a filter the detail panels agree on one kill (the newest), never mixing
+    figures of several kills."""
+    newest = es.search(index=STREAM, size=1, sort=[{"@timestamp": "desc"}], _source=["event.id"])
+    (hit,) = newest["hits"]["hits"]
+    found = rows(panel, es.search(index=STREAM, body=panel_query(panel)).body)
+    assert {row["keys"][0] for row in found} == {hit["_source"]["event"]["id"]}
+
+
+def test_links_keep_the_users_filters():
+    links = [
+        link
+        for obj in load_objects()
+        if obj["type"] == "dashboard"
+        for p in json.loads(obj["attributes"]["panelsJSON"])
+        if p["type"] == "links"
+        for link in p["embeddableConfig"]["attributes"]["links"]
+    ]
+    assert len(links) == 4
+    assert all(link["options"]["useCurrentFilters"] for link in links)

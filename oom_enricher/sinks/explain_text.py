@@ -1,45 +1,92 @@
-"""A readable terminal summary of one enriched document."""
+"""A readable terminal summary of one enriched document, fitted to a terminal width.
+
+Lines break only between words: never inside a number and its unit ("400 MiB"), a name or a
+path; a path longer than the line is shortened in the middle.
+"""
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from oom_enricher.enrich.explanation import short_path
 from oom_enricher.enrich.sizes import human_bytes
 
-WIDTH = 78
+WIDTH = 80  # when the output is not a terminal
+MIN_WIDTH = 40
 BAR_WIDTH = 40
+LABEL_INDENT = " " * 13  # "  " + a 10-column label + " "
+_NBSP = "\u00a0"  # textwrap splits at ASCII white space only
+# a number and its unit, "pid N", "score N": one unbreakable unit each
+_KEEP_TOGETHER = re.compile(
+    r"(?<=\d) (?=(?:[KMGTP]i?B|B|kB|pages?|%)\b)|(?<=\bpid) (?=\d)|(?<=\bscore) (?=\d)"
+)
 
 
-def render(doc: dict, index: int = 1) -> str:
+def render(doc: dict, index: int = 1, width: int = WIDTH) -> str:
+    width = max(width, MIN_WIDTH)
     oom = doc.get("oom", {})
-    lines = [_title(doc, oom, index), ""]
-    lines += _facts(doc, oom)
-    bar = _usage_bar(oom)
+    lines = [*_title(oom, index, width), ""]
+    lines += _facts(doc, oom, width)
+    bar = _usage_bar(oom, width)
     if bar:
         lines += ["", bar]
     if oom.get("top_consumers"):
         lines += ["", *_consumers(oom)]
-    # host and process names carry hyphens: never break a line inside one
-    wrapped = textwrap.wrap(
-        oom.get("explanation", ""), WIDTH, break_on_hyphens=False, break_long_words=False
-    )
-    lines += ["", *wrapped]
+    lines += ["", *wrap(oom.get("explanation", ""), width)]
     return "\n".join(lines) + "\n"
 
 
-def _title(doc: dict, oom: dict, index: int) -> str:
+def wrap(text: str, width: int, indent: str = "", first: str = "") -> list[str]:
+    """text in lines of at most width columns, broken only between words."""
+    words = [shorten_middle(w, width - len(indent)) for w in text.split(" ") if w]
+    joined = _KEEP_TOGETHER.sub(_NBSP, " ".join(words))
+    lines = textwrap.wrap(
+        joined,
+        width,
+        initial_indent=first,
+        subsequent_indent=indent,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+    return [line.replace(_NBSP, " ") for line in lines]
+
+
+def shorten_middle(text: str, room: int) -> str:
+    """text cut in the middle to room columns; a path keeps its last component whole when
+    it fits, and as many leading components as fit."""
+    if len(text) <= room:
+        return text
+    keep = room - 1  # the ellipsis takes one column
+    parts = text.split("/")
+    if len(parts) > 1 and len(parts[-1]) + 1 <= keep:
+        tail, head = "/" + parts[-1], ""
+        for part in parts[:-1]:
+            if len(head) + len(part) + 1 + len(tail) > keep:
+                break
+            head += part + "/"
+        return f"{head}…{tail}"
+    return f"{text[: (keep + 1) // 2]}…{text[len(text) - keep // 2 :]}"
+
+
+def _title(oom: dict, index: int, width: int) -> list[str]:
     victims = oom.get("victims") or []
-    who = ", ".join(f"{v['name']} ({v['pid']})" for v in victims[:3])
-    if len(victims) > 3:
-        who += f" and {len(victims) - 3} more"
     status = "" if oom.get("complete") else "  [incomplete]"
-    what = f"killed {who}" if who else "no victim shown"
-    title = f"OOM report #{index}: {what}{status}"
-    return f"{title}\n{'=' * min(len(title), WIDTH)}"
+    title = ""
+    for shown in range(min(len(victims), 3), -1, -1):
+        who = ", ".join(f"{v['name']} ({v['pid']})" for v in victims[:shown])
+        if len(victims) > shown:
+            more = f"{len(victims) - shown} more"
+            who = f"{who} and {more}" if who else f"{len(victims)} processes"
+        what = f"killed {who}" if victims else "no victim shown"
+        title = f"OOM report #{index}: {what}{status}"
+        if len(title) <= width:
+            break
+    title = shorten_middle(title, width)
+    return [title, "=" * len(title)]
 
 
-def _facts(doc: dict, oom: dict) -> list[str]:
+def _facts(doc: dict, oom: dict, width: int) -> list[str]:
     trigger = oom.get("trigger") or {}
     selected = oom.get("selected") or {}
     cgroup = oom.get("cgroup") or {}
@@ -53,7 +100,11 @@ def _facts(doc: dict, oom: dict) -> list[str]:
         ("trigger", _named(trigger.get("name"), trigger.get("pid"), trigger.get("gfp_flags"))),
         ("selected", _selected(oom, selected)),
     ]
-    return [f"  {label:<10} {value}" for label, value in rows if value]
+    lines = []
+    for label, value in rows:
+        if value:
+            lines += wrap(str(value), width, LABEL_INDENT, f"  {label:<10} ")
+    return lines
 
 
 def _named(name, pid, flags=None) -> str | None:
@@ -90,18 +141,21 @@ def _container(doc: dict) -> str | None:
     return ", ".join(parts) or None
 
 
-def _usage_bar(oom: dict) -> str | None:
+def _usage_bar(oom: dict, width: int) -> str | None:
     hit = oom.get("limit_hit")
     counter = oom.get({"memory+swap": "memsw"}.get(hit, hit)) if hit else None
     if not counter or not counter.get("limit_bytes"):
         return None
     ratio = counter["usage_bytes"] / counter["limit_bytes"]
-    filled = min(int(round(ratio * BAR_WIDTH)), BAR_WIDTH)
-    bar = "#" * filled + "." * (BAR_WIDTH - filled)
-    return (
-        f"  {hit:<12} [{bar}] {human_bytes(counter['usage_bytes'])} of "
+    figures = (
+        f"{human_bytes(counter['usage_bytes'])} of "
         f"{human_bytes(counter['limit_bytes'])} ({ratio:.0%})"
     )
+    label = f"  {hit:<12} "
+    bar_width = max(min(BAR_WIDTH, width - len(label) - len(figures) - 3), 10)
+    filled = min(int(round(ratio * bar_width)), bar_width)
+    bar = "#" * filled + "." * (bar_width - filled)
+    return f"{label}[{bar}] {figures}"
 
 
 def _consumers(oom: dict) -> list[str]:

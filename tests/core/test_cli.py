@@ -82,7 +82,7 @@ def test_explain_answers_the_seed_question():
         "vm.oom_kill_allocating_task=1",
     ):
         assert fact in flat, fact
-    assert "[########################################] 512 MiB of 512 MiB (100%)" in text
+    assert "  memory+swap  [" + "#" * 37 + "] 512 MiB of 512 MiB (100%)\n" in text
 
 
 def test_explain_reports_nothing_found():

@@ -12,9 +12,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+SAMPLES := oom_enricher/samples
+
 demo: $(STAMP)
-	$(BIN)/oom-enricher explain oom_enricher/samples/seed-docker-beam.log
-	$(BIN)/oom-enricher parse oom_enricher/samples/fleet-interleaved.log
+	@echo '$$ oom-enricher explain $(SAMPLES)/seed-docker-beam.log'
+	@$(BIN)/oom-enricher explain $(SAMPLES)/seed-docker-beam.log
+	@echo
+	@echo '$$ oom-enricher parse $(SAMPLES)/fleet-interleaved.log  # key fields:'
+	@$(BIN)/oom-enricher parse $(SAMPLES)/fleet-interleaved.log | $(BIN)/python scripts/demo-summary
+	@echo
+	@echo 'The documents themselves, as JSON Lines (one per report; --pretty indents them):'
+	@echo '  $(BIN)/oom-enricher parse $(SAMPLES)/fleet-interleaved.log'
+	@echo '  $(BIN)/oom-enricher parse --pretty $(SAMPLES)/seed-docker-beam.log'
 
 test: $(STAMP)
 	scripts/install-system-deps

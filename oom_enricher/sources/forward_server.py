@@ -13,7 +13,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import ssl
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +46,13 @@ from oom_enricher.sources.limits import (
 from oom_enricher.sources.listener import GatedListener
 
 log = logging.getLogger(__name__)
+PROBE = "probe"  # a connection closed before any TLS byte: a TCP health check
+NO_HANDSHAKE_CAUSES = (
+    "it never completed the forward handshake. Likely causes: the client refused the TLS "
+    "certificate on its side (wrong CA, or a host name that does not match it: Fluentd with "
+    "tls_verify_hostname and an IP address as host needs <server> name), a client without "
+    "shared_key, or a TCP health probe (probes belong on the HTTP port)"
+)
 
 SOURCE = "forward"
 
@@ -138,6 +148,29 @@ class _HeartbeatProtocol(asyncio.DatagramProtocol):
         self.transport.sendto(b"\x00", addr)  # type: ignore[attr-defined]
 
 
+_TCPI_BYTES_RECEIVED = struct.Struct("=Q")
+_TCPI_BYTES_RECEIVED_OFFSET = 128  # struct tcp_info.tcpi_bytes_received (Linux >= 4.1)
+
+
+def _duplicate(sock) -> socket.socket | None:
+    try:
+        return socket.socket(fileno=os.dup(sock.fileno()))
+    except (OSError, AttributeError):
+        return None
+
+
+def _bytes_received(sock) -> int | None:
+    """Bytes the peer sent on this TCP connection, None where the kernel does not say."""
+    end = _TCPI_BYTES_RECEIVED_OFFSET + _TCPI_BYTES_RECEIVED.size
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    except (OSError, AttributeError):
+        return None
+    if len(info) < end:
+        return None
+    return _TCPI_BYTES_RECEIVED.unpack_from(info, _TCPI_BYTES_RECEIVED_OFFSET)[0]
+
+
 def build_tls_context(config: ForwardServerConfig) -> ssl.SSLContext | None:
     if not config.tls_cert:
         return None
@@ -225,6 +258,11 @@ class ForwardServer:
         self._decoder.shutdown(wait=False, cancel_futures=True)
 
     def _error(self, kind: str, peer: str, reason: str, exc: BaseException | None = None) -> None:
+        if kind == PROBE:
+            # kubelet tcpSocket probes and port scanners: normal traffic, not an error
+            self.metrics.inc("probes", {"source": SOURCE}, help="Connections closed before TLS")
+            log.debug("forward: %s from %s: %s", kind, peer, reason)
+            return
         self.errors.error(
             kind,
             "forward: closing connection from %s: %s: %s",
@@ -279,13 +317,29 @@ class ForwardServer:
         self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         if self._tls is not None:
-            # The transport was paused on accept, so no plain-text byte was read yet.
+            # The transport was paused on accept, so no plain-text byte was read yet. A
+            # duplicate of the socket outlives a failed handshake, to ask what the peer sent.
+            raw_socket = _duplicate(writer.get_extra_info("socket"))
             try:
                 await asyncio.wait_for(
                     writer.start_tls(self._tls), timeout=self.config.handshake_timeout
                 )
+            except (ConnectionResetError, ssl.SSLEOFError) as exc:
+                received = _bytes_received(raw_socket)
+                if received is None or received > 1:  # the peer's FIN counts as one byte
+                    raise ConnectionRefused(
+                        "tls_handshake", f"TLS handshake failed: {exc!r}"
+                    ) from None
+                raise ConnectionRefused(
+                    PROBE,
+                    f"closed before the TLS handshake ({exc!r}); health checks belong on "
+                    "the HTTP port (/health)",
+                ) from None
             except (ssl.SSLError, OSError, TimeoutError) as exc:
                 raise ConnectionRefused("tls_handshake", f"TLS handshake failed: {exc!r}") from None
+            finally:
+                if raw_socket is not None:
+                    raw_socket.close()
         limits = self.limits
         unpacker = new_unpacker(limits.max_frame_bytes, limits.max_entries_per_request)
         fed = 0
@@ -524,7 +578,8 @@ class ForwardServer:
         writer.write(state.helo())
         await writer.drain()
         fed = 0
-        deadline = time.monotonic() + self.config.handshake_timeout
+        timeout = self.config.handshake_timeout
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 ping = next(unpacker)
@@ -537,9 +592,15 @@ class ForwardServer:
             try:
                 data = await asyncio.wait_for(reader.read(4096), timeout=max(remaining, 0.01))
             except TimeoutError:
-                raise ConnectionRefused("auth", "no PING before the handshake timeout") from None
+                raise ConnectionRefused(
+                    "auth",
+                    f"client connected but sent no PING within {timeout:g} s: "
+                    f"{NO_HANDSHAKE_CAUSES}",
+                ) from None
             if not data:
-                raise ConnectionRefused("auth", "connection closed before PING")
+                raise ConnectionRefused(
+                    "auth", f"client closed the connection before PING: {NO_HANDSHAKE_CAUSES}"
+                )
             fed += len(data)
             try:
                 unpacker.feed(data)

@@ -178,3 +178,14 @@ def test_elasticsearch_stopped_during_ship_then_restarted_every_report_once(
     assert not list((tmp_path / "spool").glob("*.jsonl"))
     assert set(_stored(url, namespace)) == expected
     assert client(url).count(index=stream).body["count"] == len(expected)
+
+
+@pytest.mark.integration
+def test_ship_with_no_report_exits_1_like_parse(es_url, tmp_path, capsys):
+    quiet = tmp_path / "quiet.log"
+    quiet.write_text("Nov 25 10:00:00 h sshd[1]: nothing to see\n")
+    namespace = unique_namespace()
+    assert main(["ship", str(quiet), *_ship_args(es_url, namespace, tmp_path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.strip().splitlines()[-1].startswith("reports 0, indexed 0,")
+    assert captured.err.strip().splitlines()[-1] == "oom-enricher ship: no OOM report found"

@@ -4,7 +4,7 @@ A load generator (a separate process) sends PackedForward requests over loopback
 Fluent Bit's `kmsg` input + `forward` output does: kmsg-shaped records of many hosts, mostly
 ordinary kernel noise with real OOM reports (the corpus' kernel lines) inside, each request
 with a `chunk` waiting for its ack. The server side is the real ForwardServer -> record shapes
--> Processor (pipeline, state persisted before every ack) -> a counting sink.
+-> Processor (pipeline, journal group commit before every ack) -> a counting sink.
 
 The same request bytes are also decoded with msgpack alone (outer request + inner entries),
 in the same run, as the ceiling. Report latency is measured from the arrival of a report's
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import msgpack
 
+from oom_enricher.serve.journal import Journal
 from oom_enricher.serve.metrics import quantile_of
 from oom_enricher.serve.processor import Processor
-from oom_enricher.serve.state import StateStore
 from oom_enricher.sources.forward_codec import ext_hook
 from oom_enricher.sources.forward_server import ForwardBatch, ForwardServer, ForwardServerConfig
 from oom_enricher.sources.record_shapes import from_record
@@ -169,9 +169,7 @@ class TimingSink:
 async def serve(args, state_dir: Path) -> dict:
     last_seen: dict = {}
     sink = TimingSink(last_seen)
-    processor = Processor(
-        sinks=[sink], state=StateStore(state_dir / "state.json", fsync=args.fsync)
-    )
+    processor = Processor(sinks=[sink], journal=Journal(state_dir / "journal", fsync=args.fsync))
 
     async def handler(batch: ForwardBatch) -> None:
         now = time.monotonic()
@@ -182,7 +180,7 @@ async def serve(args, state_dir: Path) -> dict:
             shipped = from_record(record, event_time=seconds, tag=batch.tag, peer=batch.peer)
             if shipped is not None:
                 records.append(shipped)
-        await processor.handle("forward", records, chunk=batch.chunk)
+        await processor.handle("forward", records, chunk=batch.chunk, sender=batch.peer)
 
     server = ForwardServer(ForwardServerConfig(port=0), handler, processor.metrics)
     await server.start()
@@ -211,7 +209,7 @@ async def serve(args, state_dir: Path) -> dict:
         "wall": wall,
         "docs": sink.docs,
         "latencies": sink.latencies,
-        "state_writes": processor.state.writes if processor.state else 0,
+        "state_writes": processor.commits.stats.commits if processor.commits else 0,
     }
 
 

@@ -18,6 +18,7 @@ EXIT_OK = 0
 EXIT_READ_ERROR = 2
 EXIT_SPOOL_PENDING = 3
 EXIT_DEAD_LETTERED = 4
+EXIT_NOT_SAVED = 5  # a document was neither indexed, spooled nor dead-lettered
 
 
 def state_dir() -> Path:
@@ -102,6 +103,7 @@ def summary_line(reports: int, stats) -> str:
         f"reports {reports}, indexed {stats.indexed}, duplicates {stats.duplicates}, "
         f"dead-lettered {stats.dead_lettered}, spooled {stats.spooled} "
         f"(still in spool {stats.spool_pending})"
+        + (f", not saved {stats.unsaved}" if stats.unsaved else "")
     )
 
 
@@ -136,6 +138,13 @@ def run(args: argparse.Namespace) -> int:
             f"oom-enricher ship: refused documents are in {config.dead_letter_path}",
             file=sys.stderr,
         )
+    if sink.stats.unsaved:
+        print(
+            f"oom-enricher ship: {sink.stats.unsaved} document(s) were neither indexed nor "
+            f"spooled (spool {config.spool_dir} not writable or full); run ship again",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_SAVED
     if report_read_problems(stats):
         return EXIT_READ_ERROR
     if sink.stats.spool_pending:

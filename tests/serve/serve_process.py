@@ -97,7 +97,9 @@ def http_get(port: int, path: str) -> tuple[int, dict]:
 class Serve:
     """One config, any number of successive server processes (restarts)."""
 
-    def __init__(self, tmp_path: Path, es_url: str, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, es_url: str, state_dir: Path | None = None, sink_url: str = ""
+    ) -> None:
         self.namespace = f"j{abs(hash(str(tmp_path))) % 10**8}"
         self.es = Elasticsearch(es_url, request_timeout=60)
         install(self.es, self.namespace)
@@ -111,7 +113,7 @@ class Serve:
             "tick_interval = 0.2\n"
             f"[http]\nport = {self.http_port}\n"
             f"[sources.forward]\nport = {self.port}\n"
-            f'[sinks.elasticsearch]\nurl = "{es_url}"\nnamespace = "{self.namespace}"\n'
+            f'[sinks.elasticsearch]\nurl = "{sink_url or es_url}"\nnamespace = "{self.namespace}"\n'
             f'spool_dir = "{tmp_path / "spool"}"\n'
         )
         self.procs: list[subprocess.Popen] = []

@@ -23,8 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
-
 from oom_enricher.model import ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer
 from oom_enricher.pipeline import Pipeline, PipelineOptions
@@ -78,24 +76,6 @@ def _get(doc: dict, dotted: str) -> Any:
             return None
         node = node.get(part)
     return node
-
-
-def _replace_surrogates(value: Any, replaced: list[int]) -> Any:
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-            return value
-        except UnicodeEncodeError:
-            replaced[0] += 1
-            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    if isinstance(value, dict):
-        return {
-            _replace_surrogates(k, replaced): _replace_surrogates(v, replaced)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_replace_surrogates(item, replaced) for item in value]
-    return value
 
 
 def _label(value: Any) -> str:
@@ -387,7 +367,6 @@ class Processor:
         if not blocks:
             return 0
         for block, doc in zip(blocks, self.pipeline.documents(blocks), strict=True):
-            doc = self._valid_utf8(doc)
             self._count(doc)
             marks = [x.position for x in block.lines if x.position is not None]
             held = Held(
@@ -402,20 +381,6 @@ class Processor:
                 self._settled.append(held)
         self._kick()
         return len(blocks)
-
-    def _valid_utf8(self, doc: dict) -> dict:
-        """Bytes that were not UTF-8 travel as lone surrogates up to here; a document holds
-        U+FFFD in their place (sinks serialise strict UTF-8)."""
-        try:
-            orjson.dumps(doc)
-            return doc
-        except TypeError:
-            replaced = [0]
-            doc = _replace_surrogates(doc, replaced)
-            self.metrics.inc(
-                "replaced_strings", {}, replaced[0], help="Strings with bytes that are not UTF-8"
-            )
-            return doc
 
     def _count(self, doc: dict) -> None:
         self.metrics.inc(

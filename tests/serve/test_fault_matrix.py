@@ -164,4 +164,3 @@ def test_kill_9_disk_full_and_elasticsearch_down_while_streaming_every_report_on
     assert hosts == Counter({f"fm-{n}": 1 for n in range(REPORTS)}), context
     assert all(h["_source"]["oom"]["complete"] for h in hits), context
     assert len({h["_id"] for h in hits}) == REPORTS
-    assert int(out) >= 1, context  # the faults cost the sender acks: it had to resend

@@ -64,14 +64,26 @@ class Pipeline:
         for record in reader.records(lines, shape):
             yield from self.feed(record)
 
+    def normalize_record(self, record: ShippedRecord, position: int | None) -> list[LogLine]:
+        """The lines of one record, each carrying the durable `position` of the record."""
+        self.stats.lines += 1
+        lines = self.normalizer.normalize_record(record)
+        for line in lines:
+            line.position = position
+        return lines
+
+    def feed_blocks(self, lines: Iterable[LogLine]) -> list[ReportBlock]:
+        """Lines into reassembly; the blocks it completed (documents come from `documents`)."""
+        blocks: list[ReportBlock] = []
+        for line in lines:
+            blocks.extend(self.assembler.feed(line))
+        return blocks
+
     def feed_normalized(self, line: LogLine) -> list[dict]:
         return self._documents(self.assembler.feed(line))
 
     def _feed_lines(self, lines: list[LogLine]) -> list[dict]:
-        blocks: list[ReportBlock] = []
-        for line in lines:
-            blocks.extend(self.assembler.feed(line))
-        return self._documents(blocks)
+        return self._documents(self.feed_blocks(lines))
 
     def tick(self, now: float | None = None) -> list[dict]:
         """Emit reports whose wall-clock bounds tripped; `now` is time.monotonic() by default."""
@@ -91,6 +103,9 @@ class Pipeline:
         pipeline.assembler.restore(snapshot.get("assembler", {}))
         pipeline.normalizer.restore(snapshot.get("normalizer", {}))
         return pipeline
+
+    def documents(self, blocks: list[ReportBlock]) -> list[dict]:
+        return self._documents(blocks)
 
     def _documents(self, blocks: list[ReportBlock]) -> list[dict]:
         docs = [build_document(block) for block in blocks]

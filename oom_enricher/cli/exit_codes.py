@@ -9,6 +9,7 @@ NONE_FOUND = 1
 USAGE = 2
 UNAVAILABLE = 3
 REFUSED = 4
+NOT_SAVED = 5
 
 TABLE = (
     (OK, "success (parse, explain, ship: at least one OOM report found)"),
@@ -20,6 +21,7 @@ TABLE = (
         "ship and backfill keep the documents in the spool",
     ),
     (REFUSED, "some documents were refused (see the dead-letter file) or Kibana objects failed"),
+    (NOT_SAVED, "ship: a document was neither indexed, spooled nor dead-lettered (disk full)"),
 )
 
 

@@ -21,6 +21,7 @@ EXIT_READ_ERROR = exit_codes.USAGE
 EXIT_UNAVAILABLE = exit_codes.UNAVAILABLE
 EXIT_SPOOL_PENDING = exit_codes.UNAVAILABLE
 EXIT_DEAD_LETTERED = exit_codes.REFUSED
+EXIT_NOT_SAVED = exit_codes.NOT_SAVED
 
 
 def state_dir() -> Path:
@@ -109,6 +110,7 @@ def summary_line(reports: int, stats) -> str:
         f"reports {reports}, indexed {stats.indexed}, duplicates {stats.duplicates}, "
         f"dead-lettered {stats.dead_lettered}, spooled {stats.spooled} "
         f"(still in spool {stats.spool_pending})"
+        + (f", not saved {stats.unsaved}" if stats.unsaved else "")
     )
 
 
@@ -144,6 +146,13 @@ def run(args: argparse.Namespace) -> int:
             f"oom-enricher ship: refused documents are in {config.dead_letter_path}",
             file=sys.stderr,
         )
+    if sink.stats.unsaved:
+        print(
+            f"oom-enricher ship: {sink.stats.unsaved} document(s) were neither indexed nor "
+            f"spooled (spool {config.spool_dir} not writable or full); run ship again",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_SAVED
     if report_read_problems(stats):
         return EXIT_READ_ERROR
     if sink.stats.spool_pending:

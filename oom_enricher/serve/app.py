@@ -1,8 +1,8 @@
 """The `serve` process: build sources and sinks from a ServeConfig and run until a signal.
 
 Shutdown order (SIGTERM/SIGINT): stop accepting (servers close, busy forward connections
-finish and ack their current request), emit reports whose bounds tripped, flush sinks,
-persist reports still in progress with the source positions, close sinks.
+finish and ack their current request), emit reports whose bounds tripped, flush sinks, close
+sinks. Reports in progress need no saving: their lines are in the journal.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from oom_enricher.pipeline import PipelineOptions
 from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.serve.config import ServeConfig
 from oom_enricher.serve.http_endpoint import HttpEndpoint
+from oom_enricher.serve.journal import Journal
 from oom_enricher.serve.metrics import Metrics
 from oom_enricher.serve.processor import Processor, Sink
-from oom_enricher.serve.state import StateStore
 from oom_enricher.skimming.forward_prefilter import ForwardPrefilter, Selection
 from oom_enricher.sources.forward_handshake import HandshakeConfig
 from oom_enricher.sources.forward_server import ForwardBatch, ForwardServer, ForwardServerConfig
@@ -127,9 +127,9 @@ class ServeApp:
         self.config = config
         self.clock = clock
         self.metrics = Metrics()
-        state = None
-        if config.state_file is not None and not config.dry_run:
-            state = StateStore(config.state_file, fsync=config.fsync)
+        journal = None
+        if config.journal_dir is not None and not config.dry_run:
+            journal = Journal(config.journal_dir, fsync=config.fsync)
         options = PipelineOptions(
             normalize=NormalizeOptions(timezone=config.timezone),
             bounds=Bounds(**config.pipeline),
@@ -138,7 +138,8 @@ class ServeApp:
             options,
             build_sinks(config) if sinks is None else sinks,
             self.metrics,
-            state,
+            journal,
+            commit_window=config.commit_window,
             clock=clock,
         )
         self.shape = ShapeOptions(
@@ -191,9 +192,9 @@ class ServeApp:
         lookback = None
         if isinstance(batch.selection, Selection) and batch.selection.kept is not None:
             lookback = self._lookback(batch.selection, records, offsets)
-        await self.processor.handle(
-            "forward", records, chunk=chunk, durable=chunk is not None, lookback=lookback
-        )
+        # A resend after a lost ack comes on a new connection, so the sender is its handshake
+        # hostname when it has one, else its address without the port.
+        await self.processor.handle("forward", records, chunk=chunk, sender=peer, lookback=lookback)
         self._refresh_prefilter()
 
     def _refresh_prefilter(self) -> None:
@@ -259,9 +260,13 @@ class ServeApp:
         if self.kafka is not None:
             ok = ok and self._kafka_task is not None and not self._kafka_task.done()
             return ok, {"status": "ok" if ok else "stopping", **self.kafka.health()}
+        problems = self.processor.problems()
+        stopping = self._stopping.is_set()
         pending = sum(len(docs) for docs in self.processor.pending.values())
-        return ok, {
-            "status": ("ok" if not pending else "degraded") if ok else "stopping",
+        status = "stopping" if stopping else "unavailable" if problems else "ok"
+        return not stopping and not problems, {
+            "status": status,
+            "reasons": problems,
             "pending_documents": pending,
             "reports_in_progress": self.processor.pipeline.assembler.open_hosts,
             "sinks": [s.name for s in self.processor.sinks],
@@ -269,10 +274,12 @@ class ServeApp:
         }
 
     async def start(self) -> None:
-        self.processor.restore()
-        self._refresh_prefilter()
         cfg = self.config
-        if self.processor.state is None and not cfg.dry_run and "kafka" not in cfg.sources:
+        self._note_old_state_file()
+        self.processor.restore()
+        self.processor.start()
+        self._refresh_prefilter()
+        if self.processor.journal is None and not cfg.dry_run and "kafka" not in cfg.sources:
             log.warning(
                 "no state_dir: reports in progress are lost on restart, and a forward ack "
                 "then only covers documents already handed to the sinks"
@@ -319,6 +326,15 @@ class ServeApp:
             self.http = HttpEndpoint(cfg.http_host, cfg.http_port, self.metrics, self.health)
             await self.http.start()
         self.ready.set()
+
+    def _note_old_state_file(self) -> None:
+        old = self.config.state_dir / "state.json" if self.config.state_dir else None
+        if old is not None and (old.exists() or old.is_symlink()):
+            log.warning(
+                "%s is a whole-state snapshot of an earlier version; it is not read "
+                "(the journal replaces it) and can be deleted",
+                old,
+            )
 
     def _start_edge_sources(self) -> None:
         cfg = self.config.sources
@@ -435,7 +451,7 @@ class ServeApp:
         if self.http is not None:
             await self.http.stop()
         log.info(
-            "stopped; %d report(s) in progress saved",
+            "stopped; %d report(s) in progress kept in the journal",
             self.processor.pipeline.assembler.open_hosts,
         )
 

@@ -2,7 +2,8 @@
 
 Example (every key optional):
 
-    state_dir = "/var/lib/oom-enricher"
+    state_dir = "/var/lib/oom-enricher"   # the journal (journal/) and the Elasticsearch spool
+    commit_window = 0.002          # seconds requests wait to share one journal fsync
     timezone = "UTC"               # zone of RFC 3164 / dmesg -T stamps
 
     [pipeline]                     # reassembly bounds (oom_enricher.reassembly.bounds)
@@ -110,10 +111,11 @@ class ServeConfig:
     limits: SourceLimits = field(default_factory=SourceLimits)
     dry_run: bool = False
     fsync: bool = True
+    commit_window: float = 0.002
 
     @property
-    def state_file(self) -> Path | None:
-        return self.state_dir / "state.json" if self.state_dir else None
+    def journal_dir(self) -> Path | None:
+        return self.state_dir / "journal" if self.state_dir else None
 
 
 KNOWN_SOURCES = {"forward", "syslog", "kmsg", "journal", "file", "kafka"}
@@ -148,6 +150,7 @@ def from_dict(data: dict[str, Any], check: bool = True) -> ServeConfig:
         sinks={k: dict(v) for k, v in data.get("sinks", {}).items()},
         limits=limits,
         fsync=bool(data.get("fsync", True)),
+        commit_window=float(data.get("commit_window", 0.002)),
     )
     if check:
         validate(config)

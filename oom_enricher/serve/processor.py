@@ -1,31 +1,57 @@
 """Sources -> Pipeline -> sinks, with the durability rule the forward `ack` depends on.
 
-`handle()` returns only when the batch is safe: documents of reports it completed were
-accepted by every sink (`flush()` true), and the state of reports still in progress, the
-source positions and the id of the chunk are persisted. A chunk id seen before is not fed
-again, so a sender resending a chunk whose ack was lost does not duplicate lines.
+With a journal (a `state_dir`), `handle()` returns once the batch's records are durable in
+the journal (group commit: one fsync for every request waiting a few ms) and have been fed;
+the ack means the lines are safe. Documents then go to the sinks in the background, and a
+report's lines stay in the journal until its document was accepted by every sink, so after a
+crash the replay of the journal rebuilds every report in progress and every document not yet
+delivered. A chunk id counts as seen (per sender) only once its batch is durable. When the
+journal cannot be written, `handle()` raises and nothing is acknowledged.
+
+Without a journal, `handle()` returns only once the documents the batch completed were
+accepted by every sink; reports in progress are lost on restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from oom_enricher.model import LogLine, ShippedRecord
+from oom_enricher.model import LogLine, ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer
 from oom_enricher.pipeline import Pipeline, PipelineOptions
 from oom_enricher.reassembly.markers import is_report_shaped
+from oom_enricher.serve.journal import Journal
 from oom_enricher.serve.metrics import Metrics
-from oom_enricher.serve.state import RecentChunks, StateStore
+from oom_enricher.serve.state import (
+    BATCH,
+    CHECKPOINT,
+    DELIVERED,
+    STRIDE,
+    GroupCommit,
+    JournalUnavailable,
+    ReleaseTimer,
+    SeenChunks,
+    pack_batch,
+    pack_checkpoint,
+    pack_delivered,
+    record_from_wire,
+    unpack,
+)
+from oom_enricher.sources.forward_server import RequestNotAcked
 
 log = logging.getLogger(__name__)
 
 LABEL_MAX = 64  # characters kept of a label value
 MAX_STREAMS = 10_000  # line-normalizer contexts kept (one per shipping host)
+MAX_HELD = 10_000  # documents waiting for a sink before new requests are refused
+MAX_BACKOFF = 30.0
 
 
 class Sink(Protocol):
@@ -36,8 +62,12 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-class SinkUnavailable(Exception):
+class SinkUnavailable(RequestNotAcked):
     pass
+
+
+class NotSafe(RequestNotAcked):
+    """The journal is not writable, or too many documents wait for a sink."""
 
 
 def _stream_key(record: ShippedRecord) -> str:
@@ -79,31 +109,55 @@ def kill_labels(doc: dict) -> list[dict[str, str]]:
     return [{**base, "victim": _label(name)} for name in names]
 
 
+@dataclass(eq=False)
+class Held:
+    """A document not yet accepted by every sink; its lines stay in the journal until then."""
+
+    doc: dict
+    host: str
+    low: int | None  # lowest and highest position of its lines
+    high: int | None
+    sinks_left: int
+
+
 class Processor:
     def __init__(
         self,
         options: PipelineOptions | None = None,
         sinks: Iterable[Sink] = (),
         metrics: Metrics | None = None,
-        state: StateStore | None = None,
+        journal: Journal | None = None,
         sink_timeout: float = 60.0,
+        commit_window: float = 0.002,
+        max_held: int = MAX_HELD,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.options = options or PipelineOptions()
         self.clock = clock
+        self.options = options or PipelineOptions()
         self.sinks = list(sinks)
         self.metrics = metrics or Metrics()
-        self.state = state
+        self.journal = journal
         self.sink_timeout = sink_timeout
+        self.max_held = max_held
+        self.commits = (
+            GroupCommit(journal, commit_window, self._checkpoint, self._after_sync)
+            if journal is not None
+            else None
+        )
         self.positions: dict[str, Any] = {}
-        self.chunks = RecentChunks()
+        self.chunks = SeenChunks()
+        # host -> position: that host's lines up to it belong to documents the sinks accepted
+        self.delivered: dict[str, int] = {}
         self.pipeline = Pipeline(self.options, clock)
         self._streams: OrderedDict[str, LineNormalizer] = OrderedDict()
-        # Documents produced but not yet accepted by a sink, per sink; persisted with the
-        # state and delivered before anything else, so a refusing sink loses nothing.
-        self.pending: dict[str, list[dict]] = {sink.name: [] for sink in self.sinks}
-        self._lock = asyncio.Lock()
-        self._dirty = False
+        self.pending: dict[str, list[Held]] = {sink.name: [] for sink in self.sinks}
+        self._held: dict[int, Held] = {}
+        self._settled: list[Held] = []  # accepted by every sink, not yet recorded as delivered
+        self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        self._delivery: asyncio.Task | None = None
+        self._deliver_lock = asyncio.Lock()
+        self._release = ReleaseTimer()
+        self.sink_error: str | None = None
         # Set when a batch may have moved the earliest close deadline: the serve loop waits
         # for it or for that deadline, whichever comes first.
         self.deadlines_changed = asyncio.Event()
@@ -113,30 +167,86 @@ class Processor:
     # -- lifecycle -------------------------------------------------------------------------
 
     def restore(self) -> bool:
-        """Resume reports in progress and source positions from the state file."""
-        if self.state is None:
+        """Replays the journal: reports in progress, undelivered documents, chunk ids, source
+        positions. A journal that cannot be read is logged and counted, never fatal."""
+        if self.journal is None:
             return False
-        saved = self.state.load()
-        if not saved:
+        try:
+            batches = self._read_journal()
+        except OSError as exc:
+            self._error("journal", "unreadable")
+            log.error(
+                "journal %s cannot be read (%s); starting without it", self.journal.directory, exc
+            )
             return False
-        self._load(saved)
-        log.info(
-            "resumed %d report(s) in progress from %s",
-            self.pipeline.assembler.open_hosts,
-            self.state.path,
-        )
-        return True
-
-    def _load(self, saved: dict) -> None:
-        self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options, self.clock)
+        for position, item in batches:
+            self._replay(position, item)
+        self._forget_idle(list(self._streams))
         self._deadline = self.pipeline.assembler.next_deadline()
-        self.positions = dict(saved.get("positions", {}))
-        self.chunks = RecentChunks(items=saved.get("chunks", []))
-        self._streams = OrderedDict()
-        for key, snap in saved.get("streams", {}).items():
-            self._stream(key).restore(snap)
-        pending = saved.get("pending", {})
-        self.pending = {sink.name: list(pending.get(sink.name, [])) for sink in self.sinks}
+        stats = self.journal.stats
+        for kind, count in (
+            ("torn_tail", stats.torn_tails),
+            ("not_a_segment", stats.skipped_files),
+        ):
+            if count:
+                self._error("journal", kind, count)
+        log.info(
+            "replayed %d journal record(s): %d report(s) in progress, %d document(s) to deliver",
+            stats.records,
+            self.pipeline.assembler.open_hosts,
+            len(self._held),
+        )
+        return bool(stats.records)
+
+    def _read_journal(self) -> list[tuple[int, list]]:
+        assert self.journal is not None
+        directory = self.journal.directory
+        if directory.exists() and not directory.is_dir():
+            aside = directory.with_name(f"{directory.name}.broken-{int(time.time())}")
+            directory.rename(aside)
+            self._error("journal", "not_a_directory")
+            log.error("journal %s is not a directory; moved to %s", directory, aside)
+        batches: list[tuple[int, list]] = []
+        for position, payload in self.journal.recover():
+            try:
+                item = unpack(payload)
+                kind = item[0]
+                if kind == BATCH:
+                    batches.append((position, item))
+                elif kind == DELIVERED:
+                    self._merge_delivered(item[1])
+                elif kind == CHECKPOINT:
+                    self.chunks.load(item[1].get("chunks", {}))
+                    self.positions.update(item[1].get("positions", {}))
+                    self._merge_delivered(item[1].get("delivered", {}))
+                else:
+                    raise ValueError(f"unknown record kind {kind!r}")
+            except Exception as exc:  # noqa: BLE001 - a bad record is skipped, not fatal
+                self._error("journal", "bad_record")
+                log.error("journal: record %d is not readable (%s); skipped", position, exc)
+        return batches
+
+    def _merge_delivered(self, marks: dict) -> None:
+        for host, position in marks.items():
+            if position > self.delivered.get(host, -1):
+                self.delivered[host] = position
+
+    def _replay(self, position: int, item: list) -> None:
+        try:
+            _, _source, sender, chunk, edge, wire = item
+            records = [record_from_wire(w) for w in wire]
+        except (TypeError, ValueError) as exc:
+            self._error("journal", "bad_record")
+            log.error("journal: record %d has the wrong shape (%s); skipped", position, exc)
+            return
+        blocks: list[ReportBlock] = []
+        for i, record in enumerate(records):
+            blocks.extend(self._feed_record(record, position * STRIDE + i, replay=True))
+        if chunk is not None:
+            self.chunks.add(str(sender or ""), str(chunk))
+        if edge:
+            self.positions[edge[0]] = edge[1]
+        self._hold(blocks)
 
     def _stream(self, key: str) -> LineNormalizer:
         """The line context of one shipping stream: continuation lines (indented, without a
@@ -151,18 +261,10 @@ class Processor:
             self._streams.move_to_end(key)
         return normalizer
 
-    def _feed(self, record: ShippedRecord) -> list[dict]:
-        key = _stream_key(record)
-        self.pipeline.normalizer = self._stream(key)
-        return self.pipeline.feed(record)
-
-    def _forget_idle_streams(self, records: list[ShippedRecord]) -> None:
+    def _forget_idle(self, keys: Iterable[str]) -> None:
         """A host with no report in progress keeps no line context, unless its last line is
         report-shaped: the indented records that continue it (journal multi-line fields) may
         be the body of a report whose header was lost, found by looking back."""
-        self._forget_idle(_stream_key(record) for record in records)
-
-    def _forget_idle(self, keys: Iterable[str]) -> None:
         assembler = self.pipeline.assembler
         for key in set(keys):
             normalizer = self._streams.get(key)
@@ -182,39 +284,50 @@ class Processor:
         """When the next report closes by time (processor clock), if any is in progress."""
         return self._deadline
 
-    def _close_due(self, arrival: float) -> list[dict]:
+    def _close_due(self, arrival: float) -> list[ReportBlock]:
         """Reports whose deadline passed before this batch arrived: under load a batch often
-        holds the lock before the serve loop's tick gets its turn. A report whose next line
-        arrived in time, but waited for the lock, stays open."""
+        waits for its commit while the serve loop's tick has not had its turn. A report whose
+        next line arrived in time stays open."""
         if self._deadline is None or arrival < self._deadline:
             return []
-        docs = self.pipeline.tick(arrival)
+        blocks = self.pipeline.assembler.tick(arrival)
         self._forget_idle(list(self._streams))
-        return docs
+        return blocks
 
-    async def persist(self) -> None:
-        if self.state is None:
-            return
-        snapshot = {
-            "pipeline": self.pipeline.snapshot(),
-            "positions": self.positions,
-            "chunks": self.chunks.as_list(),
-            "streams": {key: n.snapshot() for key, n in self._streams.items()},
-            "pending": {name: docs for name, docs in self.pending.items() if docs},
-        }
-        await asyncio.to_thread(self.state.save, snapshot)
-        self._dirty = False
+    def _feed_record(
+        self, record: ShippedRecord, position: int | None, replay: bool = False
+    ) -> list[ReportBlock]:
+        key = _stream_key(record)
+        self.pipeline.normalizer = self._stream(key)
+        try:
+            lines = self.pipeline.normalize_record(record, position)
+            if replay:  # lines of reports already delivered must not come out again, split
+                lines = [x for x in lines if position > self.delivered.get(x.host or "", -1)]
+            return self.pipeline.feed_blocks(lines)
+        except Exception:  # noqa: BLE001 - one bad record never costs the batch
+            self._error("pipeline", "exception")
+            log.exception("a record could not be processed; skipped")
+            return []
 
     async def shutdown(self) -> None:
-        """Emit reports whose bounds tripped, flush sinks, persist the rest, close sinks."""
-        async with self._lock:
-            try:
-                await self._emit(self.pipeline.tick())
-            except SinkUnavailable as exc:
-                log.error("%s; the documents stay in the state file for the next start", exc)
-            await self.persist()
+        """Emit reports whose bounds tripped, try once more to deliver, close sinks. Reports
+        in progress and undelivered documents stay in the journal for the next start."""
+        if self.commits is not None:
+            await self.commits.drain()
+        self._hold(self.pipeline.assembler.tick(self.clock()))
+        if self._delivery is not None:
+            self._delivery.cancel()
+        if not await self._deliver_once():
+            log.error(
+                "%s; the documents are rebuilt from the journal at the next start", self.sink_error
+            )
+        await self._record_settled()
+        if self.commits is not None:
+            await self.commits.drain()
         for sink in self.sinks:
             await asyncio.to_thread(sink.close)
+        if self.journal is not None:
+            self.journal.close()
 
     # -- data path -------------------------------------------------------------------------
 
@@ -224,109 +337,271 @@ class Processor:
         records: list[ShippedRecord],
         *,
         chunk: str | None = None,
+        sender: str | None = None,
         position: tuple[str, Any] | None = None,
         durable: bool = True,
         lookback: Callable[[int], list[LogLine]] | None = None,
     ) -> int:
-        """Feed one batch; returns the number of documents it completed.
+        """Feed one batch; returns the number of documents it completed. Returns only once the
+        batch is safe (see the module docstring); raises RequestNotAcked when it is not.
 
         `lookback(i)`: the lines that arrived before records[i], for a report whose header
         was lost, when the source left some records unread (default: the recent-line ring).
         """
         arrival = self.clock()
-        async with self._lock:
-            await self._deliver_pending()  # what a refusing sink left over comes first
-            if chunk is not None and chunk in self.chunks:
-                self.metrics.inc("duplicate_chunks", {"source": source}, help="Resent chunks")
-                return 0
-            docs: list[dict] = []
-            started = time.monotonic()
-            docs.extend(self._close_due(arrival))
-            self._feed_all(records, docs, lookback)
-            self._forget_idle_streams(records)
-            self._deadline = self.pipeline.assembler.next_deadline()
-            self.deadlines_changed.set()
-            # The lines are in the pipeline now: the chunk counts as handled even when a sink
-            # refuses its documents below; the sender's resend then only retries the delivery.
-            if chunk is not None:
-                self.chunks.add(chunk)
-            if position is not None:
-                self.positions[position[0]] = position[1]
-            self._dirty = True
-            try:
-                await self._emit(docs)
-            finally:
-                if durable:
-                    await self.persist()
-            if docs:
-                self.metrics.observe(
-                    "report_latency_seconds",
-                    time.monotonic() - started,
-                    help="Batch received to its documents accepted by the sinks",
-                )
-            return len(docs)
+        key = (sender or "", chunk) if chunk is not None else None
+        if key is not None and (key in self.chunks or key in self._inflight):
+            self.metrics.inc("duplicate_chunks", {"source": source}, help="Resent chunks")
+            if key in self._inflight:
+                await asyncio.shield(self._inflight[key])  # acked when the first one is
+            elif self.commits is None:
+                await self._deliver_or_raise()
+            return 0
+        if self.commits is None:
+            count = self._apply(key, position, records, None, arrival, lookback)
+            await self._deliver_or_raise()
+            return count
+        if len(self._held) >= self.max_held:
+            reason = f"{len(self._held)} documents wait for a sink ({self.sink_error})"
+            self._error("serve", "backpressure")
+            raise NotSafe(reason)
+        return await self._commit(
+            source, key, sender, chunk, position, records, durable, arrival, lookback
+        )
 
-    def _feed_all(self, records: list[ShippedRecord], docs: list[dict], lookback) -> None:
-        if lookback is None:
-            for record in records:
-                docs.extend(self._feed(record))
-            return
+    async def _commit(
+        self, source, key, sender, chunk, position, records, durable, arrival, lookback
+    ) -> int:
+        assert self.commits is not None
+        parts = [records[i : i + STRIDE] for i in range(0, len(records), STRIDE)] or [[]]
+        payloads = [pack_batch(source, sender, chunk, position, part) for part in parts]
+
+        def apply(first: int) -> int:
+            count = 0
+            for n, part in enumerate(parts):
+                last = n == len(parts) - 1
+                offset = n * STRIDE
+                count += self._apply(
+                    key if last else None,
+                    position if last else None,
+                    part,
+                    first + n,
+                    arrival,
+                    None if lookback is None else lambda i, o=offset: lookback(o + i),
+                )
+            return count
+
+        future = self.commits.submit(payloads, apply)
+        if key is not None:
+            self._inflight[key] = future
+        try:
+            return await asyncio.shield(future)
+        except JournalUnavailable as exc:
+            self._error("journal", "write")
+            if durable:
+                raise NotSafe(str(exc)) from None
+            # no ack to withhold: keep the lines
+            return self._apply(None, None, records, None, arrival, lookback)
+        finally:
+            if key is not None:
+                self._inflight.pop(key, None)
+
+    def _apply(
+        self,
+        key: tuple[str, str] | None,
+        position: tuple[str, Any] | None,
+        records: list[ShippedRecord],
+        journal_position: int | None,
+        arrival: float | None = None,
+        lookback: Callable[[int], list[LogLine]] | None = None,
+    ) -> int:
+        blocks = self._close_due(self.clock() if arrival is None else arrival)
         assembler = self.pipeline.assembler
-        for index, record in enumerate(records):
-            assembler.lookback_source = lambda index=index: lookback(index)
+        for i, record in enumerate(records):
+            where = None if journal_position is None else journal_position * STRIDE + i
+            if lookback is not None:
+                assembler.lookback_source = lambda i=i: lookback(i)
             try:
-                docs.extend(self._feed(record))
+                blocks.extend(self._feed_record(record, where))
             finally:
                 assembler.lookback_source = None
+        self._forget_idle(_stream_key(record) for record in records)
+        self._deadline = assembler.next_deadline()
+        self.deadlines_changed.set()
+        if key is not None:
+            self.chunks.add(*key)
+        if position is not None:
+            self.positions[position[0]] = position[1]
+        return self._hold(blocks)
 
     async def tick(self) -> int:
-        """Close the reports past their deadline as of now, not as of when the lock is free:
-        batches that arrived before now keep their reports open."""
-        now = self.clock()
-        async with self._lock:
-            docs = self.pipeline.tick(now)
-            self._deadline = self.pipeline.assembler.next_deadline()
-            if docs:  # the hosts of closed reports are idle now: their contexts go too
-                self._forget_idle(list(self._streams))
-                self._dirty = True
-            try:
-                await self._emit(docs)
-            except SinkUnavailable as exc:
-                log.warning("%s; retried with the next batch", exc)
-            if docs or self._dirty:
-                await self.persist()
-            return len(docs)
+        """Close the reports past their deadline as of now."""
+        blocks = self.pipeline.assembler.tick(self.clock())
+        self._deadline = self.pipeline.assembler.next_deadline()
+        if blocks:  # the hosts of closed reports are idle now: their contexts go too
+            self._forget_idle(list(self._streams))
+        return self._hold(blocks)
 
-    async def _emit(self, docs: list[dict]) -> None:
-        if not docs:
-            return
-        for doc in docs:
-            self.metrics.inc(
-                "reports",
-                {"complete": str(bool(_get(doc, "oom.complete"))).lower()},
-                help="Reports emitted",
+    def _hold(self, blocks: list[ReportBlock]) -> int:
+        if not blocks:
+            return 0
+        for block, doc in zip(blocks, self.pipeline.documents(blocks), strict=True):
+            self._count(doc)
+            marks = [x.position for x in block.lines if x.position is not None]
+            held = Held(
+                doc, block.host or "", min(marks, default=None), max(marks, default=None), 0
             )
-            for labels in kill_labels(doc):
-                self.metrics.inc("oom_kills", labels, help="Processes killed by the OOM killer")
-        for queue in self.pending.values():
-            queue.extend(docs)
-        await self._deliver_pending()
+            held.sinks_left = len(self.sinks)
+            for queue in self.pending.values():
+                queue.append(held)
+            if self.sinks:
+                self._held[id(held)] = held
+            else:
+                self._settled.append(held)
+        self._kick()
+        return len(blocks)
 
-    async def _deliver_pending(self) -> None:
-        if any(self.pending.values()):
-            await asyncio.to_thread(self._deliver)
+    def _count(self, doc: dict) -> None:
+        self.metrics.inc(
+            "reports",
+            {"complete": str(bool(_get(doc, "oom.complete"))).lower()},
+            help="Reports emitted",
+        )
+        for labels in kill_labels(doc):
+            self.metrics.inc("oom_kills", labels, help="Processes killed by the OOM killer")
 
-    def _deliver(self) -> None:
+    # -- delivery --------------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        if self._delivery is not None and not self._delivery.done():
+            return
+        with contextlib.suppress(RuntimeError):  # no loop yet (a replay): start() kicks it
+            self._delivery = asyncio.get_running_loop().create_task(self._deliver_loop())
+
+    def start(self) -> None:
+        self._kick()
+
+    async def _deliver_loop(self) -> None:
+        backoff = 0.5
+        while any(self.pending.values()) or self._settled:
+            delivered = await self._deliver_once()
+            recorded = await self._record_settled()
+            if delivered and recorded:
+                backoff = 0.5
+                continue
+            await asyncio.sleep(backoff)
+            backoff = min(MAX_BACKOFF, backoff * 2)
+
+    async def _deliver_or_raise(self) -> None:
+        if not await self._deliver_once():
+            raise SinkUnavailable(self.sink_error or "a sink refused documents")
+        await self._record_settled()
+
+    async def _deliver_once(self) -> bool:
+        """Hands every pending document to its sinks; False when a sink did not accept them."""
+        async with self._deliver_lock:
+            batches = {name: list(queue) for name, queue in self.pending.items() if queue}
+            if not batches:
+                return True
+            accepted = await asyncio.to_thread(self._deliver, batches)
+            for name, docs in batches.items():
+                if name not in accepted:
+                    continue
+                del self.pending[name][: len(docs)]
+                for held in docs:
+                    held.sinks_left -= 1
+                    if held.sinks_left == 0:
+                        self._settled.append(held)
+            refused = sorted(set(batches) - accepted)
+            if refused:
+                if self.sink_error is None:
+                    log.error("sink(s) %s did not accept documents; retrying", ", ".join(refused))
+                self.sink_error = f"sink {', '.join(refused)} did not accept documents"
+                return False
+            if self.sink_error is not None:
+                log.warning("sinks accept documents again")
+            self.sink_error = None
+            return True
+
+    def _deliver(self, batches: dict[str, list[Held]]) -> set[str]:
+        accepted = set()
         for sink in self.sinks:
-            docs = self.pending.get(sink.name)
+            docs = batches.get(sink.name)
             if not docs:
                 continue
-            for doc in docs:
-                sink.send(doc)
-            if not sink.flush(self.sink_timeout):
-                self.metrics.inc("errors", {"source": "sink", "kind": sink.name})
-                raise SinkUnavailable(f"sink {sink.name} did not accept {len(docs)} document(s)")
-            docs.clear()
+            try:
+                for held in docs:
+                    sink.send(held.doc)
+                ok = sink.flush(self.sink_timeout)
+            except Exception:  # noqa: BLE001 - a failing sink is retried, never fatal
+                log.exception("sink %s failed", sink.name)
+                ok = False
+            if ok:
+                accepted.add(sink.name)
+            else:
+                self._error("sink", sink.name)
+        return accepted
+
+    async def _record_settled(self) -> bool:
+        """Records documents every sink accepted, so their lines may leave the journal."""
+        if not self._settled:
+            return True
+        settled, self._settled = self._settled, []
+        marks: dict[str, int] = {}
+        for held in settled:
+            if held.high is not None and held.high > marks.get(held.host, -1):
+                marks[held.host] = held.high
+        if self.commits is not None and marks:
+            try:
+                await self.commits.submit([pack_delivered(marks)], lambda _: None)
+            except JournalUnavailable:
+                self._settled = settled + self._settled
+                return False
+        self._merge_delivered(marks)
+        for held in settled:
+            self._held.pop(id(held), None)
+        return True
+
+    # -- journal ---------------------------------------------------------------------------
+
+    def low_water(self) -> int | None:
+        """The lowest line position still needed: reports in progress, the look-back ring,
+        and documents not yet accepted by every sink."""
+        marks = [held.low for held in self._held.values() if held.low is not None]
+        low = self.pipeline.assembler.low_water()
+        if low is not None:
+            marks.append(low)
+        return min(marks, default=None)
+
+    def _checkpoint(self) -> bytes:
+        return pack_checkpoint(
+            {
+                "chunks": self.chunks.as_dict(),
+                "positions": self.positions,
+                "delivered": self.delivered,
+            }
+        )
+
+    def _after_sync(self) -> None:
+        journal = self.journal
+        if journal is None or journal.segments < 2 or not self._release.due():
+            return
+        low = self.low_water()
+        if journal.release(None if low is None else low // STRIDE):
+            oldest = journal.first_position * STRIDE
+            self.delivered = {h: p for h, p in self.delivered.items() if p >= oldest}
+
+    def problems(self) -> list[str]:
+        """Why requests are not safe right now (empty when they are)."""
+        found = []
+        if self.commits is not None and self.commits.stats.last_error:
+            found.append(self.commits.stats.last_error)
+        if self.sink_error:
+            found.append(self.sink_error)
+        return found
+
+    def _error(self, source: str, kind: str, count: int = 1) -> None:
+        self.metrics.inc("errors", {"source": source, "kind": kind}, count, help="Errors by kind")
 
     # -- metrics ---------------------------------------------------------------------------
 
@@ -346,6 +621,10 @@ class Processor:
             self.pipeline.stats.replaced_characters,
             help="Undecodable input bytes written as U+FFFD in documents",
         )
+        if self.journal is not None and self.commits is not None:
+            metrics.set("journal_bytes", self.journal.bytes, help="Bytes in journal segments")
+            metrics.set("journal_segments", self.journal.segments, help="Journal segment files")
+            metrics.set("journal_commits", self.commits.stats.commits, help="Journal fsyncs")
         for sink in self.sinks:
             pending = getattr(sink, "spool_pending", 0)
             metrics.set("spool_depth", pending or 0, {"sink": sink.name}, help="Documents spooled")
@@ -353,5 +632,5 @@ class Processor:
                 "pending_documents",
                 len(self.pending.get(sink.name, ())),
                 {"sink": sink.name},
-                help="Documents a sink refused, kept for the next delivery",
+                help="Documents not yet accepted by the sink",
             )

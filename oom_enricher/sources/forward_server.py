@@ -106,6 +106,11 @@ class _Handled(Exception):
     """Closes the connection after the error was already counted and logged."""
 
 
+class RequestNotAcked(Exception):
+    """Raised by a handler that could not make a request safe (its store is not writable):
+    no ack, the connection closes so the sender resends; the handler logged and counted it."""
+
+
 class ConnectionRefused(Exception):
     def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
@@ -295,7 +300,7 @@ class ForwardServer:
             self._error(exc.kind, conn.peer, exc.reason)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             self._error("connection_lost", conn.peer, str(exc) or type(exc).__name__)
-        except _Handled:
+        except (_Handled, RequestNotAcked):
             pass
         except asyncio.CancelledError:
             failed = False
@@ -502,6 +507,8 @@ class ForwardServer:
             )
             try:
                 await self.handler(batch)
+            except RequestNotAcked:
+                raise
             except Exception as exc:  # the sender gets no ack and will resend
                 self._error("handler", conn.peer, f"{type(exc).__name__}: {exc}", exc)
                 raise _Handled from None

@@ -31,7 +31,7 @@ def test_toml_config_is_read(tmp_path):
     path = tmp_path / "serve.toml"
     path.write_text(TOML)
     cfg = load_config(path)
-    assert str(cfg.state_file) == "/var/lib/oom/state.json"
+    assert str(cfg.journal_dir) == "/var/lib/oom/journal"
     assert (cfg.http_port, cfg.timezone) == (9999, "Europe/Berlin")
     assert cfg.sources["forward"] == {"port": 24225, "shared_key": "k", "users": {"ops": "pw"}}
     assert cfg.records == {"host_key": "hostname", "host_fallback": "tag"}

@@ -1,10 +1,8 @@
 import asyncio
 import contextlib
 
-import pytest
-
+from oom_enricher.serve.journal import Journal
 from oom_enricher.serve.processor import Processor, SinkUnavailable
-from oom_enricher.serve.state import StateStore
 from oom_enricher.sources.record_shapes import from_record
 from tests.serve.fleet import (
     ACROSS_RESTART,
@@ -60,7 +58,7 @@ def test_resent_chunk_is_not_fed_twice_and_state_survives_a_restart(tmp_path):
     sink = ListSink()
 
     async def first():
-        proc = Processor(sinks=[sink], state=StateStore(tmp_path / "state.json"))
+        proc = Processor(sinks=[sink], journal=Journal(tmp_path / "journal"))
         proc.restore()
         for i in range(0, half, 50):
             await proc.handle("forward", records(events[i : min(i + 50, half)]), chunk=f"c{i}")
@@ -70,10 +68,12 @@ def test_resent_chunk_is_not_fed_twice_and_state_survives_a_restart(tmp_path):
         assert proc.metrics.get("duplicate_chunks", {"source": "forward"}) == 1
 
     async def second():
-        proc = Processor(sinks=[sink], state=StateStore(tmp_path / "state.json"))
+        proc = Processor(sinks=[sink], journal=Journal(tmp_path / "journal"))
         assert proc.restore()
+        proc.start()
         for i in range(half, len(events), 50):
             await proc.handle("forward", records(events[i : i + 50]), chunk=f"c{i}")
+        await proc.shutdown()
         sink.docs.extend(proc.pipeline.finish())
 
     asyncio.run(first())  # no shutdown(): as if killed right after the last ack
@@ -89,7 +89,7 @@ def test_refused_documents_are_delivered_with_the_resend_not_lost_or_doubled(tmp
     sink = ListSink()
 
     async def main():
-        proc = Processor(sinks=[sink], state=StateStore(tmp_path / "state.json", fsync=False))
+        proc = Processor(sinks=[sink])  # no journal: an ack waits for the sinks
         chunks = [records(events[i : i + 40]) for i in range(0, len(events), 40)]
         for n, chunk in enumerate(chunks):
             # Every chunk meets a refusing sink once, then is resent. A chunk that completes
@@ -105,19 +105,3 @@ def test_refused_documents_are_delivered_with_the_resend_not_lost_or_doubled(tmp
     assert asyncio.run(main()) == 2
     got, want = comparable(projection(sink.docs), projection(expected_documents()))
     assert got == want
-
-
-def test_unknown_state_version_starts_empty(tmp_path):
-    path = tmp_path / "state.json"
-    path.write_text('{"version": 99}')
-    assert StateStore(path).load() == {}
-    path.write_text("{not json")
-    assert StateStore(path).load() == {}
-    assert (tmp_path / "state.corrupt").exists()
-
-
-@pytest.mark.parametrize("n", [0])
-def test_snapshot_is_not_rewritten_when_unchanged(tmp_path, n):
-    store = StateStore(tmp_path / "s.json", fsync=False)
-    assert store.save({"a": 1}) and not store.save({"a": 1}) and store.save({"a": 2})
-    assert store.writes == 2

@@ -17,6 +17,10 @@ for 500). Each batch goes through `helpers.streaming_bulk` with `op_type=create`
 
 While the spool holds anything, new batches are appended behind it, and the spool is drained
 oldest first (with backoff) once Elasticsearch answers again, so documents keep their order.
+
+A document that can go nowhere (Elasticsearch unreachable and the spool full or not writable,
+or a dead-letter file that cannot be written) is held in memory and retried; `flush()` is
+false while any is held, and `stats.unsaved` counts them. The worker never dies of it.
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ class SinkStats:
     spooled: int = 0  # documents ever written to the spool
     spool_pending: int = 0  # documents in the spool now
     retries_unreachable: int = 0
+    unsaved: int = 0  # documents neither indexed, spooled nor dead-lettered, held in memory
+    write_errors: int = 0  # spool or dead-letter writes that failed
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -88,6 +94,8 @@ class ElasticsearchSink:
         self._older = OlderIndexLookup(self.client, config.data_stream)
         self.stats.spool_pending = self._spool.pending
         self._queue: deque[tuple[float, dict]] = deque()
+        self._unsaved: list[dict] = []  # worker side only; see the module docstring
+        self._unsaved_attempts = 0
         self._cond = threading.Condition()
         self._busy = False
         self._flush_requested = False
@@ -104,7 +112,7 @@ class ElasticsearchSink:
         with self._cond:
             if self._stopping:
                 raise RuntimeError("sink is closed")
-            while len(self._queue) >= self.config.max_queued:
+            while len(self._queue) + self.stats.unsaved >= self.config.max_queued:
                 self._cond.wait(0.5)
             self._queue.append((time.monotonic(), doc))
             self.stats.received += 1
@@ -113,18 +121,28 @@ class ElasticsearchSink:
                 self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Waits until every document handed over is indexed, dead-lettered or spooled."""
+        """Waits until every document handed over is indexed, dead-lettered or spooled;
+        false when one of them could not be (or on timeout)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._flush_requested = True
             self._cond.notify_all()
-            while self._queue or self._busy:
+            attempts = self._unsaved_attempts
+            # held documents get one more attempt (started after this call), no more
+            while (
+                self._queue
+                or self._busy
+                or (
+                    self.stats.unsaved and self._unsaved_attempts == attempts and not self._stopping
+                )
+            ):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
+                    self._flush_requested = False
                     return False
                 self._cond.wait(left if left is not None else 0.5)
             self._flush_requested = False
-            return True
+            return self.stats.unsaved == 0
 
     def drain(self, timeout: float) -> bool:
         """Flushes, then keeps trying to empty the spool for up to `timeout` seconds."""
@@ -173,7 +191,9 @@ class ElasticsearchSink:
                         self._busy = True
                         self._cond.notify_all()
                         return batch
-                if self._spool.pending and now >= self._retry_at and not self._stopping:
+                due = self._spool.pending or self._unsaved
+                now_due = now >= self._retry_at or (self._unsaved and self._flush_requested)
+                if due and now_due and not self._stopping:
                     self._busy = True
                     return []
                 if self._stopping and not self._queue:
@@ -181,7 +201,7 @@ class ElasticsearchSink:
                 waits = [cfg.flush_after_seconds]
                 if self._queue:
                     waits.append(self._queue[0][0] + cfg.flush_after_seconds - now)
-                if self._spool.pending:
+                if self._spool.pending or self._unsaved:
                     waits.append(self._retry_at - now)
                 self._cond.wait(max(0.01, min(waits)))
 
@@ -191,8 +211,9 @@ class ElasticsearchSink:
             if batch is None:
                 return
             try:
+                self._retry_unsaved()
                 if batch:
-                    if self._spool.pending or self._down:
+                    if self._spool.pending or self._down or self._unsaved:
                         self._to_spool(batch)
                     else:
                         self._to_spool(self._deliver(batch))
@@ -206,7 +227,20 @@ class ElasticsearchSink:
                 with self._cond:
                     self._busy = False
                     self.stats.spool_pending = self._spool.pending
+                    self.stats.unsaved = len(self._unsaved)
                     self._cond.notify_all()
+
+    def _retry_unsaved(self) -> None:
+        """Documents that went nowhere: to Elasticsearch when it answers, else the spool."""
+        if not self._unsaved:
+            return
+        if time.monotonic() < self._retry_at and not self._flush_requested:
+            return
+        held, self._unsaved = self._unsaved, []
+        try:
+            self._to_spool(self._deliver(held) if not self._spool.pending else held)
+        finally:
+            self._unsaved_attempts += 1
 
     def _drain_spool_if_due(self) -> None:
         while self._spool.pending and time.monotonic() >= self._retry_at:
@@ -224,12 +258,25 @@ class ElasticsearchSink:
                     return  # let queued documents go behind the spool first, then continue
 
     def _to_spool(self, docs: list[dict]) -> None:
+        """Never raises: what the spool does not take is held in memory and retried."""
         if not docs:
             return
-        overflow = self._spool.append(docs)
+        try:
+            overflow = self._spool.append(docs)
+        except OSError as exc:
+            self._write_failed("spool", exc)
+            overflow = docs
         self.stats.spooled += len(docs) - len(overflow)
-        for doc in overflow:
-            self._dead_letter(doc, {"type": "spool_full", "reason": "spool is full"}, None)
+        if overflow:
+            if self._spool.pending and len(overflow) < len(docs):
+                log.warning("elasticsearch sink: spool full; %d document(s) held", len(overflow))
+            self._unsaved.extend(overflow)
+            self._retry_at = min(self._retry_at, time.monotonic() + self._backoff)
+
+    def _write_failed(self, what: str, exc: OSError) -> None:
+        if not self.stats.write_errors:
+            log.error("elasticsearch sink: %s not writable (%s); documents held", what, exc)
+        self.stats.write_errors += 1
 
     def _mark_unreachable(self, exc: Exception) -> None:
         if not self._down:
@@ -247,7 +294,12 @@ class ElasticsearchSink:
         self._retry_at = 0.0
 
     def _dead_letter(self, doc: dict, reason: object, status: int | str | None) -> None:
-        self._dead.write(doc, reason, status, self.config.data_stream)
+        try:
+            self._dead.write(doc, reason, status, self.config.data_stream)
+        except OSError as exc:
+            self._write_failed("dead-letter file", exc)
+            self._unsaved.append(doc)
+            return
         self.stats.dead_lettered += 1
 
     def _deliver(self, docs: list[dict]) -> list[dict]:

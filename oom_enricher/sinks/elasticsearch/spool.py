@@ -92,10 +92,14 @@ class DiskSpool:
     def _write_segment(self, data: bytes, count: int) -> None:
         path = self.directory / f"{self._next_seq:012d}{SEGMENT_SUFFIX}"
         tmp = path.with_suffix(TMP_SUFFIX)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a disk-full write leaves no half segment behind
+            raise
         os.replace(tmp, path)
         self._fsync_directory()
         self._sizes[path] = (len(data), count)

@@ -316,7 +316,8 @@ class Processor:
             await self.commits.drain()
         self._hold(self.pipeline.assembler.tick(self.clock()))
         if self._delivery is not None:
-            self._delivery.cancel()
+            async with self._deliver_lock:  # a delivery in flight finishes its bookkeeping
+                self._delivery.cancel()
         if not await self._deliver_once():
             log.error(
                 "%s; the documents are rebuilt from the journal at the next start", self.sink_error

@@ -79,7 +79,7 @@ def test_sigkill_one_of_three_workers_and_a_fourth_joining_index_every_report_on
     es_url, kafka_bootstrap, tmp_path, fleet
 ):
     lines, want = fleet
-    es, namespace, topic = _setup(es_url, kafka_bootstrap, "kill")
+    es, namespace, topic = _setup(es_url, kafka_bootstrap, "kafkakill")
     # The corpus first: its reports cut short by the end of their file close by max_wall_age
     # while the fleet streams (its own reports all end, and close by tail_grace).
     corpus = corpus_records()

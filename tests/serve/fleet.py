@@ -96,3 +96,21 @@ def comparable(
         return sorted(out, key=repr)
 
     return blank(got), blank(want)
+
+
+class ListSink:
+    """A sink that keeps what it is given and always accepts."""
+
+    name = "list"
+
+    def __init__(self) -> None:
+        self.docs: list[dict] = []
+
+    def send(self, doc: dict) -> None:
+        self.docs.append(doc)
+
+    def flush(self, timeout=None) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass

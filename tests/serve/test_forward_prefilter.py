@@ -14,25 +14,15 @@ from oom_enricher.serve.app import ServeApp
 from oom_enricher.serve.config import ServeConfig
 from oom_enricher.serve.processor import Processor
 from oom_enricher.sources.record_shapes import from_record
-from tests.serve.fleet import comparable, expected_documents, fleet_events, projection
+from tests.serve.fleet import (
+    ListSink,
+    comparable,
+    expected_documents,
+    fleet_events,
+    projection,
+)
 
 BASE = 1_790_000_000
-
-
-class ListSink:
-    name = "list"
-
-    def __init__(self) -> None:
-        self.docs: list[dict] = []
-
-    def send(self, doc: dict) -> None:
-        self.docs.append(doc)
-
-    def flush(self, timeout=None) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass
 
 
 def packed(tag: str, entries: list, chunk: str) -> bytes:

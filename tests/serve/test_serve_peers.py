@@ -9,27 +9,17 @@ from fluent import sender as fluent_sender
 from oom_enricher.serve.app import ServeApp
 from oom_enricher.serve.config import from_dict
 from tests.peers.node import node_send
-from tests.serve.fleet import comparable, expected_documents, fleet_events, projection
+from tests.serve.fleet import (
+    ListSink,
+    comparable,
+    expected_documents,
+    fleet_events,
+    projection,
+)
 
 pytestmark = pytest.mark.integration
 
 KEY = "fleet-key"
-
-
-class ListSink:
-    name = "list"
-
-    def __init__(self) -> None:
-        self.docs: list[dict] = []
-
-    def send(self, doc: dict) -> None:
-        self.docs.append(doc)
-
-    def flush(self, timeout=None) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass
 
 
 def http_get(port: int, path: str) -> tuple[int, str]:

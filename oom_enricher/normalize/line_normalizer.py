@@ -60,6 +60,7 @@ class LineNormalizer:
                     line.timestamp = record.time
                 if line.is_kernel is None and record.fields.get("is_kernel") is not None:
                     line.is_kernel = record.fields["is_kernel"]
+                _kernel_stamps_from_fields(line, record.fields)
                 lines.append(line)
         return lines
 
@@ -154,6 +155,15 @@ class LineNormalizer:
 
     def restore(self, state: dict) -> None:
         self._ctx.years.restore(state.get("years", {}))
+
+
+def _kernel_stamps_from_fields(line: LogLine, fields: dict) -> None:
+    """The kernel's own stamps a record carries beside its text (Fluent Bit kmsg `sequence`,
+    `sec`/`usec`; journal `_SOURCE_MONOTONIC_TIMESTAMP`): ordering and `event.id` use them."""
+    if line.monotonic is None and isinstance(fields.get("monotonic_usec"), int):
+        line.monotonic = fields["monotonic_usec"] / 1_000_000
+    if line.seq is None and isinstance(fields.get("seq"), int):
+        line.seq = fields["seq"]
 
 
 def _has_prefix(line: LogLine) -> bool:

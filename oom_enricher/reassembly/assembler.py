@@ -22,6 +22,7 @@ from oom_enricher.reassembly.open_report import (
     OpenReport,
     line_from_dict,
     line_to_dict,
+    stream_seconds,
 )
 
 _ELISION = {"...", "…", "[...]", "[…]"}
@@ -231,11 +232,17 @@ class Assembler:
         """Recent lines of the same host that belong to this report's unseen beginning."""
         found: list[LogLine] = []
         recent = list(self.lookback_source()) if self.lookback_source else self._recent
+        later = line
         for earlier in reversed(recent):
             if earlier.host != line.host:
                 continue
             if not is_report_shaped(earlier.message):
                 break
+            gap = _seconds_between(earlier, later)
+            if gap is not None and gap > self.bounds.lookback_gap:
+                break  # a report prints its lines together: this one belongs to something else
+            if earlier.timestamp is not None or earlier.monotonic is not None:
+                later = earlier
             found.append(earlier)
             if earlier.message.startswith(("CPU: ", "Pid: ")):
                 break
@@ -278,3 +285,12 @@ class Assembler:
             (line_from_dict(item) for item in state.get("recent", [])),
             maxlen=self.bounds.lookback_lines,
         )
+
+
+def _seconds_between(earlier: LogLine, later: LogLine) -> float | None:
+    """Seconds from one line to another on a clock both carry (wall or kernel), else None."""
+    if earlier.timestamp is not None and later.timestamp is not None:
+        return (later.timestamp - earlier.timestamp).total_seconds()
+    if earlier.monotonic is not None and later.monotonic is not None:
+        return later.monotonic - earlier.monotonic
+    return None

@@ -14,4 +14,5 @@ class Bounds:
     tail_grace: float = 2.0  # seconds (stream or wall) a killed report waits for reaper lines
     tail_max_lines: int = 50  # other kernel lines of the host before a killed report closes
     lookback_lines: int = 512  # recent lines kept (all hosts together) to recover a report head
+    lookback_gap: float = 5.0  # seconds between lines beyond which look-back stops
     recent_victim_hosts: int = 4096  # hosts whose last victims are remembered for late reaper lines

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 import orjson
 
@@ -26,8 +26,9 @@ class LineNormalizer:
     def __init__(self, options: NormalizeOptions | None = None) -> None:
         self.options = options or NormalizeOptions()
         zone: tzinfo = zone_from_name(self.options.timezone)
-        reference = self.options.reference_time or datetime.now(UTC)
-        self._ctx = PrefixContext(zone=zone, years=YearInference(reference=reference))
+        # No reference time: the clock when each line is read (serve: its receive time).
+        years = YearInference(reference=self.options.reference_time)
+        self._ctx = PrefixContext(zone=zone, years=years)
         self._previous: LogLine | None = None
         self._stream: str | None = None  # the shipped stream (record host) being normalised
         self._previous_stream: str | None = None
@@ -145,6 +146,12 @@ class LineNormalizer:
         ]
         self._previous, self._previous_stream = lines[-1], self._stream
         return lines
+
+    def set_file_time(self, modified: datetime | None) -> None:
+        """The modification time of the file being read: the latest its stamps can be.
+        `--year` (a reference time in the options) wins over it."""
+        if self.options.reference_time is None:
+            self._ctx.years.reference = modified
 
     def forget_previous(self) -> None:
         """After a skip over unread lines, the next indented line continues nothing seen."""

@@ -30,10 +30,11 @@ class PipelineStats:
 
 
 class Pipeline:
-    def __init__(self, options: PipelineOptions | None = None) -> None:
+    def __init__(self, options: PipelineOptions | None = None, *, live: bool = False) -> None:
+        """`live`: fed by shippers as lines happen (serve), not reading a finished input."""
         self.options = options or PipelineOptions()
         self.normalizer = LineNormalizer(self.options.normalize)
-        self.assembler = Assembler(self.options.bounds)
+        self.assembler = Assembler(self.options.bounds, live=live)
         self.stats = PipelineStats()
 
     def feed_line(self, raw: str) -> list[dict]:
@@ -72,6 +73,11 @@ class Pipeline:
             blocks.extend(self.assembler.feed(line))
         return self._documents(blocks)
 
+    def settle(self) -> list[dict]:
+        """Documents of reports that lines which arrived out of kernel order completed or
+        amended; call after each batch (tick and finish settle too)."""
+        return self._documents(self.assembler.settle())
+
     def tick(self, now: float | None = None) -> list[dict]:
         """Emit reports whose wall-clock bounds tripped; `now` is time.monotonic() by default."""
         return self._documents(self.assembler.tick(now))
@@ -83,8 +89,10 @@ class Pipeline:
         return {"assembler": self.assembler.snapshot(), "normalizer": self.normalizer.snapshot()}
 
     @classmethod
-    def restore(cls, snapshot: dict, options: PipelineOptions | None = None) -> Pipeline:
-        pipeline = cls(options)
+    def restore(
+        cls, snapshot: dict, options: PipelineOptions | None = None, *, live: bool = False
+    ) -> Pipeline:
+        pipeline = cls(options, live=live)
         pipeline.assembler.restore(snapshot.get("assembler", {}))
         pipeline.normalizer.restore(snapshot.get("normalizer", {}))
         return pipeline

@@ -167,9 +167,11 @@ class LineNormalizer:
 def _kernel_stamps_from_fields(line: LogLine, fields: dict) -> None:
     """The kernel's own stamps a record carries beside its text (Fluent Bit kmsg `sequence`,
     `sec`/`usec`; journal `_SOURCE_MONOTONIC_TIMESTAMP`): ordering and `event.id` use them."""
-    if line.monotonic is None and isinstance(fields.get("monotonic_usec"), int):
+    # An indented message is its own kernel record here, not the continuation of the last.
+    own = line.rule in (None, "continuation")
+    if isinstance(fields.get("monotonic_usec"), int) and (own or line.monotonic is None):
         line.monotonic = fields["monotonic_usec"] / 1_000_000
-    if line.seq is None and isinstance(fields.get("seq"), int):
+    if isinstance(fields.get("seq"), int) and (own or line.seq is None):
         line.seq = fields["seq"]
 
 

@@ -8,6 +8,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
 from oom_enricher.model import LogLine, ReportBlock
+from oom_enricher.reassembly.amend import EmittedReport, best_match, kernel_order, signature
 from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.reassembly.markers import (
     Marker,
@@ -24,6 +25,7 @@ from oom_enricher.reassembly.open_report import (
     line_to_dict,
     stream_seconds,
 )
+from oom_enricher.reassembly.report_id import compute_event_id, kill_keyed
 
 _ELISION = {"...", "…", "[...]", "[…]"}
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
@@ -31,11 +33,33 @@ _TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED}
 
 
 class Assembler:
-    """Feed lines in arrival order; completed blocks come back from `feed`, `tick`, `finish`."""
+    """Feed lines in arrival order; completed blocks come back from `feed`, `settle`, `tick`,
+    `finish`. A block with `event_id` set amends a report emitted before under that id."""
 
-    def __init__(self, bounds: Bounds | None = None, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        bounds: Bounds | None = None,
+        clock=time.monotonic,
+        *,
+        amendable: bool = True,
+        live: bool = False,
+    ) -> None:
         self.bounds = bounds or Bounds()
         self._clock = clock
+        self._amendable = amendable
+        # Reports emitted but still open to late lines, per host, oldest first.
+        self._emitted: OrderedDict[str, list[EmittedReport]] = OrderedDict()
+        self._emitted_lines = 0
+        self._newest: dict[str, float] = {}  # newest kernel stamp seen per host
+        # Hosts with lines that arrived out of kernel order, waiting for `settle`.
+        self._late: dict[str, list[LogLine]] = {}
+        # Stamped lines of such hosts that no report took, for putting them back in order.
+        self._spare: dict[str, deque[LogLine]] = {}
+        self._released: list[ReportBlock] = []  # held reports pushed out by a bound
+        # Fed live by shippers (serve): only then can a report's kill still come later, so a
+        # report closed without it waits; a file read once in order holds nothing back.
+        self._live = live
+        self.superseded_fragments = 0  # emitted fragments merged into another report
         self._open: OrderedDict[str, OpenReport] = OrderedDict()
         self._recent: deque[LogLine] = deque(maxlen=self.bounds.lookback_lines)
         self._recent_victims: OrderedDict[str, set[int]] = OrderedDict()
@@ -48,7 +72,8 @@ class Assembler:
         return len(self._open)
 
     def has_open(self, host: str | None) -> bool:
-        return (host or "") in self._open
+        key = host or ""
+        return key in self._open or key in self._late
 
     def oldest_open_age(self) -> float:
         now = self._clock()
@@ -57,25 +82,46 @@ class Assembler:
     def low_water(self) -> int | None:
         """The lowest `LogLine.position` still held (open reports and the look-back ring):
         a durable log may drop everything below it, and replaying from it rebuilds this state."""
-        held = [line.position for line in self._recent if line.position is not None]
-        for report in self._open.values():
-            held.extend(line.position for line in report.lines if line.position is not None)
+        groups: list[Iterable[LogLine]] = [
+            self._recent,
+            *self._late.values(),
+            *self._spare.values(),
+        ]
+        groups.extend(report.lines for report in self._open.values())
+        groups.extend(r.lines for reports in self._emitted.values() for r in reports)
+        held = [line.position for group in groups for line in group if line.position is not None]
         return min(held, default=None)
 
     def feed(self, line: LogLine) -> list[ReportBlock]:
+        done = self._feed(line)
+        if self._released:
+            done.extend(self._released)
+            self._released.clear()
+        return done
+
+    def _feed(self, line: LogLine) -> list[ReportBlock]:
         if line.is_kernel is False:
             self._note_userspace(line)
             return []
         if not line.message.strip():
             return []  # blank pr_cont leftovers carry nothing
         key = line.host or ""
+        late = self._late.get(key)
+        if late is not None:  # the host is being put back in order: keep its lines together
+            late.append(line)
+            return self._settle_host(key) if len(late) >= self.bounds.max_lines else []
+        if line.monotonic is not None:
+            if self._is_late(key, line.monotonic):
+                self._late[key] = [line]
+                return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
+            self._note_stamp(key, line.monotonic)
         found = classify(line.message)
         report = self._open.get(key)
         done: list[ReportBlock] = []
         if report is not None and report.is_duplicate(line):
             return []  # an at-least-once shipper delivered this stamped line twice
         if report is not None and len(report.lines) >= self.bounds.max_lines:
-            done.append(self._close(key, "max_lines"))  # emit what was collected, flagged
+            self._close_into(done, key, "max_lines")  # emit what was collected, flagged
             report = None
         if report is None:
             return done + self._feed_idle(key, line, found)
@@ -92,27 +138,52 @@ class Assembler:
         `now` is a reading of the assembler's clock (time.monotonic by default), not epoch time.
         """
         now = self._clock() if now is None else now
-        done: list[ReportBlock] = []
+        done = self.settle()
         for key, report in list(self._open.items()):
             idle = now - report.last_wall
             if report.phase == TAIL and idle >= self.bounds.tail_grace:
-                done.append(self._close(key))
+                self._close_into(done, key, wall=True)
             elif idle >= self.bounds.max_wall_age:
-                done.append(self._close(key, "max_wall_age"))
-        return done
+                self._close_into(done, key, "max_wall_age", wall=True)
+        self._expire_emitted(now)
+        for records in self._emitted.values():
+            for record in records:
+                if record.held is not None and now - record.closed_at >= self.bounds.hold_unkilled:
+                    done.append(record.held)
+                    record.held = None
+        return done + self._take_released()
 
     def finish(self) -> list[ReportBlock]:
         """End of input: every report still open comes out."""
-        return [
-            self._close(key, None if report.phase == TAIL else "end_of_input")
-            for key, report in list(self._open.items())
-        ]
+        done = self.settle()
+        for key, report in list(self._open.items()):
+            self._close_into(done, key, None if report.phase == TAIL else "end_of_input")
+        for records in self._emitted.values():
+            for record in records:
+                if record.held is not None:
+                    done.append(record.held)
+                    record.held = None
+        return done + self._take_released()
+
+    def _take_released(self) -> list[ReportBlock]:
+        released, self._released = self._released, []
+        return released
+
+    def settle(self) -> list[ReportBlock]:
+        """Put hosts that received lines out of kernel order back in order (a server calls
+        this after each batch); returns the reports that this completed or amended."""
+        done: list[ReportBlock] = []
+        while self._late:
+            done.extend(self._settle_host(next(iter(self._late))))
+        return done + self._take_released()
 
     # -- states ---------------------------------------------------------------------------
 
     def _feed_idle(self, key: str, line: LogLine, found) -> list[ReportBlock]:
         if found is None:  # every marker kind opens a report on a host with none in progress
             self._recent.append(line)
+            if key in self._emitted:
+                self._keep_spare(key, line)
             return []
         marker, match = found
         if marker is Marker.REAPED and int(match["pid"]) in self._recent_victims.get(key, ()):
@@ -123,7 +194,7 @@ class Assembler:
 
     def _feed_body(self, key: str, report: OpenReport, line: LogLine, found, done) -> None:
         if found is not None and found[0] is Marker.START:
-            done.append(self._close(key, "next_report_began"))
+            self._close_into(done, key, "next_report_began")
             self._begin(key, line, *found, done)
             return
         self._append(key, report, line)
@@ -137,12 +208,13 @@ class Assembler:
             self._apply(report, marker, match)
             return
         if marker is not None:
-            done.append(self._close(key))
+            self._close_into(done, key)
             self._begin(key, line, marker, match, done)
             return
         report.tail_other_lines += 1
+        self._keep_spare(key, line)
         if self._tail_expired(report, line):
-            done.append(self._close(key))
+            self._close_into(done, key)
             self._recent.append(line)
 
     def _same_event(self, report: OpenReport, marker, match) -> bool:
@@ -168,7 +240,7 @@ class Assembler:
     def _begin(self, key: str, line: LogLine, marker, match, done: list[ReportBlock]) -> None:
         if len(self._open) >= self.bounds.max_open_hosts:
             oldest = next(iter(self._open))
-            done.append(self._close(oldest, "max_open_hosts"))
+            self._close_into(done, oldest, "max_open_hosts")
         report = OpenReport(host=line.host, has_start=marker is Marker.START)
         if not report.has_start:
             room = self.bounds.max_lines // 2  # leave room for the rest of the report
@@ -211,14 +283,170 @@ class Assembler:
             report.tail_time = report.last_time
             report.tail_other_lines = 0
 
-    def _close(self, key: str, reason: str | None = None) -> ReportBlock:
+    def _close_into(
+        self, done: list[ReportBlock], key: str, reason: str | None = None, *, wall: bool = False
+    ) -> None:
+        """Close the host's report; it goes to `done` unless it repeats what was emitted."""
         report = self._open.pop(key)
         if report.victim_pids:
             self._recent_victims[key] = set(report.victim_pids)
             self._recent_victims.move_to_end(key)
             while len(self._recent_victims) > self.bounds.recent_victim_hosts:
                 self._recent_victims.popitem(last=False)
-        return report.to_block(reason)
+        block = report.to_block(reason)
+        content = signature(block.lines)
+        if self._amendable and any(line.monotonic is not None for line in block.lines):
+            # Kept for late lines: only kernel-stamped lines can be placed into it later.
+            event_id = block.event_id or compute_event_id(block.host, block.lines)
+            record = EmittedReport(event_id, block.lines, content, wall, self._clock())
+            if report.emitted_signature is None and self._should_hold(block):
+                record.held = block
+            self._keep_emitted(key, record)
+            if record.held is not None:
+                return
+        if report.emitted_signature != content:
+            done.append(block)
+
+    def _should_hold(self, block: ReportBlock) -> bool:
+        return (
+            self._live
+            and block.event_id is None
+            and self.bounds.hold_unkilled > 0
+            and not kill_keyed(block.lines)
+        )
+
+    def _keep_spare(self, key: str, line: LogLine) -> None:
+        if self._amendable and line.monotonic is not None:
+            spare = self._spare.get(key)
+            if spare is None:
+                spare = self._spare[key] = deque(maxlen=self.bounds.lookback_lines)
+            spare.append(line)
+
+    # -- kernel order and late lines ------------------------------------------------------
+
+    def _is_late(self, key: str, stamp: float) -> bool:
+        """Whether a stamped line must be placed by its stamp rather than appended."""
+        newest = self._newest.get(key)
+        if newest is None:
+            return False
+        if stamp < newest:
+            return newest - stamp <= self.bounds.amend_window  # further back: a new boot
+        reports = self._emitted.get(key)
+        if reports and reports[-1].wall_closed:
+            # Closed by the wall clock, not by the stream: this line may still continue it.
+            last = reports[-1].last_stamp
+            return last is not None and stamp - last <= self.bounds.max_stream_age
+        return False
+
+    def _note_stamp(self, key: str, stamp: float) -> None:
+        newest = self._newest.get(key)
+        if newest is None:
+            if len(self._newest) >= self.bounds.max_open_hosts:
+                self._newest.pop(next(iter(self._newest)))
+            self._newest[key] = stamp
+        elif stamp > newest or newest - stamp > self.bounds.amend_window:
+            self._newest[key] = stamp
+
+    def _too_many_late(self) -> bool:
+        return len(self._late) > self.bounds.max_open_hosts
+
+    def _settle_host(self, key: str) -> list[ReportBlock]:
+        """Reassemble the host's held lines in kernel order, as if they had come in order."""
+        late = self._late.pop(key)
+        old = self._emitted.pop(key, [])
+        self._emitted_lines -= sum(len(record.lines) for record in old)
+        report = self._open.pop(key, None)
+        spare = self._spare.pop(key, ())
+        ring = [line for line in self._recent if (line.host or "") == key]
+        if ring:
+            self._recent = deque(
+                (line for line in self._recent if (line.host or "") != key),
+                maxlen=self._recent.maxlen,
+            )
+        pool = kernel_order(
+            [*(record.lines for record in old), report.lines if report else [], spare, ring, late]
+        )
+        # Stream rules only: the wall-clock bounds already had their say on arrival.
+        sub = Assembler(self.bounds, clock=lambda: 0.0, amendable=False)
+        fresh = [block for line in pool for block in sub.feed(line)]
+        done: list[ReportBlock] = []
+        kept: list[EmittedReport] = []
+        now = self._clock()
+        for block in fresh:
+            content = signature(block.lines)
+            match = best_match(block.lines, old)
+            if match is not None:
+                old.remove(match)
+            record = EmittedReport("", block.lines, content, False, now)
+            if match is None or match.held is not None:  # never emitted
+                record.event_id = compute_event_id(block.host, block.lines)
+                if self._should_hold(block):
+                    record.held = block
+                    record.closed_at = match.closed_at if match else now
+                else:
+                    done.append(block)
+            else:
+                record.event_id = block.event_id = match.event_id
+                if content != match.signature:
+                    done.append(block)
+            while (merged := best_match(block.lines, old)) is not None:
+                old.remove(merged)  # a fragment of this report
+                if merged.held is None:
+                    self.superseded_fragments += 1  # emitted under its own id already
+            kept.append(record)
+        reopened = sub._open.get(key)
+        if reopened is not None:
+            while (match := best_match(reopened.lines, old)) is not None:
+                old.remove(match)
+                if match.held is None and reopened.event_id is None:
+                    reopened.event_id = match.event_id
+                    reopened.emitted_signature = match.signature
+            reopened.last_wall = now
+            self._open[key] = reopened
+        for record in old + kept:
+            self._keep_emitted(key, record)
+        self._recent.extend(sub._recent)
+        placed = {id(line) for block in fresh for line in block.lines}
+        placed.update(id(line) for line in reopened.lines) if reopened else None
+        for line in pool:
+            if id(line) not in placed:
+                self._keep_spare(key, line)
+        if key in sub._recent_victims:
+            self._recent_victims[key] = sub._recent_victims[key]
+        stamps = [line.monotonic for line in pool if line.monotonic is not None]
+        if stamps:
+            self._newest[key] = max(stamps)
+        return done
+
+    def _keep_emitted(self, key: str, record: EmittedReport) -> None:
+        self._emitted.setdefault(key, []).append(record)
+        self._emitted.move_to_end(key)
+        self._emitted_lines += len(record.lines)
+        while self._emitted_lines > self.bounds.amend_max_lines or (
+            len(self._emitted) > self.bounds.recent_victim_hosts
+        ):
+            oldest_key = next(iter(self._emitted))
+            records = self._emitted[oldest_key]
+            dropped = records.pop(0)
+            self._emitted_lines -= len(dropped.lines)
+            if dropped.held is not None:
+                self._released.append(dropped.held)
+            if not records:
+                del self._emitted[oldest_key]
+                self._spare.pop(oldest_key, None)
+
+    def _expire_emitted(self, now: float) -> None:
+        for key in list(self._emitted):
+            records = self._emitted[key]
+            while records and now - records[0].closed_at > self.bounds.amend_window:
+                dropped = records.pop(0)
+                self._emitted_lines -= len(dropped.lines)
+                if dropped.held is not None:
+                    self._released.append(dropped.held)
+            if not records:
+                del self._emitted[key]
+                if key not in self._open:
+                    self._spare.pop(key, None)
 
     def _check_stream_age(self, key: str, line: LogLine, done: list[ReportBlock]) -> None:
         report = self._open.get(key)
@@ -226,7 +454,7 @@ class Assembler:
         if report is None or stamp is None or report.first_time is None:
             return
         if stamp - report.first_time > self.bounds.max_stream_age:
-            done.append(self._close(key, "max_stream_age"))
+            self._close_into(done, key, "max_stream_age")
 
     def _look_back(self, line: LogLine) -> list[LogLine]:
         """Recent lines of the same host that belong to this report's unseen beginning."""
@@ -269,6 +497,17 @@ class Assembler:
             "recent_victims": {key: sorted(pids) for key, pids in self._recent_victims.items()},
             # the look-back ring, so a report whose header is missing keeps its earlier lines
             "recent": [line_to_dict(line) for line in self._recent],
+            "emitted": {
+                key: [record.snapshot() for record in records]
+                for key, records in self._emitted.items()
+            },
+            "late": {
+                key: [line_to_dict(line) for line in lines] for key, lines in self._late.items()
+            },
+            "newest": self._newest,
+            "spare": {
+                key: [line_to_dict(line) for line in lines] for key, lines in self._spare.items()
+            },
         }
 
     def restore(self, state: dict) -> None:
@@ -285,6 +524,19 @@ class Assembler:
             (line_from_dict(item) for item in state.get("recent", [])),
             maxlen=self.bounds.lookback_lines,
         )
+        self._emitted, self._emitted_lines = OrderedDict(), 0
+        for key, records in state.get("emitted", {}).items():
+            for item in records:
+                self._keep_emitted(key, EmittedReport.restore(item, now))
+        self._late = {
+            key: [line_from_dict(item) for item in lines]
+            for key, lines in state.get("late", {}).items()
+        }
+        self._newest = dict(state.get("newest", {}))
+        self._spare = {
+            key: deque((line_from_dict(item) for item in lines), maxlen=self.bounds.lookback_lines)
+            for key, lines in state.get("spare", {}).items()
+        }
 
 
 def _seconds_between(earlier: LogLine, later: LogLine) -> float | None:

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 LABEL_MAX = 64  # characters kept of a label value
 MAX_STREAMS = 10_000  # line-normalizer contexts kept (one per shipping host)
+COUNTED_IDS = 100_000  # event ids whose kills were counted (an amended report is not recounted)
 
 
 class Sink(Protocol):
@@ -90,13 +91,14 @@ class Processor:
         self.sink_timeout = sink_timeout
         self.positions: dict[str, Any] = {}
         self.chunks = RecentChunks()
-        self.pipeline = Pipeline(self.options)
+        self.pipeline = Pipeline(self.options, live=True)
         self._streams: OrderedDict[str, LineNormalizer] = OrderedDict()
         # Documents produced but not yet accepted by a sink, per sink; persisted with the
         # state and delivered before anything else, so a refusing sink loses nothing.
         self.pending: dict[str, list[dict]] = {sink.name: [] for sink in self.sinks}
         self._lock = asyncio.Lock()
         self._dirty = False
+        self._counted: OrderedDict[str, set] = OrderedDict()
         self.metrics.add_collector(self._collect)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -117,7 +119,7 @@ class Processor:
         return True
 
     def _load(self, saved: dict) -> None:
-        self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options)
+        self.pipeline = Pipeline.restore(saved.get("pipeline", {}), self.options, live=True)
         self.positions = dict(saved.get("positions", {}))
         self.chunks = RecentChunks(items=saved.get("chunks", []))
         self._streams = OrderedDict()
@@ -189,6 +191,7 @@ class Processor:
             started = time.monotonic()
             for record in records:
                 docs.extend(self._feed(record))
+            docs.extend(self.pipeline.settle())  # lines this batch placed in kernel order
             # The lines are in the pipeline now: the chunk counts as handled even when a sink
             # refuses its documents below; the sender's resend then only retries the delivery.
             if chunk is not None:
@@ -224,16 +227,32 @@ class Processor:
         if not docs:
             return
         for doc in docs:
+            self._count(doc)
+        for queue in self.pending.values():
+            queue.extend(docs)
+        await self._deliver_pending()
+
+    def _count(self, doc: dict) -> None:
+        """Count each report and each kill once: a report amended by late lines comes again
+        under the same id, and only victims it adds are counted."""
+        event_id = str(_get(doc, "event.id") or "")
+        counted = self._counted.get(event_id)
+        if counted is None:
+            counted = self._counted[event_id] = set()
+            if len(self._counted) > COUNTED_IDS:
+                self._counted.popitem(last=False)
             self.metrics.inc(
                 "reports",
                 {"complete": str(bool(_get(doc, "oom.complete"))).lower()},
                 help="Reports emitted",
             )
-            for labels in kill_labels(doc):
+        victims = [v for v in _get(doc, "oom.victims") or [] if isinstance(v, dict)]
+        for index, labels in enumerate(kill_labels(doc)):
+            # the victim's pid names the kill: a later version may know more of its labels
+            key = victims[index].get("pid") if index < len(victims) else labels["victim"]
+            if key not in counted:
+                counted.add(key)
                 self.metrics.inc("oom_kills", labels, help="Processes killed by the OOM killer")
-        for queue in self.pending.values():
-            queue.extend(docs)
-        await self._deliver_pending()
 
     async def _deliver_pending(self) -> None:
         if any(self.pending.values()):

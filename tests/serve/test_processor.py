@@ -121,3 +121,39 @@ def test_snapshot_is_not_rewritten_when_unchanged(tmp_path, n):
     store = StateStore(tmp_path / "s.json", fsync=False)
     assert store.save({"a": 1}) and not store.save({"a": 1}) and store.save({"a": 2})
     assert store.writes == 2
+
+
+def test_an_amended_report_counts_its_kill_once():
+    """The head of a report retried after its tail was emitted: two versions under one id,
+    one kill in `oom_kills_total` and one report in `reports_total`."""
+    from tests.core.kernel_order_harness import TEMPLATES, kmsg_records
+
+    shipped = [
+        from_record(r, event_time=1_764_000_000.0) for r in kmsg_records("n1", [TEMPLATES[0]])
+    ]
+    head, tail = shipped[: len(shipped) // 2], shipped[len(shipped) // 2 :]
+    sink = ListSink()
+
+    async def main():
+        proc = Processor(sinks=[sink])
+        now = [1000.0]
+        proc.pipeline.assembler._clock = lambda: now[0]
+        await proc.handle("forward", tail)
+        now[0] += 5  # its tail grace has passed: emitted, missing its start
+        await proc.tick()
+        await proc.handle("forward", head)
+        now[0] += 5
+        await proc.tick()
+        return proc
+
+    proc = asyncio.run(main())
+    assert [doc["event"]["id"] for doc in sink.docs] == [sink.docs[0]["event"]["id"]] * 2
+    assert sink.docs[1]["oom"]["complete"] is True
+    kills = [
+        line
+        for line in proc.metrics.render().splitlines()
+        if line.startswith("oom_enricher_oom_kills")
+    ]
+    assert len(kills) == 1 and kills[0].endswith("} 1")
+    assert proc.metrics.get("reports", {"complete": "false"}) == 1
+    assert proc.metrics.get("reports", {"complete": "true"}) == 0

@@ -78,6 +78,10 @@ class Pipeline:
         amended; call after each batch (tick and finish settle too)."""
         return self._documents(self.assembler.settle())
 
+    def release_held(self) -> list[dict]:
+        """Documents of reports closed without their kill that wait for it (at shutdown)."""
+        return self._documents(self.assembler.release_held())
+
     def tick(self, now: float | None = None) -> list[dict]:
         """Emit reports whose wall-clock bounds tripped; `now` is time.monotonic() by default."""
         return self._documents(self.assembler.tick(now))

@@ -17,7 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from oom_enricher.model import LogLine, ReportBlock
-from oom_enricher.reassembly.open_report import line_from_dict, line_identity, line_to_dict
+from oom_enricher.reassembly.open_report import (
+    line_from_dict,
+    line_identity,
+    line_to_dict,
+    stream_seconds,
+)
 
 
 @dataclass
@@ -34,8 +39,9 @@ class EmittedReport:
     held: ReportBlock | None = None
 
     @property
-    def last_stamp(self) -> float | None:
-        return max((ln.monotonic for ln in self.lines if ln.monotonic is not None), default=None)
+    def last_seconds(self) -> float | None:
+        """Stream time (wall clock, else kernel stamp) of its last stamped line."""
+        return next((s for s in map(stream_seconds, reversed(self.lines)) if s is not None), None)
 
     def snapshot(self) -> dict:
         state = {

@@ -110,10 +110,10 @@ class Assembler:
         if late is not None:  # the host is being put back in order: keep its lines together
             late.append(line)
             return self._settle_host(key) if len(late) >= self.bounds.max_lines else []
+        if self._is_late(key, line):
+            self._late[key] = [line]
+            return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
         if line.monotonic is not None:
-            if self._is_late(key, line.monotonic):
-                self._late[key] = [line]
-                return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
             self._note_stamp(key, line.monotonic)
         found = classify(line.message)
         report = self._open.get(key)
@@ -158,6 +158,11 @@ class Assembler:
         done = self.settle()
         for key, report in list(self._open.items()):
             self._close_into(done, key, None if report.phase == TAIL else "end_of_input")
+        return done + self.release_held()
+
+    def release_held(self) -> list[ReportBlock]:
+        """Emit the reports still waiting for their kill (a server stopping)."""
+        done: list[ReportBlock] = []
         for records in self._emitted.values():
             for record in records:
                 if record.held is not None:
@@ -295,8 +300,8 @@ class Assembler:
                 self._recent_victims.popitem(last=False)
         block = report.to_block(reason)
         content = signature(block.lines)
-        if self._amendable and any(line.monotonic is not None for line in block.lines):
-            # Kept for late lines: only kernel-stamped lines can be placed into it later.
+        if self._amendable and any(stream_seconds(line) is not None for line in block.lines):
+            # Kept for late lines: only stamped lines can be placed into it later.
             event_id = block.event_id or compute_event_id(block.host, block.lines)
             record = EmittedReport(event_id, block.lines, content, wall, self._clock())
             if report.emitted_signature is None and self._should_hold(block):
@@ -316,7 +321,7 @@ class Assembler:
         )
 
     def _keep_spare(self, key: str, line: LogLine) -> None:
-        if self._amendable and line.monotonic is not None:
+        if self._amendable and stream_seconds(line) is not None:
             spare = self._spare.get(key)
             if spare is None:
                 spare = self._spare[key] = deque(maxlen=self.bounds.lookback_lines)
@@ -324,18 +329,18 @@ class Assembler:
 
     # -- kernel order and late lines ------------------------------------------------------
 
-    def _is_late(self, key: str, stamp: float) -> bool:
-        """Whether a stamped line must be placed by its stamp rather than appended."""
-        newest = self._newest.get(key)
-        if newest is None:
-            return False
-        if stamp < newest:
+    def _is_late(self, key: str, line: LogLine) -> bool:
+        """Whether a line must be placed by its stamp, or reassembled with the host's last
+        report, rather than appended."""
+        stamp, newest = line.monotonic, self._newest.get(key)
+        if stamp is not None and newest is not None and stamp < newest:
             return newest - stamp <= self.bounds.amend_window  # further back: a new boot
         reports = self._emitted.get(key)
         if reports and reports[-1].wall_closed:
-            # Closed by the wall clock, not by the stream: this line may still continue it.
-            last = reports[-1].last_stamp
-            return last is not None and stamp - last <= self.bounds.max_stream_age
+            # Closed by the wall clock, not by the stream (the lines came slowly): the stream
+            # rules decide whether this line still continues it.
+            last, now = reports[-1].last_seconds, stream_seconds(line)
+            return last is not None and now is not None and now - last <= self.bounds.max_stream_age
         return False
 
     def _note_stamp(self, key: str, stamp: float) -> None:

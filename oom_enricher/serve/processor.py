@@ -163,7 +163,7 @@ class Processor:
         """Emit reports whose bounds tripped, flush sinks, persist the rest, close sinks."""
         async with self._lock:
             try:
-                await self._emit(self.pipeline.tick())
+                await self._emit(self.pipeline.tick() + self.pipeline.release_held())
             except SinkUnavailable as exc:
                 log.error("%s; the documents stay in the state file for the next start", exc)
             await self.persist()

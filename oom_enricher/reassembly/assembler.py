@@ -22,6 +22,7 @@ from oom_enricher.reassembly.open_report import (
     TAIL,
     OpenReport,
     line_from_dict,
+    line_identity,
     line_to_dict,
     stream_seconds,
 )
@@ -377,37 +378,56 @@ class Assembler:
         done: list[ReportBlock] = []
         kept: list[EmittedReport] = []
         now = self._clock()
-        for block in fresh:
-            content = signature(block.lines)
-            match = best_match(block.lines, old)
+        # A block takes the record emitted under its own id. A record whose id did not rest
+        # on a kill (emitted before its kill came) is continued by the block sharing most
+        # lines with it, which inherits that id.
+        reopened = sub._open.get(key)
+        open_id = compute_event_id(reopened.host, reopened.lines) if reopened else None
+
+        def inheritable() -> list[EmittedReport]:
+            return [record for record in old if not kill_keyed(record.lines)]
+
+        def take(lines: list[LogLine], own: str | None) -> EmittedReport | None:
+            match = next((record for record in old if record.event_id == own), None)
+            # emitted keyed on a later kill line of this report, before its first came
+            match = match or next((r for r in old if _holds_key_of(lines, r)), None)
+            match = match or best_match(lines, inheritable())
             if match is not None:
                 old.remove(match)
-            record = EmittedReport("", block.lines, content, False, now)
+            return match
+
+        for block in fresh:
+            own = compute_event_id(block.host, block.lines)
+            content = signature(block.lines)
+            match = take(block.lines, own)
+            record = EmittedReport(own, block.lines, content, False, now)
             if match is None or match.held is not None:  # never emitted
-                record.event_id = compute_event_id(block.host, block.lines)
                 if self._should_hold(block):
                     record.held = block
                     record.closed_at = match.closed_at if match else now
                 else:
                     done.append(block)
             else:
-                record.event_id = block.event_id = match.event_id
+                if match.event_id != own:
+                    record.event_id = block.event_id = match.event_id
                 if content != match.signature:
                     done.append(block)
-            while (merged := best_match(block.lines, old)) is not None:
+            while (merged := best_match(block.lines, inheritable())) is not None:
                 old.remove(merged)  # a fragment of this report
                 if merged.held is None:
                     self.superseded_fragments += 1  # emitted under its own id already
             kept.append(record)
-        reopened = sub._open.get(key)
         if reopened is not None:
-            while (match := best_match(reopened.lines, old)) is not None:
-                old.remove(match)
-                if match.held is None and reopened.event_id is None:
+            match = take(reopened.lines, open_id)
+            if match is not None and match.held is None:
+                if match.event_id != open_id:
                     reopened.event_id = match.event_id
-                    reopened.emitted_signature = match.signature
+                reopened.emitted_signature = match.signature
+            while (merged := best_match(reopened.lines, inheritable())) is not None:
+                old.remove(merged)
             reopened.last_wall = now
             self._open[key] = reopened
+        # Records of kills no block holds any more stay as emitted.
         for record in old + kept:
             self._keep_emitted(key, record)
         self._recent.extend(sub._recent)
@@ -542,6 +562,20 @@ class Assembler:
             key: deque((line_from_dict(item) for item in lines), maxlen=self.bounds.lookback_lines)
             for key, lines in state.get("spare", {}).items()
         }
+
+
+def _holds_key_of(lines: list[LogLine], record: EmittedReport) -> bool:
+    """Whether `lines` hold a kill line of an emitted kill-keyed record (it was keyed on a
+    later kill line of this report, before the first came)."""
+    if not kill_keyed(record.lines):
+        return False
+    kills = {
+        line_identity(line)
+        for line in record.lines
+        if (found := classify(line.message)) is not None
+        and found[0] in (Marker.KILLED, Marker.SUMMARY)
+    } - {None}
+    return any(line_identity(line) in kills for line in lines)
 
 
 def _seconds_between(earlier: LogLine, later: LogLine) -> float | None:

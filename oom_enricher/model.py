@@ -52,3 +52,5 @@ class ReportBlock:
     unit_notice: str | None = (
         None  # systemd `<unit>: A process of this unit has been killed by the OOM killer.`
     )
+    # Set when this block amends a report already emitted: the id it was emitted under.
+    event_id: str | None = None

@@ -31,10 +31,17 @@ class PipelineStats:
 
 
 class Pipeline:
-    def __init__(self, options: PipelineOptions | None = None, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        options: PipelineOptions | None = None,
+        clock=time.monotonic,
+        *,
+        live: bool = False,
+    ) -> None:
+        """`live`: fed by shippers as lines happen (serve), not reading a finished input."""
         self.options = options or PipelineOptions()
         self.normalizer = LineNormalizer(self.options.normalize)
-        self.assembler = Assembler(self.options.bounds, clock)
+        self.assembler = Assembler(self.options.bounds, clock, live=live)
         self.stats = PipelineStats()
 
     def feed_line(self, raw: str) -> list[dict]:
@@ -85,6 +92,15 @@ class Pipeline:
     def _feed_lines(self, lines: list[LogLine]) -> list[dict]:
         return self._documents(self.feed_blocks(lines))
 
+    def settle(self) -> list[dict]:
+        """Documents of reports that lines which arrived out of kernel order completed or
+        amended; call after each batch (tick and finish settle too)."""
+        return self._documents(self.assembler.settle())
+
+    def release_held(self) -> list[dict]:
+        """Documents of reports closed without their kill that wait for it (at shutdown)."""
+        return self._documents(self.assembler.release_held())
+
     def tick(self, now: float | None = None) -> list[dict]:
         """Emit reports whose wall-clock bounds tripped; `now` is time.monotonic() by default."""
         return self._documents(self.assembler.tick(now))
@@ -97,9 +113,14 @@ class Pipeline:
 
     @classmethod
     def restore(
-        cls, snapshot: dict, options: PipelineOptions | None = None, clock=time.monotonic
+        cls,
+        snapshot: dict,
+        options: PipelineOptions | None = None,
+        clock=time.monotonic,
+        *,
+        live: bool = False,
     ) -> Pipeline:
-        pipeline = cls(options, clock)
+        pipeline = cls(options, clock, live=live)
         pipeline.assembler.restore(snapshot.get("assembler", {}))
         pipeline.normalizer.restore(snapshot.get("normalizer", {}))
         return pipeline

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 import orjson
 
@@ -26,8 +26,9 @@ class LineNormalizer:
     def __init__(self, options: NormalizeOptions | None = None) -> None:
         self.options = options or NormalizeOptions()
         zone: tzinfo = zone_from_name(self.options.timezone)
-        reference = self.options.reference_time or datetime.now(UTC)
-        self._ctx = PrefixContext(zone=zone, years=YearInference(reference=reference))
+        # No reference time: the clock when each line is read (serve: its receive time).
+        years = YearInference(reference=self.options.reference_time)
+        self._ctx = PrefixContext(zone=zone, years=years)
         self._previous: LogLine | None = None
         self._stream: str | None = None  # the shipped stream (record host) being normalised
         self._previous_stream: str | None = None
@@ -60,6 +61,7 @@ class LineNormalizer:
                     line.timestamp = record.time
                 if line.is_kernel is None and record.fields.get("is_kernel") is not None:
                     line.is_kernel = record.fields["is_kernel"]
+                _kernel_stamps_from_fields(line, record.fields)
                 lines.append(line)
         return lines
 
@@ -149,6 +151,12 @@ class LineNormalizer:
         """The last line, which an indented line may still continue."""
         return self._previous
 
+    def set_file_time(self, modified: datetime | None) -> None:
+        """The modification time of the file being read: the latest its stamps can be.
+        `--year` (a reference time in the options) wins over it."""
+        if self.options.reference_time is None:
+            self._ctx.years.reference = modified
+
     def forget_previous(self) -> None:
         """After a skip over unread lines, the next indented line continues nothing seen."""
         self._previous = None
@@ -158,6 +166,17 @@ class LineNormalizer:
 
     def restore(self, state: dict) -> None:
         self._ctx.years.restore(state.get("years", {}))
+
+
+def _kernel_stamps_from_fields(line: LogLine, fields: dict) -> None:
+    """The kernel's own stamps a record carries beside its text (Fluent Bit kmsg `sequence`,
+    `sec`/`usec`; journal `_SOURCE_MONOTONIC_TIMESTAMP`): ordering and `event.id` use them."""
+    # An indented message is its own kernel record here, not the continuation of the last.
+    own = line.rule in (None, "continuation")
+    if isinstance(fields.get("monotonic_usec"), int) and (own or line.monotonic is None):
+        line.monotonic = fields["monotonic_usec"] / 1_000_000
+    if isinstance(fields.get("seq"), int) and (own or line.seq is None):
+        line.seq = fields["seq"]
 
 
 def _has_prefix(line: LogLine) -> bool:

@@ -231,11 +231,12 @@ def _bsd_syslog_localized(m: re.Match[str], ctx: PrefixContext) -> PrefixFields 
 
 
 def _bsd_fields(m: re.Match[str], ctx: PrefixContext, month: int) -> PrefixFields:
-    year = ctx.years.year_for(month)
+    host = host_field(m["host"])
+    year = ctx.years.year_for(month, int(m["day"]), host)
     fields = PrefixFields(
         message=m["msg"],
         rule="bsd-syslog",
-        host=host_field(m["host"]),
+        host=host,
         timestamp=ctx.local_stamp(year, month, int(m["day"]), m["clock"]),
         is_kernel=_kernel_tag(m["tag"]),
         program=m["tag"],

@@ -1,12 +1,13 @@
 """Wall-clock times from line prefixes, made UTC.
 
 RFC 3164 and `dmesg -T` stamps carry no zone, and RFC 3164 carries no year: the zone
-comes from an option and the year is inferred so that a stream crossing New Year does
-not jump back eleven months.
+comes from an option and the year is inferred per host, so that a stream crossing New Year
+does not jump back eleven months and no stamp lands in the future.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -25,39 +26,67 @@ def zone_from_name(name: str | None) -> tzinfo:
     return ZoneInfo(name)
 
 
+MAX_FUTURE = timedelta(days=1)  # clocks disagree; a log line is never dated further ahead
+YEAR_HOSTS = 4096  # hosts whose stream year is remembered
+
+
 @dataclass
 class YearInference:
-    """Chooses the year for month/day stamps.
+    """Chooses the year of month/day stamps, per host stream.
 
-    The first stamp takes the reference year, or the year before when that would put it
-    more than a month after the reference (logs are read after they were written). Later
-    stamps follow the stream: a step from December back to January moves to the next year.
+    A host's first stamp takes the year that puts it at most a day after the reference (logs
+    are read after they were written). Later stamps of the same host follow its stream: a
+    step from December back to January moves to the next year, a line months older than the
+    last (arrived late) goes to the year before, and no stamp is ever put more than a day
+    after the reference. Only the host's own stamps count: other hosts' dates in the same
+    file or connection never move its year.
+
+    `reference` is the file's modification time (parse), the end of `--year` (which then
+    wins), or None for the clock at each stamp: the time a line is received (serve).
     """
 
-    reference: datetime = field(default_factory=lambda: datetime.now(UTC))
-    _year: int | None = None
-    _month: int | None = None
+    reference: datetime | None = None
+    _hosts: OrderedDict[str, tuple[int, int]] = field(default_factory=OrderedDict)
 
-    def year_for(self, month: int) -> int:
-        if self._year is None:
-            year = self.reference.year
-            if month > self.reference.month + 1:
-                year -= 1
+    def year_for(self, month: int, day: int = 1, host: str | None = None) -> int:
+        reference = self.reference or datetime.now(UTC)
+        key = host or ""
+        last = self._hosts.get(key)
+        if last is None:
+            year = reference.year
         else:
-            year = self._year
-            if self._month is not None and month < self._month and self._month - month > 6:
+            year, last_month = last
+            if month < last_month and last_month - month > 6:
                 year += 1
-            elif self._month is not None and month > self._month and month - self._month > 6:
+            elif month > last_month and month - last_month > 6:
                 year -= 1  # an older line arrived late; do not move the stream's year
-                return year
-        self._year, self._month = year, month
+        if _future(year, month, day, reference):
+            year -= 1
+        if last is None or year > last[0] or (year == last[0] and month >= last[1]):
+            self._remember(key, year, month)
         return year
 
+    def _remember(self, key: str, year: int, month: int) -> None:
+        self._hosts[key] = (year, month)
+        self._hosts.move_to_end(key)
+        if len(self._hosts) > YEAR_HOSTS:
+            self._hosts.popitem(last=False)
+
     def snapshot(self) -> dict:
-        return {"year": self._year, "month": self._month}
+        return {"hosts": {key: list(value) for key, value in self._hosts.items()}}
 
     def restore(self, state: dict) -> None:
-        self._year, self._month = state.get("year"), state.get("month")
+        self._hosts = OrderedDict(
+            (key, (int(value[0]), int(value[1]))) for key, value in state.get("hosts", {}).items()
+        )
+
+
+def _future(year: int, month: int, day: int, reference: datetime) -> bool:
+    try:
+        stamp = datetime(year, month, min(day, 28) if month == 2 else day, tzinfo=UTC)
+    except ValueError:
+        return False
+    return stamp - MAX_FUTURE > reference
 
 
 def parse_clock(text: str) -> tuple[int, int, int, int]:

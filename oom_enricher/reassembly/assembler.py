@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 
 from oom_enricher import kernel_lines
 from oom_enricher.model import LogLine, ReportBlock
+from oom_enricher.reassembly.amend import EmittedReport, best_match, kernel_order, signature
 from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.reassembly.markers import (
     Marker,
@@ -24,8 +25,11 @@ from oom_enricher.reassembly.open_report import (
     TAIL,
     OpenReport,
     line_from_dict,
+    line_identity,
     line_to_dict,
+    stream_seconds,
 )
+from oom_enricher.reassembly.report_id import compute_event_id, kill_keyed
 
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
 _TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED, Marker.PANIC}
@@ -37,11 +41,33 @@ def _has_summary(report: OpenReport) -> bool:
 
 
 class Assembler:
-    """Feed lines in arrival order; completed blocks come back from `feed`, `tick`, `finish`."""
+    """Feed lines in arrival order; completed blocks come back from `feed`, `settle`, `tick`,
+    `finish`. A block with `event_id` set amends a report emitted before under that id."""
 
-    def __init__(self, bounds: Bounds | None = None, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        bounds: Bounds | None = None,
+        clock=time.monotonic,
+        *,
+        amendable: bool = True,
+        live: bool = False,
+    ) -> None:
         self.bounds = bounds or Bounds()
         self._clock = clock
+        self._amendable = amendable
+        # Reports emitted but still open to late lines, per host, oldest first.
+        self._emitted: OrderedDict[str, list[EmittedReport]] = OrderedDict()
+        self._emitted_lines = 0
+        self._newest: dict[str, float] = {}  # newest kernel stamp seen per host
+        # Hosts with lines that arrived out of kernel order, waiting for `settle`.
+        self._late: dict[str, list[LogLine]] = {}
+        # Stamped lines of such hosts that no report took, for putting them back in order.
+        self._spare: dict[str, deque[LogLine]] = {}
+        self._released: list[ReportBlock] = []  # held reports pushed out by a bound
+        # Fed live by shippers (serve): only then can a report's kill still come later, so a
+        # report closed without it waits; a file read once in order holds nothing back.
+        self._live = live
+        self.superseded_fragments = 0  # emitted fragments merged into another report
         self._open: OrderedDict[str, OpenReport] = OrderedDict()
         self._recent: deque[LogLine] = deque(maxlen=self.bounds.lookback_lines)
         self._recent_victims: OrderedDict[str, set[int]] = OrderedDict()
@@ -58,7 +84,8 @@ class Assembler:
         return self._open.keys()
 
     def has_open(self, host: str | None) -> bool:
-        return (host or "") in self._open
+        key = host or ""
+        return key in self._open or key in self._late
 
     def oldest_open_age(self) -> float:
         now = self._clock()
@@ -67,25 +94,46 @@ class Assembler:
     def low_water(self) -> int | None:
         """The lowest `LogLine.position` still held (open reports and the look-back ring):
         a durable log may drop everything below it, and replaying from it rebuilds this state."""
-        held = [line.position for line in self._recent if line.position is not None]
-        for report in self._open.values():
-            held.extend(line.position for line in report.lines if line.position is not None)
+        groups: list[Iterable[LogLine]] = [
+            self._recent,
+            *self._late.values(),
+            *self._spare.values(),
+        ]
+        groups.extend(report.lines for report in self._open.values())
+        groups.extend(r.lines for reports in self._emitted.values() for r in reports)
+        held = [line.position for group in groups for line in group if line.position is not None]
         return min(held, default=None)
 
     def feed(self, line: LogLine) -> list[ReportBlock]:
+        done = self._feed(line)
+        if self._released:
+            done.extend(self._released)
+            self._released.clear()
+        return done
+
+    def _feed(self, line: LogLine) -> list[ReportBlock]:
         if line.is_kernel is False:
             self._note_userspace(line)
             return []
         if not line.message.strip():
             return []  # blank pr_cont leftovers carry nothing
         key = line.host or ""
+        late = self._late.get(key)
+        if late is not None:  # the host is being put back in order: keep its lines together
+            late.append(line)
+            return self._settle_host(key) if len(late) >= self.bounds.max_lines else []
+        if self._is_late(key, line):
+            self._late[key] = [line]
+            return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
+        if line.monotonic is not None:
+            self._note_stamp(key, line.monotonic)
         found = classify(line.message)
         report = self._open.get(key)
         done: list[ReportBlock] = []
         if report is not None and report.is_duplicate(line):
             return []  # an at-least-once shipper delivered this stamped line twice
         if report is not None and len(report.lines) >= self.bounds.max_lines:
-            done.append(self._close(key, "max_lines"))  # emit what was collected, flagged
+            self._close_into(done, key, "max_lines")  # emit what was collected, flagged
             report = None
         if report is None:
             return done + self._feed_idle(key, line, found)
@@ -102,37 +150,75 @@ class Assembler:
         `now` is a reading of the assembler's clock (time.monotonic by default), not epoch time.
         """
         now = self._clock() if now is None else now
-        done: list[ReportBlock] = []
+        done = self.settle()
         # Sums, not differences: the same arithmetic as next_deadline(), so a tick at that
-        # deadline closes the report it names.
+        # deadline closes (releases, expires) what it names.
         for key, report in list(self._open.items()):
             if report.phase == TAIL and now >= report.last_wall + self.bounds.tail_grace:
-                done.append(self._close(key))
+                self._close_into(done, key, wall=True)
             elif now >= report.last_wall + self.bounds.max_wall_age:
-                done.append(self._close(key, "max_wall_age"))
-        return done
+                self._close_into(done, key, "max_wall_age", wall=True)
+        self._expire_emitted(now)
+        for records in self._emitted.values():
+            for record in records:
+                if record.held is not None and now >= record.closed_at + self.bounds.hold_unkilled:
+                    done.append(record.held)
+                    record.held = None
+        return done + self._take_released()
 
     def next_deadline(self) -> float | None:
-        """When `tick` will next close a report (assembler clock): the earliest last line plus
-        the reaper grace (killed reports) or plus max_wall_age (the others)."""
+        """When `tick` will next have work (assembler clock): the earliest last line plus the
+        reaper grace (killed reports) or plus max_wall_age (the others), a held unkilled
+        report's release, an emitted report's amendment window running out, or now when late
+        lines or released reports wait."""
+        if self._late or self._released:
+            return self._clock()
         tail, body = self.bounds.tail_grace, self.bounds.max_wall_age
-        return min(
-            (r.last_wall + (tail if r.phase == TAIL else body) for r in self._open.values()),
-            default=None,
-        )
+        times = [r.last_wall + (tail if r.phase == TAIL else body) for r in self._open.values()]
+        for records in self._emitted.values():
+            if records:
+                times.append(records[0].closed_at + self.bounds.amend_window)
+            times.extend(
+                r.closed_at + self.bounds.hold_unkilled for r in records if r.held is not None
+            )
+        return min(times, default=None)
 
     def finish(self) -> list[ReportBlock]:
         """End of input: every report still open comes out."""
-        return [
-            self._close(key, None if report.phase == TAIL else "end_of_input")
-            for key, report in list(self._open.items())
-        ]
+        done = self.settle()
+        for key, report in list(self._open.items()):
+            self._close_into(done, key, None if report.phase == TAIL else "end_of_input")
+        return done + self.release_held()
+
+    def release_held(self) -> list[ReportBlock]:
+        """Emit the reports still waiting for their kill (a server stopping)."""
+        done: list[ReportBlock] = []
+        for records in self._emitted.values():
+            for record in records:
+                if record.held is not None:
+                    done.append(record.held)
+                    record.held = None
+        return done + self._take_released()
+
+    def _take_released(self) -> list[ReportBlock]:
+        released, self._released = self._released, []
+        return released
+
+    def settle(self) -> list[ReportBlock]:
+        """Put hosts that received lines out of kernel order back in order (a server calls
+        this after each batch); returns the reports that this completed or amended."""
+        done: list[ReportBlock] = []
+        while self._late:
+            done.extend(self._settle_host(next(iter(self._late))))
+        return done + self._take_released()
 
     # -- states ---------------------------------------------------------------------------
 
     def _feed_idle(self, key: str, line: LogLine, found) -> list[ReportBlock]:
         if found is None:  # every marker kind opens a report on a host with none in progress
             self._recent.append(line)
+            if key in self._emitted:
+                self._keep_spare(key, line)
             return []
         marker, match = found
         if marker is Marker.REAPED and int(match["pid"]) in self._recent_victims.get(key, ()):
@@ -146,11 +232,11 @@ class Assembler:
 
     def _feed_body(self, key: str, report: OpenReport, line: LogLine, found, done) -> None:
         if found is not None and found[0] is Marker.START:
-            done.append(self._close(key, "next_report_began"))
+            self._close_into(done, key, "next_report_began")
             self._begin(key, line, *found, done)
             return
         if found is not None and found[0] is Marker.SUMMARY and _has_summary(report):
-            done.append(self._close(key))  # one summary per event: `grep oom-kill` output
+            self._close_into(done, key)  # one summary per event: `grep oom-kill` output
             self._begin(key, line, *found, done)
             return
         self._append(key, report, line)
@@ -164,12 +250,13 @@ class Assembler:
             self._apply(report, marker, match)
             return
         if marker is not None:
-            done.append(self._close(key))
+            self._close_into(done, key)
             self._begin(key, line, marker, match, done)
             return
         report.tail_other_lines += 1
+        self._keep_spare(key, line)
         if self._tail_expired(report, line):
-            done.append(self._close(key))
+            self._close_into(done, key)
             self._recent.append(line)
 
     def _same_event(self, report: OpenReport, marker, match) -> bool:
@@ -197,7 +284,7 @@ class Assembler:
     def _begin(self, key: str, line: LogLine, marker, match, done: list[ReportBlock]) -> None:
         if len(self._open) >= self.bounds.max_open_hosts:
             oldest = next(iter(self._open))
-            done.append(self._close(oldest, "max_open_hosts"))
+            self._close_into(done, oldest, "max_open_hosts")
         report = OpenReport(host=line.host, has_start=marker in _WHOLE_EVENTS)
         if not report.has_start:
             room = self.bounds.max_lines // 2  # leave room for the rest of the report
@@ -244,14 +331,189 @@ class Assembler:
             report.tail_time = report.last_time
             report.tail_other_lines = 0
 
-    def _close(self, key: str, reason: str | None = None) -> ReportBlock:
+    def _close_into(
+        self, done: list[ReportBlock], key: str, reason: str | None = None, *, wall: bool = False
+    ) -> None:
+        """Close the host's report; it goes to `done` unless it repeats what was emitted."""
         report = self._open.pop(key)
         if report.victim_pids:
             self._recent_victims[key] = set(report.victim_pids)
             self._recent_victims.move_to_end(key)
             while len(self._recent_victims) > self.bounds.recent_victim_hosts:
                 self._recent_victims.popitem(last=False)
-        return report.to_block(reason)
+        block = report.to_block(reason)
+        content = signature(block.lines)
+        if self._amendable and any(stream_seconds(line) is not None for line in block.lines):
+            # Kept for late lines: only stamped lines can be placed into it later.
+            event_id = block.event_id or compute_event_id(block.host, block.lines)
+            record = EmittedReport(event_id, block.lines, content, wall, self._clock())
+            if report.emitted_signature is None and self._should_hold(block):
+                record.held = block
+            self._keep_emitted(key, record)
+            if record.held is not None:
+                return
+        if report.emitted_signature != content:
+            done.append(block)
+
+    def _should_hold(self, block: ReportBlock) -> bool:
+        return (
+            self._live
+            and block.event_id is None
+            and self.bounds.hold_unkilled > 0
+            and not kill_keyed(block.lines)
+        )
+
+    def _keep_spare(self, key: str, line: LogLine) -> None:
+        if self._amendable and stream_seconds(line) is not None:
+            spare = self._spare.get(key)
+            if spare is None:
+                spare = self._spare[key] = deque(maxlen=self.bounds.lookback_lines)
+            spare.append(line)
+
+    # -- kernel order and late lines ------------------------------------------------------
+
+    def _is_late(self, key: str, line: LogLine) -> bool:
+        """Whether a line must be placed by its stamp, or reassembled with the host's last
+        report, rather than appended."""
+        stamp, newest = line.monotonic, self._newest.get(key)
+        if stamp is not None and newest is not None and stamp < newest:
+            return newest - stamp <= self.bounds.amend_window  # further back: a new boot
+        reports = self._emitted.get(key)
+        if reports and reports[-1].wall_closed:
+            # Closed by the wall clock, not by the stream (the lines came slowly): the stream
+            # rules decide whether this line still continues it.
+            last, now = reports[-1].last_seconds, stream_seconds(line)
+            return last is not None and now is not None and now - last <= self.bounds.max_stream_age
+        return False
+
+    def _note_stamp(self, key: str, stamp: float) -> None:
+        newest = self._newest.get(key)
+        if newest is None:
+            if len(self._newest) >= self.bounds.max_open_hosts:
+                self._newest.pop(next(iter(self._newest)))
+            self._newest[key] = stamp
+        elif stamp > newest or newest - stamp > self.bounds.amend_window:
+            self._newest[key] = stamp
+
+    def _too_many_late(self) -> bool:
+        return len(self._late) > self.bounds.max_open_hosts
+
+    def _settle_host(self, key: str) -> list[ReportBlock]:
+        """Reassemble the host's held lines in kernel order, as if they had come in order."""
+        late = self._late.pop(key)
+        old = self._emitted.pop(key, [])
+        self._emitted_lines -= sum(len(record.lines) for record in old)
+        report = self._open.pop(key, None)
+        spare = self._spare.pop(key, ())
+        ring = [line for line in self._recent if (line.host or "") == key]
+        if ring:
+            self._recent = deque(
+                (line for line in self._recent if (line.host or "") != key),
+                maxlen=self._recent.maxlen,
+            )
+        pool = kernel_order(
+            [*(record.lines for record in old), report.lines if report else [], spare, ring, late]
+        )
+        # Stream rules only: the wall-clock bounds already had their say on arrival.
+        sub = Assembler(self.bounds, clock=lambda: 0.0, amendable=False)
+        fresh = [block for line in pool for block in sub.feed(line)]
+        done: list[ReportBlock] = []
+        kept: list[EmittedReport] = []
+        now = self._clock()
+        # A block takes the record emitted under its own id. A record whose id did not rest
+        # on a kill (emitted before its kill came) is continued by the block sharing most
+        # lines with it, which inherits that id.
+        reopened = sub._open.get(key)
+        open_id = compute_event_id(reopened.host, reopened.lines) if reopened else None
+
+        def inheritable() -> list[EmittedReport]:
+            return [record for record in old if not kill_keyed(record.lines)]
+
+        def take(lines: list[LogLine], own: str | None) -> EmittedReport | None:
+            match = next((record for record in old if record.event_id == own), None)
+            # emitted keyed on a later kill line of this report, before its first came
+            match = match or next((r for r in old if _holds_key_of(lines, r)), None)
+            match = match or best_match(lines, inheritable())
+            if match is not None:
+                old.remove(match)
+            return match
+
+        for block in fresh:
+            own = compute_event_id(block.host, block.lines)
+            content = signature(block.lines)
+            match = take(block.lines, own)
+            record = EmittedReport(own, block.lines, content, False, now)
+            if match is None or match.held is not None:  # never emitted
+                if self._should_hold(block):
+                    record.held = block
+                    record.closed_at = match.closed_at if match else now
+                else:
+                    done.append(block)
+            else:
+                if match.event_id != own:
+                    record.event_id = block.event_id = match.event_id
+                if content != match.signature:
+                    done.append(block)
+            while (merged := best_match(block.lines, inheritable())) is not None:
+                old.remove(merged)  # a fragment of this report
+                if merged.held is None:
+                    self.superseded_fragments += 1  # emitted under its own id already
+            kept.append(record)
+        if reopened is not None:
+            match = take(reopened.lines, open_id)
+            if match is not None and match.held is None:
+                if match.event_id != open_id:
+                    reopened.event_id = match.event_id
+                reopened.emitted_signature = match.signature
+            while (merged := best_match(reopened.lines, inheritable())) is not None:
+                old.remove(merged)
+            reopened.last_wall = now
+            self._open[key] = reopened
+        # Records of kills no block holds any more stay as emitted.
+        for record in old + kept:
+            self._keep_emitted(key, record)
+        self._recent.extend(sub._recent)
+        placed = {id(line) for block in fresh for line in block.lines}
+        placed.update(id(line) for line in reopened.lines) if reopened else None
+        for line in pool:
+            if id(line) not in placed:
+                self._keep_spare(key, line)
+        if key in sub._recent_victims:
+            self._recent_victims[key] = sub._recent_victims[key]
+        stamps = [line.monotonic for line in pool if line.monotonic is not None]
+        if stamps:
+            self._newest[key] = max(stamps)
+        return done
+
+    def _keep_emitted(self, key: str, record: EmittedReport) -> None:
+        self._emitted.setdefault(key, []).append(record)
+        self._emitted.move_to_end(key)
+        self._emitted_lines += len(record.lines)
+        while self._emitted_lines > self.bounds.amend_max_lines or (
+            len(self._emitted) > self.bounds.recent_victim_hosts
+        ):
+            oldest_key = next(iter(self._emitted))
+            records = self._emitted[oldest_key]
+            dropped = records.pop(0)
+            self._emitted_lines -= len(dropped.lines)
+            if dropped.held is not None:
+                self._released.append(dropped.held)
+            if not records:
+                del self._emitted[oldest_key]
+                self._spare.pop(oldest_key, None)
+
+    def _expire_emitted(self, now: float) -> None:
+        for key in list(self._emitted):
+            records = self._emitted[key]
+            while records and now >= records[0].closed_at + self.bounds.amend_window:
+                dropped = records.pop(0)
+                self._emitted_lines -= len(dropped.lines)
+                if dropped.held is not None:
+                    self._released.append(dropped.held)
+            if not records:
+                del self._emitted[key]
+                if key not in self._open:
+                    self._spare.pop(key, None)
 
     def _check_stream_age(self, key: str, line: LogLine, done: list[ReportBlock]) -> None:
         report = self._open.get(key)
@@ -259,17 +521,23 @@ class Assembler:
         if report is None or stamp is None or report.first_time is None:
             return
         if stamp - report.first_time > self.bounds.max_stream_age:
-            done.append(self._close(key, "max_stream_age"))
+            self._close_into(done, key, "max_stream_age")
 
     def _look_back(self, line: LogLine) -> list[LogLine]:
         """Recent lines of the same host that belong to this report's unseen beginning."""
         found: list[LogLine] = []
         recent = list(self.lookback_source()) if self.lookback_source else self._recent
+        later = line
         for earlier in reversed(recent):
             if earlier.host != line.host:
                 continue
             if not is_report_shaped(earlier.message):
                 break
+            gap = _seconds_between(earlier, later)
+            if gap is not None and gap > self.bounds.lookback_gap:
+                break  # a report prints its lines together: this one belongs to something else
+            if earlier.timestamp is not None or earlier.monotonic is not None:
+                later = earlier
             found.append(earlier)
             if earlier.message.startswith(("CPU: ", "Pid: ")):
                 break
@@ -296,6 +564,17 @@ class Assembler:
             "recent_victims": {key: sorted(pids) for key, pids in self._recent_victims.items()},
             # the look-back ring, so a report whose header is missing keeps its earlier lines
             "recent": [line_to_dict(line) for line in self._recent],
+            "emitted": {
+                key: [record.snapshot() for record in records]
+                for key, records in self._emitted.items()
+            },
+            "late": {
+                key: [line_to_dict(line) for line in lines] for key, lines in self._late.items()
+            },
+            "newest": self._newest,
+            "spare": {
+                key: [line_to_dict(line) for line in lines] for key, lines in self._spare.items()
+            },
         }
 
     def restore(self, state: dict) -> None:
@@ -312,3 +591,39 @@ class Assembler:
             (line_from_dict(item) for item in state.get("recent", [])),
             maxlen=self.bounds.lookback_lines,
         )
+        self._emitted, self._emitted_lines = OrderedDict(), 0
+        for key, records in state.get("emitted", {}).items():
+            for item in records:
+                self._keep_emitted(key, EmittedReport.restore(item, now))
+        self._late = {
+            key: [line_from_dict(item) for item in lines]
+            for key, lines in state.get("late", {}).items()
+        }
+        self._newest = dict(state.get("newest", {}))
+        self._spare = {
+            key: deque((line_from_dict(item) for item in lines), maxlen=self.bounds.lookback_lines)
+            for key, lines in state.get("spare", {}).items()
+        }
+
+
+def _holds_key_of(lines: list[LogLine], record: EmittedReport) -> bool:
+    """Whether `lines` hold a kill line of an emitted kill-keyed record (it was keyed on a
+    later kill line of this report, before the first came)."""
+    if not kill_keyed(record.lines):
+        return False
+    kills = {
+        line_identity(line)
+        for line in record.lines
+        if (found := classify(line.message)) is not None
+        and found[0] in (Marker.KILLED, Marker.SUMMARY)
+    } - {None}
+    return any(line_identity(line) in kills for line in lines)
+
+
+def _seconds_between(earlier: LogLine, later: LogLine) -> float | None:
+    """Seconds from one line to another on a clock both carry (wall or kernel), else None."""
+    if earlier.timestamp is not None and later.timestamp is not None:
+        return (later.timestamp - earlier.timestamp).total_seconds()
+    if earlier.monotonic is not None and later.monotonic is not None:
+        return later.monotonic - earlier.monotonic
+    return None

@@ -29,6 +29,10 @@ class OpenReport:
     wall_clock: bool | None = None
     last_wall: float = field(default_factory=time.monotonic)
     unit_notice: str | None = None
+    # Continuing a report already emitted (a late line reopened it): its id, and what it held
+    # then, so closing it again with nothing new emits nothing.
+    event_id: str | None = None
+    emitted_signature: str | None = None
     _seen: set | None = field(default=None, repr=False)
 
     def add(self, line: LogLine, wall: float) -> None:
@@ -79,6 +83,7 @@ class OpenReport:
             complete=not self.reasons,
             incomplete_reason=self.reasons[0] if self.reasons else None,
             unit_notice=self.unit_notice,
+            event_id=self.event_id,
         )
 
     def snapshot(self) -> dict:
@@ -96,6 +101,8 @@ class OpenReport:
             "tail_time": self.tail_time,
             "wall_clock": self.wall_clock,
             "unit_notice": self.unit_notice,
+            "event_id": self.event_id,
+            "emitted_signature": self.emitted_signature,
         }
 
     @classmethod
@@ -113,14 +120,16 @@ class OpenReport:
         report.tail_time = state["tail_time"]
         report.wall_clock = state.get("wall_clock")
         report.unit_notice = state["unit_notice"]
+        report.event_id = state.get("event_id")
+        report.emitted_signature = state.get("emitted_signature")
         return report
 
 
 def line_identity(line: LogLine) -> tuple | None:
     if line.seq is not None:
-        return ("seq", line.seq, line.message)
+        return ("seq", line.seq, line.message.strip())
     if line.monotonic is not None:
-        return ("mono", line.monotonic, line.message)
+        return ("mono", line.monotonic, line.message.strip())
     return None
 
 
@@ -141,6 +150,7 @@ def line_to_dict(line: LogLine) -> dict:
         "raw": line.raw,
         "seq": line.seq,
         "rule": line.rule,
+        "position": line.position,
     }
 
 
@@ -158,4 +168,5 @@ def line_from_dict(item: dict) -> LogLine:
         raw=item.get("raw", ""),
         seq=item.get("seq"),
         rule=item.get("rule"),
+        position=item.get("position"),
     )

@@ -207,6 +207,7 @@ class PartitionState:
             if self._skip and self._skip.get(line.host or "", -1) >= offset:
                 continue  # the rest of a report the last owner emitted
             blocks.extend(self.assembler.feed(line))
+        blocks.extend(self.assembler.settle())  # lines this record placed in kernel order
         self.next_offset = offset + 1
         return self._documents(blocks)
 

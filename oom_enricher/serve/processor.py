@@ -52,6 +52,7 @@ LABEL_MAX = 64  # characters kept of a label value
 MAX_STREAMS = 10_000  # line-normalizer contexts kept (one per shipping host)
 MAX_HELD = 10_000  # documents waiting for a sink before new requests are refused
 MAX_BACKOFF = 30.0
+COUNTED_IDS = 100_000  # event ids whose kills were counted (an amended report is not recounted)
 
 
 class Sink(Protocol):
@@ -148,7 +149,8 @@ class Processor:
         self.chunks = SeenChunks()
         # host -> position: that host's lines up to it belong to documents the sinks accepted
         self.delivered: dict[str, int] = {}
-        self.pipeline = Pipeline(self.options, clock)
+        self.pipeline = Pipeline(self.options, clock, live=True)
+        self._counted: OrderedDict[str, set] = OrderedDict()
         self._streams: OrderedDict[str, LineNormalizer] = OrderedDict()
         self.pending: dict[str, list[Held]] = {sink.name: [] for sink in self.sinks}
         self._held: dict[int, Held] = {}
@@ -242,6 +244,7 @@ class Processor:
         blocks: list[ReportBlock] = []
         for i, record in enumerate(records):
             blocks.extend(self._feed_record(record, position * STRIDE + i, replay=True))
+        blocks.extend(self.pipeline.assembler.settle())
         if chunk is not None:
             self.chunks.add(str(sender or ""), str(chunk))
         if edge:
@@ -314,7 +317,8 @@ class Processor:
         in progress and undelivered documents stay in the journal for the next start."""
         if self.commits is not None:
             await self.commits.drain()
-        self._hold(self.pipeline.assembler.tick(self.clock()))
+        assembler = self.pipeline.assembler
+        self._hold(assembler.tick(self.clock()) + assembler.release_held())
         if self._delivery is not None:
             async with self._deliver_lock:  # a delivery in flight finishes its bookkeeping
                 self._delivery.cancel()
@@ -426,6 +430,7 @@ class Processor:
                 blocks.extend(self._feed_record(record, where))
             finally:
                 assembler.lookback_source = None
+        blocks.extend(assembler.settle())  # lines this batch placed in kernel order
         self._forget_idle(_stream_key(record) for record in records)
         self._deadline = assembler.next_deadline()
         self.deadlines_changed.set()
@@ -463,13 +468,26 @@ class Processor:
         return len(blocks)
 
     def _count(self, doc: dict) -> None:
-        self.metrics.inc(
-            "reports",
-            {"complete": str(bool(_get(doc, "oom.complete"))).lower()},
-            help="Reports emitted",
-        )
-        for labels in kill_labels(doc):
-            self.metrics.inc("oom_kills", labels, help="Processes killed by the OOM killer")
+        """Count each report and each kill once: a report amended by late lines comes again
+        under the same id, and only victims it adds are counted."""
+        event_id = str(_get(doc, "event.id") or "")
+        counted = self._counted.get(event_id)
+        if counted is None:
+            counted = self._counted[event_id] = set()
+            if len(self._counted) > COUNTED_IDS:
+                self._counted.popitem(last=False)
+            self.metrics.inc(
+                "reports",
+                {"complete": str(bool(_get(doc, "oom.complete"))).lower()},
+                help="Reports emitted",
+            )
+        victims = [v for v in _get(doc, "oom.victims") or [] if isinstance(v, dict)]
+        for index, labels in enumerate(kill_labels(doc)):
+            # the victim's pid names the kill: a later version may know more of its labels
+            key = victims[index].get("pid") if index < len(victims) else labels["victim"]
+            if key not in counted:
+                counted.add(key)
+                self.metrics.inc("oom_kills", labels, help="Processes killed by the OOM killer")
 
     # -- delivery --------------------------------------------------------------------------
 

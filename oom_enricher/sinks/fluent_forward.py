@@ -20,7 +20,10 @@ class FluentForwardSink:
     """Each document is one Message-mode event `<tag>` with the document as the record.
 
     fluent-logger keeps unsent events in its buffer (`bufmax`) and retries them with the
-    next emit; `flush()` reports False while anything is still pending.
+    next emit; `flush()` reports False while anything is still pending. Each event is one
+    complete msgpack message, sent whole. A report amended by lines that arrived late is sent
+    again under the same `event.id`: a later record with the same id supersedes an earlier
+    one (an Elasticsearch output keyed on `event.id` keeps the last).
     """
 
     name = "fluent"

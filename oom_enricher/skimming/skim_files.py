@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import mmap
 import os
+import stat
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 from oom_enricher.normalize.pasted_text import SNIFF_BYTES, PasteReader, head_of_bytes
 from oom_enricher.pipeline import Pipeline, PipelineOptions
@@ -39,6 +41,7 @@ def skim_documents(
     for path in paths or ["-"]:
         try:
             with _open(path) as stream:
+                pipeline.normalizer.set_file_time(_modified(stream))
                 yield from _skim_stream(skimmer, stream, stats, progress)
         except OSError as error:
             stats.errors.append(f"{path}: {error.strerror or error}")
@@ -87,6 +90,12 @@ class _Replayed:
             data, self._first = self._first, b""
             return data
         return self._stream.read(size)
+
+
+def _modified(stream) -> datetime | None:
+    """A regular file's modification time: its RFC 3164 stamps are dated no later."""
+    info = os.fstat(stream.fileno())
+    return datetime.fromtimestamp(info.st_mtime, UTC) if stat.S_ISREG(info.st_mode) else None
 
 
 def _map(stream) -> mmap.mmap | None:

@@ -274,3 +274,24 @@ def test_low_water_is_the_oldest_position_of_a_report_still_open():
         assembler.feed(LogLine(message=text, host="a", is_kernel=True, position=position))
     assert assembler.finish()
     assert assembler.low_water() is None
+
+
+def test_bare_ellipsis_joining_another_files_report():
+    """A bare `...` with no host of its own (the sender's name filled in) must not be glued
+    by look-back into a headerless report of that host 30 s later."""
+    from datetime import UTC, datetime, timedelta
+
+    from oom_enricher.model import ShippedRecord
+
+    start = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
+    pipeline = Pipeline()
+    assert pipeline.feed(ShippedRecord(message="...", host="peer", time=start)) == []
+    later = start + timedelta(seconds=30)
+    docs = []
+    for n, text in enumerate(memcg_report("x", 1, 11)[6:]):  # memory figures onwards
+        record = ShippedRecord(message=text, host="peer", time=later + timedelta(microseconds=n))
+        docs += pipeline.feed(record)
+    (doc,) = docs + pipeline.finish()
+    assert doc["@timestamp"] == "2026-11-25T10:00:30.000000Z"
+    assert "..." not in doc["event"]["original"].split("\n")
+    assert doc["oom"]["lines_count"] == 7

@@ -138,7 +138,8 @@ def test_year_inference_does_not_jump_back_at_new_year():
 
 
 def test_year_of_a_month_after_the_reference_is_last_year():
-    assert one("Dec 20 10:00:00 h kernel: x").timestamp.year == 2026
+    assert one("Nov 29 10:00:00 h kernel: x").timestamp.year == 2026  # within a day
+    assert one("Dec 20 10:00:00 h kernel: x").timestamp.year == 2025  # never in the future
     normalizer = LineNormalizer(NormalizeOptions(reference_time=datetime(2026, 3, 1, tzinfo=UTC)))
     assert normalizer.normalize("Dec 20 10:00:00 h kernel: x")[0].timestamp.year == 2025
 
@@ -214,3 +215,51 @@ def test_garbage_never_raises():
         "\ufffd" * 5,
     ]:
         LineNormalizer().normalize(raw)
+
+
+def test_rfc3164_year_future():
+    """One file alone, read on 2026-12-01, must not be dated 2026-12-17 (16 days ahead)."""
+    normalizer = LineNormalizer(NormalizeOptions(reference_time=datetime(2026, 12, 1, tzinfo=UTC)))
+    (line,) = normalizer.normalize("Dec 17 10:00:00 h kernel: x")
+    assert line.timestamp == datetime(2025, 12, 17, 10, 0, tzinfo=UTC)
+
+
+def test_rfc3164_year_2037():
+    """Interleaved hosts whose dates are months apart: each host keeps its own year; other
+    hosts' dates never step it (it used to climb to 2037)."""
+    normalizer = LineNormalizer(NormalizeOptions(reference_time=datetime(2026, 12, 1, tzinfo=UTC)))
+    years = set()
+    for _ in range(12):
+        for raw in ("Jan 10 10:00:00 a kernel: x", "Aug 10 10:00:00 b kernel: x"):
+            years.add((raw[16], normalizer.normalize(raw)[0].timestamp.year))
+    assert years == {("a", 2026), ("b", 2026)}
+    # the same file beside other hosts' files gives the dates it gives alone
+    alone = LineNormalizer(NormalizeOptions(reference_time=datetime(2026, 12, 1, tzinfo=UTC)))
+    assert alone.normalize("Aug 10 10:00:00 b kernel: x")[0].timestamp.year == 2026
+
+
+def test_rfc3164_year_per_host_survives_a_snapshot():
+    normalizer = LineNormalizer(NormalizeOptions(reference_time=datetime(2027, 1, 2, tzinfo=UTC)))
+    normalizer.normalize("Dec 31 23:59:59 a kernel: x")
+    restored = LineNormalizer(NormalizeOptions(reference_time=datetime(2027, 1, 2, tzinfo=UTC)))
+    restored.restore(normalizer.snapshot())
+    assert restored.normalize("Jan  1 00:00:01 a kernel: y")[0].timestamp.year == 2027
+
+
+def test_rfc3164_year_follows_the_file_time_unless_year_is_given(tmp_path):
+    import os
+
+    from oom_enricher.pipeline import PipelineOptions
+    from oom_enricher.skimming.skim_files import skim_documents
+    from tests.core.report_lines import memcg_report
+
+    log = tmp_path / "old.log"
+    log.write_text("".join(f"Dec 17 10:00:01 h kernel: {t}\n" for t in memcg_report()))
+    os.utime(log, (datetime(2024, 12, 18, tzinfo=UTC).timestamp(),) * 2)
+    (doc,) = skim_documents([str(log)], PipelineOptions())
+    assert doc["@timestamp"] == "2024-12-17T10:00:01.000000Z"
+    given = PipelineOptions(
+        normalize=NormalizeOptions(reference_time=datetime(2022, 12, 31, tzinfo=UTC))
+    )
+    (doc,) = skim_documents([str(log)], given)
+    assert doc["@timestamp"] == "2022-12-17T10:00:01.000000Z"

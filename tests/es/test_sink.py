@@ -207,3 +207,63 @@ def test_429_rejections_are_retried_with_backoff_then_spooled_not_dead_lettered(
     (node_stats,) = stats.values()
     rejected = node_stats["indexing_pressure"]["memory"]["total"]["coordinating_rejections"]
     assert rejected >= 1 + 3  # the first attempt and three retries of the one batch
+
+
+def _two_versions() -> tuple[dict, dict]:
+    """A report emitted without its head, then amended by the head a retry brought."""
+    from tests.core.kernel_order_harness import TEMPLATES, ServeLike, kmsg_records
+
+    records = kmsg_records("amended", [TEMPLATES[0]])
+    serve = ServeLike()
+    serve.deliver(records[len(records) // 2 :])
+    serve.advance_to(1010)
+    serve.deliver(records[: len(records) // 2])
+    first, second = serve.close()
+    assert first["event"]["id"] == second["event"]["id"]
+    return first, second
+
+
+def _stored(es, namespace: str, doc_id: str) -> list[dict]:
+    stream = names.data_stream_name(namespace)
+    es.indices.refresh(index=stream)
+    query = {"ids": {"values": [doc_id]}}
+    hits = es.search(index=stream, query=query, seq_no_primary_term=True).body["hits"]["hits"]
+    return hits
+
+
+@pytest.mark.integration
+def test_a_later_version_with_more_lines_replaces_the_stored_one(es_url, tmp_path, namespace):
+    """One document per kill: the amended version replaces the first in the backing index
+    that holds it (also after a rollover); replays and stale versions change nothing."""
+    es = client(es_url)
+    first, second = _two_versions()
+    doc_id = first["event"]["id"]
+    sink = _sink(es_url, tmp_path, namespace)
+    sink.send(first)
+    assert sink.flush()
+    es.indices.rollover(alias=names.data_stream_name(namespace))  # now in an older index
+    sink.send(second)
+    assert sink.flush()
+    (hit,) = _stored(es, namespace, doc_id)
+    assert hit["_source"]["oom"]["lines_count"] == second["oom"]["lines_count"]
+    assert hit["_source"]["oom"]["complete"] is True
+    assert hit["_index"].endswith("-000001")
+    for stale in (first, second, first):  # replay, and the first version arriving last
+        sink.send(stale)
+    sink.close()
+    (again,) = _stored(es, namespace, doc_id)
+    assert again["_seq_no"] == hit["_seq_no"]
+    assert again["_source"]["oom"]["lines_count"] == second["oom"]["lines_count"]
+    assert (sink.stats.indexed, sink.stats.amended, sink.stats.duplicates) == (1, 1, 3)
+
+
+@pytest.mark.integration
+def test_versions_in_one_batch_keep_the_most_complete(es_url, tmp_path, namespace):
+    es = client(es_url)
+    first, second = _two_versions()
+    sink = _sink(es_url, tmp_path, namespace)
+    for doc in (first, second):
+        sink.send(doc)
+    sink.close()
+    (hit,) = _stored(es, namespace, first["event"]["id"])
+    assert hit["_source"]["oom"]["lines_count"] == second["oom"]["lines_count"]

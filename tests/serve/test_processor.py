@@ -105,3 +105,39 @@ def test_refused_documents_are_delivered_with_the_resend_not_lost_or_doubled(tmp
     assert asyncio.run(main()) == 2
     got, want = comparable(projection(sink.docs), projection(expected_documents()))
     assert got == want
+
+
+def test_an_amended_report_counts_its_kill_once():
+    """The head of a report retried after its tail was emitted: two versions under one id,
+    one kill in `oom_kills_total` and one report in `reports_total`."""
+    from tests.core.kernel_order_harness import TEMPLATES, kmsg_records
+
+    shipped = [
+        from_record(r, event_time=1_764_000_000.0) for r in kmsg_records("n1", [TEMPLATES[0]])
+    ]
+    head, tail = shipped[: len(shipped) // 2], shipped[len(shipped) // 2 :]
+    sink = ListSink()
+
+    async def main():
+        now = [1000.0]
+        proc = Processor(sinks=[sink], clock=lambda: now[0])
+        await proc.handle("forward", tail)
+        now[0] += 5  # its tail grace has passed: emitted, missing its start
+        await proc.tick()
+        await proc.handle("forward", head)
+        now[0] += 5
+        await proc.tick()
+        await proc.shutdown()  # delivers what the tick closed
+        return proc
+
+    proc = asyncio.run(main())
+    assert [doc["event"]["id"] for doc in sink.docs] == [sink.docs[0]["event"]["id"]] * 2
+    assert sink.docs[1]["oom"]["complete"] is True
+    kills = [
+        line
+        for line in proc.metrics.render().splitlines()
+        if line.startswith("oom_enricher_oom_kills")
+    ]
+    assert len(kills) == 1 and kills[0].endswith("} 1")
+    assert proc.metrics.get("reports", {"complete": "false"}) == 1
+    assert proc.metrics.get("reports", {"complete": "true"}) == 0

@@ -3,8 +3,10 @@
 import asyncio
 import io
 import json
+import os
 import socket
 
+import orjson
 import pytest
 
 from oom_enricher.sinks.fluent_forward import FluentForwardSink
@@ -63,3 +65,30 @@ def test_json_lines_sink_writes_one_document_per_line():
         sink.send(doc)
     assert sink.flush()
     assert [json.loads(x) for x in out.getvalue().splitlines()] == DOCS
+
+
+def test_torn_json_line(tmp_path, monkeypatch):
+    """A writer killed mid-document left a fragment; the next run's first document must not
+    be glued to it, and each document goes out in one write of the complete line."""
+    out = tmp_path / "docs.jsonl"
+    big = {"event": {"id": "x"}, "original": "y" * 100_000}
+    out.write_bytes(orjson.dumps(big)[:2048])  # what the killed predecessor left
+    writes: list[int] = []
+    real_write = os.write
+
+    def counting_write(fd, data):
+        writes.append(len(data))
+        return real_write(fd, data)
+
+    with open(out, "ab") as stream:
+        sink = JsonLinesSink(stream)
+        monkeypatch.setattr(os, "write", counting_write)
+        sink.send(big)
+        sink.send(DOCS[0])
+        monkeypatch.undo()
+        sink.close()
+    lines = out.read_bytes().split(b"\n")
+    assert len(lines[0]) == 2048 and lines[3] == b""
+    assert [orjson.loads(line) for line in lines[1:3]] == [big, DOCS[0]]
+    assert writes == [len(orjson.dumps(big)) + 1, len(orjson.dumps(DOCS[0])) + 1]
+    assert sink.stats.torn_lines_closed == 1

@@ -11,7 +11,8 @@ when its oldest document has waited flush_after_seconds (OOM reports are rare; n
 for 500). Each batch goes through `helpers.streaming_bulk` with `op_type=create` and
 `_id = event.id`, retrying 429/5xx with exponential backoff. Per item:
 
-* 2xx -> indexed; 409 -> duplicate (already there: a replay), not an error;
+* 2xx -> indexed; 409 -> already there: a replay (a duplicate, not an error), or a later
+  version of a report amended by late lines; see `amend.py`;
 * another 4xx (mapping conflict, pipeline failure) -> dead-letter file with the reason;
 * still 429/5xx after the retries, or Elasticsearch unreachable -> the on-disk spool.
 
@@ -36,6 +37,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, helpers
 
 from oom_enricher.sinks.elasticsearch import names
+from oom_enricher.sinks.elasticsearch.amend import amend_existing
 from oom_enricher.sinks.elasticsearch.auth import EsConnection
 from oom_enricher.sinks.elasticsearch.dead_letter import DeadLetterFile
 from oom_enricher.sinks.elasticsearch.rollover_dedupe import OlderIndexLookup
@@ -72,6 +74,7 @@ class SinkStats:
     received: int = 0
     indexed: int = 0
     duplicates: int = 0
+    amended: int = 0  # stored documents replaced by a version with more lines
     dead_lettered: int = 0
     spooled: int = 0  # documents ever written to the spool
     spool_pending: int = 0  # documents in the spool now
@@ -313,13 +316,14 @@ class ElasticsearchSink:
                 self._dead_letter(doc, {"type": "missing_event_id", "reason": "no event.id"}, None)
         pending: dict[str, deque[dict]] = {}
         keep: list[dict] = []
+        existing: list[dict] = []  # already stored under their id: replays or amendments
         for doc in sendable:
             pending.setdefault(_event_id(doc), deque()).append(doc)
         try:
             if cfg.dedupe_across_rollovers and sendable:
                 known = self._older.existing(list(pending))
                 for doc_id in known:
-                    self.stats.duplicates += len(pending.pop(doc_id))
+                    existing.extend(pending.pop(doc_id))
             actions = [
                 {"_op_type": "create", "_index": cfg.data_stream, "_id": doc_id, "_source": doc}
                 for doc_id, queue in pending.items()
@@ -344,16 +348,20 @@ class ElasticsearchSink:
                 if ok:
                     self.stats.indexed += 1
                 elif status == 409:
-                    self.stats.duplicates += 1
+                    existing.append(doc)
                 elif status in RETRY_STATUSES or "exception" in info:
                     # 429/5xx after the retries, or the whole request refused (401/403,
                     # proxy errors): nothing is wrong with the document; keep it.
                     keep.append(doc)
                 else:
                     self._dead_letter(doc, info.get("error"), status)
+            if existing:
+                amended, duplicates = amend_existing(self.client, cfg.data_stream, existing)
+                self.stats.amended += amended
+                self.stats.duplicates += duplicates
         except (TransportError, ApiError) as exc:
             self._mark_unreachable(exc)
-            return keep + [doc for queue in pending.values() for doc in queue]
+            return keep + existing + [doc for queue in pending.values() for doc in queue]
         if keep:
             self._mark_unreachable(RuntimeError(f"{len(keep)} document(s) still failing"))
         else:

@@ -1,0 +1,80 @@
+"""Later versions of a report: the stored document is replaced only by a more complete one.
+
+A report amended by lines that arrived late is emitted again under the same `event.id`, with
+`oom.lines_count` (the lines it was built from) grown. A data stream accepts only `create`,
+so when the id is already stored the sink reads the stored version (real-time `mget` over the
+backing indices, since the id may be in any of them), and if the new version holds more
+lines it is indexed into the backing index that holds the old one, guarded by `if_seq_no` /
+`if_primary_term`: a concurrent writer makes the guard fail instead of being overwritten.
+Equal or fewer lines (a replay, a stale version arriving last) change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from elasticsearch import Elasticsearch, helpers
+
+from oom_enricher.sinks.elasticsearch.rollover_dedupe import backing_indices
+
+log = logging.getLogger(__name__)
+
+COUNT_FIELD = "oom.lines_count"
+
+
+def amend_existing(client: Elasticsearch, data_stream: str, docs: list[dict]) -> tuple[int, int]:
+    """Replace stored documents by the more complete of `docs`; returns (amended, unchanged)."""
+    best: dict[str, dict] = {}
+    for doc in docs:
+        doc_id = doc["event"]["id"]
+        if doc_id not in best or _lines(doc) > _lines(best[doc_id]):
+            best[doc_id] = doc
+    stored = _stored_versions(client, data_stream, list(best))
+    actions = []
+    for doc_id, doc in best.items():
+        found = stored.get(doc_id)
+        if found is not None and _lines(doc) > found["lines"]:
+            actions.append(
+                {
+                    "_op_type": "index",
+                    "_index": found["index"],
+                    "_id": doc_id,
+                    "if_seq_no": found["seq_no"],
+                    "if_primary_term": found["primary_term"],
+                    "_source": doc,
+                }
+            )
+    amended = 0
+    for ok, item in helpers.streaming_bulk(
+        client, actions, raise_on_error=False, raise_on_exception=False, max_retries=2
+    ):
+        if ok:
+            amended += 1
+        else:  # 409: another writer changed it first; its version stands until the next one
+            log.warning("elasticsearch sink: amendment not applied: %s", item)
+    return amended, len(docs) - amended
+
+
+def _stored_versions(client: Elasticsearch, data_stream: str, ids: list[str]) -> dict[str, dict]:
+    indices = backing_indices(client, data_stream)
+    if not indices or not ids:
+        return {}
+    resp = client.mget(
+        docs=[{"_index": index, "_id": doc_id} for index in indices for doc_id in ids],
+        source_includes=[COUNT_FIELD],
+    )
+    stored: dict[str, dict] = {}
+    for item in resp.body["docs"]:
+        if item.get("found"):
+            stored[item["_id"]] = {
+                "index": item["_index"],
+                "seq_no": item["_seq_no"],
+                "primary_term": item["_primary_term"],
+                "lines": _lines(item.get("_source") or {}),
+            }
+    return stored
+
+
+def _lines(doc: dict) -> int:
+    value = (doc.get("oom") or {}).get("lines_count")
+    return value if isinstance(value, int) else 0

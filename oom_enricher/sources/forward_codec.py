@@ -337,3 +337,17 @@ def ack_bytes(chunk: Any) -> bytes:
     """The `{"ack": chunk}` response, echoing the chunk id byte for byte (whatever msgpack
     value a sender used as the id, an EventTime included)."""
     return msgpack.packb({"ack": chunk}, unicode_errors=SURROGATE, default=_pack_ext)
+
+
+class AckPacker:
+    """`ack_bytes` with one reused packer (half the cost); for one thread only."""
+
+    def __init__(self) -> None:
+        self._packer = msgpack.Packer(unicode_errors=SURROGATE, default=_pack_ext)
+
+    def __call__(self, chunk: Any) -> bytes:
+        try:
+            return self._packer.pack({"ack": chunk})
+        except Exception:
+            self._packer.reset()  # a failed pack may leave bytes behind
+            raise

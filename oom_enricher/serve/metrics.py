@@ -113,6 +113,33 @@ class Metrics:
             window = fam.samples[key] = deque(maxlen=WINDOW)
         window.append(value)
 
+    def counter(
+        self, name: str, labels: Mapping[str, object] | None = None, help: str = ""
+    ) -> Callable[[float], None]:
+        """`inc` of one series, its key resolved once (the series appears at its first use)."""
+        fam = self._family(name, "counter", help)
+        key, values = fam.key(labels), fam.values
+
+        def add(value: float = 1.0) -> None:
+            values[key] = values.get(key, 0.0) + value
+
+        return add
+
+    def summary(
+        self, name: str, labels: Mapping[str, object] | None = None, help: str = ""
+    ) -> Callable[[float], None]:
+        """`observe` of one series, its key resolved once."""
+        fam = self._family(name, "summary", help)
+        key, samples = fam.key(labels), fam.samples
+
+        def add(value: float) -> None:
+            window = samples.get(key)
+            if window is None:
+                window = samples[key] = deque(maxlen=WINDOW)
+            window.append(value)
+
+        return add
+
     def get(self, name: str, labels: Mapping[str, object] | None = None) -> float:
         fam = self._families.get(name)
         if fam is None:

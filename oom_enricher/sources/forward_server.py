@@ -31,8 +31,10 @@ from oom_enricher.sources.forward_codec import (
     AckPacker,
     ForwardRequest,
     FrameError,
+    collect_selection,
     decode_request,
     new_unpacker,
+    plain_packed,
     undecodable,
 )
 from oom_enricher.sources.forward_connection import ForwardConnection
@@ -56,6 +58,7 @@ NO_HANDSHAKE_CAUSES = (
 )
 
 SOURCE = "forward"
+PACKED = "packed_forward"
 
 
 @dataclass
@@ -216,6 +219,19 @@ class ForwardServer:
         )
         self._tls = build_tls_context(config)
         self._ack = AckPacker()  # acks are packed on the event loop only
+        # Series bumped on every request, resolved once.
+        self._by_mode: dict[str, Callable[[float], None]] = {}
+        self._records_unread = self.metrics.counter(
+            "records_unread",
+            {"source": SOURCE},
+            help="Records acked undecoded: no marker and no host with a report in progress",
+        )
+        self._requests_unread = self.metrics.counter(
+            "requests_unread", {"source": SOURCE}, help="Requests acked unread"
+        )
+        self._ack_latency = self.metrics.summary(
+            "ack_latency_seconds", {"source": SOURCE}, help="Request decoded to ack written"
+        )
         self._listener: GatedListener | None = None
         self._connections: set[ForwardConnection] = set()
         self._closing = False
@@ -458,10 +474,9 @@ class ForwardServer:
 
     def _decoded(self, conn: ForwardConnection, request: ForwardRequest) -> None:
         """Counts what decoding one request found."""
-        metrics = self.metrics
-        metrics.inc("forward_requests", {"mode": request.mode}, help="Requests by mode")
+        self._count_mode(request.mode)
         if request.skipped:
-            metrics.inc("records_skipped", {"source": SOURCE}, request.skipped)
+            self.metrics.inc("records_skipped", {"source": SOURCE}, request.skipped)
         if request.bad_times:
             self.errors.error(
                 "bad_time",
@@ -472,22 +487,20 @@ class ForwardServer:
                 count=request.bad_times,
             )
         if request.unread:
-            metrics.inc(
-                "records_unread",
-                {"source": SOURCE},
-                request.unread,
-                help="Records acked undecoded: no marker and no host with a report in progress",
-            )
+            self._records_unread(request.unread)
             if not request.entries:
-                metrics.inc("requests_unread", {"source": SOURCE}, help="Requests acked unread")
+                self._requests_unread(1)
+
+    def _count_mode(self, mode: str) -> None:
+        add = self._by_mode.get(mode)
+        if add is None:
+            add = self._by_mode[mode] = self.metrics.counter(
+                "forward_requests", {"mode": mode}, help="Requests by mode"
+            )
+        add(1)
 
     def _acked(self, started: float) -> None:
-        self.metrics.observe(
-            "ack_latency_seconds",
-            time.monotonic() - started,
-            {"source": SOURCE},
-            help="Request decoded to ack written",
-        )
+        self._ack_latency(time.monotonic() - started)
 
     def _quick(
         self, conn: ForwardConnection, obj: Any, client_hostname: str
@@ -495,10 +508,23 @@ class ForwardServer:
         """Serves a small request where it arrived when it needs no handler: decoded (the
         prefilter usually leaves every entry unread), counted and acked. (False, the request
         if it was decoded) when it needs the connection's task instead."""
-        if self.config.ack_delay or conn.write_blocked or _compressed(obj):
+        if self.config.ack_delay or conn.write_blocked:
             return False, None
         started = time.monotonic()
-        request = self._decode(obj, client_hostname or conn.peer)
+        plain = plain_packed(obj) if self.prefilter is not None else None
+        if plain is None:
+            if _compressed(obj):
+                return False, None  # inflated off the loop
+            request = self._decode(obj, client_hostname or conn.peer)
+        else:
+            request = self._select_plain(plain, client_hostname or conn.peer)
+            if request is None:  # every entry unread: the common case, at its cheapest
+                self._count_mode(PACKED)
+                chunk = plain[2].get("chunk")
+                if chunk is not None:
+                    conn.write(self._ack(chunk))
+                    self._ack_latency(time.monotonic() - started)
+                return True, None
         if request.entries:
             return False, request
         self._decoded(conn, request)
@@ -506,6 +532,28 @@ class ForwardServer:
             conn.write(self._ack(request.chunk))
             self._acked(started)
         return True, None
+
+    def _select_plain(self, plain: tuple[str, bytes, dict], peer: str) -> ForwardRequest | None:
+        """The entries of a plain PackedForward request the prefilter chose, decoded; None
+        (counted) when it chose none."""
+        assert self.prefilter is not None
+        tag, payload, options = plain
+        try:
+            selection = self.prefilter.select(payload, tag, peer)
+        except UNDECODABLE as exc:  # entry boundaries are found by msgpack too
+            raise undecodable(exc) from None
+        if not selection.spans:
+            if selection.unread:
+                self._records_unread(selection.unread)
+                self._requests_unread(1)
+            return None
+        request = ForwardRequest(tag, [], options, PACKED)
+        limits = self.limits
+        limit = max(limits.max_decompressed_bytes, len(payload))
+        collect_selection(
+            payload, request, time.time(), limit, limits.max_entries_per_request, selection
+        )
+        return request
 
     async def _process(
         self,
@@ -735,13 +783,13 @@ class _Session:
     def _on_data(self, data: bytes) -> None:
         if self._ended or self._failure is not None:
             return
-        server, conn = self.server, self.conn
+        server, conn, unpacker = self.server, self.conn, self.unpacker
         self._last_active = self._loop.time()
         server.gate.touch(conn.slot)
         self.fed += len(data)
         try:
-            server._hold(conn, self.fed - self.unpacker.tell())
-            self.unpacker.feed(data)
+            server._hold(conn, self.fed - unpacker.tell())
+            unpacker.feed(data)
         except msgpack.BufferFull:
             limit = server.limits.max_frame_bytes
             self._fail(FrameError("oversized", f"request larger than {limit} bytes"))
@@ -750,16 +798,21 @@ class _Session:
             self._fail(exc)
             return
         if self._busy or self._woken:
-            if self.fed - self.unpacker.tell() > server.config.read_size:
+            if self.fed - unpacker.tell() > server.config.read_size:
                 conn.pause_reading()  # the task reads on when it is done
             return
         self._serve_here()
 
     def _serve_here(self) -> None:
-        server, unpacker = self.server, self.unpacker
+        server, unpacker, conn = self.server, self.unpacker, self.conn
+        offload = server.limits.offload_bytes
         try:
-            while not server._closing:
-                if self.fed - unpacker.tell() >= server.limits.offload_bytes:
+            # tell() == fed: nothing left to decode (cheaper than a StopIteration)
+            while unpacker.tell() < self.fed:
+                if server._closing:
+                    self._end()
+                    return
+                if self.fed - unpacker.tell() >= offload:
                     self._wake()  # decoded off the loop by the task
                     return
                 before = unpacker.tell()
@@ -772,23 +825,22 @@ class _Session:
                     return
                 if obj is None:
                     continue  # keepalive no-op
-                done, request = server._quick(self.conn, obj, self.client_hostname)
+                done, request = server._quick(conn, obj, self.client_hostname)
                 if not done:
                     self.pending = (obj, unpacker.tell() - before, request)
                     self._wake()
                     return
-            else:
-                self._end()
-                return
         except (ConnectionRefused, FrameError) as exc:
             self._fail(exc)
             return
         except Exception as exc:  # noqa: BLE001 - a defect, counted by the task as internal
             self._fail(exc)
             return
-        server._hold(self.conn, self.fed - unpacker.tell())
-        if unpacker.tell() != self._started_tell:  # a new request began with these bytes
-            self._started_at, self._started_tell = self._last_active, unpacker.tell()
+        tell = unpacker.tell()
+        if conn.held:
+            server._hold(conn, self.fed - tell)
+        if tell != self._started_tell:  # a new request began with these bytes
+            self._started_at, self._started_tell = self._last_active, tell
 
     def _on_eof(self) -> None:
         if self._busy or self._woken or self._ended:

@@ -142,6 +142,7 @@ class ServeApp:
             journal,
             commit_window=config.commit_window,
             clock=clock,
+            max_journal_bytes=config.max_journal_bytes,
         )
         self.shape = ShapeOptions(
             message_key=config.records.get("message_key"),

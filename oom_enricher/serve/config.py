@@ -5,6 +5,7 @@ Example (every key optional):
     state_dir = "/var/lib/oom-enricher"   # the journal (journal/) and the Elasticsearch spool
     commit_window = 0.002          # seconds requests wait to share one journal fsync
     event_loop = "auto"            # auto (uvloop where installed) | uvloop | asyncio
+    max_journal_bytes = 1073741824 # journal on disk before requests are refused (503)
     timezone = "UTC"               # zone of RFC 3164 / dmesg -T stamps
 
     [pipeline]                     # reassembly bounds (oom_enricher.reassembly.bounds)
@@ -114,6 +115,7 @@ class ServeConfig:
     fsync: bool = True
     commit_window: float = 0.002
     event_loop: str = "auto"
+    max_journal_bytes: int = 1 << 30
 
     @property
     def journal_dir(self) -> Path | None:
@@ -155,10 +157,19 @@ def from_dict(data: dict[str, Any], check: bool = True) -> ServeConfig:
         fsync=bool(data.get("fsync", True)),
         commit_window=float(data.get("commit_window", 0.002)),
         event_loop=str(data.get("event_loop", "auto")),
+        max_journal_bytes=_positive_int(
+            data.get("max_journal_bytes", 1 << 30), "max_journal_bytes"
+        ),
     )
     if check:
         validate(config)
     return config
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, not {value!r}")
+    return value
 
 
 def validate(config: ServeConfig) -> None:

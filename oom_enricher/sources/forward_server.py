@@ -719,6 +719,8 @@ class _Session:
         self.unpacker = unpacker
         self.client_hostname = client_hostname
         self.fed = fed  # bytes fed to the unpacker
+        self._backlog: list[bytes] = []  # bytes received while the task holds the unpacker
+        self._backlog_bytes = 0
         # A request taken from the unpacker (and maybe decoded) that waits for the task.
         self.pending: tuple[Any, int, ForwardRequest | None] | None = None
         self._loop = asyncio.get_running_loop()
@@ -773,6 +775,15 @@ class _Session:
             return
         self._last_active = self._loop.time()
         self.conn.resume_reading()
+        if self._backlog:
+            data = b"".join(self._backlog)
+            self._backlog.clear()
+            self._backlog_bytes = 0
+            if not self._feed(data):
+                return
+            self._serve_here()
+            if self._woken or self._failure is not None:
+                return  # the task goes on with them
         if self.server._closing:
             self._end()
         elif self.conn.at_eof:
@@ -783,25 +794,38 @@ class _Session:
     def _on_data(self, data: bytes) -> None:
         if self._ended or self._failure is not None:
             return
-        server, conn, unpacker = self.server, self.conn, self.unpacker
+        server = self.server
         self._last_active = self._loop.time()
-        server.gate.touch(conn.slot)
+        server.gate.touch(self.conn.slot)
+        if self._busy or self._woken:
+            # The task may be decoding from the unpacker on another thread: bytes wait here.
+            self._backlog.append(data)
+            self._backlog_bytes += len(data)
+            try:
+                server._hold(self.conn, self.fed + self._backlog_bytes - self.unpacker.tell())
+            except ConnectionRefused as exc:
+                self._fail(exc)
+                return
+            if self._backlog_bytes > server.config.read_size:
+                self.conn.pause_reading()  # the task reads on when it is done
+            return
+        if self._feed(data):
+            self._serve_here()
+
+    def _feed(self, data: bytes) -> bool:
+        server = self.server
         self.fed += len(data)
         try:
-            server._hold(conn, self.fed - unpacker.tell())
-            unpacker.feed(data)
+            server._hold(self.conn, self.fed - self.unpacker.tell())
+            self.unpacker.feed(data)
         except msgpack.BufferFull:
             limit = server.limits.max_frame_bytes
             self._fail(FrameError("oversized", f"request larger than {limit} bytes"))
-            return
+            return False
         except ConnectionRefused as exc:
             self._fail(exc)
-            return
-        if self._busy or self._woken:
-            if self.fed - unpacker.tell() > server.config.read_size:
-                conn.pause_reading()  # the task reads on when it is done
-            return
-        self._serve_here()
+            return False
+        return True
 
     def _serve_here(self) -> None:
         server, unpacker, conn = self.server, self.unpacker, self.conn

@@ -104,3 +104,37 @@ def test_a_request_cut_by_the_end_of_stream_is_refused_after_the_acks_before_it(
     server, acks = serve(SlowCollector(), scenario)
     assert acks == ["w"]
     assert server.metrics.get("errors", {"source": "forward", "kind": "truncated"}) == 1
+
+
+def test_a_request_larger_than_the_offload_size_arriving_over_many_reads_is_acked():
+    # Bytes that arrive while the task decodes off the loop wait for it (never fed to the
+    # unpacker another thread reads), and are served when it is done: a chunk of 5,000 Fluent
+    # Bit kmsg records of as many hosts is acked, and so is the one after it.
+    def entry(n: int) -> bytes:
+        when = msgpack.ExtType(0, (1790000000 + n).to_bytes(4, "big") + bytes(4))
+        record = {"priority": 4, "sequence": n, "sec": 3600, "usec": n,
+                  "msg": f"{NOISE} {n}", "hostname": f"idle-{n:06d}"}  # fmt: skip
+        return msgpack.packb([when, record])
+
+    def request(chunk: str, first: int) -> bytes:
+        payload = b"".join(entry(n) for n in range(first, first + 5000))
+        return msgpack.packb(["kernel", payload, {"chunk": chunk, "size": 5000}])
+
+    big = [request("i-0", 0), request("i-1", 5000)]
+    assert len(big[0]) > 2 * ForwardServerConfig().limits.offload_bytes
+
+    def scenario(port: int) -> list[str]:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.settimeout(30)
+            unpacker = msgpack.Unpacker(raw=False)
+            acks: list[str] = []
+            for raw, chunk in zip(big, ("i-0", "i-1"), strict=True):
+                sock.sendall(raw)  # each waits for its ack, as a shipper does
+                while chunk not in acks:
+                    unpacker.feed(sock.recv(65536))
+                    acks.extend(obj["ack"] for obj in unpacker)
+            return acks
+
+    server, acks = serve(SlowCollector(), scenario)
+    assert acks == ["i-0", "i-1"]
+    assert server.metrics.get("records_unread", {"source": "forward"}) == 10_000

@@ -413,8 +413,10 @@ class ForwardServer:
             session.busy(True)
             try:
                 await self._drain_requests(session)
-            finally:
-                session.busy(False)
+            except BaseException:
+                session.stop()  # no request after one that failed is served
+                raise
+            session.busy(False)
 
     def _hold(self, conn: ForwardConnection, held: int) -> None:
         """Count a connection's unparsed bytes against the budget shared by all connections."""

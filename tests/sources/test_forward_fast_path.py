@@ -3,6 +3,7 @@ acks in request order, on the wire, whatever the mix within one read."""
 
 import asyncio
 import socket
+import time
 
 import msgpack
 
@@ -138,3 +139,20 @@ def test_a_request_larger_than_the_offload_size_arriving_over_many_reads_is_acke
     server, acks = serve(SlowCollector(), scenario)
     assert acks == ["i-0", "i-1"]
     assert server.metrics.get("records_unread", {"source": "forward"}) == 10_000
+
+
+def test_no_request_after_one_the_handler_failed_is_acked():
+    async def failing(batch: ForwardBatch) -> None:
+        await asyncio.sleep(0.3)
+        raise RuntimeError("journal not writable")
+
+    def scenario(port: int) -> list[str]:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(packed("m", "edge-1", MARKER))
+            time.sleep(0.1)  # the noise request arrives while the handler runs
+            sock.sendall(packed("n", "edge-2", NOISE))
+            return acks_until_closed(sock)
+
+    server, acks = serve(failing, scenario)
+    assert acks == []  # the sender resends both, in order
+    assert server.metrics.get("errors", {"source": "forward", "kind": "handler"}) == 1

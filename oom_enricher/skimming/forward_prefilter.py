@@ -68,19 +68,18 @@ class EntryCounter:
         unpacker = (
             self._idle.pop() if self._idle else msgpack.Unpacker(max_buffer_size=SMALL_PAYLOAD)
         )
-        start = unpacker.tell()
+        end = unpacker.tell() + len(payload)
         unpacker.feed(payload)
         count = 0
-        skip = unpacker.skip
-        while True:
-            try:
+        skip, tell = unpacker.skip, unpacker.tell
+        try:
+            while tell() < end:  # no OutOfData raised for a whole payload
                 skip()
-            except msgpack.OutOfData:
-                break
-            # anything else (malformed bytes) leaves with the unpacker, which is not reused
-            count += 1
-        if unpacker.tell() - start == len(payload):
-            self._idle.append(unpacker)  # else a partial entry is left in it: not reusable
+                count += 1
+        except msgpack.OutOfData:
+            return count  # a partial entry is left in the unpacker: not reused
+        # anything else (malformed bytes) leaves with the unpacker, which is not reused
+        self._idle.append(unpacker)
         return count
 
 
@@ -122,14 +121,7 @@ class _Needles:
         markers: list[int] = []
         hosts: list[tuple[int, str]] = []
         if self._db is not None:
-
-            def on_match(ident: int, _from: int, to: int, _flags: int, _ctx) -> None:
-                if ident < self.markers:
-                    markers.append(to - 1)
-                else:
-                    hosts.append((to - 1, self.hosts[ident - self.markers]))
-
-            self._db.scan(data, match_event_handler=on_match)
+            self._db.scan(data, match_event_handler=self._on_match, context=(markers, hosts))
             return markers, hosts
         for ident, literal in enumerate(self.literals):
             for found in _find_all(data, literal):
@@ -138,6 +130,12 @@ class _Needles:
                 else:
                     hosts.append((found, self.hosts[ident - self.markers]))
         return markers, hosts
+
+    def _on_match(self, ident: int, _from: int, to: int, _flags: int, found) -> None:
+        if ident < self.markers:
+            found[0].append(to - 1)
+        else:
+            found[1].append((to - 1, self.hosts[ident - self.markers]))
 
 
 def _find_all(data: bytes, literal: bytes) -> Iterable[int]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 Labels = Mapping[str, object] | None
+Add = Callable[[float], None]
 
 
 class Counters(Protocol):
@@ -24,6 +25,14 @@ class Counters(Protocol):
     def observe(self, name: str, value: float, labels: Labels = None, help: str = "") -> None: ...
 
     def get(self, name: str, labels: Labels = None) -> float: ...
+
+    def counter(self, name: str, labels: Labels = None, help: str = "") -> Add:
+        """`inc` of one series, resolved once: for counters bumped on every request."""
+        ...
+
+    def summary(self, name: str, labels: Labels = None, help: str = "") -> Add:
+        """`observe` of one series, resolved once."""
+        ...
 
 
 def _key(labels: Labels) -> tuple[tuple[str, str], ...]:
@@ -49,6 +58,17 @@ class Tally:
 
     def get(self, name: str, labels: Labels = None) -> float:
         return self._values.get((name, _key(labels)), 0.0)
+
+    def counter(self, name: str, labels: Labels = None, help: str = "") -> Add:
+        key, values = (name, _key(labels)), self._values
+
+        def add(value: float = 1.0) -> None:
+            values[key] = values.get(key, 0.0) + value
+
+        return add
+
+    def summary(self, name: str, labels: Labels = None, help: str = "") -> Add:
+        return lambda value: self.observe(name, value, labels)
 
     def total(self, name: str) -> float:
         return sum(v for (n, _), v in self._values.items() if n == name)

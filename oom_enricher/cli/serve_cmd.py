@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 
@@ -98,7 +97,7 @@ def apply_flags(config: ServeConfig, args: argparse.Namespace) -> ServeConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from oom_enricher.serve.app import ServeApp
+    from oom_enricher.serve.app import run_serve
     from oom_enricher.serve.logs import use_json_logs
 
     if args.log_json:
@@ -109,5 +108,5 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, OSError, ValueError) as exc:
         print(f"oom-enricher serve: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    asyncio.run(ServeApp(config).run())
+    run_serve(config)
     return EXIT_OK

@@ -4,6 +4,8 @@ Example (every key optional):
 
     state_dir = "/var/lib/oom-enricher"   # the journal (journal/) and the Elasticsearch spool
     commit_window = 0.002          # seconds requests wait to share one journal fsync
+    event_loop = "auto"            # auto (uvloop where installed) | uvloop | asyncio
+    max_journal_bytes = 1073741824 # journal on disk before requests are refused (503)
     timezone = "UTC"               # zone of RFC 3164 / dmesg -T stamps
 
     [pipeline]                     # reassembly bounds (oom_enricher.reassembly.bounds)
@@ -112,12 +114,15 @@ class ServeConfig:
     dry_run: bool = False
     fsync: bool = True
     commit_window: float = 0.002
+    event_loop: str = "auto"
+    max_journal_bytes: int = 1 << 30
 
     @property
     def journal_dir(self) -> Path | None:
         return self.state_dir / "journal" if self.state_dir else None
 
 
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 KNOWN_SOURCES = {"forward", "syslog", "kmsg", "journal", "file", "kafka"}
 KNOWN_SINKS = {"stdout", "elasticsearch", "fluent", "kafka"}
 
@@ -151,10 +156,20 @@ def from_dict(data: dict[str, Any], check: bool = True) -> ServeConfig:
         limits=limits,
         fsync=bool(data.get("fsync", True)),
         commit_window=float(data.get("commit_window", 0.002)),
+        event_loop=str(data.get("event_loop", "auto")),
+        max_journal_bytes=_positive_int(
+            data.get("max_journal_bytes", 1 << 30), "max_journal_bytes"
+        ),
     )
     if check:
         validate(config)
     return config
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, not {value!r}")
+    return value
 
 
 def validate(config: ServeConfig) -> None:
@@ -164,6 +179,8 @@ def validate(config: ServeConfig) -> None:
     unknown = set(config.sinks) - KNOWN_SINKS
     if unknown:
         raise ConfigError(f"unknown sink(s): {', '.join(sorted(unknown))}")
+    if config.event_loop not in EVENT_LOOPS:
+        raise ConfigError(f"event_loop must be auto, uvloop or asyncio, not {config.event_loop!r}")
     fallback = config.records.get("host_fallback", "peer")
     if fallback not in ("peer", "tag", "none"):
         raise ConfigError(f"records.host_fallback must be peer, tag or none, not {fallback!r}")

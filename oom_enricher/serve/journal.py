@@ -13,7 +13,9 @@ the payload. Segments are named by the position of their first record. Crash poi
   start; the segment is cut back to the last whole record, so the next write appends cleanly;
 * written but not fsync'd: the kernel may keep any prefix of it; the same check applies, and
   nothing past the last fsync was ever acknowledged; a failed write or fsync is cut back at
-  once, so a later record never follows a hole;
+  once, so a later record never follows a hole (segment files are unbuffered: cutting back
+  needs no flush, which a full disk would refuse); when even that fails, the next write
+  starts a new segment, and the torn tail stays behind in one that never grows again;
 * a kill while deleting segments leaves a newer suffix of them, which is a valid journal
   (segments are deleted oldest first).
 """
@@ -65,6 +67,7 @@ class Journal:
         self._fh = None
         self._next = 0
         self._dirty_dir = False
+        self._torn = False  # the active segment ends in a failed write that was not cut back
 
     # -- start -----------------------------------------------------------------------------
 
@@ -128,11 +131,10 @@ class Journal:
         segment is cut back, and the positions are handed out again by the next call."""
         first = self._next
         fh = self._active()
-        start = fh.tell()
+        start = self._segments[-1].size
         data = b"".join(_encode(first + i, p) for i, p in enumerate(payloads))
         try:
-            fh.write(data)
-            fh.flush()
+            _write_all(fh.fileno(), data)
             self._sync_file(fh)
             if self._dirty_dir and self.fsync:
                 self._sync_directory()
@@ -146,31 +148,32 @@ class Journal:
 
     def _undo(self, fh, start: int) -> None:
         try:
-            fh.seek(start)
-            fh.truncate(start)
-            self._segments[-1].size = start
+            os.ftruncate(fh.fileno(), start)
         except OSError:
-            # The tail stays torn on disk; the next start cuts it back by its CRC.
-            log.exception("journal: could not cut back a failed write")
-            self._close_active()
-        if start == 0 and self._fh is not None:
-            # Nothing was ever written to the new segment: drop it, it is made again.
-            self._close_active()
+            # Appending after the torn tail would put every later record behind a hole that
+            # the next start cuts off: later records go to a new segment instead.
+            log.exception("journal: could not cut back a failed write; starting a new segment")
+            self._torn = True
+        self._close_active()
+        if start == 0:
+            # Nothing was ever acknowledged in the new segment: drop it, it is made again.
             segment = self._segments.pop()
             segment.path.unlink(missing_ok=True)
+            self._torn = False
 
     def _active(self):
-        full = self._segments and self._segments[-1].size >= self.segment_bytes
+        full = self._segments and (self._torn or self._segments[-1].size >= self.segment_bytes)
         if self._fh is not None and not full:
             return self._fh
         if not self._segments or full:
+            self._torn = False
             self._close_active()
             self.directory.mkdir(parents=True, exist_ok=True)
             segment = _Segment(self._next, self.directory / f"{self._next:020d}{SUFFIX}")
             self._segments.append(segment)
             self._dirty_dir = True
         segment = self._segments[-1]
-        self._fh = open(segment.path, "ab")  # noqa: SIM115 - kept open for appends
+        self._fh = open(segment.path, "ab", buffering=0)  # noqa: SIM115 - kept for appends
         return self._fh
 
     def _close_active(self) -> None:
@@ -183,7 +186,7 @@ class Journal:
 
     def starts_segment(self) -> bool:
         """Whether the next write opens a new segment (a checkpoint belongs at its head)."""
-        return not self._segments or self._segments[-1].size >= self.segment_bytes
+        return not self._segments or self._torn or self._segments[-1].size >= self.segment_bytes
 
     # -- cleaning --------------------------------------------------------------------------
 
@@ -227,6 +230,12 @@ class Journal:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _encode(position: int, payload: bytes) -> bytes:

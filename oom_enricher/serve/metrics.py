@@ -8,10 +8,12 @@ latency summary, all labelled, plus a cap on label sets per metric so that a noi
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 OVERFLOW_LABEL = "_other"
+WINDOW = 10_000  # samples kept per summary series
 
 
 def _escape(value: str) -> str:
@@ -39,10 +41,27 @@ class _Family:
     help: str
     max_series: int
     values: dict[tuple[tuple[str, str], ...], float] = field(default_factory=dict)
-    samples: dict[tuple[tuple[str, str], ...], list[float]] = field(default_factory=dict)
+    samples: dict[tuple[tuple[str, str], ...], deque[float]] = field(default_factory=dict)
+    # string labels as given (items in call order) -> their series key: counters on the
+    # request path are bumped with the same few label sets many thousand times a second
+    known: dict[tuple, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
     def key(self, labels: Mapping[str, object] | None) -> tuple[tuple[str, str], ...]:
-        key = tuple(sorted((k, str(v)) for k, v in (labels or {}).items()))
+        if not labels:
+            return self._key({})
+        given = tuple(labels.items())
+        try:
+            return self.known[given]
+        except (KeyError, TypeError):  # TypeError: an unhashable label value
+            pass
+        key = self._key(labels)
+        # Only str values: a cached (k, "1") is then never hit by an equal (k, True) or (k, 1).
+        if len(self.known) < 4 * self.max_series and all(type(v) is str for _, v in given):
+            self.known[given] = key
+        return key
+
+    def _key(self, labels: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+        key = tuple(sorted((k, str(v)) for k, v in labels.items()))
         store = self.samples if self.kind == "summary" else self.values
         if key in store or len(store) < self.max_series:
             return key
@@ -86,12 +105,40 @@ class Metrics:
     def observe(
         self, name: str, value: float, labels: Mapping[str, object] | None = None, help: str = ""
     ) -> None:
-        """Record one sample (seconds) of a summary; keeps the last 10000 per series."""
+        """Record one sample (seconds) of a summary; keeps the last WINDOW per series."""
         fam = self._family(name, "summary", help)
-        window = fam.samples.setdefault(fam.key(labels), [])
+        key = fam.key(labels)
+        window = fam.samples.get(key)
+        if window is None:
+            window = fam.samples[key] = deque(maxlen=WINDOW)
         window.append(value)
-        if len(window) > 10000:
-            del window[: len(window) - 10000]
+
+    def counter(
+        self, name: str, labels: Mapping[str, object] | None = None, help: str = ""
+    ) -> Callable[[float], None]:
+        """`inc` of one series, its key resolved once (the series appears at its first use)."""
+        fam = self._family(name, "counter", help)
+        key, values = fam.key(labels), fam.values
+
+        def add(value: float = 1.0) -> None:
+            values[key] = values.get(key, 0.0) + value
+
+        return add
+
+    def summary(
+        self, name: str, labels: Mapping[str, object] | None = None, help: str = ""
+    ) -> Callable[[float], None]:
+        """`observe` of one series, its key resolved once."""
+        fam = self._family(name, "summary", help)
+        key, samples = fam.key(labels), fam.samples
+
+        def add(value: float) -> None:
+            window = samples.get(key)
+            if window is None:
+                window = samples[key] = deque(maxlen=WINDOW)
+            window.append(value)
+
+        return add
 
     def get(self, name: str, labels: Mapping[str, object] | None = None) -> float:
         fam = self._families.get(name)

@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 LABEL_MAX = 64  # characters kept of a label value
 MAX_STREAMS = 10_000  # line-normalizer contexts kept (one per shipping host)
 MAX_HELD = 10_000  # documents waiting for a sink before new requests are refused
+MAX_JOURNAL_BYTES = 1 << 30  # journal segments on disk before new requests are refused
 MAX_BACKOFF = 30.0
 COUNTED_IDS = 100_000  # event ids whose kills were counted (an amended report is not recounted)
 
@@ -132,6 +133,7 @@ class Processor:
         commit_window: float = 0.002,
         max_held: int = MAX_HELD,
         clock: Callable[[], float] = time.monotonic,
+        max_journal_bytes: int = MAX_JOURNAL_BYTES,
     ) -> None:
         self.clock = clock
         self.options = options or PipelineOptions()
@@ -140,6 +142,7 @@ class Processor:
         self.journal = journal
         self.sink_timeout = sink_timeout
         self.max_held = max_held
+        self.max_journal_bytes = max_journal_bytes
         self.commits = (
             GroupCommit(journal, commit_window, self._checkpoint, self._after_sync)
             if journal is not None
@@ -370,6 +373,12 @@ class Processor:
             reason = f"{len(self._held)} documents wait for a sink ({self.sink_error})"
             self._error("serve", "backpressure")
             raise NotSafe(reason)
+        if (full := self._journal_full()) is not None:
+            # Records of deliveries are still written: they are what lets segments go.
+            self._error("journal", "full")
+            if durable:
+                raise NotSafe(full)
+            return self._apply(None, None, records, None, arrival, lookback)
         return await self._commit(
             source, key, sender, chunk, position, records, durable, arrival, lookback
         )
@@ -432,8 +441,11 @@ class Processor:
                 assembler.lookback_source = None
         blocks.extend(assembler.settle())  # lines this batch placed in kernel order
         self._forget_idle(_stream_key(record) for record in records)
-        self._deadline = assembler.next_deadline()
-        self.deadlines_changed.set()
+        previous, self._deadline = self._deadline, assembler.next_deadline()
+        if self._deadline is not None and (previous is None or self._deadline < previous):
+            # Only an earlier deadline wakes the serve loop; at a later one, its tick at the
+            # old deadline closes nothing and looks again.
+            self.deadlines_changed.set()
         if key is not None:
             self.chunks.add(*key)
         if position is not None:
@@ -610,11 +622,23 @@ class Processor:
             oldest = journal.first_position * STRIDE
             self.delivered = {h: p for h, p in self.delivered.items() if p >= oldest}
 
+    def _journal_full(self) -> str | None:
+        """Why the journal takes no more batches: it holds its cap of bytes (reports kept
+        open or documents a sink has not accepted hold its oldest segments)."""
+        if self.journal is None or self.journal.bytes < self.max_journal_bytes:
+            return None
+        return (
+            f"journal holds {self.journal.bytes} bytes, its cap of {self.max_journal_bytes} "
+            f"(max_journal_bytes); {len(self._held)} document(s) wait for a sink"
+        )
+
     def problems(self) -> list[str]:
         """Why requests are not safe right now (empty when they are)."""
         found = []
         if self.commits is not None and self.commits.stats.last_error:
             found.append(self.commits.stats.last_error)
+        if (full := self._journal_full()) is not None:
+            found.append(full)
         if self.sink_error:
             found.append(self.sink_error)
         return found

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from oom_enricher.sources.forward_codec import ext_hook
 SURROGATE = "surrogateescape"
 REBUILD_AFTER = 16  # hosts searched one by one before the host database is rebuilt
 LOOKBACK_BYTES = 256 << 10  # raw entries kept for a report whose header was lost
+SMALL_PAYLOAD = 64 << 10  # payloads counted with a reused unpacker (its buffer stays this size)
 
 
 @dataclass(slots=True)
@@ -51,6 +53,34 @@ class Selection:
 
 # The hosts named by a decoded record: its record host and any host in its line prefix.
 HostsOf = Callable[[dict, str, str], Iterable[str | None]]
+
+
+class EntryCounter:
+    """Counts the msgpack objects of small payloads with reused unpackers: making one costs
+    more than skipping the few entries of a Fluent Bit `Flush 1` chunk."""
+
+    def __init__(self) -> None:
+        self._idle: list[msgpack.Unpacker] = []  # pop/append are atomic: safe across threads
+
+    def count(self, payload: bytes) -> int:
+        if len(payload) > SMALL_PAYLOAD:
+            return len(entry_spans(payload))
+        unpacker = (
+            self._idle.pop() if self._idle else msgpack.Unpacker(max_buffer_size=SMALL_PAYLOAD)
+        )
+        end = unpacker.tell() + len(payload)
+        unpacker.feed(payload)
+        count = 0
+        skip, tell = unpacker.skip, unpacker.tell
+        try:
+            while tell() < end:  # no OutOfData raised for a whole payload
+                skip()
+                count += 1
+        except msgpack.OutOfData:
+            return count  # a partial entry is left in the unpacker: not reused
+        # anything else (malformed bytes) leaves with the unpacker, which is not reused
+        self._idle.append(unpacker)
+        return count
 
 
 def entry_spans(payload: bytes) -> list[tuple[int, int]]:
@@ -91,14 +121,7 @@ class _Needles:
         markers: list[int] = []
         hosts: list[tuple[int, str]] = []
         if self._db is not None:
-
-            def on_match(ident: int, _from: int, to: int, _flags: int, _ctx) -> None:
-                if ident < self.markers:
-                    markers.append(to - 1)
-                else:
-                    hosts.append((to - 1, self.hosts[ident - self.markers]))
-
-            self._db.scan(data, match_event_handler=on_match)
+            self._db.scan(data, match_event_handler=self._on_match, context=(markers, hosts))
             return markers, hosts
         for ident, literal in enumerate(self.literals):
             for found in _find_all(data, literal):
@@ -107,6 +130,12 @@ class _Needles:
                 else:
                     hosts.append((found, self.hosts[ident - self.markers]))
         return markers, hosts
+
+    def _on_match(self, ident: int, _from: int, to: int, _flags: int, found) -> None:
+        if ident < self.markers:
+            found[0].append(to - 1)
+        else:
+            found[1].append((to - 1, self.hosts[ident - self.markers]))
 
 
 def _find_all(data: bytes, literal: bytes) -> Iterable[int]:
@@ -137,6 +166,11 @@ class ForwardPrefilter:
             [],
         )
         self._built: frozenset[str] = frozenset()
+        # Seconds spent searching hosts one by one since the database was built, and what
+        # building it cost: once the searches cost as much, rebuilding is cheaper.
+        self._search_time = 0.0
+        self._build_time = 0.0
+        self._counter = EntryCounter()
         self.lookback = RawLookback(lookback_bytes)
 
     def refresh(self, open_hosts: Collection[str]) -> None:
@@ -144,10 +178,17 @@ class ForwardPrefilter:
         hosts = frozenset(open_hosts)
         needles = self._search[1]
         added = hosts - self._built
-        if len(added) > REBUILD_AFTER or len(self._built) > 2 * len(hosts) + REBUILD_AFTER:
+        if (
+            len(added) > REBUILD_AFTER
+            or len(self._built) > 2 * len(hosts) + REBUILD_AFTER
+            or (added and self._search_time >= self._build_time)
+        ):
+            started = time.perf_counter()
             self._built = hosts
             needles = _Needles(self._markers, sorted(hosts), self._use_hyperscan)
             added = frozenset()
+            self._build_time = time.perf_counter() - started
+            self._search_time = 0.0
         # Closed hosts left in the database only cost a false hit, filtered out by name.
         extra = [host.encode("utf-8", SURROGATE) for host in sorted(added) if host]
         self._search = (hosts, needles, extra)
@@ -171,11 +212,14 @@ class ForwardPrefilter:
             return Selection(entry_spans(payload))
         markers, host_hits = needles.scan(payload)
         hits = markers + [offset for offset, host in host_hits if host in open_hosts]
-        for needle in extra:
-            if needle in payload:
-                hits.extend(_find_all(payload, needle))
+        if extra:
+            started = time.perf_counter()
+            for needle in extra:
+                if needle in payload:
+                    hits.extend(_find_all(payload, needle))
+            self._search_time += time.perf_counter() - started
         if not hits:
-            return Selection([], unread=len(entry_spans(payload)))
+            return Selection([], unread=self._counter.count(payload))
         spans = entry_spans(payload)
         starts = [start for start, _ in spans]
         chosen = {bisect.bisect_right(starts, hit) - 1 for hit in hits}

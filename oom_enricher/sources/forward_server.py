@@ -28,13 +28,16 @@ import msgpack
 from oom_enricher.counters import Counters, ErrorLog, Tally
 from oom_enricher.sources.forward_codec import (
     UNDECODABLE,
+    AckPacker,
     ForwardRequest,
     FrameError,
-    ack_bytes,
+    collect_selection,
     decode_request,
     new_unpacker,
+    plain_packed,
     undecodable,
 )
+from oom_enricher.sources.forward_connection import ForwardConnection
 from oom_enricher.sources.forward_handshake import HandshakeConfig, ServerHandshake
 from oom_enricher.sources.limits import (
     BufferBudget,
@@ -55,6 +58,7 @@ NO_HANDSHAKE_CAUSES = (
 )
 
 SOURCE = "forward"
+PACKED = "packed_forward"
 
 
 @dataclass
@@ -98,6 +102,15 @@ class Prefilter(Protocol):
     def select(self, payload: bytes, tag: str, peer: str) -> Any: ...
 
 
+def _compressed(obj: Any) -> bool:
+    return (
+        isinstance(obj, list)
+        and len(obj) > 2
+        and isinstance(obj[2], dict)
+        and obj[2].get("compressed") is not None
+    )
+
+
 def _json_ack(chunk: Any) -> bytes:
     return json.dumps({"ack": chunk}).encode()
 
@@ -116,14 +129,6 @@ class ConnectionRefused(Exception):
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
-
-
-@dataclass(eq=False)
-class _Connection:
-    peer: str
-    slot: Slot
-    task: asyncio.Task | None = None
-    held: int = 0  # bytes of this connection counted in the buffer budget
 
 
 def _complete_requests(
@@ -213,8 +218,22 @@ class ForwardServer:
             max_workers=self.limits.decode_threads, thread_name_prefix="forward-decode"
         )
         self._tls = build_tls_context(config)
+        self._ack = AckPacker()  # acks are packed on the event loop only
+        # Series bumped on every request, resolved once.
+        self._by_mode: dict[str, Callable[[float], None]] = {}
+        self._records_unread = self.metrics.counter(
+            "records_unread",
+            {"source": SOURCE},
+            help="Records acked undecoded: no marker and no host with a report in progress",
+        )
+        self._requests_unread = self.metrics.counter(
+            "requests_unread", {"source": SOURCE}, help="Requests acked unread"
+        )
+        self._ack_latency = self.metrics.summary(
+            "ack_latency_seconds", {"source": SOURCE}, help="Request decoded to ack written"
+        )
         self._listener: GatedListener | None = None
-        self._connections: set[_Connection] = set()
+        self._connections: set[ForwardConnection] = set()
         self._closing = False
         self._heartbeat: asyncio.DatagramTransport | None = None
         self.port: int = config.port
@@ -226,9 +245,8 @@ class ForwardServer:
             self.config.port,
             self.gate,
             self.errors,
-            self._on_connect,
-            read_limit=self.config.read_size,
-            paused=self._tls is not None,
+            None,
+            protocol_factory=self._connection,
         )
         self.port = await self._listener.start()
         if self.config.udp_heartbeat:
@@ -278,23 +296,29 @@ class ForwardServer:
             exc=exc,
         )
 
-    async def _on_connect(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, slot: Slot
-    ) -> None:
+    def _connection(self, slot: Slot) -> ForwardConnection:
+        return ForwardConnection(
+            slot, self._on_connect, paused=self._tls is not None, read_buffer=self.config.read_size
+        )
+
+    async def _on_connect(self, conn: ForwardConnection) -> None:
         task = asyncio.current_task()
         assert task is not None
+        slot = conn.slot
         if self._closing:
             self.gate.release(slot)
-            writer.transport.abort()
+            conn.transport.abort()
             return
         slot.close = task.cancel  # an eviction ends the handler, which then cleans up
-        conn = _Connection(peer=slot.peer, slot=slot, task=task)
         self._connections.add(conn)
         self.metrics.inc("connections", {"source": SOURCE}, help="Accepted connections")
         self.metrics.set("connections_active", len(self._connections), {"source": SOURCE})
         failed = True
+        session: _Session | None = None
         try:
-            await self._serve(conn, reader, writer)
+            session = await self._setup(conn)
+            if session is not None:
+                await self._serve(session)
             failed = False
         except (ConnectionRefused, FrameError) as exc:
             self._error(exc.kind, conn.peer, exc.reason)
@@ -307,99 +331,94 @@ class ForwardServer:
         except Exception as exc:  # a defect: counted and logged, never lost with the task
             self._error("internal", conn.peer, f"{type(exc).__name__}: {exc}", exc)
         finally:
+            if session is not None:
+                session.stop()
             self.gate.release(slot)
             self.budget.resize(conn.held, 0)
+            conn.held = 0
             self._connections.discard(conn)
             self.metrics.set("connections_active", len(self._connections), {"source": SOURCE})
             if failed:
                 # No TLS close_notify exchange with a misbehaving peer: drop it at once.
-                writer.transport.abort()
-            writer.close()
+                conn.transport.abort()
+            conn.transport.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+                await asyncio.wait_for(asyncio.shield(conn.closed), 1.0)
 
-    async def _serve(
-        self, conn: _Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        if self._tls is not None:
-            # The transport was paused on accept, so no plain-text byte was read yet. A
-            # duplicate of the socket outlives a failed handshake, to ask what the peer sent.
-            raw_socket = _duplicate(writer.get_extra_info("socket"))
-            try:
-                await asyncio.wait_for(
-                    writer.start_tls(self._tls), timeout=self.config.handshake_timeout
-                )
-            except (ConnectionResetError, ssl.SSLEOFError) as exc:
-                received = _bytes_received(raw_socket)
-                if received is None or received > 1:  # the peer's FIN counts as one byte
-                    raise ConnectionRefused(
-                        "tls_handshake", f"TLS handshake failed: {exc!r}"
-                    ) from None
-                raise ConnectionRefused(
-                    PROBE,
-                    f"closed before the TLS handshake ({exc!r}); health checks belong on "
-                    "the HTTP port (/health)",
-                ) from None
-            except (ssl.SSLError, OSError, TimeoutError) as exc:
+    async def _start_tls(self, conn: ForwardConnection) -> None:
+        assert self._tls is not None
+        # The transport was paused on accept, so no plain-text byte was read yet. A
+        # duplicate of the socket outlives a failed handshake, to ask what the peer sent.
+        raw_socket = _duplicate(conn.get_extra_info("socket"))
+        try:
+            await conn.start_tls(self._tls, self.config.handshake_timeout)
+        except (ConnectionResetError, ssl.SSLEOFError) as exc:
+            received = _bytes_received(raw_socket)
+            if received is None or received > 1:  # the peer's FIN counts as one byte
                 raise ConnectionRefused("tls_handshake", f"TLS handshake failed: {exc!r}") from None
-            finally:
-                if raw_socket is not None:
-                    raw_socket.close()
+            raise ConnectionRefused(
+                PROBE,
+                f"closed before the TLS handshake ({exc!r}); health checks belong on "
+                "the HTTP port (/health)",
+            ) from None
+        except (ssl.SSLError, OSError, TimeoutError) as exc:
+            raise ConnectionRefused("tls_handshake", f"TLS handshake failed: {exc!r}") from None
+        finally:
+            if raw_socket is not None:
+                raw_socket.close()
+
+    async def _setup(self, conn: ForwardConnection) -> _Session | None:
+        """TLS, the handshake and the first bytes; the msgpack session, or None when the
+        connection was served otherwise (JSON) or closed before its first request."""
+        if self._tls is not None:
+            await self._start_tls(conn)
         limits = self.limits
         unpacker = new_unpacker(limits.max_frame_bytes, limits.max_entries_per_request)
-        fed = 0
-        client_hostname = ""
+        client_hostname, fed = "", 0
+        first = b""
         if self.config.handshake is not None:
-            client_hostname, fed = await self._handshake(reader, writer, unpacker)
-        started_at, started_tell = time.monotonic(), unpacker.tell()
-        while not self._closing:
-            timeout = limits.idle_timeout
-            if unpacker.tell() != started_tell:  # a new request began since the last read
-                started_at, started_tell = time.monotonic(), unpacker.tell()
-            partial = fed > unpacker.tell()
-            if partial:
-                timeout = min(timeout, started_at + limits.request_deadline - time.monotonic())
-            try:
-                data = await asyncio.wait_for(reader.read(self.config.read_size), max(timeout, 0))
-            except TimeoutError:
-                if partial:
-                    raise ConnectionRefused(
-                        "request_deadline",
-                        f"request not complete within {limits.request_deadline:g} s",
-                    ) from None
-                log.info("forward: closing idle connection from %s", conn.peer)
-                return
-            except ssl.SSLError as exc:
-                raise ConnectionRefused("tls", f"TLS error: {exc}") from None
-            self.gate.touch(conn.slot)
-            if not data:
-                if unpacker.tell() < fed:
-                    raise FrameError(
-                        "truncated",
-                        f"connection closed inside a request ({fed - unpacker.tell()} bytes)",
-                    )
-                return
-            if fed == 0 and client_hostname == "" and data.lstrip()[:1] in (b"{", b"["):
+            client_hostname, fed = await self._handshake(conn, unpacker)
+        else:
+            first = await self._first_bytes(conn)
+            if not first:
+                return None
+            if first.lstrip()[:1] in (b"{", b"["):
                 # Fluentd in_forward also takes JSON requests (and answers in JSON); a msgpack
                 # request never starts with these bytes (positive fixints).
-                await self._serve_json(conn, reader, writer, data)
-                return
-            fed += len(data)
-            self._hold(conn, fed - unpacker.tell())
-            try:
-                unpacker.feed(data)
-            except msgpack.BufferFull:
-                raise FrameError(
-                    "oversized", f"request larger than {limits.max_frame_bytes} bytes"
-                ) from None
-            conn.slot.busy = True
-            try:
-                await self._drain_requests(conn, unpacker, writer, client_hostname, fed)
-            finally:
-                conn.slot.busy = False
-            self._hold(conn, fed - unpacker.tell())
+                await self._serve_json(conn, first)
+                return None
+        session = _Session(self, conn, unpacker, client_hostname, fed)
+        session.start(first)
+        return session
 
-    def _hold(self, conn: _Connection, held: int) -> None:
+    async def _first_bytes(self, conn: ForwardConnection) -> bytes:
+        try:
+            data = await asyncio.wait_for(
+                conn.read(self.config.read_size), self.limits.idle_timeout
+            )
+        except TimeoutError:
+            log.info("forward: closing idle connection from %s", conn.peer)
+            return b""
+        except ssl.SSLError as exc:
+            raise ConnectionRefused("tls", f"TLS error: {exc}") from None
+        self.gate.touch(conn.slot)
+        return data
+
+    async def _serve(self, session: _Session) -> None:
+        """The requests the session could not answer where they arrived, until it ends."""
+        while True:
+            event = await session.next_event()
+            if event is _DONE:
+                return
+            session.busy(True)
+            try:
+                await self._drain_requests(session)
+            except BaseException:
+                session.stop()  # no request after one that failed is served
+                raise
+            session.busy(False)
+
+    def _hold(self, conn: ForwardConnection, held: int) -> None:
         """Count a connection's unparsed bytes against the budget shared by all connections."""
         if not self.budget.resize(conn.held, held):
             raise ConnectionRefused(
@@ -412,25 +431,31 @@ class ForwardServer:
     async def _off_loop(self, call: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._decoder, call, *args)
 
-    async def _drain_requests(
-        self,
-        conn: _Connection,
-        unpacker: msgpack.Unpacker,
-        writer: asyncio.StreamWriter,
-        client_hostname: str,
-        fed: int,
-    ) -> None:
-        if fed - unpacker.tell() >= self.limits.offload_bytes:
-            requests, refusal = await self._off_loop(_complete_requests, unpacker)
-        else:
-            requests, refusal = _complete_requests(unpacker)
-        for obj, size in requests:
-            if obj is None:
-                continue  # keepalive no-op
-            large = size >= self.limits.offload_bytes
-            await self._process(conn, obj, writer, client_hostname, ack_bytes, large)
-        if refusal is not None:
-            raise refusal
+    async def _drain_requests(self, session: _Session) -> None:
+        """Every complete request buffered in the session, in order (off the loop when large),
+        then the refusal that stopped the decoding, if any."""
+        conn, unpacker = session.conn, session.unpacker
+        while True:
+            if session.fed - unpacker.tell() >= self.limits.offload_bytes:
+                requests, refusal = await self._off_loop(_complete_requests, unpacker)
+            else:
+                requests, refusal = _complete_requests(unpacker)
+            pending: list[tuple[Any, int, ForwardRequest | None]] = [
+                (obj, size, None) for obj, size in requests
+            ]
+            if session.pending is not None:
+                pending.insert(0, session.pending)
+                session.pending = None
+            for obj, size, request in pending:
+                if obj is None:
+                    continue  # keepalive no-op
+                large = size >= self.limits.offload_bytes
+                await self._process(conn, obj, session.client_hostname, self._ack, large, request)
+            self._hold(conn, session.fed - unpacker.tell())
+            if refusal is not None:
+                raise refusal
+            if not pending or self._closing:
+                return
 
     def _decode(self, obj: Any, peer: str) -> ForwardRequest:
         limits = self.limits
@@ -449,25 +474,9 @@ class ForwardServer:
             select=select,
         )
 
-    async def _process(
-        self,
-        conn: _Connection,
-        obj: Any,
-        writer: asyncio.StreamWriter,
-        client_hostname: str,
-        encode_ack: Callable[[Any], bytes],
-        large: bool = False,
-    ) -> None:
-        started = time.monotonic()
-        compressed = isinstance(obj, list) and len(obj) > 2 and isinstance(obj[2], dict)
-        compressed = compressed and obj[2].get("compressed") is not None
-        peer = client_hostname or conn.peer
-        request = (
-            await self._off_loop(self._decode, obj, peer)
-            if large or compressed
-            else self._decode(obj, peer)
-        )
-        self.metrics.inc("forward_requests", {"mode": request.mode}, help="Requests by mode")
+    def _decoded(self, conn: ForwardConnection, request: ForwardRequest) -> None:
+        """Counts what decoding one request found."""
+        self._count_mode(request.mode)
         if request.skipped:
             self.metrics.inc("records_skipped", {"source": SOURCE}, request.skipped)
         if request.bad_times:
@@ -480,16 +489,92 @@ class ForwardServer:
                 count=request.bad_times,
             )
         if request.unread:
-            self.metrics.inc(
-                "records_unread",
-                {"source": SOURCE},
-                request.unread,
-                help="Records acked undecoded: no marker and no host with a report in progress",
-            )
+            self._records_unread(request.unread)
             if not request.entries:
-                self.metrics.inc(
-                    "requests_unread", {"source": SOURCE}, help="Requests acked unread"
-                )
+                self._requests_unread(1)
+
+    def _count_mode(self, mode: str) -> None:
+        add = self._by_mode.get(mode)
+        if add is None:
+            add = self._by_mode[mode] = self.metrics.counter(
+                "forward_requests", {"mode": mode}, help="Requests by mode"
+            )
+        add(1)
+
+    def _acked(self, started: float) -> None:
+        self._ack_latency(time.monotonic() - started)
+
+    def _quick(
+        self, conn: ForwardConnection, obj: Any, client_hostname: str
+    ) -> tuple[bool, ForwardRequest | None]:
+        """Serves a small request where it arrived when it needs no handler: decoded (the
+        prefilter usually leaves every entry unread), counted and acked. (False, the request
+        if it was decoded) when it needs the connection's task instead."""
+        if self.config.ack_delay or conn.write_blocked:
+            return False, None
+        started = time.monotonic()
+        plain = plain_packed(obj) if self.prefilter is not None else None
+        if plain is None:
+            if _compressed(obj):
+                return False, None  # inflated off the loop
+            request = self._decode(obj, client_hostname or conn.peer)
+        else:
+            request = self._select_plain(plain, client_hostname or conn.peer)
+            if request is None:  # every entry unread: the common case, at its cheapest
+                self._count_mode(PACKED)
+                chunk = plain[2].get("chunk")
+                if chunk is not None:
+                    conn.write(self._ack(chunk))
+                    self._ack_latency(time.monotonic() - started)
+                return True, None
+        if request.entries:
+            return False, request
+        self._decoded(conn, request)
+        if request.chunk is not None:
+            conn.write(self._ack(request.chunk))
+            self._acked(started)
+        return True, None
+
+    def _select_plain(self, plain: tuple[str, bytes, dict], peer: str) -> ForwardRequest | None:
+        """The entries of a plain PackedForward request the prefilter chose, decoded; None
+        (counted) when it chose none."""
+        assert self.prefilter is not None
+        tag, payload, options = plain
+        try:
+            selection = self.prefilter.select(payload, tag, peer)
+        except UNDECODABLE as exc:  # entry boundaries are found by msgpack too
+            raise undecodable(exc) from None
+        if not selection.spans:
+            if selection.unread:
+                self._records_unread(selection.unread)
+                self._requests_unread(1)
+            return None
+        request = ForwardRequest(tag, [], options, PACKED)
+        limits = self.limits
+        limit = max(limits.max_decompressed_bytes, len(payload))
+        collect_selection(
+            payload, request, time.time(), limit, limits.max_entries_per_request, selection
+        )
+        return request
+
+    async def _process(
+        self,
+        conn: ForwardConnection,
+        obj: Any,
+        client_hostname: str,
+        encode_ack: Callable[[Any], bytes],
+        large: bool = False,
+        request: ForwardRequest | None = None,
+    ) -> None:
+        started = time.monotonic()
+        peer = client_hostname or conn.peer
+        if request is None:
+            request = (
+                await self._off_loop(self._decode, obj, peer)
+                if large or _compressed(obj)
+                else self._decode(obj, peer)
+            )
+        self._decoded(conn, request)
         if request.entries:
             self.metrics.inc(
                 "records_in", {"source": SOURCE}, len(request.entries), help="Records received"
@@ -515,22 +600,11 @@ class ForwardServer:
         if request.chunk is not None:
             if self.config.ack_delay:
                 await asyncio.sleep(self.config.ack_delay)
-            writer.write(encode_ack(request.chunk))
-            await writer.drain()
-            self.metrics.observe(
-                "ack_latency_seconds",
-                time.monotonic() - started,
-                {"source": SOURCE},
-                help="Request decoded to ack written",
-            )
+            conn.write(encode_ack(request.chunk))
+            await conn.drain()
+            self._acked(started)
 
-    async def _serve_json(
-        self,
-        conn: _Connection,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        data: bytes,
-    ) -> None:
+    async def _serve_json(self, conn: ForwardConnection, data: bytes) -> None:
         decoder = json.JSONDecoder()
         buffer = data.decode("utf-8", "replace")
         while True:
@@ -553,7 +627,7 @@ class ForwardServer:
                 position = end
                 conn.slot.busy = True
                 try:
-                    await self._process(conn, obj, writer, "", _json_ack)
+                    await self._process(conn, obj, "", _json_ack)
                 finally:
                     conn.slot.busy = False
             if len(buffer) > self.limits.max_frame_bytes:
@@ -563,7 +637,7 @@ class ForwardServer:
                 return
             timeout = self.limits.request_deadline if buffer else self.limits.idle_timeout
             try:
-                more = await asyncio.wait_for(reader.read(self.config.read_size), timeout)
+                more = await asyncio.wait_for(conn.read(self.config.read_size), timeout)
             except TimeoutError:
                 if buffer:
                     raise ConnectionRefused(
@@ -578,12 +652,12 @@ class ForwardServer:
             buffer += more.decode("utf-8", "replace")
 
     async def _handshake(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, unpacker: msgpack.Unpacker
+        self, conn: ForwardConnection, unpacker: msgpack.Unpacker
     ) -> tuple[str, int]:
         assert self.config.handshake is not None
         state = ServerHandshake(self.config.handshake)
-        writer.write(state.helo())
-        await writer.drain()
+        conn.write(state.helo())
+        await conn.drain()
         fed = 0
         timeout = self.config.handshake_timeout
         deadline = time.monotonic() + timeout
@@ -597,7 +671,7 @@ class ForwardServer:
                 raise undecodable(exc) from None
             remaining = deadline - time.monotonic()
             try:
-                data = await asyncio.wait_for(reader.read(4096), timeout=max(remaining, 0.01))
+                data = await asyncio.wait_for(conn.read(4096), timeout=max(remaining, 0.01))
             except TimeoutError:
                 raise ConnectionRefused(
                     "auth",
@@ -614,10 +688,246 @@ class ForwardServer:
             except msgpack.BufferFull:
                 raise FrameError("oversized", "PING larger than the frame limit") from None
         result = state.check_ping(ping)
-        writer.write(result.pong)
-        await writer.drain()
+        conn.write(result.pong)
+        await conn.drain()
         if not result.ok:
             raise ConnectionRefused(
                 "auth", f"handshake refused for {result.client_hostname or '?'}: {result.reason}"
             )
         return result.client_hostname, fed
+
+
+_WORK, _DONE = "work", "done"
+
+
+class _Session:
+    """The msgpack requests of one connection after its setup, served as their bytes arrive.
+
+    A request that needs nothing but an ack is answered inside `data_received`; the first
+    one that needs more (a handler, an offloaded decode, a delay, a full send buffer) wakes
+    the connection's task, which serves it and every request after it in order; then
+    requests are answered where they arrive again."""
+
+    def __init__(
+        self,
+        server: ForwardServer,
+        conn: ForwardConnection,
+        unpacker: msgpack.Unpacker,
+        client_hostname: str,
+        fed: int,
+    ) -> None:
+        self.server = server
+        self.conn = conn
+        self.unpacker = unpacker
+        self.client_hostname = client_hostname
+        self.fed = fed  # bytes fed to the unpacker
+        self._backlog: list[bytes] = []  # bytes received while the task holds the unpacker
+        self._backlog_bytes = 0
+        # A request taken from the unpacker (and maybe decoded) that waits for the task.
+        self.pending: tuple[Any, int, ForwardRequest | None] | None = None
+        self._loop = asyncio.get_running_loop()
+        self._busy = False  # the task is serving requests
+        self._woken = False  # work waits for the task
+        self._ended = False
+        self._failure: BaseException | None = None
+        self._waiter: asyncio.Future | None = None
+        now = self._loop.time()
+        self._last_active = now
+        self._started_at, self._started_tell = now, unpacker.tell()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def start(self, first: bytes) -> None:
+        left = self.conn.divert(self._on_data, self._on_eof)
+        self._arm(self._loop.time() + self.server.limits.idle_timeout)
+        data = first + left
+        if data:
+            self._on_data(data)
+        else:
+            self._serve_here()  # bytes that came with the handshake's PING
+        if self.conn.at_eof:
+            self._on_eof()
+
+    def stop(self) -> None:
+        self._ended = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    async def next_event(self) -> str:
+        """_WORK when requests wait for the task, _DONE when the connection ends; raises the
+        refusal that ends it."""
+        while True:
+            if self._failure is not None:
+                raise self._failure
+            if self._woken:
+                self._woken = False
+                return _WORK
+            if self._ended:
+                return _DONE
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def busy(self, busy: bool) -> None:
+        self._busy = busy
+        self.conn.slot.busy = busy
+        if busy:
+            return
+        self._last_active = self._loop.time()
+        self.conn.resume_reading()
+        if self._backlog:
+            data = b"".join(self._backlog)
+            self._backlog.clear()
+            self._backlog_bytes = 0
+            if not self._feed(data):
+                return
+            self._serve_here()
+            if self._woken or self._failure is not None:
+                return  # the task goes on with them
+        if self.server._closing:
+            self._end()
+        elif self.conn.at_eof:
+            self._on_eof()
+
+    # -- data path ------------------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        if self._ended or self._failure is not None:
+            return
+        server = self.server
+        self._last_active = self._loop.time()
+        server.gate.touch(self.conn.slot)
+        if self._busy or self._woken:
+            # The task may be decoding from the unpacker on another thread: bytes wait here.
+            self._backlog.append(data)
+            self._backlog_bytes += len(data)
+            try:
+                server._hold(self.conn, self.fed + self._backlog_bytes - self.unpacker.tell())
+            except ConnectionRefused as exc:
+                self._fail(exc)
+                return
+            if self._backlog_bytes > server.config.read_size:
+                self.conn.pause_reading()  # the task reads on when it is done
+            return
+        if self._feed(data):
+            self._serve_here()
+
+    def _feed(self, data: bytes) -> bool:
+        server = self.server
+        self.fed += len(data)
+        try:
+            server._hold(self.conn, self.fed - self.unpacker.tell())
+            self.unpacker.feed(data)
+        except msgpack.BufferFull:
+            limit = server.limits.max_frame_bytes
+            self._fail(FrameError("oversized", f"request larger than {limit} bytes"))
+            return False
+        except ConnectionRefused as exc:
+            self._fail(exc)
+            return False
+        return True
+
+    def _serve_here(self) -> None:
+        server, unpacker, conn = self.server, self.unpacker, self.conn
+        offload = server.limits.offload_bytes
+        try:
+            # tell() == fed: nothing left to decode (cheaper than a StopIteration)
+            while unpacker.tell() < self.fed:
+                if server._closing:
+                    self._end()
+                    return
+                if self.fed - unpacker.tell() >= offload:
+                    self._wake()  # decoded off the loop by the task
+                    return
+                before = unpacker.tell()
+                try:
+                    obj = next(unpacker)
+                except StopIteration:
+                    break
+                except UNDECODABLE as exc:
+                    self._fail(undecodable(exc))
+                    return
+                if obj is None:
+                    continue  # keepalive no-op
+                done, request = server._quick(conn, obj, self.client_hostname)
+                if not done:
+                    self.pending = (obj, unpacker.tell() - before, request)
+                    self._wake()
+                    return
+        except (ConnectionRefused, FrameError) as exc:
+            self._fail(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - a defect, counted by the task as internal
+            self._fail(exc)
+            return
+        tell = unpacker.tell()
+        if conn.held:
+            server._hold(conn, self.fed - tell)
+        if tell != self._started_tell:  # a new request began with these bytes
+            self._started_at, self._started_tell = self._last_active, tell
+
+    def _on_eof(self) -> None:
+        if self._busy or self._woken or self._ended:
+            return  # the task looks again when it is done
+        if self.unpacker.tell() < self.fed:
+            left = self.fed - self.unpacker.tell()
+            self._fail(
+                FrameError("truncated", f"connection closed inside a request ({left} bytes)")
+            )
+            return
+        error = self.conn.error
+        if error is not None:
+            self._fail(error if isinstance(error, ConnectionError) else ConnectionError(error))
+            return
+        self._end()
+
+    # -- deadlines --------------------------------------------------------------------------
+
+    def _arm(self, when: float) -> None:
+        self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._ended or self._failure is not None:
+            return
+        limits = self.server.limits
+        now = self._loop.time()
+        if self._busy or self._woken:
+            self._arm(now + limits.idle_timeout)
+            return
+        due = self._last_active + limits.idle_timeout
+        partial = self.fed > self.unpacker.tell()
+        if partial:
+            due = min(due, self._started_at + limits.request_deadline)
+        if now < due:
+            self._arm(due)
+            return
+        if partial:
+            deadline = limits.request_deadline
+            self._fail(
+                ConnectionRefused("request_deadline", f"request not complete within {deadline:g} s")
+            )
+            return
+        log.info("forward: closing idle connection from %s", self.conn.peer)
+        self._end()
+
+    # -- waking the task --------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        self._woken = True
+        self._notify()
+
+    def _end(self) -> None:
+        self._ended = True
+        self._notify()
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failure = exc
+        self.conn.pause_reading()
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)

@@ -20,6 +20,8 @@ from oom_enricher.sources.limits import LISTEN_BACKLOG, ConnectionGate, Slot
 ACCEPT_RETRY = 0.1  # seconds to wait after accept() failed (EMFILE, ENOBUFS)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Slot], Awaitable[None]]
+# Builds the protocol of an admitted connection instead of a stream pair and `handler`.
+ProtocolFactory = Callable[[Slot], asyncio.Protocol]
 
 
 class PausedStreamProtocol(asyncio.StreamReaderProtocol):
@@ -37,10 +39,11 @@ class GatedListener:
         port: int,
         gate: ConnectionGate,
         errors: ErrorLog,
-        handler: Handler,
+        handler: Handler | None,
         *,
         read_limit: int = 64 * 1024,
         paused: bool = False,
+        protocol_factory: ProtocolFactory | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -49,6 +52,7 @@ class GatedListener:
         self.handler = handler
         self.read_limit = read_limit
         self.paused = paused
+        self.protocol_factory = protocol_factory
         self._sock: socket.socket | None = None
         self._task: asyncio.Task | None = None
 
@@ -104,13 +108,7 @@ class GatedListener:
             )
             sock.close()
             return
-        reader = asyncio.StreamReader(limit=self.read_limit)
-        protocol_type = PausedStreamProtocol if self.paused else asyncio.StreamReaderProtocol
-
-        async def connected(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            await self.handler(r, w, slot)
-
-        protocol = protocol_type(reader, connected)
+        protocol = self._protocol(slot)
         try:
             transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock)
         except OSError:
@@ -118,3 +116,16 @@ class GatedListener:
             sock.close()
             return
         slot.close = transport.abort  # until the handler takes over (it cancels its task)
+
+    def _protocol(self, slot: Slot) -> asyncio.Protocol:
+        if self.protocol_factory is not None:
+            return self.protocol_factory(slot)
+        assert self.handler is not None
+        handler = self.handler
+        reader = asyncio.StreamReader(limit=self.read_limit)
+        protocol_type = PausedStreamProtocol if self.paused else asyncio.StreamReaderProtocol
+
+        async def connected(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await handler(r, w, slot)
+
+        return protocol_type(reader, connected)

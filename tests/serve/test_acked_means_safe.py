@@ -185,6 +185,42 @@ def test_a_chunk_that_could_not_be_made_durable_is_fed_when_resent(tmp_path, mon
     assert [d["host"]["name"] for d in sink.docs] == ["node-r"]
 
 
+def test_journal_at_its_byte_cap_refuses_acks_with_503_and_a_counter(tmp_path):
+    sink = ListSink()
+    first, second = oom_report("node-f", 1, "f"), oom_report("node-g", 2, "g")
+
+    async def main() -> None:
+        config = from_dict(
+            {
+                "state_dir": str(tmp_path),
+                "max_journal_bytes": 1024,
+                "sources": {"forward": {}},
+                "http": {"port": None},
+            }
+        )
+        app = ServeApp(config, [sink])
+        proc = app.processor
+        proc.restore()
+        proc.start()
+        await proc.handle("forward", _records("node-f", first), chunk="1", sender="s")
+        assert proc.journal.bytes >= 1024  # the first report alone reached the cap
+        with pytest.raises(NotSafe, match="cap of 1024"):
+            await proc.handle("forward", _records("node-g", second), chunk="2", sender="s")
+        ok, health = app.health()
+        assert not ok and health["status"] == "unavailable"
+        assert any("max_journal_bytes" in reason for reason in health["reasons"]), health
+        assert proc.metrics.get("errors", {"source": "journal", "kind": "full"}) == 1
+        assert not proc.pipeline.assembler.has_open("node-g")  # the refused batch was not fed
+        # Below the cap again (as when delivered segments are released): the resend is fed.
+        proc.max_journal_bytes = 1 << 20
+        await proc.handle("forward", _records("node-g", second), chunk="2", sender="s")
+        assert proc.problems() == []
+        sink.docs.extend(proc.pipeline.finish())
+
+    asyncio.run(main())
+    assert sorted(d["host"]["name"] for d in sink.docs) == ["node-f", "node-g"]
+
+
 @pytest.mark.parametrize("damage", ["journal_is_a_file", "segment_is_a_directory",
                                     "wrong_shape", "torn_last_record"])  # fmt: skip
 def test_malformed_journal_never_stops_the_start(tmp_path, damage, caplog):

@@ -119,3 +119,36 @@ def test_json_log_lines_carry_extra_fields():
     entry = json.loads(JsonFormatter().format(record))
     assert entry["message"] == "closing x"
     assert entry["log.level"] == "warning" and entry["error.type"] == "oversized"
+
+
+def test_series_of_equal_but_differently_typed_labels_stay_apart():
+    # Label sets are cached by their items: True == 1 must not reuse the series of "1".
+    metrics = Metrics()
+    metrics.inc("requests", {"mode": "1"})
+    metrics.inc("requests", {"mode": True})
+    metrics.inc("requests", {"mode": 1})
+    metrics.inc("requests", {"mode": "1"}, 2)
+    assert metrics.get("requests", {"mode": "1"}) == 4
+    assert metrics.get("requests", {"mode": True}) == 1
+    assert 'oom_enricher_requests_total{mode="True"} 1' in metrics.render()
+
+
+def test_summary_keeps_the_latest_samples_only():
+    metrics = Metrics()
+    for n in range(25_000):
+        metrics.observe("ack_latency_seconds", float(n), {"source": "forward"})
+    text = metrics.render()
+    assert 'oom_enricher_ack_latency_seconds_count{source="forward"} 10000' in text
+    assert 'oom_enricher_ack_latency_seconds{source="forward",quantile="0.5"} 19999' in text
+
+
+def test_serve_runs_on_uvloop_unless_asyncio_is_chosen():
+    import uvloop
+
+    from oom_enricher.serve.app import loop_factory
+
+    assert loop_factory("auto") is uvloop.new_event_loop
+    assert loop_factory("uvloop") is uvloop.new_event_loop
+    assert loop_factory("asyncio") is None
+    with pytest.raises(ConfigError, match="event_loop"):
+        from_dict({"event_loop": "trio", "sources": {"forward": {}}})

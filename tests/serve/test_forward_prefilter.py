@@ -212,3 +212,16 @@ def test_report_closes_at_its_own_deadline_and_the_loop_sleeps_until_it():
     (doc,) = sink.docs
     assert doc["oom"]["complete"]
     assert clock.now == 1000.0 + grace  # closed at the deadline, not at a later tick
+
+
+def test_entry_count_of_reused_unpackers_survives_a_payload_cut_inside_an_entry():
+    from oom_enricher.skimming.forward_prefilter import EntryCounter, entry_spans
+
+    entries = [msgpack.packb([BASE + n, {"host": "edge-1", "log": f"line {n}"}]) for n in range(5)]
+    whole = b"".join(entries)
+    counter = EntryCounter()
+    assert counter.count(whole) == 5
+    assert counter.count(whole[:-4]) == 4  # the cut entry is not counted
+    # the unpacker that held the cut entry is not reused: the next payload counts alone
+    assert counter.count(whole) == 5 == len(entry_spans(whole))
+    assert counter.count(b"") == 0

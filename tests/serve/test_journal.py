@@ -102,6 +102,38 @@ def test_a_failed_write_leaves_nothing_behind_and_hands_out_its_positions_again(
     assert records(Journal(tmp_path)) == [(0, b"first"), (1, b"second")]
 
 
+def test_a_write_torn_by_a_full_disk_that_cannot_be_cut_back_loses_no_later_record(
+    tmp_path, monkeypatch
+):
+    # The fault matrix's disk full: half a record reached the file, and cutting it back
+    # failed too. A record acknowledged after it must not sit behind that hole.
+    journal = Journal(tmp_path)
+    records(journal)
+    journal.append([b"first"])
+    real_write, real_ftruncate = os.write, os.ftruncate
+
+    def half_then_full(fd, data):
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def refused(fd, length):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    monkeypatch.setattr(os, "ftruncate", refused)
+    with pytest.raises(OSError):
+        journal.append([b"torn" * 100])
+    monkeypatch.setattr(os, "write", real_write)
+    monkeypatch.setattr(os, "ftruncate", real_ftruncate)
+    assert journal.append([b"second"]) == 1
+    assert journal.append([b"third"]) == 2
+    journal.close()
+    again = Journal(tmp_path)
+    assert records(again) == [(0, b"first"), (1, b"second"), (2, b"third")]
+    assert again.segments == 2 and again.stats.torn_tails == 1
+    assert again.append([b"fourth"]) == 3
+
+
 def test_entries_that_are_not_segments_are_skipped_and_counted(tmp_path):
     (tmp_path / "00000000000000000000.seg").mkdir()  # a directory with a segment's name
     (tmp_path / "notes.txt").write_text("hello")

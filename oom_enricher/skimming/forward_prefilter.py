@@ -108,6 +108,7 @@ class _Needles:
         self.hosts = hosts
         self.literals = list(markers) + [host.encode("utf-8", SURROGATE) for host in hosts]
         self._db = None
+        self._scratch = threading.local()
         if use_hyperscan and hyperscan is not None:
             self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self._db.compile(
@@ -121,7 +122,12 @@ class _Needles:
         markers: list[int] = []
         hosts: list[tuple[int, str]] = []
         if self._db is not None:
-            self._db.scan(data, match_event_handler=self._on_match, context=(markers, hosts))
+            self._db.scan(
+                data,
+                match_event_handler=self._on_match,
+                context=(markers, hosts),
+                scratch=self._thread_scratch(),
+            )
             return markers, hosts
         for ident, literal in enumerate(self.literals):
             for found in _find_all(data, literal):
@@ -130,6 +136,14 @@ class _Needles:
                 else:
                     hosts.append((found, self.hosts[ident - self.markers]))
         return markers, hosts
+
+    def _thread_scratch(self):
+        # Large requests are scanned on decoding threads while the loop scans small ones, and
+        # a Hyperscan scratch serves one scan at a time (ScratchInUseError otherwise).
+        scratch = getattr(self._scratch, "space", None)
+        if scratch is None:
+            scratch = self._scratch.space = hyperscan.Scratch(self._db)
+        return scratch
 
     def _on_match(self, ident: int, _from: int, to: int, _flags: int, found) -> None:
         if ident < self.markers:

@@ -225,3 +225,32 @@ def test_entry_count_of_reused_unpackers_survives_a_payload_cut_inside_an_entry(
     # the unpacker that held the cut entry is not reused: the next payload counts alone
     assert counter.count(whole) == 5 == len(entry_spans(whole))
     assert counter.count(b"") == 0
+
+
+def test_requests_selected_on_several_threads_at_once_never_share_a_scan_scratch():
+    """Large requests are selected on decoding threads while the loop selects small ones."""
+    import threading
+
+    from oom_enricher.skimming.forward_prefilter import ForwardPrefilter
+
+    prefilter = ForwardPrefilter(lambda record, tag, peer: [record.get("host")])
+    noise = [[BASE + n, {"host": "idle", "log": "x" * 2000}] for n in range(1500)]
+    marker = [BASE, {"host": "edge-1", "log": "bash invoked oom-killer: gfp_mask=0xcc0"}]
+    payload = b"".join(msgpack.packb(e) for e in noise + [marker])
+    chosen, errors = [], []
+
+    def select_many():
+        for _ in range(40):
+            try:
+                chosen.append(prefilter.select(payload, "kern", "peer").spans)
+            except Exception as exc:  # a shared scratch raises ScratchInUseError
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=select_many) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(chosen) == 120
+    assert all(spans == chosen[0] and len(spans) == 1 for spans in chosen)

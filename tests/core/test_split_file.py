@@ -1,0 +1,225 @@
+"""A big file read by several processes gives the bytes one process writes."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from bench.fleet_log import fleet_lines
+from oom_enricher.skimming.skim_files import skim_documents
+from oom_enricher.skimming.split_file import SplitStats, split_documents, splittable
+from tests.corpus_cases import REPO
+
+CORPUS = sorted((REPO / "tests" / "corpus").glob("*.log"))
+SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+_CREATED = re.compile(rb'"created":"[^"]*"')  # the time of the run, not of the report
+
+
+def _stable(output: bytes) -> bytes:
+    return _CREATED.sub(b'"created":""', output)
+
+
+def one_process(path: Path) -> bytes:
+    option = orjson.OPT_APPEND_NEWLINE
+    return _stable(b"".join(orjson.dumps(doc, option=option) for doc in skim_documents([path])))
+
+
+def split(path: Path, cuts: list[int]) -> tuple[bytes, SplitStats]:
+    out, stats = io.BytesIO(), SplitStats()
+    split_documents(str(path), out, len(cuts) + 1, split_stats=stats, cuts=cuts)
+    return _stable(out.getvalue()), stats
+
+
+def line_starts(data: bytes) -> list[int]:
+    return [0] + [match.end() for match in re.finditer(rb"\n", data)][:-1]
+
+
+def report_line_starts(data: bytes) -> list[int]:
+    """Starts of the lines of reports (kernel lines that are not the generator's noise)."""
+    noise = (b"IPv6: ADDRCONF", b"renamed from veth", b"audit: type=")
+    starts = []
+    for start in line_starts(data):
+        line = data[start : data.find(b"\n", start)]
+        if b" kernel: " in line and not any(part in line for part in noise):
+            starts.append(start)
+    return starts
+
+
+def write_fleet(path: Path, lines: int, hosts: int, share: float, seed: int) -> bytes:
+    data = ("\n".join(fleet_lines(lines, hosts, share, seed=seed)) + "\n").encode()
+    path.write_bytes(data)
+    return data
+
+
+def cuts_from(draw, data: bytes, jobs: int) -> list[int]:
+    """Cut offsets: any line start, a report's line (its header, body, kill or tail, or the
+    lines a headerless report looks back to), or inside a line."""
+    anywhere, in_reports = line_starts(data), report_line_starts(data) or [0]
+    kinds = st.sampled_from(["line", "report", "byte"])
+    cuts = []
+    for _ in range(jobs - 1):
+        kind = draw(kinds)
+        if kind == "line":
+            cuts.append(draw(st.sampled_from(anywhere)))
+        elif kind == "report":
+            cuts.append(draw(st.sampled_from(in_reports)) + draw(st.sampled_from([0, 1])))
+        else:
+            cuts.append(draw(st.integers(0, len(data) - 1)))
+    return cuts
+
+
+@SETTINGS
+@given(
+    st.integers(0, 10_000),
+    st.integers(2, 40),
+    st.sampled_from([0.02, 0.1, 0.3]),
+    st.integers(2, 4),
+    st.data(),
+)
+def test_split_fleet_log_matches_one_process(seed, hosts, share, jobs, data):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fleet.log"
+        content = write_fleet(path, 3000, hosts, share, seed)
+        cuts = cuts_from(data.draw, content, jobs)
+        got, _ = split(path, cuts)
+        assert got == one_process(path)
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(CORPUS), min_size=2, max_size=6), st.integers(2, 4), st.data())
+def test_split_corpus_files_end_to_end_matches_one_process(logs, jobs, data):
+    """Corpus reports of every shape one after another (dmesg without hosts, continuation
+    lines, journal, headerless reports), cut anywhere."""
+    content = b"".join(log.read_bytes().rstrip(b"\n") + b"\n" for log in logs)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "corpus.log"
+        path.write_bytes(content)
+        assume(splittable(str(path), jobs, min_bytes=0))
+        cuts = cuts_from(data.draw, content, jobs)
+        got, _ = split(path, cuts)
+        assert got == one_process(path)
+
+
+def test_a_cut_between_a_report_header_and_its_body_gives_one_document(tmp_path: Path):
+    path = tmp_path / "fleet.log"
+    data = write_fleet(path, 4000, 6, 0.1, seed=3)
+    header = data.index(b"invoked oom-killer")
+    cut = data.index(b"\n", header) + 1
+    got, stats = split(path, [cut])
+    assert got == one_process(path)
+    assert got.count(b'"event":{') == one_process(path).count(b'"event":{') > 3
+
+
+def test_a_cut_after_the_kill_line_before_the_reaper_is_read_again(tmp_path: Path):
+    """The next worker would take the reaper line for a report of its own: the check sees
+    that a report of that host began before the line that closed the followed one."""
+    path = tmp_path / "fleet.log"
+    data = write_fleet(path, 4000, 3, 0.2, seed=8)
+    kill = re.search(rb"(?m)^(.* kernel: \[ *[\d.]+\] )Killed process (\d+) \(([^)]*)\).*\n", data)
+    reaper = b"%soom_reaper: reaped process %s (%s), now anon-rss:0kB, file-rss:0kB\n" % (
+        kill.group(1),
+        kill.group(2),
+        kill.group(3),
+    )
+    path.write_bytes(data[: kill.end()] + reaper + data[kill.end() :])
+    got, stats = split(path, [kill.end()])
+    assert got == one_process(path)
+    assert stats.reread == 1
+
+
+def test_cuts_far_from_reports_are_not_read_again(tmp_path: Path):
+    path = tmp_path / "fleet.log"
+    # every host's kernel goes on printing, later than its report: reports end before a cut
+    noise = "".join(
+        f"Nov 20 08:00:09 node-{index % 20:04d}.fleet.example kernel: "
+        f"[{29810 + index / 1000:12.6f}] eth0: renamed from veth{index}\n"
+        for index in range(5000)
+    )
+    first = "\n".join(fleet_lines(2000, 20, 0.1, seed=1)) + "\n"
+    later = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+    second = "\n".join(fleet_lines(2000, 20, 0.1, seed=2, start=later)) + "\n"
+    path.write_text(first + noise + second + noise)
+    cut = len((first + noise[: len(noise) // 2]).encode())
+    got, stats = split(path, [cut, cut + len(noise.encode()) // 2])
+    assert got == one_process(path)
+    assert got.count(b'"event":{') > 5
+    assert stats.reread == 0
+
+
+def test_stdin_pipes_small_files_and_pastes_are_read_by_one_process(tmp_path: Path):
+    log = tmp_path / "fleet.log"
+    write_fleet(log, 2000, 5, 0.1, seed=4)
+    quoted = tmp_path / "mail.txt"
+    quoted.write_text("".join(f"> {line}\n" for line in log.read_text().splitlines()))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert splittable(str(log), 2, min_bytes=0)
+    assert not splittable(str(log), 1, min_bytes=0)
+    assert not splittable(str(log), 2)  # below the default size
+    assert not splittable("-", 2, min_bytes=0)
+    assert not splittable(str(fifo), 2, min_bytes=0)
+    assert not splittable(str(quoted), 2, min_bytes=0)
+    assert not splittable(str(tmp_path / "missing.log"), 2, min_bytes=0)
+
+
+def _big_file(path: Path, with_reports: bool) -> None:
+    """Just above the size from which `parse` splits: reports at both ends and in the middle
+    of 64 MiB of other programs' lines."""
+    rng = random.Random(5)
+    noise = "".join(
+        f"Nov 20 09:00:00 node-{rng.randrange(40):04d}.fleet.example sshd[{rng.randrange(999)}]: "
+        "pam_unix(sshd:session): session closed for user deploy\n"
+        for _ in range(20_000)
+    ).encode()
+    starts = [datetime(2026, 11, 20, hour, tzinfo=UTC) for hour in (8, 10, 12)]
+    parts = [
+        ("\n".join(fleet_lines(3000, 40, 0.1, seed=hour.hour, start=hour)) + "\n").encode()
+        if with_reports
+        else b""
+        for hour in starts
+    ]
+    with path.open("wb") as out:
+        for index, part in enumerate(parts):
+            out.write(part)
+            for _ in range((33 << 20) // len(noise)) if index < 2 else ():
+                out.write(noise)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "oom_enricher", "parse", *args],
+        capture_output=True,
+        cwd=REPO,
+        check=False,
+    )
+
+
+def test_parse_cli_default_jobs_gives_the_bytes_of_jobs_1_and_the_same_exit_codes(
+    tmp_path: Path,
+):
+    big = tmp_path / "big.log"
+    _big_file(big, with_reports=True)
+    assert splittable(str(big), 2)  # above the size from which parse splits
+    one, two, default = _cli("--jobs", "1", str(big)), _cli("--jobs", "2", str(big)), _cli(str(big))
+    assert one.returncode == two.returncode == default.returncode == 0, two.stderr
+    assert _stable(two.stdout) == _stable(default.stdout) == _stable(one.stdout)
+    assert one.stdout.count(b"\n") > 10
+    assert two.stderr == one.stderr == default.stderr == b""
+    _big_file(big, with_reports=False)
+    none = _cli("--jobs", "2", str(big))
+    assert none.returncode == 1 and none.stdout == b""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import orjson
@@ -13,9 +14,11 @@ from oom_enricher.cli.common_args import (
     positive_int,
     report_read_problems,
 )
-from oom_enricher.skimming.skim_files import skim_documents
 from oom_enricher.sources.file_reader import ReadStats
 from oom_enricher.sources.progress import TerminalProgress
+
+# Below this a file is read by one process: starting workers costs more than they save.
+SPLIT_MIN_BYTES = 64 << 20
 
 
 def register(subparsers) -> None:
@@ -33,6 +36,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from oom_enricher.skimming.skim_files import skim_documents  # the pipeline, when it runs
+
     stats = ReadStats()
     progress = TerminalProgress("parsing")
     option = orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if args.pretty else 0)
@@ -55,12 +60,12 @@ def run(args: argparse.Namespace) -> int:
 def _split(args: argparse.Namespace, out, option: int, stats, progress) -> int | None:
     """Documents of one big regular file read by several processes; None when the input is
     read by this one."""
-    if len(args.files) != 1 or args.jobs == 1:
+    if len(args.files) != 1 or args.jobs == 1 or not _big(args.files[0]):
         return None
     from oom_enricher.skimming import split_file  # multiprocessing only when it is used
 
     jobs = args.jobs or split_file.default_jobs()
-    if not split_file.splittable(args.files[0], jobs):
+    if not split_file.splittable(args.files[0], jobs, SPLIT_MIN_BYTES):
         return None
     return split_file.split_documents(
         args.files[0],
@@ -72,3 +77,10 @@ def _split(args: argparse.Namespace, out, option: int, stats, progress) -> int |
         max_line_bytes=args.max_line_bytes,
         json_option=option,
     )
+
+
+def _big(path: str) -> bool:
+    try:
+        return path != "-" and os.stat(path).st_size >= SPLIT_MIN_BYTES
+    except OSError:
+        return False  # reported when it is read

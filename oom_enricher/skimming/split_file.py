@@ -24,11 +24,9 @@ from __future__ import annotations
 import copy
 import logging
 import mmap
-import multiprocessing
 import os
 import stat
 import struct
-import tempfile
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +43,6 @@ from oom_enricher.reassembly.markers import Marker, classify
 from oom_enricher.skimming.skimmer import Skimmer
 from oom_enricher.sources.file_reader import MAX_LINE_BYTES, ProgressCallback, ReadStats
 
-SPLIT_MIN_BYTES = 64 << 20  # smaller files are read faster than workers start
 MAX_JOBS = 8
 _FRAME = struct.Struct("<qqI")  # emission offset, order among documents at end of input, length
 _NO_CLOSE = -1  # a followed report still open at the end of input
@@ -58,7 +55,7 @@ def default_jobs() -> int:
     return max(1, min(len(os.sched_getaffinity(0)), MAX_JOBS))
 
 
-def splittable(path: str, jobs: int, min_bytes: int = SPLIT_MIN_BYTES) -> bool:
+def splittable(path: str, jobs: int, min_bytes: int) -> bool:
     """Whether `path` is a regular file big enough to split, read as a log (not a paste)."""
     if jobs < 2 or path == "-":
         return False
@@ -391,6 +388,9 @@ def split_documents(
         cuts = cut_points(data, jobs) if cuts is None else _line_starts_at(data, cuts)
         modified = datetime.fromtimestamp(os.fstat(stream.fileno()).st_mtime, UTC)
     stats.bytes_read += size
+    import multiprocessing  # only a split file starts processes
+    import tempfile
+
     context = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="oom-enricher-split-") as spool_dir:
         job = _Job(path, options, max_line_bytes, json_option, cuts, spool_dir, modified)

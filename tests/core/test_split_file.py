@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bench.fleet_log import fleet_lines
+from oom_enricher.cli.parse_cmd import SPLIT_MIN_BYTES
 from oom_enricher.skimming.skim_files import skim_documents
 from oom_enricher.skimming.split_file import SplitStats, split_documents, splittable
 from tests.corpus_cases import REPO
@@ -170,7 +171,7 @@ def test_stdin_pipes_small_files_and_pastes_are_read_by_one_process(tmp_path: Pa
     os.mkfifo(fifo)
     assert splittable(str(log), 2, min_bytes=0)
     assert not splittable(str(log), 1, min_bytes=0)
-    assert not splittable(str(log), 2)  # below the default size
+    assert not splittable(str(log), 2, SPLIT_MIN_BYTES)
     assert not splittable("-", 2, min_bytes=0)
     assert not splittable(str(fifo), 2, min_bytes=0)
     assert not splittable(str(quoted), 2, min_bytes=0)
@@ -214,7 +215,7 @@ def test_parse_cli_default_jobs_gives_the_bytes_of_jobs_1_and_the_same_exit_code
 ):
     big = tmp_path / "big.log"
     _big_file(big, with_reports=True)
-    assert splittable(str(big), 2)  # above the size from which parse splits
+    assert splittable(str(big), 2, SPLIT_MIN_BYTES)
     one, two, default = _cli("--jobs", "1", str(big)), _cli("--jobs", "2", str(big)), _cli(str(big))
     assert one.returncode == two.returncode == default.returncode == 0, two.stderr
     assert _stable(two.stdout) == _stable(default.stdout) == _stable(one.stdout)

@@ -67,16 +67,20 @@ def _split(args: argparse.Namespace, out, option: int, stats, progress) -> int |
     jobs = args.jobs or split_file.default_jobs()
     if not split_file.splittable(args.files[0], jobs, SPLIT_MIN_BYTES):
         return None
-    return split_file.split_documents(
-        args.files[0],
-        out,
-        jobs,
-        pipeline_options(args),
-        stats,
-        progress,
-        max_line_bytes=args.max_line_bytes,
-        json_option=option,
-    )
+    try:
+        return split_file.split_documents(
+            args.files[0],
+            out,
+            jobs,
+            pipeline_options(args),
+            stats,
+            progress,
+            max_line_bytes=args.max_line_bytes,
+            json_option=option,
+        )
+    except split_file.SplitError as error:
+        stats.errors.append(f"{args.files[0]}: {error}")
+        return 0
 
 
 def _big(path: str) -> bool:

@@ -6,8 +6,9 @@ emitted while it reads its own segment, so the merged output is in emission orde
 starts with the true (empty) state; worker k starts cold at its cut, which is exact unless a
 report was in progress there, or a per-host memory of the bytes before the cut (recent victims,
 newest kernel stamp, stream year) would have decided a line differently. So a worker, at the
-end of its segment, keeps a copy of its state and follows the reports still in progress past
-the cut (only their hosts' lines) until they close: those documents are its own. The parent
+end of its segment, keeps its state in a forked copy of itself and follows the reports still
+in progress past the cut (only their hosts' lines) until they close: those documents are its
+own. The parent
 then checks the next worker's record against that: no report of a followed host began before
 the line that closed it, no reaper line was taken for a new report whose victim the true state
 remembers, no kernel stamp went back, no host's year was carried over New Year. If a check
@@ -21,7 +22,6 @@ documents into the next segment's at the lines that closed them.
 
 from __future__ import annotations
 
-import copy
 import logging
 import mmap
 import os
@@ -122,6 +122,7 @@ class SplitResult:
     min_stamp: dict[str, float] = field(default_factory=dict)
     max_open: int = 0
     late_seen: bool = False
+    overflow: bool = False  # more hosts than the checks keep (then the segment is read again)
     # the holder's side: reports followed past the segment end, and the state they leave
     closed_at: dict[str, tuple[int, bool]] = field(default_factory=dict)  # (offset, consumed)
     victims: dict[str, set[int]] = field(default_factory=dict)
@@ -138,7 +139,7 @@ class _SplitSkimmer(Skimmer):
         super().__init__(*args, **kwargs)
         self.record = SplitResult(0, "", "")
         self.follow: set[str] | None = None  # None: read every host; else only these
-        self.follow_blocks: list = []
+        self._host_cap = self.pipeline.assembler.bounds.max_open_hosts
 
     def _host_open(self, key: str) -> bool:
         if self.follow is not None and key not in self.follow:
@@ -166,9 +167,16 @@ class _SplitSkimmer(Skimmer):
                 record.cold_reaped.append((key, int(found[1]["pid"])))
         if line.monotonic is not None and line.monotonic < record.min_stamp.get(key, float("inf")):
             record.min_stamp[key] = line.monotonic
+        if len(record.min_stamp) + len(record.cold_reaped) > self._host_cap:
+            record.overflow = True  # bounded: the check refuses rather than remember more
+            record.min_stamp.clear()
+            record.cold_reaped.clear()
         docs = super()._feed(line, position)
         if key not in record.first_open and assembler.has_open(line.host):
             record.first_open[key] = position
+            if len(record.first_open) > self._host_cap:
+                record.overflow = True
+                record.first_open.clear()
         record.max_open = max(record.max_open, assembler.open_hosts)
         record.late_seen = record.late_seen or bool(assembler._late)
         return docs
@@ -241,28 +249,58 @@ def _serve_segments(job: _Job, segment: int, conn, progress, data) -> None:
     pipeline.normalizer.set_file_time(job.modified)
     skimmer = _SplitSkimmer(pipeline, None, ReadStats(), job.max_line_bytes)
     while True:
-        skimmer, result = _read_segment(job, segment, skimmer, data, progress)
-        conn.send(result)
-        try:
-            command = conn.recv()
-        except EOFError:
-            return  # the parent is gone or done
-        if command != "continue":
+        result = _read_segment(job, segment, skimmer, data, progress)
+        if segment + 1 == len(job.cuts):  # the last segment: nothing to follow
+            conn.send(result)
+            _command(conn)
             return
-        segment += 1
+        if not _keep_state_and_follow(job, segment, skimmer, data, result, conn):
+            return
+        segment += 1  # this is the copy kept at the cut, told to read on
+
+
+def _keep_state_and_follow(job: _Job, segment: int, skimmer, data, result, conn) -> bool:
+    """Keep the state at the segment end in a forked copy of this process (copy-on-write:
+    instant, whatever the size of the state), follow the reports in progress and send the
+    result. True in the copy when it is to read the next segment; False where all is done."""
+    readable, writable = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(writable)
+        command = os.read(readable, 1)
+        os.close(readable)
+        if command == b"c":
+            return True
+        os._exit(0)
+    os.close(readable)
+    _follow(skimmer, data, job.cuts[segment + 1], result, job.option)
+    conn.send(result)
+    command = _command(conn)
+    os.write(writable, b"c" if command == "continue" else b"s")
+    os.close(writable)
+    if command != "continue":
+        os.waitpid(child, 0)
+    return False
+
+
+def _command(conn) -> str:
+    try:
+        return conn.recv()
+    except EOFError:
+        return "stop"  # the parent is gone or done
 
 
 def _read_segment(job: _Job, segment: int, skimmer: _SplitSkimmer, data, progress):
-    """Segment `segment` from the skimmer's state; returns the state at the segment end
-    (before following) and what was read."""
+    """Segment `segment` read on from the skimmer's state (and, the last, finished)."""
     cuts = job.cuts
     start = cuts[segment]
     end = cuts[segment + 1] if segment + 1 < len(cuts) else len(data)
     skimmer.read_stats = ReadStats()
+    name = f"{segment}-{os.getpid()}.jsonl"
     skimmer.record = result = SplitResult(
         segment,
-        os.path.join(job.spool_dir, f"segment-{segment}.jsonl"),
-        os.path.join(job.spool_dir, f"follow-{segment}.jsonl"),
+        os.path.join(job.spool_dir, f"segment-{name}"),
+        os.path.join(job.spool_dir, f"follow-{name}"),
         stats=skimmer.read_stats,
     )
     docs = _Spool(result.docs_path, job.option)
@@ -278,21 +316,9 @@ def _read_segment(job: _Job, segment: int, skimmer: _SplitSkimmer, data, progres
     on_progress(end, None)
     if end == len(data):
         _finish(skimmer, docs, end, keys=None)
-        docs.close()
-        result.documents = docs.count
-        return skimmer, result
     docs.close()
     result.documents = docs.count
-    saved = _checkpoint(skimmer)
-    _follow(skimmer, data, end, result, job.option)
-    return saved, result
-
-
-def _checkpoint(skimmer: _SplitSkimmer) -> _SplitSkimmer:
-    """A copy of the whole reading state; the file, its mapping and the marker database are
-    shared, not copied."""
-    memo = {id(skimmer.finder): skimmer.finder, id(skimmer._data): skimmer._data}
-    return copy.deepcopy(skimmer, memo)
+    return result
 
 
 def _follow(skimmer: _SplitSkimmer, data, start: int, result: SplitResult, option: int) -> None:
@@ -331,6 +357,8 @@ def _inconsistency(holder: SplitResult, cold: SplitResult, job: _Job) -> str | N
     """Why the cold start of `cold` may have read its segment otherwise than the true state
     would have, or None."""
     bounds = job.options.bounds
+    if cold.overflow:
+        return "more hosts than the checks keep"
     next_cut = job.cuts[cold.segment + 1] if cold.segment + 1 < len(job.cuts) else None
     for key, (offset, consumed) in holder.closed_at.items():
         if next_cut is not None and (offset == _NO_CLOSE or offset >= next_cut):
@@ -405,18 +433,23 @@ def split_documents(
             child_end.close()
             workers.append(process)
             conns.append(parent_end)
+        finished = False
         try:
             written, reread = _merge(job, conns, done, size, out, stats, progress)
             stats_out.segments, stats_out.reread = len(cuts), reread
+            finished = True
             return written
         finally:
             for conn in conns:
-                conn.close()
+                conn.close()  # a worker waiting for a command stops
             for process in workers:
-                process.join(timeout=5)
-                if process.is_alive():
-                    process.kill()
-                    process.join()
+                if not finished:
+                    process.kill()  # a closed pipe downstream, an error: no more work
+                process.join()
+
+
+class SplitError(RuntimeError):
+    """A reading process failed or ended without its result."""
 
 
 def _receive(conn, done, size: int, progress) -> SplitResult:
@@ -426,9 +459,10 @@ def _receive(conn, done, size: int, progress) -> SplitResult:
     try:
         result = conn.recv()
     except EOFError:
-        raise RuntimeError("a parse worker ended without its result") from None
+        raise SplitError("a reading process ended without its result") from None
     if result.error:
-        raise RuntimeError(f"a parse worker failed:\n{result.error}")
+        _log.debug("reading process failed:\n%s", result.error)
+        raise SplitError(f"a reading process failed: {result.error.strip().splitlines()[-1]}")
     return result
 
 

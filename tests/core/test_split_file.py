@@ -224,3 +224,55 @@ def test_parse_cli_default_jobs_gives_the_bytes_of_jobs_1_and_the_same_exit_code
     _big_file(big, with_reports=False)
     none = _cli("--jobs", "2", str(big))
     assert none.returncode == 1 and none.stdout == b""
+
+
+def _rehost(lines: list[str], host: str, when: datetime, mono: float) -> list[str]:
+    """Kernel messages as one host's syslog lines at `when`, kernel stamps from `mono`."""
+    return [
+        f"{when:%b} {when.day:2d} {when:%H:%M:%S} {host} kernel: [{mono + i / 1000:12.6f}] {text}"
+        for i, text in enumerate(lines)
+    ]
+
+
+def _report_messages() -> list[str]:
+    from bench.fleet_log import report_templates
+
+    return report_templates()[0]
+
+
+def test_a_kernel_stamp_going_back_across_a_cut_is_read_again(tmp_path: Path):
+    """A host's line printed before its report but written after the cut (two sources merged
+    into one file) is a late line of that report for one process; a cold start cannot know."""
+    report = _report_messages()
+    when = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    lines = _rehost(report, "web-1", when, 500.0)
+    late = _rehost(["eth0: renamed from veth1"], "web-1", when, 500.0 + len(report) / 2000)
+    other = [f"Nov 20 08:00:01 web-2 sshd[{index}]: session closed" for index in range(300)]
+    head = "\n".join(lines + other) + "\n"
+    path = tmp_path / "merged.log"
+    path.write_text(head + "\n".join(late + other + lines) + "\n")
+    got, stats = split(path, [len(head.encode())])
+    assert got == one_process(path)
+    assert stats.reread == 1
+
+
+def test_a_stream_crossing_new_year_matches_one_process_at_every_cut(tmp_path: Path):
+    """RFC 3164 stamps carry no year: one host's stream from December into January, the file
+    written in January; cuts before, at and after New Year."""
+    report = _report_messages()
+    days = [datetime(2026, 12, 31, 23, 59, tzinfo=UTC), datetime(2027, 1, 1, 0, 1, tzinfo=UTC)]
+    lines: list[str] = []
+    for index, when in enumerate(days * 2):
+        lines += _rehost(report, "web-1", when, 1000.0 + index * 300)
+        lines += [f"{when:%b} {when.day:2d} {when:%H:%M:%S} web-2 cron[1]: tick"] * 50
+    path = tmp_path / "newyear.log"
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(data)
+    written = datetime(2027, 1, 2, tzinfo=UTC).timestamp()
+    os.utime(path, (written, written))
+    expected = one_process(path)
+    assert b'"@timestamp":"2026-12-31' in expected and b'"@timestamp":"2027-01-01' in expected
+    starts = line_starts(data)
+    for cut in starts[:: max(1, len(starts) // 12)]:
+        got, _ = split(path, [cut])
+        assert got == expected, cut

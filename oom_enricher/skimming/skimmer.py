@@ -89,10 +89,10 @@ class Skimmer:
     def _visit(self, data, position: int, end: int) -> Iterator[dict]:
         stop = data.find(b"\n", position, end)
         stop = end if stop == -1 else stop
+        self._line_start = position
         raw = self._decode(
             cap_line(bytes(data[position:stop]), self.max_line_bytes, self.read_stats)
         )
-        self._line_start = position
         lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
         self.pipeline.stats.lines += 1
         for line in lines:

@@ -47,6 +47,8 @@ MAX_JOBS = 8
 _FRAME = struct.Struct("<qqI")  # emission offset, order among documents at end of input, length
 _NO_CLOSE = -1  # a followed report still open at the end of input
 FOLLOW_WINDOW = 4 << 20
+EVENTS_SPAN = 64 << 20  # how far past its cut a worker remembers which lines it counted
+MAX_EVENTS = 100_000
 _log = logging.getLogger(__name__)
 
 
@@ -123,6 +125,11 @@ class SplitResult:
     max_open: int = 0
     late_seen: bool = False
     overflow: bool = False  # more hosts than the checks keep (then the segment is read again)
+    # Lines cut or with undecodable bytes, by offset, near the segment start (cold) or in the
+    # follow (holder): a line both read is counted once.
+    line_events: dict[int, tuple[int, int, int]] = field(default_factory=dict)
+    events_until: int = 0  # line_events is complete below this offset
+    follow_events: dict[int, tuple[int, int, int]] = field(default_factory=dict)
     # the holder's side: reports followed past the segment end, and the state they leave
     closed_at: dict[str, tuple[int, bool]] = field(default_factory=dict)  # (offset, consumed)
     victims: dict[str, set[int]] = field(default_factory=dict)
@@ -140,6 +147,39 @@ class _SplitSkimmer(Skimmer):
         self.record = SplitResult(0, "", "")
         self.follow: set[str] | None = None  # None: read every host; else only these
         self._host_cap = self.pipeline.assembler.bounds.max_open_hosts
+        self._counted = (0, 0, 0)
+        self._events: dict[int, tuple[int, int, int]] = {}
+        self._events_until = 0
+
+    def _decode(self, raw: bytes) -> str:
+        text = super()._decode(raw)
+        stats = self.read_stats
+        now = (stats.lines_cut, stats.bytes_cut, stats.replaced_chars)
+        if now != self._counted:
+            position = self._line_start
+            if position < self._events_until and len(self._events) < MAX_EVENTS:
+                self._events[position] = (
+                    now[0] - self._counted[0],
+                    now[1] - self._counted[1],
+                    now[2] - self._counted[2],
+                )
+            elif position < self._events_until:
+                self._events_until = position  # bounded: the rest is not deduplicated
+            self._counted = now
+        return text
+
+    def events_until(self) -> int:
+        return self._events_until
+
+    def start_counting(
+        self, stats: ReadStats, start: int, until: int, events: dict | None = None
+    ) -> None:
+        """Count read problems in `stats`, remembering those of lines in [start, until) in
+        `events` (by default the record's line_events)."""
+        self.read_stats = stats
+        self._counted = (0, 0, 0)
+        self._events = self.record.line_events if events is None else events
+        self._events_until = until
 
     def _host_open(self, key: str) -> bool:
         if self.follow is not None and key not in self.follow:
@@ -295,14 +335,13 @@ def _read_segment(job: _Job, segment: int, skimmer: _SplitSkimmer, data, progres
     cuts = job.cuts
     start = cuts[segment]
     end = cuts[segment + 1] if segment + 1 < len(cuts) else len(data)
-    skimmer.read_stats = ReadStats()
     name = f"{segment}-{os.getpid()}.jsonl"
     skimmer.record = result = SplitResult(
         segment,
         os.path.join(job.spool_dir, f"segment-{name}"),
         os.path.join(job.spool_dir, f"follow-{name}"),
-        stats=skimmer.read_stats,
     )
+    skimmer.start_counting(result.stats, start, start + EVENTS_SPAN)
     docs = _Spool(result.docs_path, job.option)
     reported = 0
 
@@ -314,6 +353,7 @@ def _read_segment(job: _Job, segment: int, skimmer: _SplitSkimmer, data, progres
     for doc in skimmer.documents(data, start, end, progress=on_progress):
         docs.write(doc, skimmer._line_start)
     on_progress(end, None)
+    result.events_until = skimmer.events_until()
     if end == len(data):
         _finish(skimmer, docs, end, keys=None)
     docs.close()
@@ -325,7 +365,8 @@ def _follow(skimmer: _SplitSkimmer, data, start: int, result: SplitResult, optio
     assembler = skimmer.pipeline.assembler
     skimmer.follow = set(assembler.open_keys())
     spool = _Spool(result.follow_path, option)
-    skimmer.read_stats = ReadStats()  # the next segment counts these lines
+    # the next worker counts these lines too: only those it did not read are added
+    skimmer.start_counting(ReadStats(), start, len(data), result.follow_events)
     position = start
     while skimmer.follow and position < len(data):
         # in windows: the marker search of one call covers its whole range
@@ -483,6 +524,7 @@ def _merge(job: _Job, conns, done, size: int, out, stats: ReadStats, progress) -
                 key=lambda frame: frame[:2],
             )
             written += _write(out, frames)
+            _add_unread_events(stats, holder, cold)
             holder, holder_conn = cold, conns[index]
         else:
             # one log line per segment read again; the count is in the return value
@@ -503,6 +545,15 @@ def _write(out, frames) -> int:
         out.write(body)
         count += 1
     return count
+
+
+def _add_unread_events(total: ReadStats, holder: SplitResult, cold: SplitResult) -> None:
+    """Read problems of the lines the holder's follow read and the next worker did not."""
+    for offset, (cut, dropped, replaced) in holder.follow_events.items():
+        if offset < cold.events_until and offset not in cold.line_events:
+            total.lines_cut += cut
+            total.bytes_cut += dropped
+            total.replaced_chars += replaced
 
 
 def _add_stats(total: ReadStats, part: ReadStats) -> None:

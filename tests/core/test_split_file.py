@@ -20,6 +20,7 @@ from bench.fleet_log import fleet_lines
 from oom_enricher.cli.parse_cmd import SPLIT_MIN_BYTES
 from oom_enricher.skimming.skim_files import skim_documents
 from oom_enricher.skimming.split_file import SplitStats, split_documents, splittable
+from oom_enricher.sources.file_reader import MAX_LINE_BYTES, ReadStats
 from tests.corpus_cases import REPO
 
 CORPUS = sorted((REPO / "tests" / "corpus").glob("*.log"))
@@ -35,15 +36,30 @@ def _stable(output: bytes) -> bytes:
     return _CREATED.sub(b'"created":""', output)
 
 
-def one_process(path: Path) -> bytes:
+def one_process(path: Path, max_line_bytes: int = MAX_LINE_BYTES, read=None) -> bytes:
     option = orjson.OPT_APPEND_NEWLINE
-    return _stable(b"".join(orjson.dumps(doc, option=option) for doc in skim_documents([path])))
+    docs = skim_documents([path], stats=read, max_line_bytes=max_line_bytes)
+    return _stable(b"".join(orjson.dumps(doc, option=option) for doc in docs))
 
 
-def split(path: Path, cuts: list[int]) -> tuple[bytes, SplitStats]:
+def split(
+    path: Path, cuts: list[int], max_line_bytes: int = MAX_LINE_BYTES, read=None
+) -> tuple[bytes, SplitStats]:
     out, stats = io.BytesIO(), SplitStats()
-    split_documents(str(path), out, len(cuts) + 1, split_stats=stats, cuts=cuts)
+    split_documents(
+        str(path),
+        out,
+        len(cuts) + 1,
+        stats=read,
+        max_line_bytes=max_line_bytes,
+        split_stats=stats,
+        cuts=cuts,
+    )
     return _stable(out.getvalue()), stats
+
+
+def _problems(stats: ReadStats) -> tuple[int, int, int]:
+    return stats.lines_cut, stats.bytes_cut, stats.replaced_chars
 
 
 def line_starts(data: bytes) -> list[int]:
@@ -93,12 +109,20 @@ def cuts_from(draw, data: bytes, jobs: int) -> list[int]:
     st.data(),
 )
 def test_split_fleet_log_matches_one_process(seed, hosts, share, jobs, data):
+    """The documents, and the lines cut to --max-line-bytes and bytes replaced on stderr."""
+    cap = data.draw(st.sampled_from([MAX_LINE_BYTES, 110]))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fleet.log"
         content = write_fleet(path, 3000, hosts, share, seed)
+        if data.draw(st.booleans()):  # undecodable bytes in some lines
+            content = content.replace(b"Killed process", b"Killed \xff process", 1)
+            content = content.replace(b"session closed", b"session \xfe\xff closed", 7)
+            path.write_bytes(content)
         cuts = cuts_from(data.draw, content, jobs)
-        got, _ = split(path, cuts)
-        assert got == one_process(path)
+        split_read, one_read = ReadStats(), ReadStats()
+        got, _ = split(path, cuts, cap, split_read)
+        assert got == one_process(path, cap, one_read)
+        assert _problems(split_read) == _problems(one_read)
 
 
 @SETTINGS

@@ -389,9 +389,10 @@ def _finish(skimmer: _SplitSkimmer, spool: _Spool, end: int, keys: set[str] | No
     blocks = skimmer.pipeline.assembler.finish()
     kept = [block for block in blocks if keys is None or (block.host or "") in keys]
     for block in kept:
-        last = block.lines[-1].position if block.lines else None
+        # the assembler keeps open reports in the order of their last lines
+        last = max((line.position for line in block.lines if line.position is not None), default=-1)
         for doc in skimmer.pipeline.documents([block]):
-            spool.write(doc, end, -1 if last is None else last)
+            spool.write(doc, end, last)
 
 
 def _inconsistency(holder: SplitResult, cold: SplitResult, job: _Job) -> str | None:

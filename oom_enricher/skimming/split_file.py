@@ -49,6 +49,7 @@ _NO_CLOSE = -1  # a followed report still open at the end of input
 FOLLOW_WINDOW = 4 << 20
 EVENTS_SPAN = 64 << 20  # how far past its cut a worker remembers which lines it counted
 MAX_EVENTS = 100_000
+MAX_TRACKED_HOSTS = 100_000  # hosts a worker's record keeps for the checks (a fleet's worth)
 _log = logging.getLogger(__name__)
 
 
@@ -146,7 +147,7 @@ class _SplitSkimmer(Skimmer):
         super().__init__(*args, **kwargs)
         self.record = SplitResult(0, "", "")
         self.follow: set[str] | None = None  # None: read every host; else only these
-        self._host_cap = self.pipeline.assembler.bounds.max_open_hosts
+        self._host_cap = MAX_TRACKED_HOSTS
         self._counted = (0, 0, 0)
         self._events: dict[int, tuple[int, int, int]] = {}
         self._events_until = 0
@@ -226,8 +227,10 @@ class _SplitSkimmer(Skimmer):
             return []
         blocks = self.pipeline.feed_blocks([line])
         mine = [block for block in blocks if (block.host or "") == key]
-        if mine:
-            consumed = any(item is line for block in mine for item in block.lines)
+        if mine or not self.pipeline.assembler.has_open(line.host):
+            # closed without a document (it repeated one): count the line as consumed, the
+            # stricter check
+            consumed = not mine or any(item is line for block in mine for item in block.lines)
             self.record.closed_at[key] = (position, consumed)
             self.follow.discard(key)
         self.record.late_seen = self.record.late_seen or bool(self.pipeline.assembler._late)

@@ -300,3 +300,15 @@ def test_a_stream_crossing_new_year_matches_one_process_at_every_cut(tmp_path: P
     for cut in starts[:: max(1, len(starts) // 12)]:
         got, _ = split(path, [cut])
         assert got == expected, cut
+
+
+def test_a_worker_that_saw_more_hosts_than_its_record_keeps_is_read_again(tmp_path, monkeypatch):
+    """The check's record is bounded: past the bound the segment is refused, not guessed."""
+    from oom_enricher.skimming import split_file
+
+    monkeypatch.setattr(split_file, "MAX_TRACKED_HOSTS", 3)
+    path = tmp_path / "fleet.log"
+    data = write_fleet(path, 4000, 30, 0.3, seed=12)
+    got, stats = split(path, [len(data) // 2])
+    assert got == one_process(path)
+    assert stats.reread == 1

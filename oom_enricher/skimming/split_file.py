@@ -55,13 +55,17 @@ _log = logging.getLogger(__name__)
 
 def default_jobs() -> int:
     """The CPUs this process may run on, capped: more workers than that only contend."""
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_JOBS))
+    available = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    count = len(available) if available else os.cpu_count() or 1
+    return max(1, min(count, MAX_JOBS))
 
 
 def splittable(path: str, jobs: int, min_bytes: int) -> bool:
     """Whether `path` is a regular file big enough to split, read as a log (not a paste)."""
-    if jobs < 2 or path == "-":
-        return False
+    import multiprocessing
+
+    if jobs < 2 or path == "-" or "fork" not in multiprocessing.get_all_start_methods():
+        return False  # workers start as forks of this process: no imports, no pickling
     try:
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode) or info.st_size < max(min_bytes, 1):

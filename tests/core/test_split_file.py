@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -312,3 +313,27 @@ def test_a_worker_that_saw_more_hosts_than_its_record_keeps_is_read_again(tmp_pa
     got, stats = split(path, [len(data) // 2])
     assert got == one_process(path)
     assert stats.reread == 1
+
+
+def test_a_failing_worker_is_one_error_and_no_process_is_left(tmp_path, monkeypatch):
+    from oom_enricher.skimming import split_file
+
+    def broken(*_args):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(split_file, "_read_segment", broken)
+    path = tmp_path / "fleet.log"
+    data = write_fleet(path, 2000, 5, 0.1, seed=2)
+    with pytest.raises(
+        split_file.SplitError, match="a reading process failed: MemoryError: no room"
+    ):
+        split(path, [len(data) // 2])
+    assert not [child for child in os.listdir("/proc") if _is_child_of(child, os.getpid())]
+
+
+def _is_child_of(pid: str, parent: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1]) == parent
+    except (OSError, ValueError, IndexError):
+        return False

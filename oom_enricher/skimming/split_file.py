@@ -386,6 +386,7 @@ def _follow(skimmer: _SplitSkimmer, data, start: int, result: SplitResult, optio
         for key in skimmer.follow:
             result.closed_at[key] = (_NO_CLOSE, True)
     spool.close()
+    # Read-only looks at the per-host memories the checks compare; nothing else reads them.
     result.victims = {key: set(pids) for key, pids in assembler._recent_victims.items()}
     result.newest = dict(assembler._newest)
     result.years = dict(skimmer.pipeline.normalizer._ctx.years._hosts)

@@ -4,8 +4,11 @@ Both run as processes (start-up included) with their output written to a file: G
 stops at the first match when its output is /dev/null, so the baseline must write its count
 somewhere. Two generated fleet syslog files (cached under .cache/bench/), 500 hosts, noise
 that includes kernel lines, at two report densities: dense (about 0.9 reports per MiB) and
-sparse (about 0.13 per MiB). Runs alternate grep and parse; the best wall time of each is
-taken and their ratio printed.
+sparse (about 0.13 per MiB). Runs alternate grep, `parse` as users run it (the default
+`--jobs`: one process per CPU on a file this big) and `parse --jobs 1` (one process), so the
+effect of splitting is visible; the best wall time of each is taken and the ratios to grep
+printed. Both parse runs must write the same documents. The start-up line times the same
+commands on an empty file.
 
     .venv/bin/python -m bench.parse_cli [--size-mib 1024] [--repeat 3]
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -55,20 +59,30 @@ def timed(command: list[str], out: Path) -> float:
         return time.perf_counter() - start
 
 
+def _stable(path: Path) -> bytes:
+    return re.sub(rb'"created":"[^"]*"', b"", path.read_bytes())  # the time of the run
+
+
 def measure(path: Path, repeat: int, workdir: Path) -> dict:
-    grep_out, parse_out = workdir / "grep.out", workdir / "parse.out"
-    grep_cmd = ["grep", "-c", "invoked oom-killer", str(path)]
-    parse_cmd = [str(CLI), "parse", str(path)]
-    grep_s = parse_s = float("inf")
+    outs = {name: workdir / f"{name}.out" for name in ("grep", "parse", "jobs1")}
+    commands = {
+        "grep": ["grep", "-c", "invoked oom-killer", str(path)],
+        "parse": [str(CLI), "parse", str(path)],
+        "jobs1": [str(CLI), "parse", "--jobs", "1", str(path)],
+    }
+    best = dict.fromkeys(commands, float("inf"))
     for _ in range(repeat):
-        grep_s = min(grep_s, timed(grep_cmd, grep_out))
-        parse_s = min(parse_s, timed(parse_cmd, parse_out))
-    with parse_out.open("rb") as docs:
+        for name, command in commands.items():
+            best[name] = min(best[name], timed(command, outs[name]))
+    if path.stat().st_size and _stable(outs["parse"]) != _stable(outs["jobs1"]):
+        raise SystemExit(f"{path.name}: parse and parse --jobs 1 wrote different documents")
+    with outs["parse"].open("rb") as docs:
         documents = sum(1 for _ in docs)
     return {
-        "grep_s": grep_s,
-        "parse_s": parse_s,
-        "headers": int(grep_out.read_text() or 0),
+        "grep_s": best["grep"],
+        "parse_s": best["parse"],
+        "jobs1_s": best["jobs1"],
+        "headers": int(outs["grep"].read_text() or 0),
         "documents": documents,
     }
 
@@ -80,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
+        empty = Path(tmp) / "empty.log"
+        empty.touch()
+        start = measure(empty, max(args.repeat, 5), Path(tmp))
+        print(
+            f"start-up (empty file)  grep -c {start['grep_s']:6.3f} s"
+            f"  parse {start['parse_s']:6.3f} s  parse --jobs 1 {start['jobs1_s']:6.3f} s",
+            flush=True,
+        )
         for name, share in DENSITIES.items():
             path = ensure_file(args.size_mib, args.hosts, share)
             size_mib = os.path.getsize(path) / 2**20
@@ -88,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name:<6} {size_mib:6.0f} MiB  {result['documents'] / size_mib:5.2f} reports/MiB"
                 f"  grep -c {result['grep_s']:6.3f} s ({result['headers']} headers)"
                 f"  parse {result['parse_s']:6.3f} s ({result['documents']} documents)"
-                f"  ratio {result['parse_s'] / result['grep_s']:5.2f}x",
+                f"  ratio {result['parse_s'] / result['grep_s']:5.2f}x"
+                f"  (--jobs 1 {result['jobs1_s']:6.3f} s,"
+                f" {result['jobs1_s'] / result['grep_s']:5.2f}x)",
                 flush=True,
             )
     return 0

@@ -7,8 +7,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from oom_enricher.enrich.document import build_document
-from oom_enricher.enrich.surrogates import clean_document
 from oom_enricher.model import LogLine, ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
 from oom_enricher.normalize.pasted_text import PasteReader, PasteShape, head_lines
@@ -129,6 +127,12 @@ class Pipeline:
         return self._documents(blocks)
 
     def _documents(self, blocks: list[ReportBlock]) -> list[dict]:
+        if not blocks:
+            return []
+        # imported with the first report: reading a log that holds none never needs them
+        from oom_enricher.enrich.document import build_document
+        from oom_enricher.enrich.surrogates import clean_document
+
         docs = [build_document(block) for block in blocks]
         for doc in docs:
             self.stats.replaced_characters += clean_document(doc)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from oom_enricher.normalize.line_normalizer import NormalizeOptions
-from oom_enricher.pipeline import PipelineOptions
 from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.sources.file_reader import MAX_LINE_BYTES, ReadStats
+
+if TYPE_CHECKING:
+    from oom_enricher.pipeline import PipelineOptions
 
 
 def zone_name(text: str) -> str:
@@ -69,6 +71,10 @@ def add_input_args(parser: argparse.ArgumentParser) -> None:
 
 
 def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
+    # imported when a command runs, not when its options are declared (`--help`, usage errors)
+    from oom_enricher.normalize.line_normalizer import NormalizeOptions
+    from oom_enricher.pipeline import PipelineOptions
+
     reference = datetime(args.year, 12, 31, tzinfo=UTC) if args.year else None
     return PipelineOptions(
         normalize=NormalizeOptions(

@@ -13,7 +13,6 @@ from oom_enricher.cli.common_args import (
     report_read_problems,
 )
 from oom_enricher.sinks.explain_text import WIDTH, render
-from oom_enricher.skimming.skim_files import skim_documents
 from oom_enricher.sources.file_reader import ReadStats
 from oom_enricher.sources.progress import TerminalProgress
 
@@ -39,6 +38,8 @@ def _width(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from oom_enricher.skimming.skim_files import skim_documents  # the pipeline, when it runs
+
     stats = ReadStats()
     progress = TerminalProgress("reading")
     found, width = 0, _width(args)

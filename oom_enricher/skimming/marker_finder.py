@@ -27,31 +27,36 @@ class MarkerFinder:
     def engine(self) -> str:
         return "hyperscan" if self._db is not None else "bytes.find"
 
-    def line_starts(self, data, start: int = 0) -> list[int]:
-        """Sorted offsets of the starts of lines at or after `start` that contain a needle."""
-        ends = self._hyperscan_ends(data, start) if self._db else self._find_ends(data, start)
+    def line_starts(self, data, start: int = 0, end: int | None = None) -> list[int]:
+        """Sorted offsets of the starts of lines in data[start:end] that contain a needle
+        (`end` is a line start, or the end of data)."""
+        end = len(data) if end is None else end
+        if self._db:
+            ends = self._hyperscan_ends(data, start, end)
+        else:
+            ends = self._find_ends(data, start, end)
         return self._starts(data, start, ends)
 
     @staticmethod
     def _starts(data, start: int, ends) -> list[int]:
         return sorted({data.rfind(b"\n", start, end) + 1 or start for end in ends})
 
-    def _hyperscan_ends(self, data, start: int) -> list[int]:
+    def _hyperscan_ends(self, data, start: int, end: int) -> list[int]:
         ends: list[int] = []
 
         def on_match(_id: int, _from: int, to: int, _flags: int, _ctx) -> None:
             ends.append(start + to)
 
-        view = memoryview(data)[start:] if start else data
+        view = memoryview(data)[start:end] if start or end < len(data) else data
         self._db.scan(view, match_event_handler=on_match)
         return ends
 
-    def _find_ends(self, data, start: int) -> Iterator[int]:
+    def _find_ends(self, data, start: int, end: int) -> Iterator[int]:
         for needle in self.needles:
-            position = data.find(needle, start)
+            position = data.find(needle, start, end)
             while position != -1:
                 yield position + len(needle)
-                position = data.find(needle, position + 1)
+                position = data.find(needle, position + 1, end)
 
 
 def _compile(needles: tuple[bytes, ...]):

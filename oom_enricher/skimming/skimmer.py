@@ -45,7 +45,8 @@ class Skimmer:
         self.finder = finder or MarkerFinder()
         self.read_stats = stats or ReadStats()
         self.stats = SkimStats()
-        self._cursors = HostCursors(lambda key: pipeline.assembler.has_open(key or None))
+        # a bound method, so that a deep copy of the skimmer asks its own assembler
+        self._cursors = HostCursors(self._host_open)
         self._data = b""
         self._line_start = 0
 
@@ -56,7 +57,7 @@ class Skimmer:
         end = len(data) if end is None else end
         self._data = data
         self.pipeline.assembler.lookback_source = self._lookback
-        hits = iter(self.finder.line_starts(data, start))
+        hits = iter(self.finder.line_starts(data, start, end))
         next_hit = next(hits, end)
         position = reported = start
         self._cursors.new_buffer()
@@ -88,16 +89,24 @@ class Skimmer:
     def _visit(self, data, position: int, end: int) -> Iterator[dict]:
         stop = data.find(b"\n", position, end)
         stop = end if stop == -1 else stop
+        self._line_start = position
         raw = self._decode(
             cap_line(bytes(data[position:stop]), self.max_line_bytes, self.read_stats)
         )
-        self._line_start = position
         lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
         self.pipeline.stats.lines += 1
         for line in lines:
-            yield from self.pipeline.feed_normalized(line)
-            self._remember_needle(line)
+            yield from self._feed(line, position)
         return stop + 1
+
+    def _feed(self, line: LogLine, position: int) -> list[dict]:
+        """One normalised line of the line starting at `position` into reassembly."""
+        docs = self.pipeline.feed_normalized(line)
+        self._remember_needle(line)
+        return docs
+
+    def _host_open(self, key: str) -> bool:
+        return self.pipeline.assembler.has_open(key or None)
 
     def _decode(self, raw: bytes) -> str:
         """Lines are decoded only when read; undecodable bytes become U+FFFD and are counted."""

@@ -100,7 +100,14 @@ ELISION = re.compile(
 )
 
 
+# The first character an elision can have after its leading white space.
+_ELISION_FIRST = frozenset(".…:[(<-")
+
+
 def is_elision(message: str) -> bool:
+    first = message[:1]
+    if first not in _ELISION_FIRST and not first.isspace():
+        return False  # almost every line: one set lookup instead of the regex
     return ELISION.fullmatch(message) is not None
 
 

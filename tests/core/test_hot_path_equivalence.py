@@ -1,0 +1,118 @@
+"""The cheap first tests of the per-line hot path give the answers of the full tests.
+
+Line-rule dispatch, the elision test and the surrogate check skip work only where the
+skipped regex or walk could not change the answer; these tests compare them with the plain
+way on every line of the corpus and on lines written to sit at the edges of each shortcut.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from oom_enricher.enrich.surrogates import clean_document
+from oom_enricher.normalize.line_normalizer import LineNormalizer
+from oom_enricher.parsing.line_rules import RULES, match_rule
+from oom_enricher.reassembly.markers import ELISION, is_elision
+from tests.corpus_cases import corpus_cases
+
+# Lines at the edges of the first-character and literal tests.
+EDGE_LINES = [
+    "٣ pages RAM",  # `\d` matches other scripts' digits
+    "12 pages reserved",
+    "Memory cgroup out of memory: Killed process 5 (x) total-vm:1kB, anon-rss:0kB",
+    "Out of memory: Kill process 7 (y) score 900 or sacrifice child",
+    "Out of memory in UB 101: OOM killed process 21738 (php-cgi) score 0 vm:2kB, rss:1kB",
+    "OOM killed process watchdog (pid=14490, ve=13516) exited, free=43104 gen=2.",
+    "Kernel panic - not syncing: Out of memory and no killable processes...",
+    "Kernel panic - not syncing: System is deadlocked on memory",
+    "Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled",
+    "foo: OOM victim 12 (z) is already exiting. Skip killing the task",
+    "? __alloc_pages_nodemask+0x1/0x2",
+    "[<ffffffff817557fe>] dump_stack+0x46/0x58",
+    "Node 0 DMA32 free:44348kB min:44348kB low:55432kB high:66520kB",
+    "Normal free:1kB min:2kB low:3kB high:4kB",
+    "HighMem free:1kB boost:0kB min:2kB low:3kB high:4kB",
+    "tcpmem: usage 1kB, limit 2kB, failcnt 0",
+    "killed as a result of limit of /a",
+    "[  pid  ]   uid  tgid total_vm      rss nr_ptes swapents oom_score_adj name",
+    "[ 1234]     0  1234    74798    23376      12        0          1000 java",
+    "Mem-info:",
+    "web invoked oom-killer:",
+    "_beam.smp invoked oom-killer: gfp_mask=0x24000c0, order=0",
+    "php cpuset=/ mems_allowed=0",
+    "  ",
+    "…",
+    "...",
+    "[...]",
+    "(...snipped...)",
+    "<snip>",
+    "-- snip --",
+    ":",
+    "\t: ",
+    " ... ",
+    "\u2003...",
+]
+
+
+def _corpus_messages() -> list[str]:
+    messages: list[str] = []
+    for case in corpus_cases():
+        normalizer = LineNormalizer()
+        for raw in case.log.read_text(encoding="utf-8", errors="replace").split("\n"):
+            messages.extend(line.message for line in normalizer.normalize(raw))
+    return messages
+
+
+@pytest.fixture(scope="module")
+def messages() -> list[str]:
+    return _corpus_messages() + EDGE_LINES
+
+
+def _first_rule_by_trying_all(text: str) -> tuple[str, tuple] | None:
+    for rule in RULES:
+        m = rule.pattern.match(text)
+        if m:
+            return rule.name, m.groups()
+    return None
+
+
+def test_rule_dispatch_finds_the_rule_trying_every_regex_finds(messages):
+    assert len(messages) > 1000
+    for message in messages:
+        text = message.strip()
+        if not text:
+            continue
+        found = match_rule(text)
+        got = (found[0].name, found[1].groups()) if found else None
+        assert got == _first_rule_by_trying_all(text), text
+
+
+def test_every_line_rule_literal_is_in_each_line_it_matches(messages):
+    matched = set()
+    for message in messages:
+        text = message.strip()
+        for rule in RULES:
+            if rule.pattern.match(text):
+                matched.add(rule.name)
+                assert rule.needle in text, (rule.name, text)
+                assert rule.starts is None or text[:1] in rule.starts, (rule.name, text)
+    # the corpus and edge lines exercise every rule
+    assert matched == {rule.name for rule in RULES}
+
+
+def test_elision_shortcut_answers_as_the_elision_regex(messages):
+    for message in messages:
+        assert is_elision(message) == (ELISION.fullmatch(message) is not None), repr(message)
+    assert is_elision("\t: ") and is_elision("(...snipped...)") and not is_elision("a ...")
+
+
+def test_clean_document_replaces_a_surrogate_deep_inside_and_counts_it():
+    doc = {"a": {"b": [1, {"c": "x\udcff"}, "caf\udce9"]}, "d": "ok", "e": None}
+    assert clean_document(doc) == 2
+    assert doc == {"a": {"b": [1, {"c": "x\ufffd"}, "caf\ufffd"]}, "d": "ok", "e": None}
+
+
+def test_clean_document_leaves_a_clean_document_as_it_was():
+    doc = {"a": ["é", {"b": "\ufffd", "n": 2**70}], "t": 1.5}
+    assert clean_document(doc) == 0
+    assert doc == {"a": ["é", {"b": "\ufffd", "n": 2**70}], "t": 1.5}

@@ -7,12 +7,23 @@ way on every line of the corpus and on lines written to sit at the edges of each
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from oom_enricher import kernel_lines
 from oom_enricher.enrich.surrogates import clean_document
 from oom_enricher.normalize.line_normalizer import LineNormalizer
 from oom_enricher.parsing.line_rules import RULES, match_rule
-from oom_enricher.reassembly.markers import ELISION, is_elision
+from oom_enricher.reassembly import markers
+from oom_enricher.reassembly.markers import (
+    ELISION,
+    SKIM_NEEDLES,
+    Marker,
+    classify,
+    is_elision,
+    looks_cut,
+)
 from tests.corpus_cases import corpus_cases
 
 # Lines at the edges of the first-character and literal tests.
@@ -116,3 +127,46 @@ def test_clean_document_leaves_a_clean_document_as_it_was():
     doc = {"a": ["é", {"b": "\ufffd", "n": 2**70}], "t": 1.5}
     assert clean_document(doc) == 0
     assert doc == {"a": ["é", {"b": "\ufffd", "n": 2**70}], "t": 1.5}
+
+
+_HINT_REGEX = re.compile("|".join(re.escape(needle.decode()) for needle in SKIM_NEEDLES))
+
+
+def _marker_by_trying_all(message: str):
+    if not _HINT_REGEX.search(message):
+        panic = kernel_lines.PANIC.match(message) if "Kernel panic" in message else None
+        return (Marker.PANIC, panic.groups()) if panic else None
+    for marker, _, pattern in markers._ORDERED:
+        m = pattern.match(message)
+        if m:
+            return marker, m.groups()
+    return None
+
+
+MARKER_EDGE_LINES = [
+    "Tasks in /a/b are going to be killed due to memory.oom.group set",
+    "oom_kill_process: 12 callbacks suppressed",
+    "oom_reaper: reaped process 2279 (Web Content), now anon-rss:0kB, file-rss:0kB",
+    "Kernel panic - not syncing: System is deadlocked on memory",
+    "  [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name",
+    "x invoked oom-killer:",
+    "systemd[1]: foo.service: A process of this unit has been killed by the OOM killer.",
+]
+
+
+def test_marker_literals_classify_as_trying_every_marker_regex(messages):
+    for message in messages + MARKER_EDGE_LINES:
+        found = classify(message)
+        got = (found[0], found[1].groups()) if found else None
+        assert got == _marker_by_trying_all(message), message
+
+
+def test_pager_cut_shortcut_answers_as_the_regex(messages):
+    cut_lines = ["abc sec_paget>", "abc sec_paget>\n", "</TASK>", "<48>", "a >", "x>y"]
+    for message in messages + cut_lines:
+        plain = (
+            markers._PAGER_CUT.search(message) is not None
+            and markers._ANGLE_TOKEN_END.search(message) is None
+        )
+        assert looks_cut(message) == plain, repr(message)
+    assert looks_cut("abc sec_paget>\n") and not looks_cut("</TASK>")

@@ -67,8 +67,12 @@ class LineNormalizer:
 
     def _emit(self, fields: PrefixFields, raw: str) -> list[LogLine]:
         pieces = split_folded(fields.message, from_kmsg=fields.rule == "kmsg")
+        if len(pieces) == 1 and not may_be_glued(pieces[0]):
+            texts: list[tuple[float | None, str]] = [(None, pieces[0])]  # almost every line
+        else:
+            texts = [found for piece in pieces for found in split_glued(piece)]
         host = fields.host or self.options.default_host
-        glued = [(None, pieces[0])] if len(pieces) == 1 and not may_be_glued(pieces[0]) else None
+        program = None if fields.is_kernel else fields.program
         lines = [
             LogLine(
                 message=text,
@@ -76,12 +80,12 @@ class LineNormalizer:
                 timestamp=fields.timestamp,
                 monotonic=fields.monotonic if mono is None else mono,
                 is_kernel=fields.is_kernel,
-                program=None if fields.is_kernel else fields.program,
+                program=program,
                 raw=raw,
                 seq=fields.seq,
                 rule=fields.rule,
             )
-            for mono, text in glued or (found for piece in pieces for found in split_glued(piece))
+            for mono, text in texts
         ]
         self._previous, self._previous_stream = lines[-1], self._stream
         return lines

@@ -160,11 +160,12 @@ def host_field(text: str | None) -> str | None:
 
 
 def _strip_monotonic(fields: PrefixFields) -> PrefixFields:
-    match = MONOTONIC_STAMP.match(fields.message)
+    # both stamps start with `[`: most messages need no regex
+    match = MONOTONIC_STAMP.match(fields.message) if fields.message[:1] == "[" else None
     if match:
         fields.monotonic = float(match["mono"])
         fields.message = match["msg"]
-        caller = PRINTK_CALLER.match(fields.message)
+        caller = PRINTK_CALLER.match(fields.message) if fields.message[:1] == "[" else None
         if caller:
             fields.message = caller["msg"]
     return fields
@@ -312,6 +313,15 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
 )
 
 
+def _rules_by_first_character() -> dict[str, tuple]:
+    """For each character a rule lists, the rules (in order) a line starting with it tries."""
+    listed = {first for _, starts, _, _ in RULES if isinstance(starts, str) for first in starts}
+    return {first: tuple(rule for rule in RULES if first in rule[1]) for first in listed}
+
+
+_BY_FIRST = _rules_by_first_character()
+
+
 def match_prefix(text: str, ctx: PrefixContext) -> PrefixFields | None:
     """The first rule that matches `text`, or None for a bare message."""
     first = text[:1]
@@ -329,11 +339,15 @@ def match_prefix(text: str, ctx: PrefixContext) -> PrefixFields | None:
             inner = _dmesg_raw(MONOTONIC_STAMP.match(leveled["rest"]), ctx)
             inner.rule = "dmesg-r"
             return inner
-    for _, starts, pattern, build in RULES:
-        if first and first in starts:
-            m = pattern.match(text)
-            if m:
-                fields = build(m, ctx)
-                if fields is not None:  # a localized rule whose names are in no locale
-                    return fields
+    if not first:
+        return None
+    rules = _BY_FIRST.get(first)
+    if rules is None:  # a character no rule lists: only rules taking any start can match
+        rules = tuple(rule for rule in RULES if first in rule[1])
+    for _, _, pattern, build in rules:
+        m = pattern.match(text)
+        if m:
+            fields = build(m, ctx)
+            if fields is not None:  # a localized rule whose names are in no locale
+                return fields
     return None

@@ -8,12 +8,16 @@ way on every line of the corpus and on lines written to sit at the edges of each
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oom_enricher import kernel_lines
 from oom_enricher.enrich.surrogates import clean_document
 from oom_enricher.normalize.line_normalizer import LineNormalizer
+from oom_enricher.normalize.timestamps import YearInference
 from oom_enricher.parsing.line_rules import RULES, match_rule
 from oom_enricher.reassembly import markers
 from oom_enricher.reassembly.markers import (
@@ -170,3 +174,30 @@ def test_pager_cut_shortcut_answers_as_the_regex(messages):
         )
         assert looks_cut(message) == plain, repr(message)
     assert looks_cut("abc sec_paget>\n") and not looks_cut("</TASK>")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", None]),
+            st.integers(1, 12),
+            st.sampled_from([1, 28, 30, 31]),
+            st.booleans(),
+        ),
+        max_size=60,
+    )
+)
+def test_year_inference_remembers_answers_it_would_give_again(calls):
+    """The remembered answer of a repeated stamp is the one inferring it afresh gives, and
+    the per-host state (and its order, which decides eviction) stays the same."""
+    references = [datetime(2026, 1, 1, 12, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)]
+    remembering, afresh = YearInference(references[0]), YearInference(references[0])
+    for host, month, day, other_reference in calls:
+        if other_reference:  # a new file's modification time
+            remembering.reference = afresh.reference = references[month % 2]
+        for _ in range(2):  # a stamp run: the second call may be answered from memory
+            key = host or ""
+            expected = afresh._infer(key, afresh._hosts.get(key), month, day, afresh.reference)
+            assert remembering.year_for(month, day, host) == expected
+            assert list(remembering._hosts.items()) == list(afresh._hosts.items())

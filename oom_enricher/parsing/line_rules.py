@@ -310,6 +310,7 @@ def _release(kernel: str | None) -> tuple[int, int] | None:
 
 # A pager or a terminal cut the row: `…`, `...` or `>` where the rest was
 _ROW_CUT = re.compile(r"(?:…|\.\.\.|>)$")
+_PLAIN_INTS = re.compile(r"-?[0-9]+(?: -?[0-9]+)*")
 
 
 def _row_values(rest: str, count: int) -> tuple[list[int], str | None]:
@@ -319,6 +320,10 @@ def _row_values(rest: str, count: int) -> tuple[list[int], str | None]:
     and has no name; a row that is not of this layout gives no numbers.
     """
     parts = rest.split(None, count)
+    if len(parts) > count and _PLAIN_INTS.fullmatch(" ".join(parts[:count])):
+        # every value a plain decimal (almost every row): what the loop below finds
+        name = parts[count].strip()
+        return [int(part) for part in parts[:count]], None if _ROW_CUT.fullmatch(name) else name
     numbers: list[int] = []
     for index, part in enumerate(parts[:count]):
         if _is_int(part):

@@ -115,7 +115,8 @@ class Assembler:
         if line.is_kernel is False:
             self._note_userspace(line)
             return []
-        if not line.message.strip():
+        message = line.message
+        if not message or message.isspace():
             return []  # blank pr_cont leftovers carry nothing
         key = line.host or ""
         late = self._late.get(key)

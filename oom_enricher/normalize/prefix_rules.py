@@ -232,15 +232,18 @@ def _bsd_syslog_localized(m: re.Match[str], ctx: PrefixContext) -> PrefixFields 
 
 
 def _bsd_fields(m: re.Match[str], ctx: PrefixContext, month: int) -> PrefixFields:
-    host = host_field(m["host"])
-    year = ctx.years.year_for(month, int(m["day"]), host)
+    # one call for the groups: this runs for every line of a syslog file that is read
+    host_text, day_text, clock, tag, message = m.group("host", "day", "clock", "tag", "msg")
+    host = host_field(host_text)
+    day = int(day_text)
+    year = ctx.years.year_for(month, day, host)
     fields = PrefixFields(
-        message=m["msg"],
+        message=message,
         rule="bsd-syslog",
         host=host,
-        timestamp=ctx.local_stamp(year, month, int(m["day"]), m["clock"]),
-        is_kernel=_kernel_tag(m["tag"]),
-        program=m["tag"],
+        timestamp=ctx.local_stamp(year, month, day, clock),
+        is_kernel=tag == "kernel",
+        program=tag,
     )
     return _strip_monotonic(fields)
 

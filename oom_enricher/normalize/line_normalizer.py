@@ -73,17 +73,19 @@ class LineNormalizer:
             texts = [found for piece in pieces for found in split_glued(piece)]
         host = fields.host or self.options.default_host
         program = None if fields.is_kernel else fields.program
+        # Positional (the field order of LogLine): keywords double the cost of building it,
+        # and this runs for every line read.
         lines = [
             LogLine(
-                message=text,
-                host=host,
-                timestamp=fields.timestamp,
-                monotonic=fields.monotonic if mono is None else mono,
-                is_kernel=fields.is_kernel,
-                program=program,
-                raw=raw,
-                seq=fields.seq,
-                rule=fields.rule,
+                text,  # message
+                host,
+                fields.timestamp,
+                fields.monotonic if mono is None else mono,
+                fields.is_kernel,
+                program,
+                raw,
+                fields.seq,
+                fields.rule,
             )
             for mono, text in texts
         ]

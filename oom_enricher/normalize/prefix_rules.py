@@ -237,14 +237,9 @@ def _bsd_fields(m: re.Match[str], ctx: PrefixContext, month: int) -> PrefixField
     host = host_field(host_text)
     day = int(day_text)
     year = ctx.years.year_for(month, day, host)
-    fields = PrefixFields(
-        message=message,
-        rule="bsd-syslog",
-        host=host,
-        timestamp=ctx.local_stamp(year, month, day, clock),
-        is_kernel=tag == "kernel",
-        program=tag,
-    )
+    stamp = ctx.local_stamp(year, month, day, clock)
+    # message, rule, host, timestamp, monotonic, is_kernel, program (positional: cheaper)
+    fields = PrefixFields(message, "bsd-syslog", host, stamp, None, tag == "kernel", tag)
     return _strip_monotonic(fields)
 
 

@@ -39,6 +39,9 @@ class LogLine:
     # Where the line is kept durably (a journal position, a Kafka offset): opaque to reassembly,
     # which only reports the lowest position it still needs (`Assembler.low_water`).
     position: int | None = None
+    # Reassembly's marker classification of `message`, kept so that no stage classifies a
+    # line twice (reassembly.markers.classify_line); None until classified.
+    marker: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(slots=True)

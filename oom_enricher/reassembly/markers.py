@@ -6,6 +6,7 @@ import re
 from enum import Enum
 
 from oom_enricher import kernel_lines
+from oom_enricher.model import LogLine
 
 
 class Marker(Enum):
@@ -60,6 +61,17 @@ def classify(message: str) -> tuple[Marker, re.Match[str]] | None:
             if m:
                 return marker, m
     return None
+
+
+_NO_MARKER = ()  # cached on a line: classified, and no marker
+
+
+def classify_line(line: LogLine) -> tuple[Marker, re.Match[str]] | None:
+    """`classify(line.message)`, computed once per line (reassembly, then event ids)."""
+    found = line.marker
+    if found is None:
+        found = line.marker = classify(line.message) or _NO_MARKER
+    return found or None
 
 
 def has_skim_needle(message: str) -> bool:

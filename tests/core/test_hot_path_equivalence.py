@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from oom_enricher import kernel_lines
 from oom_enricher.enrich.surrogates import clean_document
+from oom_enricher.model import LogLine
 from oom_enricher.normalize.line_normalizer import LineNormalizer
 from oom_enricher.normalize.timestamps import YearInference
 from oom_enricher.parsing.line_rules import RULES, match_rule
@@ -25,6 +26,7 @@ from oom_enricher.reassembly.markers import (
     SKIM_NEEDLES,
     Marker,
     classify,
+    classify_line,
     is_elision,
     looks_cut,
 )
@@ -201,3 +203,14 @@ def test_year_inference_remembers_answers_it_would_give_again(calls):
             expected = afresh._infer(key, afresh._hosts.get(key), month, day, afresh.reference)
             assert remembering.year_for(month, day, host) == expected
             assert list(remembering._hosts.items()) == list(afresh._hosts.items())
+
+
+def test_a_line_is_classified_once_and_as_its_message_is():
+    killed = LogLine("Out of memory: Killed process 5 (x) total-vm:1kB", "web1")
+    other = LogLine("eth0: link up", "web1")
+    assert classify_line(killed)[0] is Marker.KILLED and classify_line(other) is None
+    cached = killed.marker
+    assert classify_line(killed)[1] is cached[1]  # the same match: not classified again
+    assert other.marker == ()  # classified, no marker
+    # the cache is no part of what a line is
+    assert killed == LogLine("Out of memory: Killed process 5 (x) total-vm:1kB", "web1")

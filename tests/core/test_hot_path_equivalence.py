@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from oom_enricher import kernel_lines
 from oom_enricher.enrich.surrogates import clean_document
 from oom_enricher.model import LogLine
+from oom_enricher.normalize import prefix_rules
 from oom_enricher.normalize.line_normalizer import LineNormalizer
 from oom_enricher.normalize.timestamps import YearInference
 from oom_enricher.parsing.line_rules import RULES, match_rule
@@ -214,3 +215,47 @@ def test_a_line_is_classified_once_and_as_its_message_is():
     assert other.marker == ()  # classified, no marker
     # the cache is no part of what a line is
     assert killed == LogLine("Out of memory: Killed process 5 (x) total-vm:1kB", "web1")
+
+
+SYSLOG_PREFIXES = [
+    "Nov 25 10:00:01 web1 kernel:",
+    "<4>Nov  5 10:00:01.123 web1 kernel:",
+    "Nov 25 10:00:01 kernel:",
+    "juin 20 10:00:00 web1 kernel:",
+    "2026-11-25T10:00:01.123456+00:00 web1 kernel:",
+    "2026-11-25 10:00:01 web1 sshd[12]:",
+]
+STAMPED_MESSAGES = [
+    " [  617.319540] x invoked oom-killer:",
+    "[617.319540] [  T123] Killed process 5 (x)",
+    " [ 1.5]  [C1]  two spaces",
+    " [ 1.5][T1]glued",
+    " [1.5]",
+    " [ 1.5 ] not a stamp",
+    " [x] bracket",
+    "",
+    " plain text",
+]
+
+
+@pytest.mark.parametrize("pattern_name", ["BSD_SYSLOG", "BSD_SYSLOG_NO_HOST", "ISO_SYSLOG"])
+def test_printk_stamp_taken_in_the_prefix_match_as_stripping_it_after(pattern_name):
+    folded = getattr(prefix_rules, pattern_name)
+    plain = re.compile(
+        folded.pattern.replace(prefix_rules._STAMPED_MSG, "(?P<msg>.*)"), folded.flags
+    )
+    for prefix in SYSLOG_PREFIXES:
+        for message in STAMPED_MESSAGES:
+            line = prefix + message
+            got, want = folded.match(line), plain.match(line)
+            assert (got is None) == (want is None), line
+            if want is None:
+                continue
+            rest, mono = want["msg"], None
+            stamp = prefix_rules.MONOTONIC_STAMP.match(rest)
+            if stamp:
+                mono, rest = stamp["mono"], stamp["msg"]
+                caller = prefix_rules.PRINTK_CALLER.match(rest)
+                rest = caller["msg"] if caller else rest
+            assert (got["mono"], got["msg"]) == (mono, rest), line
+            assert got.group("host", "tag") == want.group("host", "tag"), line

@@ -9,13 +9,17 @@ report line. Each is printed in milliseconds and as MiB of `grep -c` work (grep'
 MiB measured in the same run), so that numbers from a busy machine still compare. Runs
 alternate grep and parse; the best wall time of each is taken.
 
-    .venv/bin/python -m bench.parse_per_report [--size-mib 128] [--repeat 5]
+    .venv/bin/python -m bench.parse_per_report [--size-mib 128] [--repeat 5] [--command CMD]
+
+`--command` runs another build (`"python -m oom_enricher"` of another checkout) instead of
+this one's `oom-enricher`, to compare two versions on the same machine in turn.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -24,12 +28,12 @@ import orjson
 from bench.parse_cli import CLI, DENSITIES, ensure_file, timed
 
 
-def measure(path: Path, repeat: int, workdir: Path) -> dict:
+def measure(path: Path, repeat: int, workdir: Path, command: list[str]) -> dict:
     grep_out, parse_out = workdir / "grep.out", workdir / "parse.out"
     grep_s = parse_s = float("inf")
     for _ in range(repeat):
         grep_s = min(grep_s, timed(["grep", "-c", "invoked oom-killer", str(path)], grep_out))
-        parse_s = min(parse_s, timed([str(CLI), "parse", str(path)], parse_out))
+        parse_s = min(parse_s, timed([*command, "parse", str(path)], parse_out))
     docs = [orjson.loads(line) for line in parse_out.read_bytes().splitlines()]
     return {
         "grep_s": grep_s,
@@ -45,12 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-mib", type=int, default=128)
     parser.add_argument("--hosts", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--command", default=str(CLI), help="the CLI to run (default: this one)")
     args = parser.parse_args(argv)
+    command = shlex.split(args.command)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, share in DENSITIES.items():
             path = ensure_file(args.size_mib, args.hosts, share)
-            results[name] = result = measure(path, args.repeat, Path(tmp))
+            results[name] = result = measure(path, args.repeat, Path(tmp), command)
             ratio = result["parse_s"] / result["grep_s"]
             print(
                 f"{name:<6} {result['mib']:6.0f} MiB  {result['reports']:5d} reports"

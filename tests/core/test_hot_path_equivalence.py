@@ -7,6 +7,7 @@ way on every line of the corpus and on lines written to sit at the edges of each
 
 from __future__ import annotations
 
+import pickle
 import re
 from datetime import UTC, datetime
 
@@ -259,3 +260,11 @@ def test_printk_stamp_taken_in_the_prefix_match_as_stripping_it_after(pattern_na
                 rest = caller["msg"] if caller else rest
             assert (got["mono"], got["msg"]) == (mono, rest), line
             assert got.group("host", "tag") == want.group("host", "tag"), line
+
+
+def test_a_classified_line_still_pickles_whole():
+    line = LogLine("Out of memory: Killed process 5 (x)", "web1", monotonic=1.5, position=7)
+    classify_line(line)
+    copy = pickle.loads(pickle.dumps(line))
+    assert copy == line and copy.position == 7 and copy.marker is None
+    assert classify_line(copy)[0] is Marker.KILLED

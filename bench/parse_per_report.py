@@ -11,8 +11,10 @@ alternate grep and parse; the best wall time of each is taken.
 
     .venv/bin/python -m bench.parse_per_report [--size-mib 128] [--repeat 5] [--command CMD]
 
-`--command` runs another build (`"python -m oom_enricher"` of another checkout) instead of
-this one's `oom-enricher`, to compare two versions on the same machine in turn.
+Parse runs as one process (`--jobs 1`): the cost per report is CPU work, which a split over
+processes spreads but does not shrink. `--command` runs another build (`"python -m
+oom_enricher"` of another checkout) instead of this one's `oom-enricher`, to compare two
+versions on the same machine in turn (`--parse-args ""` for a build without `--jobs`).
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ import orjson
 from bench.parse_cli import CLI, DENSITIES, ensure_file, timed
 
 
-def measure(path: Path, repeat: int, workdir: Path, command: list[str]) -> dict:
+def measure(
+    path: Path, repeat: int, workdir: Path, command: list[str], parse_args: list[str]
+) -> dict:
     grep_out, parse_out = workdir / "grep.out", workdir / "parse.out"
     grep_s = parse_s = float("inf")
     for _ in range(repeat):
         grep_s = min(grep_s, timed(["grep", "-c", "invoked oom-killer", str(path)], grep_out))
-        parse_s = min(parse_s, timed([*command, "parse", str(path)], parse_out))
+        parse_s = min(parse_s, timed([*command, "parse", *parse_args, str(path)], parse_out))
     docs = [orjson.loads(line) for line in parse_out.read_bytes().splitlines()]
     return {
         "grep_s": grep_s,
@@ -50,13 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hosts", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--command", default=str(CLI), help="the CLI to run (default: this one)")
+    parser.add_argument("--parse-args", default="--jobs 1", help="options given to parse")
     args = parser.parse_args(argv)
-    command = shlex.split(args.command)
+    command, parse_args = shlex.split(args.command), shlex.split(args.parse_args)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, share in DENSITIES.items():
             path = ensure_file(args.size_mib, args.hosts, share)
-            results[name] = result = measure(path, args.repeat, Path(tmp), command)
+            results[name] = result = measure(path, args.repeat, Path(tmp), command, parse_args)
             ratio = result["parse_s"] / result["grep_s"]
             print(
                 f"{name:<6} {result['mib']:6.0f} MiB  {result['reports']:5d} reports"

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench bench-readers bench-forward bench-es bench-k8s bench-kafka clean
+.PHONY: demo test lint format bench bench-reports bench-readers bench-forward bench-es bench-k8s bench-kafka clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,9 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.parse_cli
+
+bench-reports: $(STAMP)
+	$(BIN)/python -m bench.parse_per_report
 
 bench-readers: $(STAMP)
 	$(BIN)/python -m bench.parse_throughput

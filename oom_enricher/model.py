@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 
@@ -39,6 +39,14 @@ class LogLine:
     # Where the line is kept durably (a journal position, a Kafka offset): opaque to reassembly,
     # which only reports the lowest position it still needs (`Assembler.low_water`).
     position: int | None = None
+    # Reassembly's marker classification of `message`, kept so that no stage classifies a
+    # line twice (reassembly.markers.classify_line); None until classified.
+    marker: object = field(default=None, compare=False, repr=False)
+
+    def __reduce__(self):
+        # pickled without the cached classification (a regex match does not pickle)
+        values = tuple(getattr(self, item.name) for item in fields(self) if item.name != "marker")
+        return (LogLine, values)
 
 
 @dataclass(slots=True)

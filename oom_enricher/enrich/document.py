@@ -192,20 +192,23 @@ def _victim(victim: Victim) -> dict:
     }
 
 
+_TASK_RENAMED = {
+    "total_vm": "total_vm_pages",
+    "rss": "rss_pages",
+    "rss_anon": "rss_anon_pages",
+    "rss_file": "rss_file_pages",
+    "rss_shmem": "rss_shmem_pages",
+}
+
+
 def _task(row: dict) -> dict:
-    renamed = {
-        "total_vm": "total_vm_pages",
-        "rss": "rss_pages",
-        "rss_anon": "rss_anon_pages",
-        "rss_file": "rss_file_pages",
-        "rss_shmem": "rss_shmem_pages",
-    }
     # Columns no kernel layout in the contract names stay in event.original only.
-    return {
-        renamed.get(key, key): value
-        for key, value in row.items()
-        if renamed.get(key, key) in TASK_MEMBERS
-    }
+    task = {}
+    for key, value in row.items():
+        name = _TASK_RENAMED.get(key, key)
+        if name in TASK_MEMBERS:
+            task[name] = value
+    return task
 
 
 def _ratio(counter) -> float | None:

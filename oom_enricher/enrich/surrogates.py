@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
+
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -24,8 +26,18 @@ def clean_text(text: str) -> tuple[str, int]:
     return cleaned, cleaned.count("\ufffd") - text.count("\ufffd")
 
 
-def clean_document(node: Any) -> int:
+def clean_document(doc: Any) -> int:
     """Replace undecodable bytes in every string of a document, in place; returns the count."""
+    try:
+        # orjson refuses any lone surrogate: one pass in C clears almost every document,
+        # and only a document it refuses is walked string by string.
+        orjson.dumps(doc)
+    except orjson.JSONEncodeError:
+        return _clean_node(doc)
+    return 0
+
+
+def _clean_node(node: Any) -> int:
     replaced = 0
     if isinstance(node, dict):
         for key, value in list(node.items()):
@@ -33,12 +45,12 @@ def clean_document(node: Any) -> int:
                 node[key], n = clean_text(value)
                 replaced += n
             else:
-                replaced += clean_document(value)
+                replaced += _clean_node(value)
     elif isinstance(node, list):
         for i, value in enumerate(node):
             if isinstance(value, str):
                 node[i], n = clean_text(value)
                 replaced += n
             else:
-                replaced += clean_document(value)
+                replaced += _clean_node(value)
     return replaced

@@ -67,21 +67,27 @@ class LineNormalizer:
 
     def _emit(self, fields: PrefixFields, raw: str) -> list[LogLine]:
         pieces = split_folded(fields.message, from_kmsg=fields.rule == "kmsg")
+        if len(pieces) == 1 and not may_be_glued(pieces[0]):
+            texts: list[tuple[float | None, str]] = [(None, pieces[0])]  # almost every line
+        else:
+            texts = [found for piece in pieces for found in split_glued(piece)]
         host = fields.host or self.options.default_host
-        glued = [(None, pieces[0])] if len(pieces) == 1 and not may_be_glued(pieces[0]) else None
+        program = None if fields.is_kernel else fields.program
+        # Positional (the field order of LogLine): keywords double the cost of building it,
+        # and this runs for every line read.
         lines = [
             LogLine(
-                message=text,
-                host=host,
-                timestamp=fields.timestamp,
-                monotonic=fields.monotonic if mono is None else mono,
-                is_kernel=fields.is_kernel,
-                program=None if fields.is_kernel else fields.program,
-                raw=raw,
-                seq=fields.seq,
-                rule=fields.rule,
+                text,  # message
+                host,
+                fields.timestamp,
+                fields.monotonic if mono is None else mono,
+                fields.is_kernel,
+                program,
+                raw,
+                fields.seq,
+                fields.rule,
             )
-            for mono, text in glued or (found for piece in pieces for found in split_glued(piece))
+            for mono, text in texts
         ]
         self._previous, self._previous_stream = lines[-1], self._stream
         return lines

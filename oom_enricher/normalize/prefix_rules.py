@@ -52,6 +52,9 @@ class PrefixContext:
 _MON = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _DAY = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
 _TAG = r"(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: ?"
+# The message after a syslog tag, with the printk stamp (and 4.18+ caller id) that raw kernel
+# lines carry taken off in the same match: MONOTONIC_STAMP and PRINTK_CALLER, inline.
+_STAMPED_MSG = r"(?:\[\s*(?P<mono>\d+\.\d+)\] ?(?:\[\s*[TC]\d+\] ?)?)?(?P<msg>.*)"
 
 # `<prio>,<seq>,<usec>,<flags>[,more];text` -- /dev/kmsg since 3.5, unknown comma fields ignored.
 KMSG_RECORD = re.compile(r"(?P<prio>\d{1,4}),(?P<seq>\d+),(?P<usec>\d+),[^;]*;(?P<msg>.*)", re.S)
@@ -74,13 +77,13 @@ RFC5424 = re.compile(
 # RSYSLOG_ForwardFormat), journalctl -o short-iso / short-iso-precise.
 ISO_SYSLOG = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"
-    r"(?:Z|[+-]\d\d:?\d\d)?) (?P<host>\S+) " + _TAG + r"(?P<msg>.*)",
+    r"(?:Z|[+-]\d\d:?\d\d)?) (?P<host>\S+) " + _TAG + _STAMPED_MSG,
     re.S,
 )
 # RFC 3164 / classic /var/log/syslog and /var/log/messages, journalctl -o short / short-precise.
 BSD_SYSLOG = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
-    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) " + _TAG + r"(?P<msg>.*)",
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) " + _TAG + _STAMPED_MSG,
     re.S,
 )
 # The same without a host field, as some exports and templates write it
@@ -89,14 +92,14 @@ BSD_SYSLOG = re.compile(
 _BSD_HOST = r" +(?:(?P<host>\S+)(?<!:) +)?"
 BSD_SYSLOG_NO_HOST = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
-    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + r"(?P<msg>.*)",
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + _STAMPED_MSG,
     re.S,
 )
 # journalctl -o short under a non-English LC_TIME writes `%b` localized (`juin 20`, `12月 01`),
 # and some templates lower-case it (`jun 20`): any month name of a glibc locale.
 BSD_SYSLOG_LOCALIZED = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>\S.{0,24}?) +(?P<day>\d{1,2}) "
-    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + r"(?P<msg>.*)",
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + _STAMPED_MSG,
     re.S,
 )
 # `dmesg --time-format iso`: `2026-11-25T10:00:00,123456+00:00 msg` (util-linux writes a comma).
@@ -160,11 +163,12 @@ def host_field(text: str | None) -> str | None:
 
 
 def _strip_monotonic(fields: PrefixFields) -> PrefixFields:
-    match = MONOTONIC_STAMP.match(fields.message)
+    # both stamps start with `[`: most messages need no regex
+    match = MONOTONIC_STAMP.match(fields.message) if fields.message[:1] == "[" else None
     if match:
         fields.monotonic = float(match["mono"])
         fields.message = match["msg"]
-        caller = PRINTK_CALLER.match(fields.message)
+        caller = PRINTK_CALLER.match(fields.message) if fields.message[:1] == "[" else None
         if caller:
             fields.message = caller["msg"]
     return fields
@@ -204,15 +208,16 @@ def _rfc5424(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
 
 
 def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
-    fields = PrefixFields(
+    mono = m["mono"]
+    return PrefixFields(
         message=m["msg"],
         rule="iso-syslog",
         host=host_field(m["host"]),
         timestamp=parse_iso(m["ts"], ctx.zone),
+        monotonic=None if mono is None else float(mono),
         is_kernel=_kernel_tag(m["tag"]),
         program=m["tag"],
     )
-    return _strip_monotonic(fields)
 
 
 def _bsd_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
@@ -231,17 +236,17 @@ def _bsd_syslog_localized(m: re.Match[str], ctx: PrefixContext) -> PrefixFields 
 
 
 def _bsd_fields(m: re.Match[str], ctx: PrefixContext, month: int) -> PrefixFields:
-    host = host_field(m["host"])
-    year = ctx.years.year_for(month, int(m["day"]), host)
-    fields = PrefixFields(
-        message=m["msg"],
-        rule="bsd-syslog",
-        host=host,
-        timestamp=ctx.local_stamp(year, month, int(m["day"]), m["clock"]),
-        is_kernel=_kernel_tag(m["tag"]),
-        program=m["tag"],
+    # one call for the groups: this runs for every line of a syslog file that is read
+    host_text, day_text, clock, tag, mono, message = m.group(
+        "host", "day", "clock", "tag", "mono", "msg"
     )
-    return _strip_monotonic(fields)
+    host = host_field(host_text)
+    day = int(day_text)
+    year = ctx.years.year_for(month, day, host)
+    stamp = ctx.local_stamp(year, month, day, clock)
+    monotonic = None if mono is None else float(mono)
+    # message, rule, host, timestamp, monotonic, is_kernel, program (positional: cheaper)
+    return PrefixFields(message, "bsd-syslog", host, stamp, monotonic, tag == "kernel", tag)
 
 
 def _dmesg_human(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
@@ -312,6 +317,15 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
 )
 
 
+def _rules_by_first_character() -> dict[str, tuple]:
+    """For each character a rule lists, the rules (in order) a line starting with it tries."""
+    listed = {first for _, starts, _, _ in RULES if isinstance(starts, str) for first in starts}
+    return {first: tuple(rule for rule in RULES if first in rule[1]) for first in listed}
+
+
+_BY_FIRST = _rules_by_first_character()
+
+
 def match_prefix(text: str, ctx: PrefixContext) -> PrefixFields | None:
     """The first rule that matches `text`, or None for a bare message."""
     first = text[:1]
@@ -329,11 +343,15 @@ def match_prefix(text: str, ctx: PrefixContext) -> PrefixFields | None:
             inner = _dmesg_raw(MONOTONIC_STAMP.match(leveled["rest"]), ctx)
             inner.rule = "dmesg-r"
             return inner
-    for _, starts, pattern, build in RULES:
-        if first and first in starts:
-            m = pattern.match(text)
-            if m:
-                fields = build(m, ctx)
-                if fields is not None:  # a localized rule whose names are in no locale
-                    return fields
+    if not first:
+        return None
+    rules = _BY_FIRST.get(first)
+    if rules is None:  # a character no rule lists: only rules taking any start can match
+        rules = tuple(rule for rule in RULES if first in rule[1])
+    for _, _, pattern, build in rules:
+        m = pattern.match(text)
+        if m:
+            fields = build(m, ctx)
+            if fields is not None:  # a localized rule whose names are in no locale
+                return fields
     return None

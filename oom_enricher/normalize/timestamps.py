@@ -47,11 +47,33 @@ class YearInference:
 
     reference: datetime | None = None
     _hosts: OrderedDict[str, tuple[int, int]] = field(default_factory=OrderedDict)
+    # The last answer per host, with all it depended on: the lines of one report share their
+    # date, so with a fixed reference the answer repeats (the clock as reference moves).
+    _runs: dict[str, tuple[tuple, int, bool]] = field(default_factory=dict, repr=False)
 
     def year_for(self, month: int, day: int = 1, host: str | None = None) -> int:
-        reference = self.reference or datetime.now(UTC)
         key = host or ""
         last = self._hosts.get(key)
+        if self.reference is None:
+            return self._infer(key, last, month, day, datetime.now(UTC))
+        inputs = (month, day, last, self.reference)
+        run = self._runs.get(key)
+        if run is not None and run[0] == inputs:
+            if run[2]:
+                self._hosts.move_to_end(key)  # what remembering the same state again does
+            return run[1]
+        year = self._infer(key, last, month, day, self.reference)
+        if last is not None and self._hosts.get(key) == last:
+            # The call left the host's state as it was: the same inputs give the same answer,
+            # and remember (move to the end) only when this one did.
+            if len(self._runs) >= YEAR_HOSTS:
+                self._runs.clear()
+            self._runs[key] = (inputs, year, (year, month) == last)
+        return year
+
+    def _infer(
+        self, key: str, last: tuple[int, int] | None, month: int, day: int, reference: datetime
+    ) -> int:
         if last is None:
             year = reference.year
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from oom_enricher.kernel_lines import (
     EXITING,
@@ -309,6 +310,7 @@ def _release(kernel: str | None) -> tuple[int, int] | None:
 
 # A pager or a terminal cut the row: `…`, `...` or `>` where the rest was
 _ROW_CUT = re.compile(r"(?:…|\.\.\.|>)$")
+_PLAIN_INTS = re.compile(r"-?[0-9]+(?: -?[0-9]+)*")
 
 
 def _row_values(rest: str, count: int) -> tuple[list[int], str | None]:
@@ -318,6 +320,10 @@ def _row_values(rest: str, count: int) -> tuple[list[int], str | None]:
     and has no name; a row that is not of this layout gives no numbers.
     """
     parts = rest.split(None, count)
+    if len(parts) > count and _PLAIN_INTS.fullmatch(" ".join(parts[:count])):
+        # every value a plain decimal (almost every row): what the loop below finds
+        name = parts[count].strip()
+        return [int(part) for part in parts[:count]], None if _ROW_CUT.fullmatch(name) else name
     numbers: list[int] = []
     for index, part in enumerate(parts[:count]):
         if _is_int(part):
@@ -432,37 +438,78 @@ def _is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 
-Rule = tuple[str, re.Pattern[str], Handler]
+class Rule(NamedTuple):
+    name: str
+    # A cheap first test, exact: the characters a (stripped) line the regex matches can start
+    # with (None: any), and a literal every such line contains.
+    starts: str | None
+    needle: str
+    pattern: re.Pattern[str]
+    handler: Handler
+
 
 RULES: tuple[Rule, ...] = (
-    ("invoked", INVOKED, on_invoked),
-    ("ub-killed", UB_KILLED, on_ub_killed),
-    ("cpu-line", CPU_LINE, on_cpu_line),
-    ("pid-line", PID_LINE, on_cpu_line),
-    ("hardware", HARDWARE, on_hardware),
-    ("summary", SUMMARY, on_summary),
-    ("killed", KILLED, on_killed),
-    ("selected", SELECTED, on_selected),
-    ("group", GROUP, on_group),
-    ("exiting", EXITING, on_exiting),
-    ("reaped", REAPED, on_reaped),
-    ("suppressed", SUPPRESSED, on_suppressed),
-    ("no-killable", NO_KILLABLE, on_no_killable),
-    ("panic", PANIC, on_panic),
-    ("counter", COUNTER, on_counter),
-    ("stats-header", STATS_HEADER, on_stats_header),
-    ("task-in", TASK_IN, on_task_in),
-    ("task-in-alone", TASK_IN_ALONE, on_task_in_alone),
-    ("limit-of-alone", LIMIT_OF_ALONE, on_limit_of_alone),
-    ("tasks-title", TASKS_TITLE, on_tasks_title),
-    ("task-header", TASK_HEADER, on_task_header),
-    ("task-row-headerless", TASK_ROW, on_task_row_headerless),
-    ("mem-info", MEM_INFO, on_mem_info),
-    ("zone", ZONE, on_zone),
-    ("free-swap", FREE_SWAP, on_free_swap),
-    ("total-swap", TOTAL_SWAP, on_total_swap),
-    ("pages-ram", PAGES_RAM, on_pages_ram),
-    ("pages-reserved", PAGES_RESERVED, on_pages_reserved),
-    ("cpuset", CPUSET, on_cpuset),
-    ("trace-frame", TRACE_FRAME, on_trace_frame),
+    Rule("invoked", None, " invoked oom-killer:", INVOKED, on_invoked),
+    Rule("ub-killed", "O", "OOM killed process ", UB_KILLED, on_ub_killed),
+    Rule("cpu-line", "C", "CPU: ", CPU_LINE, on_cpu_line),
+    Rule("pid-line", "P", "Pid: ", PID_LINE, on_cpu_line),
+    Rule("hardware", "H", "Hardware name: ", HARDWARE, on_hardware),
+    Rule("summary", "o", "oom-kill:constraint=", SUMMARY, on_summary),
+    Rule("killed", None, "Killed process ", KILLED, on_killed),
+    Rule("selected", None, "ill process ", SELECTED, on_selected),
+    Rule("group", "T", "Tasks in ", GROUP, on_group),
+    Rule("exiting", None, "OOM victim ", EXITING, on_exiting),
+    Rule("reaped", "o", "oom_reaper: reaped process ", REAPED, on_reaped),
+    Rule("suppressed", "o", "oom_kill_process: ", SUPPRESSED, on_suppressed),
+    Rule("no-killable", None, "no killable processes", NO_KILLABLE, on_no_killable),
+    Rule("panic", None, "Kernel panic - not syncing: ", PANIC, on_panic),
+    Rule("counter", "mkst", ": usage ", COUNTER, on_counter),
+    Rule("stats-header", "M", "Memory cgroup stats for ", STATS_HEADER, on_stats_header),
+    Rule("task-in", "T", "Task in ", TASK_IN, on_task_in),
+    Rule("task-in-alone", "T", "Task in ", TASK_IN_ALONE, on_task_in_alone),
+    Rule("limit-of-alone", "k", "as a result of limit of", LIMIT_OF_ALONE, on_limit_of_alone),
+    Rule("tasks-title", "T", "Tasks state (memory values in pages):", TASKS_TITLE, on_tasks_title),
+    Rule("task-header", "[", "pid", TASK_HEADER, on_task_header),
+    Rule("task-row-headerless", "[", "]", TASK_ROW, on_task_row_headerless),
+    Rule("mem-info", "M", "Mem-", MEM_INFO, on_mem_info),
+    Rule("zone", "NDHM", " free:", ZONE, on_zone),
+    Rule("free-swap", "F", "Free swap", FREE_SWAP, on_free_swap),
+    Rule("total-swap", "T", "Total swap", TOTAL_SWAP, on_total_swap),
+    # `\d` also matches other scripts' digits: no first-character test
+    Rule("pages-ram", None, " pages RAM", PAGES_RAM, on_pages_ram),
+    Rule("pages-reserved", None, " pages reserved", PAGES_RESERVED, on_pages_reserved),
+    Rule("cpuset", None, " cpuset=", CPUSET, on_cpuset),
+    Rule("trace-frame", None, "+0x", TRACE_FRAME, on_trace_frame),
 )
+
+
+def _by_first_character(rules: tuple[Rule, ...]) -> dict[str, tuple[Rule, ...]]:
+    """For each character some rule's line starts with, the rules (in order) that may match a
+    line starting with it; other lines try only the rules with no first-character test."""
+    characters = {first for rule in rules if rule.starts for first in rule.starts}
+    table = {
+        first: tuple(rule for rule in rules if rule.starts is None or first in rule.starts)
+        for first in characters
+    }
+    table[""] = tuple(rule for rule in rules if rule.starts is None)
+    return table
+
+
+_CANDIDATES = _by_first_character(RULES)
+
+
+def match_rule(text: str) -> tuple[Rule, re.Match[str]] | None:
+    """The first rule of RULES matching the stripped line `text`, with its match.
+
+    The same answer as trying every regex in order: a rule is skipped only when the line
+    cannot match it (wrong first character, or its literal is absent).
+    """
+    candidates = _CANDIDATES.get(text[:1])
+    if candidates is None:
+        candidates = _CANDIDATES[""]
+    for rule in candidates:
+        if rule.needle in text:
+            m = rule.pattern.match(text)
+            if m:
+                return rule, m
+    return None

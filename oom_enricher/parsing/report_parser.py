@@ -9,10 +9,10 @@ from oom_enricher.parsing.facts import ReportFacts
 from oom_enricher.parsing.line_rules import (
     MEM_INFO_ITEMS,
     PATH_ALONE,
-    RULES,
     STATS_V2_ITEM,
     TASK_ROW,
     ParseState,
+    match_rule,
     on_task_row,
 )
 from oom_enricher.reassembly.markers import is_elision, is_report_shaped
@@ -35,11 +35,11 @@ def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
         return  # an author's `...` stands for lines left out: it ends no table or block
     if _continues_context(facts, state, text):
         return
-    for _, pattern, handler in RULES:
-        m = pattern.match(text)
-        if m:
-            handler(facts, m, state)
-            return
+    found = match_rule(text)
+    if found is not None:
+        rule, m = found
+        rule.handler(facts, m, state)
+        return
     if facts.memcg_stats_v2 and STATS_V2_ITEM.match(text):
         facts.note_missing("block_interrupted")  # a stats line after its block was ended
 
@@ -79,7 +79,7 @@ def _continues_context(facts: ReportFacts, state: ParseState, text: str) -> bool
 
 def _is_foreign(text: str) -> bool:
     """A line no OOM report prints: it interrupts a block without ending it."""
-    return not is_report_shaped(text) and not any(pattern.match(text) for _, pattern, _ in RULES)
+    return not is_report_shaped(text) and match_rule(text) is None
 
 
 def _settle_cgroup_paths(facts: ReportFacts) -> None:

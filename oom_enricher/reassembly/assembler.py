@@ -13,7 +13,7 @@ from oom_enricher.reassembly.amend import EmittedReport, best_match, kernel_orde
 from oom_enricher.reassembly.bounds import Bounds
 from oom_enricher.reassembly.markers import (
     Marker,
-    classify,
+    classify_line,
     has_skim_needle,
     is_elision,
     is_report_shaped,
@@ -115,7 +115,8 @@ class Assembler:
         if line.is_kernel is False:
             self._note_userspace(line)
             return []
-        if not line.message.strip():
+        message = line.message
+        if not message or message.isspace():
             return []  # blank pr_cont leftovers carry nothing
         key = line.host or ""
         late = self._late.get(key)
@@ -127,7 +128,7 @@ class Assembler:
             return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
         if line.monotonic is not None:
             self._note_stamp(key, line.monotonic)
-        found = classify(line.message)
+        found = classify_line(line)
         report = self._open.get(key)
         done: list[ReportBlock] = []
         if report is not None and report.is_duplicate(line):
@@ -614,7 +615,7 @@ def _holds_key_of(lines: list[LogLine], record: EmittedReport) -> bool:
     kills = {
         line_identity(line)
         for line in record.lines
-        if (found := classify(line.message)) is not None
+        if (found := classify_line(line)) is not None
         and found[0] in (Marker.KILLED, Marker.SUMMARY)
     } - {None}
     return any(line_identity(line) in kills for line in lines)

@@ -34,7 +34,7 @@ import re
 from datetime import UTC
 
 from oom_enricher.model import LogLine
-from oom_enricher.reassembly.markers import Marker, classify
+from oom_enricher.reassembly.markers import Marker, classify_line
 
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
 _KEY_RANK = (
@@ -67,7 +67,7 @@ def kill_key(lines: list[LogLine]) -> str | None:
     summary_pid = killed_pid = None
     stamps: dict[int, list[float | None]] = {}
     for line in lines:
-        found = classify(line.message)
+        found = classify_line(line)
         if found is None or found[0] not in (Marker.SUMMARY, Marker.KILLED):
             continue
         if found[0] is Marker.SUMMARY:
@@ -98,7 +98,7 @@ def key_line(lines: list[LogLine]) -> LogLine | None:
     """The line the id rests on when the report holds no kill; None when no anchor."""
     best: tuple[int, LogLine] | None = None
     for line in lines:
-        found = classify(line.message)
+        found = classify_line(line)
         if found is None or found[0] not in _KEY_RANK:
             continue
         rank = _KEY_RANK.index(found[0])

@@ -28,6 +28,10 @@ class HostCursors:
             self._needles[key] = (needle, self._version)
             heapq.heappush(self._heap, (-1, self._version, key))
 
+    def has_needle(self, key: str) -> bool:
+        """Whether `key` is tracked by a needle already (tracking it again changes nothing)."""
+        return key in self._needles
+
     def forget(self, key: str) -> None:
         self._needles.pop(key, None)
         self._without_needle.discard(key)
@@ -38,6 +42,8 @@ class HostCursors:
         heapq.heapify(self._heap)
 
     def every_line_needed(self) -> bool:
+        if not self._without_needle:
+            return False  # the usual case: every open host's lines name it
         for key in [key for key in self._without_needle if not self._is_open(key)]:
             self._without_needle.discard(key)
         return bool(self._without_needle)

@@ -118,7 +118,8 @@ class Skimmer:
         if not self.pipeline.assembler.has_open(line.host):
             self._cursors.forget(key)
         elif line.host and line.rule in _HOST_IN_PREFIX:
-            self._cursors.track(key, f" {line.host} ".encode())
+            if not self._cursors.has_needle(key):
+                self._cursors.track(key, f" {line.host} ".encode())
         else:
             self._cursors.track(key, None)
 

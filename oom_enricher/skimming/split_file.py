@@ -39,7 +39,7 @@ from oom_enricher.model import LogLine
 from oom_enricher.normalize.pasted_text import SNIFF_BYTES, PasteReader, head_of_bytes
 from oom_enricher.normalize.timestamps import YearInference
 from oom_enricher.pipeline import Pipeline, PipelineOptions
-from oom_enricher.reassembly.markers import Marker, classify
+from oom_enricher.reassembly.markers import Marker, classify_line
 from oom_enricher.skimming.skimmer import Skimmer
 from oom_enricher.sources.file_reader import MAX_LINE_BYTES, ProgressCallback, ReadStats
 
@@ -203,7 +203,7 @@ class _SplitSkimmer(Skimmer):
             return self._feed_followed(key, line, position)
         assembler, record = self.pipeline.assembler, self.record
         if not assembler.has_open(line.host):
-            found = classify(line.message)
+            found = classify_line(line)
             if (
                 found is not None
                 and found[0] is Marker.REAPED

@@ -221,6 +221,7 @@ class ForwardServer:
         self._ack = AckPacker()  # acks are packed on the event loop only
         # Series bumped on every request, resolved once.
         self._by_mode: dict[str, Callable[[float], None]] = {}
+        self._packed_requests = self._mode_counter(PACKED)
         self._records_unread = self.metrics.counter(
             "records_unread",
             {"source": SOURCE},
@@ -496,10 +497,14 @@ class ForwardServer:
     def _count_mode(self, mode: str) -> None:
         add = self._by_mode.get(mode)
         if add is None:
-            add = self._by_mode[mode] = self.metrics.counter(
-                "forward_requests", {"mode": mode}, help="Requests by mode"
-            )
+            add = self._mode_counter(mode)
         add(1)
+
+    def _mode_counter(self, mode: str) -> Callable[[float], None]:
+        add = self._by_mode[mode] = self.metrics.counter(
+            "forward_requests", {"mode": mode}, help="Requests by mode"
+        )
+        return add
 
     def _acked(self, started: float) -> None:
         self._ack_latency(time.monotonic() - started)
@@ -521,7 +526,7 @@ class ForwardServer:
         else:
             request = self._select_plain(plain, client_hostname or conn.peer)
             if request is None:  # every entry unread: the common case, at its cheapest
-                self._count_mode(PACKED)
+                self._packed_requests(1)
                 chunk = plain[2].get("chunk")
                 if chunk is not None:
                     conn.write(self._ack(chunk))
@@ -541,9 +546,14 @@ class ForwardServer:
         assert self.prefilter is not None
         tag, payload, options = plain
         try:
-            selection = self.prefilter.select(payload, tag, peer)
+            selection = self.prefilter.select_or_count(payload, tag, peer)
         except UNDECODABLE as exc:  # entry boundaries are found by msgpack too
             raise undecodable(exc) from None
+        if type(selection) is int:
+            if selection:
+                self._records_unread(selection)
+                self._requests_unread(1)
+            return None
         if not selection.spans:
             if selection.unread:
                 self._records_unread(selection.unread)

@@ -222,7 +222,7 @@ class ForwardPrefilter:
         them can matter (no Selection built, no span list), else their Selection."""
         kept = self.lookback.add(payload, tag, peer)
         open_hosts, needles, extra = self._search
-        if not extra and self.fallback_key(tag, peer) not in open_hosts:
+        if not extra and not (open_hosts and self.fallback_key(tag, peer) in open_hosts):
             markers, host_hits = needles.scan(payload)
             if not markers and not any(host in open_hosts for _, host in host_hits):
                 return self._counter.count(payload)

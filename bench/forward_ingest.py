@@ -11,10 +11,10 @@ a `chunk` waiting for its ack, in two shapes:
 
 Records are Fluent Bit `kmsg` records: about 97% ordinary kernel noise, with real OOM reports
 (the corpus' kernel lines) interleaved. The baseline is msgpack alone decoding the same
-request bytes (outer request and every entry), in the same run. Also printed: the report
-latency from the sending of a report's last line to its document reaching the receiver,
-minus the reaper grace; and in a third run the RSS of the whole server with 10,000 hosts
-mid-report and the extra RSS of 100,000 idle hosts.
+request bytes (outer request and every entry), in the same run, the fastest of three. Also
+printed: the report latency from the sending of a report's last line to its document
+reaching the receiver, minus the reaper grace; and in a third run the RSS of the whole server
+with 10,000 hosts mid-report and the extra RSS of 100,000 idle hosts.
 
     python -m bench.forward_ingest [--records 200000] [--skip-memory]
 """
@@ -58,6 +58,7 @@ NOISE = (
 REPORT_SHARE = 0.03  # of all records, lines of an OOM report
 BASE_TIME = 1_790_000_000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+BASELINE_RUNS = 3  # msgpack-alone decodes of the same requests; the fastest is the baseline
 
 
 def report_lines() -> list[str]:
@@ -388,9 +389,15 @@ def memory_run(open_hosts: int = 10_000, idle_hosts: int = 100_000, state: bool 
     return {"start": rss_start, "idle": rss_idle, "open": rss_open, "peak": peak}
 
 
+def _cpu(decoded: tuple[int, float]) -> float:
+    return decoded[1]
+
+
 def print_shape(load: Load, result: dict) -> None:
     requests = load.requests()
-    count, decode_cpu = decode_alone(requests)
+    # The machine is shared: one baseline run varied by up to 2x between runs, so the ratio
+    # moved with the load rather than with serve. The fastest of three is the baseline.
+    count, decode_cpu = min((decode_alone(requests) for _ in range(BASELINE_RUNS)), key=_cpu)
     alone = count / decode_cpu
     per_cpu = load.records / result["cpu"]
     grace = Bounds().tail_grace

@@ -35,11 +35,8 @@ LOOKBACK_BYTES = 256 << 10  # raw entries kept for a report whose header was los
 SMALL_PAYLOAD = 64 << 10  # payloads counted with a reused unpacker (its buffer stays this size)
 
 
-@dataclass(slots=True)
-class _RawRequest:
-    payload: bytes
-    tag: str
-    peer: str
+# A request kept for look-back: (payload, tag, peer); a tuple as one is kept per request.
+_RawRequest = tuple[bytes, str, str]
 
 
 @dataclass(slots=True)
@@ -220,6 +217,20 @@ class ForwardPrefilter:
         selection.kept = kept
         return selection
 
+    def select_or_count(self, payload: bytes, tag: str, peer: str) -> Selection | int:
+        """`select`, at its cheapest in the common case: the number of entries when none of
+        them can matter (no Selection built, no span list), else their Selection."""
+        kept = self.lookback.add(payload, tag, peer)
+        open_hosts, needles, extra = self._search
+        if not extra and not (open_hosts and self.fallback_key(tag, peer) in open_hosts):
+            markers, host_hits = needles.scan(payload)
+            if not markers and not any(host in open_hosts for _, host in host_hits):
+                return self._counter.count(payload)
+        # Something can matter (a few in a hundred requests): scanned again in full.
+        selection = self._select(payload, tag, peer)
+        selection.kept = kept
+        return selection
+
     def _select(self, payload: bytes, tag: str, peer: str) -> Selection:
         open_hosts, needles, extra = self._search
         if self.fallback_key(tag, peer) in open_hosts:
@@ -291,12 +302,14 @@ class RawLookback:
 
     def add(self, payload: bytes, tag: str, peer: str) -> _RawRequest:
         # A request larger than the whole ring cannot be kept: nothing of it is looked back at.
-        kept = _RawRequest(payload if len(payload) <= self.max_bytes else b"", tag, peer)
+        if len(payload) > self.max_bytes:
+            payload = b""
+        kept = (payload, tag, peer)
         with self._lock:
             self._requests.append(kept)
-            self._bytes += len(kept.payload)
+            self._bytes += len(payload)
             while self._bytes > self.max_bytes and len(self._requests) > 1:
-                self._bytes -= len(self._requests.popleft().payload)
+                self._bytes -= len(self._requests.popleft()[0])
         return kept
 
     def entries(
@@ -311,7 +324,8 @@ class RawLookback:
         found: list[tuple[dict, str, str]] = []
         needle_bytes = needle.encode("utf-8", SURROGATE) if needle else None
         for request in requests:
-            payload = request.payload[:before] if request is upto else request.payload
+            kept_payload, tag, peer = request
+            payload = kept_payload[:before] if request is upto else kept_payload
             if needle_bytes is not None and needle_bytes not in payload:
                 continue
             for start, end in entry_spans(payload):
@@ -320,7 +334,7 @@ class RawLookback:
                     continue
                 record = _decode_record(raw)
                 if record is not None:
-                    found.append((record, request.tag, request.peer))
+                    found.append((record, tag, peer))
             if request is upto:
                 break
         return found

@@ -254,3 +254,37 @@ def test_requests_selected_on_several_threads_at_once_never_share_a_scan_scratch
     assert errors == []
     assert len(chosen) == 120
     assert all(spans == chosen[0] and len(spans) == 1 for spans in chosen)
+
+
+def test_count_of_a_request_that_cannot_matter_agrees_with_its_selection_and_keeps_it_once():
+    """select_or_count answers the common request with a number: the entries select leaves
+    unread, and a Selection (the same spans) whenever select would decode any; either way the
+    request is kept once in the look-back ring."""
+    from oom_enricher.skimming.forward_prefilter import ForwardPrefilter, Selection
+
+    def prefilter() -> ForwardPrefilter:
+        made = ForwardPrefilter(lambda record, tag, peer: [record.get("host")])
+        made.refresh({"edge-open"})
+        return made
+
+    noise = [[BASE + n, {"host": f"idle-{n}", "log": "cni0: port 1 entered"}] for n in range(5)]
+    cases = {
+        "noise": noise,
+        "marker": noise + [[BASE, {"host": "edge-2", "log": "bash invoked oom-killer: x"}]],
+        "open host": noise[:2] + [[BASE, {"host": "edge-open", "log": "[ 1234] 0 1234"}]],
+    }
+    for name, entries in cases.items():
+        payload = b"".join(msgpack.packb(e) for e in entries)
+        counted, selected = prefilter(), prefilter()
+        answer = counted.select_or_count(payload, "kern", "peer")
+        selection = selected.select(payload, "kern", "peer")
+        if name == "noise":
+            assert answer == selection.unread == 5 and selection.spans == []
+        else:
+            assert isinstance(answer, Selection), name
+            assert answer.spans == selection.spans != [], name
+            assert answer.kept == (payload, "kern", "peer"), name
+        assert counted.lookback.held_bytes() == len(payload), name
+        assert len(counted.lookback.entries(counted.lookback._requests[0], len(payload), None)) == (
+            len(entries)
+        ), name

@@ -145,3 +145,26 @@ def test_low_water_holds_lines_of_reports_still_amendable():
     assert serve.pipeline.assembler.low_water() == 2  # its first line (two noise lines before)
     serve.advance_to(1010 + Bounds().amend_window + 5)
     assert serve.pipeline.assembler.low_water() is None
+
+
+def test_next_deadline_names_the_hold_release_and_the_amendment_expiry():
+    """Not only reports in progress have deadlines: a report held for its kill is released
+    at `hold_unkilled` after its close, and an emitted one stops being amendable at
+    `amend_window`; a server sleeping until `next_deadline` must wake at both."""
+    bounds = Bounds(max_wall_age=10.0)
+    records = kmsg_records("node-1", [TEMPLATES[1]])
+    serve = ServeLike(options=PipelineOptions(bounds=bounds))
+    assembler = serve.pipeline.assembler
+    serve.deliver(records[:-3])  # no kill line yet
+    assert assembler.next_deadline() == 1000.0 + bounds.max_wall_age
+    serve.advance_to(1010)  # closed by the wall clock, held: its kill may still come
+    assert serve.docs == []
+    closed = 1010.0
+    assert assembler.next_deadline() == closed + bounds.hold_unkilled
+    serve.advance_to(closed + bounds.hold_unkilled - 1)
+    assert serve.docs == []
+    serve.advance_to(closed + bounds.hold_unkilled)
+    assert len(serve.docs) == 1  # released at its deadline
+    assert assembler.next_deadline() == closed + bounds.amend_window
+    serve.advance_to(closed + bounds.amend_window)
+    assert assembler.next_deadline() is None  # nothing held, nothing amendable

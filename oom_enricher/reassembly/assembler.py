@@ -42,7 +42,9 @@ def _has_summary(report: OpenReport) -> bool:
 
 class Assembler:
     """Feed lines in arrival order; completed blocks come back from `feed`, `settle`, `tick`,
-    `finish`. A block with `event_id` set amends a report emitted before under that id."""
+    `finish`. A block whose id was emitted before amends that document; a block with
+    `supersedes` replaces the documents emitted under those ids (its id changed when a late
+    kill line came, or it joined fragments emitted on their own)."""
 
     def __init__(
         self,
@@ -344,9 +346,11 @@ class Assembler:
                 self._recent_victims.popitem(last=False)
         block = report.to_block(reason)
         content = signature(block.lines)
+        if report.emitted_ids:
+            self._drop_emitted(key, set(report.emitted_ids))  # this report replaces them
         if self._amendable and any(stream_seconds(line) is not None for line in block.lines):
             # Kept for late lines: only stamped lines can be placed into it later.
-            event_id = block.event_id or compute_event_id(block.host, block.lines)
+            event_id = compute_event_id(block.host, block.lines)
             record = EmittedReport(event_id, block.lines, content, wall, self._clock())
             if report.emitted_signature is None and self._should_hold(block):
                 record.held = block
@@ -359,7 +363,7 @@ class Assembler:
     def _should_hold(self, block: ReportBlock) -> bool:
         return (
             self._live
-            and block.event_id is None
+            and not block.supersedes  # documents it replaces are out: replace them now
             and self.bounds.hold_unkilled > 0
             and not kill_keyed(block.lines)
         )
@@ -423,7 +427,7 @@ class Assembler:
         now = self._clock()
         # A block takes the record emitted under its own id. A record whose id did not rest
         # on a kill (emitted before its kill came) is continued by the block sharing most
-        # lines with it, which inherits that id.
+        # lines with it; its document is replaced by the block's, under the block's own id.
         reopened = sub._open.get(key)
         open_id = compute_event_id(reopened.host, reopened.lines) if reopened else None
 
@@ -439,35 +443,42 @@ class Assembler:
                 old.remove(match)
             return match
 
+        def fragments(lines: list[LogLine]) -> list[str]:
+            """Ids of emitted fragments of this report, which its document replaces."""
+            ids = []
+            while (merged := best_match(lines, inheritable())) is not None:
+                old.remove(merged)
+                if merged.held is None:  # emitted under its own id already
+                    self.superseded_fragments += 1
+                    ids.append(merged.event_id)
+            return ids
+
         for block in fresh:
             own = compute_event_id(block.host, block.lines)
             content = signature(block.lines)
             match = take(block.lines, own)
             record = EmittedReport(own, block.lines, content, False, now)
-            if match is None or match.held is not None:  # never emitted
-                if self._should_hold(block):
-                    record.held = block
-                    record.closed_at = match.closed_at if match else now
-                else:
-                    done.append(block)
-            else:
-                if match.event_id != own:
-                    record.event_id = block.event_id = match.event_id
-                if content != match.signature:
-                    done.append(block)
-            while (merged := best_match(block.lines, inheritable())) is not None:
-                old.remove(merged)  # a fragment of this report
-                if merged.held is None:
-                    self.superseded_fragments += 1  # emitted under its own id already
+            emitted = match is not None and match.held is None
+            if emitted and match.event_id != own:
+                block.supersedes.append(match.event_id)
+            block.supersedes.extend(fragments(block.lines))
+            if not emitted and self._should_hold(block):
+                record.held = block
+                record.closed_at = match.closed_at if match else now
+            elif not emitted or block.supersedes or content != match.signature:
+                done.append(block)
             kept.append(record)
         if reopened is not None:
+            # The records it continues stay until it closes, so settling the host again
+            # before then finds them again; closing replaces them (`_close_into`).
             match = take(reopened.lines, open_id)
             if match is not None and match.held is None:
-                if match.event_id != open_id:
-                    reopened.event_id = match.event_id
+                reopened.emitted_ids.append(match.event_id)
                 reopened.emitted_signature = match.signature
-            while (merged := best_match(reopened.lines, inheritable())) is not None:
-                old.remove(merged)
+                kept.append(match)
+            before = list(old)
+            reopened.emitted_ids.extend(fragments(reopened.lines))
+            kept.extend(record for record in before if record not in old and record.held is None)
             reopened.last_wall = now
             self._open[key] = reopened
         # Records of kills no block holds any more stay as emitted.
@@ -502,6 +513,14 @@ class Assembler:
             if not records:
                 del self._emitted[oldest_key]
                 self._spare.pop(oldest_key, None)
+
+    def _drop_emitted(self, key: str, ids: set[str]) -> None:
+        records = self._emitted.get(key, [])
+        for record in [r for r in records if r.event_id in ids and r.held is None]:
+            records.remove(record)
+            self._emitted_lines -= len(record.lines)
+        if key in self._emitted and not records:
+            del self._emitted[key]
 
     def _expire_emitted(self, now: float) -> None:
         for key in list(self._emitted):

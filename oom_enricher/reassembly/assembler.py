@@ -85,6 +85,11 @@ class Assembler:
         """The keys (hosts, "" for none) that have a report in progress: a live view."""
         return self._open.keys()
 
+    def watched_keys(self) -> set[str]:
+        """Keys whose next lines can matter: a report in progress, lines waiting to be put in
+        kernel order, or a report emitted and still open to late lines."""
+        return set(self._open) | set(self._late) | set(self._emitted)
+
     def has_open(self, host: str | None) -> bool:
         key = host or ""
         return key in self._open or key in self._late
@@ -126,12 +131,15 @@ class Assembler:
             late.append(line)
             return self._settle_host(key) if len(late) >= self.bounds.max_lines else []
         if self._is_late(key, line):
-            self._late[key] = [line]
+            self._late[key] = [*self._arrived_ahead(line), line]
             return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
-        if line.monotonic is not None:
-            self._note_stamp(key, line.monotonic)
         found = classify_line(line)
         report = self._open.get(key)
+        if report is None and found is not None and (ahead := self._arrived_ahead(line)):
+            self._late[key] = [*ahead, line]  # its later lines came first: put them in order
+            return []
+        if line.monotonic is not None:
+            self._note_stamp(key, line.monotonic)
         done: list[ReportBlock] = []
         if report is not None and report.is_duplicate(line):
             return []  # an at-least-once shipper delivered this stamped line twice
@@ -390,6 +398,21 @@ class Assembler:
             last, now = reports[-1].last_seconds, stream_seconds(line)
             return last is not None and now is not None and now - last <= self.bounds.max_stream_age
         return False
+
+    def _arrived_ahead(self, line: LogLine) -> list[LogLine]:
+        """Lines of the host, kernel-stamped after this one, that arrived before it: a racing
+        connection or a shipper's retry delivered them first, and serve may have left them
+        undecoded (no report was open) or they may have left the look-back ring since."""
+        if not self._live or self.lookback_source is None or line.monotonic is None:
+            return []
+        stamp, host = line.monotonic, line.host
+        return [
+            earlier
+            for earlier in self.lookback_source()
+            if earlier.host == host
+            and earlier.monotonic is not None
+            and 0 < earlier.monotonic - stamp <= self.bounds.amend_window
+        ]
 
     def _note_stamp(self, key: str, stamp: float) -> None:
         newest = self._newest.get(key)

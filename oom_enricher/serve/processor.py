@@ -283,8 +283,9 @@ class Processor:
                 del self._streams[key]
 
     def open_hosts(self) -> set[str]:
-        """Hosts whose next records can matter: a report in progress, or a line context kept."""
-        return set(self.pipeline.assembler.open_keys()) | set(self._streams)
+        """Hosts whose next records can matter: a report in progress or still open to late
+        lines, or a line context kept."""
+        return self.pipeline.assembler.watched_keys() | set(self._streams)
 
     def next_deadline(self) -> float | None:
         """When the next report closes by time (processor clock), if any is in progress."""

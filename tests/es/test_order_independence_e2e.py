@@ -100,6 +100,23 @@ def plan(rng: random.Random, hosts: dict[str, list[dict]], go: Path) -> list[lis
     return batches
 
 
+def reordered_hosts(batches: list[list[dict]]) -> set[str]:
+    """Hosts some of whose chunks are sent before chunks written earlier."""
+    sent = sorted(
+        (batch["at"], batch["events"][0]["record"]["sequence"], batch["events"][0]["record"])
+        for connection in batches
+        for batch in connection
+        if "waitFor" not in batch
+    )
+    hosts: set[str] = set()
+    newest: dict[str, int] = {}
+    for _, sequence, record in sent:
+        if sequence < newest.get(record["host"], -1):
+            hosts.add(record["host"])
+        newest[record["host"]] = max(sequence, newest.get(record["host"], -1))
+    return hosts
+
+
 def events(records: list[dict]) -> list[dict]:
     return [{"tag": "kern.kmsg", "time": BOOT + r["sec"], "record": r} for r in records]
 
@@ -131,7 +148,9 @@ def test_npm_fluent_logger_over_3_connections_with_random_delays_every_report_on
     senders: list[subprocess.Popen] = []
     try:
         serve.start()
-        for n, batches in enumerate(plan(rng, hosts, go)):
+        connections = plan(rng, hosts, go)
+        assert reordered_hosts(connections) == set(hosts)  # arrival order is not kernel order
+        for n, batches in enumerate(connections):
             spec = tmp_path / f"connection-{n}.json"
             spec.write_text(json.dumps({"host": "127.0.0.1", "port": serve.port,
                                         "batches": batches}))  # fmt: skip

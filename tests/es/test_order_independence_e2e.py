@@ -146,6 +146,7 @@ def test_npm_fluent_logger_over_3_connections_with_random_delays_every_report_on
     go = tmp_path / "send-the-kill-lines"
     serve = Serve(tmp_path, es_url, namespace=unique_namespace("e2e"), extra_config=PIPELINE)
     senders: list[subprocess.Popen] = []
+    resends: list[int] = []  # batches sent again because their ack did not come (reported)
     try:
         serve.start()
         connections = plan(rng, hosts, go)
@@ -157,6 +158,7 @@ def test_npm_fluent_logger_over_3_connections_with_random_delays_every_report_on
             senders.append(
                 subprocess.Popen(
                     [shutil.which("node") or "node", str(PEERS / "forward_batches.js"), str(spec)],
+                    stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
                 )
@@ -177,8 +179,9 @@ def test_npm_fluent_logger_over_3_connections_with_random_delays_every_report_on
         assert early["_source"]["oom"]["complete"] is False
         go.touch()
         for sender in senders:
-            _, err = sender.communicate(timeout=120)
-            assert sender.returncode == 0, err
+            out, err = sender.communicate(timeout=120)
+            assert sender.returncode == 0, f"{err}\n{serve.log_text()}"
+            resends.append(int(out))
 
         def settled():
             hits = serve.hits()
@@ -192,7 +195,7 @@ def test_npm_fluent_logger_over_3_connections_with_random_delays_every_report_on
                 sender.kill()
         serve.cleanup()
     hits = serve.hits()  # after serve flushed and exited
-    context = f"seed {seed}\n{serve.log_text()}"
+    context = f"seed {seed}, resends {resends}\n{serve.log_text()}"
     assert sorted(hit["_id"] for hit in hits) == sorted(expected), context
     assert {hit["_id"]: facts(hit["_source"]) for hit in hits} == expected, context
     (replacing,) = [h for h in hits if early["_id"] in h["_source"]["event"].get("supersedes", [])]

@@ -406,13 +406,25 @@ class Assembler:
         if not self._live or self.lookback_source is None or line.monotonic is None:
             return []
         stamp, host = line.monotonic, line.host
-        return [
-            earlier
-            for earlier in self.lookback_source()
-            if earlier.host == host
-            and earlier.monotonic is not None
-            and 0 < earlier.monotonic - stamp <= self.bounds.amend_window
-        ]
+        ahead = sorted(
+            (
+                earlier
+                for earlier in self.lookback_source()
+                if earlier.host == host
+                and earlier.monotonic is not None
+                and 0 < earlier.monotonic - stamp <= self.bounds.amend_window
+            ),
+            key=lambda earlier: earlier.monotonic,
+        )
+        # A report prints its lines together: past a gap the lines belong to a later report,
+        # whose own first line may not have come yet, and must not be glued to this one.
+        taken: list[LogLine] = []
+        for later in ahead:
+            if later.monotonic - stamp > self.bounds.lookback_gap:
+                break
+            taken.append(later)
+            stamp = later.monotonic
+        return taken
 
     def _note_stamp(self, key: str, stamp: float) -> None:
         newest = self._newest.get(key)

@@ -76,3 +76,29 @@ def test_late_lines_of_an_emitted_report_are_read():
     docs = asyncio.run(main())
     assert len(docs) == 2 and docs[0]["oom"]["lines_count"] < docs[1]["oom"]["lines_count"]
     assert by_id(docs[-1:]) == expected
+
+
+def test_lines_of_a_later_report_that_came_first_are_not_glued_to_an_earlier_one():
+    """The body of a host's second report (30 s later in kernel time) came first and was
+    acked unread; then the first report, still without its kill line. Taking the lines that
+    came ahead of its first line must stop at the gap: the first report, emitted after the
+    hold, holds its own lines only (a glued version with more lines would be the one
+    Elasticsearch keeps)."""
+    records = kmsg_records("gap-1", [TEMPLATES[0], TEMPLATES[0]])
+    (first_expected, _) = in_order(records)
+    second_body, first_without_kill = records[102:160], records[:86]
+    clock = FakeClock(1000.0)
+
+    async def main():
+        app, sink = await serve_app(clock)
+        assert app.forward is not None
+        requests = requests_of([second_body, first_without_kill])
+        await asyncio.to_thread(send_and_wait_acks, app.forward.port, requests)
+        for _ in range(2):  # closed by max_wall_age, then released after the hold
+            clock.now += 61
+            await app.processor.tick()
+        await app.stop()
+        return sink.docs
+
+    (emitted,) = asyncio.run(main())
+    assert emitted["oom"]["lines_count"] == first_expected["oom"]["lines_count"] - 2

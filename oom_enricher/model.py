@@ -60,5 +60,6 @@ class ReportBlock:
     unit_notice: str | None = (
         None  # systemd `<unit>: A process of this unit has been killed by the OOM killer.`
     )
-    # Set when this block amends a report already emitted: the id it was emitted under.
-    event_id: str | None = None
+    # Ids of documents emitted before for this same kill under other ids (a version without
+    # its kill line, a fragment), which this block's document replaces.
+    supersedes: list[str] = field(default_factory=list)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from oom_enricher.enrich.cgroup_attribution import attribute_cpuset, attribute_paths
-from oom_enricher.enrich.event_id import event_id
+from oom_enricher.enrich.event_id import event_id, superseded_ids
 from oom_enricher.enrich.explanation import explain
 from oom_enricher.enrich.gfp_flags import decode_gfp_mask
 from oom_enricher.enrich.memory_limits import (
@@ -83,7 +83,7 @@ def _event_section(block: ReportBlock) -> dict:
         text = line.raw or line.message
         if not original or original[-1] != text:
             original.append(text)
-    return {
+    section = {
         "kind": "event",
         "category": ["process"],
         "type": ["end"],
@@ -95,6 +95,9 @@ def _event_section(block: ReportBlock) -> dict:
         "original": "\n".join(original),
         "created": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
+    if superseded := superseded_ids(block):
+        section["supersedes"] = superseded
+    return section
 
 
 def _summary_message(victims: list[Victim], hit: str, host: str | None) -> str:

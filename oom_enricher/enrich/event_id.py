@@ -7,6 +7,12 @@ from oom_enricher.reassembly.report_id import compute_event_id
 
 
 def event_id(block: ReportBlock) -> str:
-    if block.event_id:  # an amended report keeps the id it was first emitted under
-        return block.event_id
     return compute_event_id(block.host, block.lines)
+
+
+def superseded_ids(block: ReportBlock) -> list[str]:
+    """Ids emitted before for this kill that its document replaces (never its own)."""
+    if not block.supersedes:
+        return []
+    own = event_id(block)
+    return [earlier for earlier in dict.fromkeys(block.supersedes) if earlier != own]

@@ -42,7 +42,9 @@ def _has_summary(report: OpenReport) -> bool:
 
 class Assembler:
     """Feed lines in arrival order; completed blocks come back from `feed`, `settle`, `tick`,
-    `finish`. A block with `event_id` set amends a report emitted before under that id."""
+    `finish`. A block whose id was emitted before amends that document; a block with
+    `supersedes` replaces the documents emitted under those ids (its id changed when a late
+    kill line came, or it joined fragments emitted on their own)."""
 
     def __init__(
         self,
@@ -82,6 +84,11 @@ class Assembler:
     def open_keys(self):
         """The keys (hosts, "" for none) that have a report in progress: a live view."""
         return self._open.keys()
+
+    def watched_keys(self) -> set[str]:
+        """Keys whose next lines can matter: a report in progress, lines waiting to be put in
+        kernel order, or a report emitted and still open to late lines."""
+        return set(self._open) | set(self._late) | set(self._emitted)
 
     def has_open(self, host: str | None) -> bool:
         key = host or ""
@@ -124,12 +131,15 @@ class Assembler:
             late.append(line)
             return self._settle_host(key) if len(late) >= self.bounds.max_lines else []
         if self._is_late(key, line):
-            self._late[key] = [line]
+            self._late[key] = [*self._arrived_ahead(line), line]
             return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
-        if line.monotonic is not None:
-            self._note_stamp(key, line.monotonic)
         found = classify_line(line)
         report = self._open.get(key)
+        if report is None and found is not None and (ahead := self._arrived_ahead(line)):
+            self._late[key] = [*ahead, line]  # its later lines came first: put them in order
+            return []
+        if line.monotonic is not None:
+            self._note_stamp(key, line.monotonic)
         done: list[ReportBlock] = []
         if report is not None and report.is_duplicate(line):
             return []  # an at-least-once shipper delivered this stamped line twice
@@ -344,9 +354,11 @@ class Assembler:
                 self._recent_victims.popitem(last=False)
         block = report.to_block(reason)
         content = signature(block.lines)
+        if report.emitted_ids:
+            self._drop_emitted(key, set(report.emitted_ids))  # this report replaces them
         if self._amendable and any(stream_seconds(line) is not None for line in block.lines):
             # Kept for late lines: only stamped lines can be placed into it later.
-            event_id = block.event_id or compute_event_id(block.host, block.lines)
+            event_id = compute_event_id(block.host, block.lines)
             record = EmittedReport(event_id, block.lines, content, wall, self._clock())
             if report.emitted_signature is None and self._should_hold(block):
                 record.held = block
@@ -359,7 +371,7 @@ class Assembler:
     def _should_hold(self, block: ReportBlock) -> bool:
         return (
             self._live
-            and block.event_id is None
+            and not block.supersedes  # documents it replaces are out: replace them now
             and self.bounds.hold_unkilled > 0
             and not kill_keyed(block.lines)
         )
@@ -386,6 +398,33 @@ class Assembler:
             last, now = reports[-1].last_seconds, stream_seconds(line)
             return last is not None and now is not None and now - last <= self.bounds.max_stream_age
         return False
+
+    def _arrived_ahead(self, line: LogLine) -> list[LogLine]:
+        """Lines of the host, kernel-stamped after this one, that arrived before it: a racing
+        connection or a shipper's retry delivered them first, and serve may have left them
+        undecoded (no report was open) or they may have left the look-back ring since."""
+        if not self._live or self.lookback_source is None or line.monotonic is None:
+            return []
+        stamp, host = line.monotonic, line.host
+        ahead = sorted(
+            (
+                earlier
+                for earlier in self.lookback_source()
+                if earlier.host == host
+                and earlier.monotonic is not None
+                and 0 < earlier.monotonic - stamp <= self.bounds.amend_window
+            ),
+            key=lambda earlier: earlier.monotonic,
+        )
+        # A report prints its lines together: past a gap the lines belong to a later report,
+        # whose own first line may not have come yet, and must not be glued to this one.
+        taken: list[LogLine] = []
+        for later in ahead:
+            if later.monotonic - stamp > self.bounds.lookback_gap:
+                break
+            taken.append(later)
+            stamp = later.monotonic
+        return taken
 
     def _note_stamp(self, key: str, stamp: float) -> None:
         newest = self._newest.get(key)
@@ -423,7 +462,7 @@ class Assembler:
         now = self._clock()
         # A block takes the record emitted under its own id. A record whose id did not rest
         # on a kill (emitted before its kill came) is continued by the block sharing most
-        # lines with it, which inherits that id.
+        # lines with it; its document is replaced by the block's, under the block's own id.
         reopened = sub._open.get(key)
         open_id = compute_event_id(reopened.host, reopened.lines) if reopened else None
 
@@ -439,35 +478,42 @@ class Assembler:
                 old.remove(match)
             return match
 
+        def fragments(lines: list[LogLine]) -> list[str]:
+            """Ids of emitted fragments of this report, which its document replaces."""
+            ids = []
+            while (merged := best_match(lines, inheritable())) is not None:
+                old.remove(merged)
+                if merged.held is None:  # emitted under its own id already
+                    self.superseded_fragments += 1
+                    ids.append(merged.event_id)
+            return ids
+
         for block in fresh:
             own = compute_event_id(block.host, block.lines)
             content = signature(block.lines)
             match = take(block.lines, own)
             record = EmittedReport(own, block.lines, content, False, now)
-            if match is None or match.held is not None:  # never emitted
-                if self._should_hold(block):
-                    record.held = block
-                    record.closed_at = match.closed_at if match else now
-                else:
-                    done.append(block)
-            else:
-                if match.event_id != own:
-                    record.event_id = block.event_id = match.event_id
-                if content != match.signature:
-                    done.append(block)
-            while (merged := best_match(block.lines, inheritable())) is not None:
-                old.remove(merged)  # a fragment of this report
-                if merged.held is None:
-                    self.superseded_fragments += 1  # emitted under its own id already
+            emitted = match is not None and match.held is None
+            if emitted and match.event_id != own:
+                block.supersedes.append(match.event_id)
+            block.supersedes.extend(fragments(block.lines))
+            if not emitted and self._should_hold(block):
+                record.held = block
+                record.closed_at = match.closed_at if match else now
+            elif not emitted or block.supersedes or content != match.signature:
+                done.append(block)
             kept.append(record)
         if reopened is not None:
+            # The records it continues stay until it closes, so settling the host again
+            # before then finds them again; closing replaces them (`_close_into`).
             match = take(reopened.lines, open_id)
             if match is not None and match.held is None:
-                if match.event_id != open_id:
-                    reopened.event_id = match.event_id
+                reopened.emitted_ids.append(match.event_id)
                 reopened.emitted_signature = match.signature
-            while (merged := best_match(reopened.lines, inheritable())) is not None:
-                old.remove(merged)
+                kept.append(match)
+            before = list(old)
+            reopened.emitted_ids.extend(fragments(reopened.lines))
+            kept.extend(record for record in before if record not in old and record.held is None)
             reopened.last_wall = now
             self._open[key] = reopened
         # Records of kills no block holds any more stay as emitted.
@@ -502,6 +548,14 @@ class Assembler:
             if not records:
                 del self._emitted[oldest_key]
                 self._spare.pop(oldest_key, None)
+
+    def _drop_emitted(self, key: str, ids: set[str]) -> None:
+        records = self._emitted.get(key, [])
+        for record in [r for r in records if r.event_id in ids and r.held is None]:
+            records.remove(record)
+            self._emitted_lines -= len(record.lines)
+        if key in self._emitted and not records:
+            del self._emitted[key]
 
     def _expire_emitted(self, now: float) -> None:
         for key in list(self._emitted):

@@ -29,9 +29,10 @@ class OpenReport:
     wall_clock: bool | None = None
     last_wall: float = field(default_factory=time.monotonic)
     unit_notice: str | None = None
-    # Continuing a report already emitted (a late line reopened it): its id, and what it held
-    # then, so closing it again with nothing new emits nothing.
-    event_id: str | None = None
+    # Continuing a report already emitted (a late line reopened it): the ids it was emitted
+    # under (its document replaces those that differ from its own), and what it held then,
+    # so closing it again with nothing new emits nothing.
+    emitted_ids: list[str] = field(default_factory=list)
     emitted_signature: str | None = None
     _seen: set | None = field(default=None, repr=False)
 
@@ -83,7 +84,7 @@ class OpenReport:
             complete=not self.reasons,
             incomplete_reason=self.reasons[0] if self.reasons else None,
             unit_notice=self.unit_notice,
-            event_id=self.event_id,
+            supersedes=list(self.emitted_ids),
         )
 
     def snapshot(self) -> dict:
@@ -101,7 +102,7 @@ class OpenReport:
             "tail_time": self.tail_time,
             "wall_clock": self.wall_clock,
             "unit_notice": self.unit_notice,
-            "event_id": self.event_id,
+            "emitted_ids": self.emitted_ids,
             "emitted_signature": self.emitted_signature,
         }
 
@@ -120,7 +121,8 @@ class OpenReport:
         report.tail_time = state["tail_time"]
         report.wall_clock = state.get("wall_clock")
         report.unit_notice = state["unit_notice"]
-        report.event_id = state.get("event_id")
+        earlier = state.get("event_id")  # written by versions that kept the first id
+        report.emitted_ids = list(state.get("emitted_ids", [earlier] if earlier else []))
         report.emitted_signature = state.get("emitted_signature")
         return report
 

@@ -25,6 +25,12 @@ their text is equal (a kill repeated minutes later on a kernel without the pid-b
 summary); two kills of one pid within 10 s cannot happen (the first one ended it). The kill
 is the key because it identifies the event: a report emitted before its header or body lines
 came (a shipper retried them later) keeps its id when they amend it.
+
+The id is always this function of the lines a document was built from, so the last version
+of a report carries the id `parse` gives its complete text. When a late line changes the key
+(the kill line of a report emitted without one, after `hold_unkilled`; a higher-ranked anchor
+line), or joins fragments emitted on their own, the new version names the ids it replaces in
+`event.supersedes`; sinks and metrics treat those as the same kill.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ OBJECT_ARRAYS.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # dotted name -> Elasticsearch type
 FIELDS: dict[str, str] = {
@@ -24,6 +24,8 @@ FIELDS: dict[str, str] = {
     "event.module": "keyword",
     "event.provider": "keyword",
     "event.id": "keyword",
+    # ids of earlier versions of this kill emitted under another id, which it replaces
+    "event.supersedes": "keyword",
     "event.original": "original",  # stored, not indexed
     "event.created": "date",
     "event.ingested": "date",

@@ -283,8 +283,9 @@ class Processor:
                 del self._streams[key]
 
     def open_hosts(self) -> set[str]:
-        """Hosts whose next records can matter: a report in progress, or a line context kept."""
-        return set(self.pipeline.assembler.open_keys()) | set(self._streams)
+        """Hosts whose next records can matter: a report in progress or still open to late
+        lines, or a line context kept."""
+        return self.pipeline.assembler.watched_keys() | set(self._streams)
 
     def next_deadline(self) -> float | None:
         """When the next report closes by time (processor clock), if any is in progress."""
@@ -481,18 +482,22 @@ class Processor:
 
     def _count(self, doc: dict) -> None:
         """Count each report and each kill once: a report amended by late lines comes again
-        under the same id, and only victims it adds are counted."""
+        under the same id, or under a new one naming the old in `event.supersedes`, and only
+        victims it adds are counted."""
         event_id = str(_get(doc, "event.id") or "")
         counted = self._counted.get(event_id)
         if counted is None:
-            counted = self._counted[event_id] = set()
+            replaced = [str(earlier) for earlier in _get(doc, "event.supersedes") or []]
+            earlier = [self._counted.pop(old) for old in replaced if old in self._counted]
+            counted = self._counted[event_id] = set().union(*earlier)
             if len(self._counted) > COUNTED_IDS:
                 self._counted.popitem(last=False)
-            self.metrics.inc(
-                "reports",
-                {"complete": str(bool(_get(doc, "oom.complete"))).lower()},
-                help="Reports emitted",
-            )
+            if not earlier:
+                self.metrics.inc(
+                    "reports",
+                    {"complete": str(bool(_get(doc, "oom.complete"))).lower()},
+                    help="Reports emitted",
+                )
         victims = [v for v in _get(doc, "oom.victims") or [] if isinstance(v, dict)]
         for index, labels in enumerate(kill_labels(doc)):
             # the victim's pid names the kill: a later version may know more of its labels

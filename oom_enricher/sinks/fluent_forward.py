@@ -23,7 +23,9 @@ class FluentForwardSink:
     next emit; `flush()` reports False while anything is still pending. Each event is one
     complete msgpack message, sent whole. A report amended by lines that arrived late is sent
     again under the same `event.id`: a later record with the same id supersedes an earlier
-    one (an Elasticsearch output keyed on `event.id` keeps the last).
+    one (an Elasticsearch output keyed on `event.id` keeps the last). A record whose
+    `event.supersedes` lists ids replaces the records sent under those ids (the same kill,
+    whose id changed when its kill line came late): a receiver deletes them.
     """
 
     name = "fluent"

@@ -3,7 +3,9 @@
 Each document is one line written with one `write(2)` of the complete line, bypassing the
 stream's buffer, so a process killed between documents never leaves half a line behind. A
 report amended by lines that arrived late is written again under the same `event.id`: a
-later line with the same id supersedes an earlier one.
+later line with the same id supersedes an earlier one. A line whose `event.supersedes` lists
+ids (the report's kill line came after it was written without one, so its id changed)
+replaces the lines written under those ids: they are the same kill.
 """
 
 from __future__ import annotations

@@ -110,6 +110,16 @@ def last_versions(docs: list[dict]) -> dict[str, dict]:
     return final
 
 
+def superseded_away(docs: list[dict]) -> dict[str, dict]:
+    """What a reader of the documents in order keeps: the last version of each id, without
+    the ids a later document names in `event.supersedes`."""
+    final = last_versions(docs)
+    for doc in docs:
+        for earlier in doc["event"].get("supersedes", []):
+            final.pop(earlier, None)
+    return final
+
+
 def facts(doc: dict) -> dict:
     oom = doc["oom"]
     return {

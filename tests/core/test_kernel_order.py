@@ -15,6 +15,7 @@ from tests.core.kernel_order_harness import (
     kmsg_records,
     last_versions,
     shipped,
+    superseded_away,
 )
 
 
@@ -100,19 +101,27 @@ def test_a_report_closed_by_the_wall_clock_before_its_kill_came_is_one_document(
     assert by_id([doc]) == by_id([expected])
 
 
-def test_a_report_emitted_without_its_kill_keeps_its_id_when_completed():
-    """Past the hold it is emitted incomplete; the kill arriving later still amends that
-    document (same id), rather than making a second one."""
+def test_a_kill_line_after_its_report_was_emitted_without_one_gives_the_parse_id():
+    """Past the hold the report is emitted without its kill, under the id of its highest
+    anchor line; the kill arriving later (inside the amendment window) gives the version
+    in-order reading gives, under the same id as `parse`, naming the first id in
+    `event.supersedes`: the final documents by id equal in-order reading."""
     records = kmsg_records("node-1", [TEMPLATES[1]])
+    (expected,) = in_order(records)
     serve = ServeLike(options=PipelineOptions(bounds=Bounds(max_wall_age=10.0)))
     serve.deliver(records[:-3])
     serve.advance_to(1080)
     (first,) = serve.docs
     assert first["oom"]["incomplete_reason"] == "max_wall_age"
+    assert "supersedes" not in first["event"]
     serve.deliver(records[-3:])
     docs = serve.close()
-    assert [doc["event"]["id"] for doc in docs] == [first["event"]["id"]] * 2
-    assert docs[-1]["oom"]["complete"] is True and docs[-1]["oom"]["victims_count"] == 1
+    assert len(docs) == 2
+    final = docs[-1]
+    assert final["event"]["id"] == expected["event"]["id"] != first["event"]["id"]
+    assert final["event"]["supersedes"] == [first["event"]["id"]]
+    assert by_id(superseded_away(docs)) == by_id([expected])
+    assert final["oom"]["complete"] is True and final["oom"]["victims_count"] == 1
 
 
 def test_duplicates_and_a_replay_after_restart_emit_nothing_new():
@@ -145,3 +154,26 @@ def test_low_water_holds_lines_of_reports_still_amendable():
     assert serve.pipeline.assembler.low_water() == 2  # its first line (two noise lines before)
     serve.advance_to(1010 + Bounds().amend_window + 5)
     assert serve.pipeline.assembler.low_water() is None
+
+
+def test_next_deadline_names_the_hold_release_and_the_amendment_expiry():
+    """Not only reports in progress have deadlines: a report held for its kill is released
+    at `hold_unkilled` after its close, and an emitted one stops being amendable at
+    `amend_window`; a server sleeping until `next_deadline` must wake at both."""
+    bounds = Bounds(max_wall_age=10.0)
+    records = kmsg_records("node-1", [TEMPLATES[1]])
+    serve = ServeLike(options=PipelineOptions(bounds=bounds))
+    assembler = serve.pipeline.assembler
+    serve.deliver(records[:-3])  # no kill line yet
+    assert assembler.next_deadline() == 1000.0 + bounds.max_wall_age
+    serve.advance_to(1010)  # closed by the wall clock, held: its kill may still come
+    assert serve.docs == []
+    closed = 1010.0
+    assert assembler.next_deadline() == closed + bounds.hold_unkilled
+    serve.advance_to(closed + bounds.hold_unkilled - 1)
+    assert serve.docs == []
+    serve.advance_to(closed + bounds.hold_unkilled)
+    assert len(serve.docs) == 1  # released at its deadline
+    assert assembler.next_deadline() == closed + bounds.amend_window
+    serve.advance_to(closed + bounds.amend_window)
+    assert assembler.next_deadline() is None  # nothing held, nothing amendable

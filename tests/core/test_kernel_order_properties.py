@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from oom_enricher.reassembly.markers import Marker, classify
 from tests.core.kernel_order_harness import (
     TEMPLATES,
     ServeLike,
@@ -13,12 +14,21 @@ from tests.core.kernel_order_harness import (
     chunks_of,
     in_order,
     kmsg_records,
-    last_versions,
+    superseded_away,
 )
 
 # Delays stay inside what a shipper's retry does (Fluent Bit backs off up to ~21 s per try;
 # a 30 s outage) and inside the amendment window and the hold of a report without its kill.
 MAX_DELAY = 45.0
+# A kill or summary line retried this late comes after its report was emitted without it
+# (the hold is 60 s), still inside the amendment window (120 s).
+PAST_EMISSION = [65.0, 90.0, 110.0]
+KILL_KINDS = {"summary": Marker.SUMMARY, "killed": Marker.KILLED}
+
+
+def kind_of(record: dict) -> Marker | None:
+    found = classify(record["msg"])
+    return found[0] if found is not None else None
 
 
 @st.composite
@@ -35,8 +45,15 @@ def deliveries(draw):
     plan: list[tuple[float, list[dict]]] = []
     for records in streams.values():
         size = draw(st.integers(3, 40))
+        # the kill line, the summary line or both travel alone, delayed past emission
+        late = {KILL_KINDS[k] for k in draw(st.sets(st.sampled_from(sorted(KILL_KINDS))))}
         for index, chunk in enumerate(chunks_of(records, size)):
             written = index * 0.5  # the shipper's flush interval
+            for record in [r for r in chunk if kind_of(r) in late]:
+                plan.append((written + draw(st.sampled_from(PAST_EMISSION)), [record]))
+            chunk = [r for r in chunk if kind_of(r) not in late]
+            if not chunk:
+                continue
             delay = draw(st.sampled_from([0.0, 0.0, 0.3, 3.0, 15.0, MAX_DELAY]))
             plan.append((written + delay, chunk))
             if draw(st.integers(0, 9)) == 0:  # resent: the ack was lost
@@ -58,6 +75,8 @@ def test_any_delivery_gives_the_in_order_documents(case):
         if index in restarts:
             serve.restart()
     docs = serve.close()
-    assert by_id(last_versions(docs)) == expected
-    # every version of a kill carries the id of its final version
-    assert {doc["event"]["id"] for doc in docs} == set(expected)
+    assert by_id(superseded_away(docs)) == expected
+    # a version under another id is named by a later one as superseded: no kill has two ids
+    replaced = {earlier for doc in docs for earlier in doc["event"].get("supersedes", [])}
+    assert {doc["event"]["id"] for doc in docs} - replaced == set(expected)
+    assert not replaced & set(expected)

@@ -267,3 +267,54 @@ def test_versions_in_one_batch_keep_the_most_complete(es_url, tmp_path, namespac
     sink.close()
     (hit,) = _stored(es, namespace, first["event"]["id"])
     assert hit["_source"]["oom"]["lines_count"] == second["oom"]["lines_count"]
+
+
+def _superseding_versions() -> tuple[dict, dict]:
+    """A report emitted without its kill line (past the hold), then completed by it: the
+    second version has the id `parse` gives and names the first in `event.supersedes`."""
+    from oom_enricher.pipeline import PipelineOptions
+    from oom_enricher.reassembly.bounds import Bounds
+    from tests.core.kernel_order_harness import TEMPLATES, ServeLike, kmsg_records
+
+    records = kmsg_records("superseded", [TEMPLATES[1]])
+    serve = ServeLike(options=PipelineOptions(bounds=Bounds(max_wall_age=10.0)))
+    serve.deliver(records[:-3])
+    serve.advance_to(1080)
+    serve.deliver(records[-3:])
+    first, second = serve.close()
+    assert second["event"]["supersedes"] == [first["event"]["id"]]
+    return first, second
+
+
+@pytest.mark.integration
+def test_a_version_under_a_new_id_deletes_the_one_it_supersedes(es_url, tmp_path, namespace):
+    """The first version is stored, then the data stream rolls over; the version completed
+    by its late kill line is indexed under its own id and the first is deleted from the
+    older backing index; the first arriving again afterwards is not indexed."""
+    es = client(es_url)
+    first, second = _superseding_versions()
+    sink = _sink(es_url, tmp_path, namespace)
+    sink.send(first)
+    assert sink.flush()
+    es.indices.rollover(alias=names.data_stream_name(namespace))
+    sink.send(second)
+    assert sink.flush()
+    sink.send(first)  # a stale copy of the replaced version
+    sink.close()
+    assert _ids(es, namespace) == [second["event"]["id"]]
+    (hit,) = _stored(es, namespace, second["event"]["id"])
+    assert hit["_source"]["oom"]["victims_count"] == 1
+    assert hit["_source"]["event"]["supersedes"] == [first["event"]["id"]]
+    assert (sink.stats.indexed, sink.stats.superseded, sink.stats.duplicates) == (2, 1, 1)
+
+
+@pytest.mark.integration
+def test_a_superseded_version_in_the_same_batch_is_not_indexed(es_url, tmp_path, namespace):
+    es = client(es_url)
+    first, second = _superseding_versions()
+    sink = _sink(es_url, tmp_path, namespace)
+    for doc in (first, second):
+        sink.send(doc)
+    sink.close()
+    assert _ids(es, namespace) == [second["event"]["id"]]
+    assert (sink.stats.indexed, sink.stats.superseded, sink.stats.duplicates) == (1, 0, 1)

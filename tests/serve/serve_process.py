@@ -98,9 +98,15 @@ class Serve:
     """One config, any number of successive server processes (restarts)."""
 
     def __init__(
-        self, tmp_path: Path, es_url: str, state_dir: Path | None = None, sink_url: str = ""
+        self,
+        tmp_path: Path,
+        es_url: str,
+        state_dir: Path | None = None,
+        sink_url: str = "",
+        namespace: str | None = None,
+        extra_config: str = "",
     ) -> None:
-        self.namespace = f"j{abs(hash(str(tmp_path))) % 10**8}"
+        self.namespace = namespace or f"j{abs(hash(str(tmp_path))) % 10**8}"
         self.es = Elasticsearch(es_url, request_timeout=60)
         install(self.es, self.namespace)
         self.port = free_port()
@@ -114,7 +120,7 @@ class Serve:
             f"[http]\nport = {self.http_port}\n"
             f"[sources.forward]\nport = {self.port}\n"
             f'[sinks.elasticsearch]\nurl = "{sink_url or es_url}"\nnamespace = "{self.namespace}"\n'
-            f'spool_dir = "{tmp_path / "spool"}"\n'
+            f'spool_dir = "{tmp_path / "spool"}"\n' + extra_config
         )
         self.procs: list[subprocess.Popen] = []
 

@@ -141,3 +141,46 @@ def test_an_amended_report_counts_its_kill_once():
     assert len(kills) == 1 and kills[0].endswith("} 1")
     assert proc.metrics.get("reports", {"complete": "false"}) == 1
     assert proc.metrics.get("reports", {"complete": "true"}) == 0
+
+
+def test_a_kill_line_after_emission_counts_the_kill_once_under_its_new_id():
+    """A report emitted without its kill line (past the hold; its victim known from the
+    reaper line) and completed by it later: the new version has the id `parse` gives and
+    names the first in `event.supersedes`; still one kill and one report in the metrics."""
+    from oom_enricher.reassembly.markers import Marker, classify
+    from tests.core.kernel_order_harness import TEMPLATES, in_order, kmsg_records
+
+    stream = kmsg_records("n1", [TEMPLATES[5]])
+    (kill,) = [r for r in stream if (found := classify(r["msg"])) and found[0] is Marker.KILLED]
+    (expected,) = in_order(stream)
+    shipped = [from_record(r, event_time=1_764_000_000.0) for r in stream if r is not kill]
+    sink = ListSink()
+
+    async def main():
+        now = [1000.0]
+        proc = Processor(sinks=[sink], clock=lambda: now[0])
+        await proc.handle("forward", shipped)
+        for step in (5, 60):  # closed after the reaper's grace, released after the hold
+            now[0] += step
+            await proc.tick()
+        await proc.handle("forward", [from_record(kill, event_time=1_764_000_000.0)])
+        now[0] += 5
+        await proc.tick()
+        await proc.shutdown()
+        return proc
+
+    proc = asyncio.run(main())
+    first, final = sink.docs
+    assert first["oom"]["incomplete_reason"] == "kill_line_missing"
+    assert [v["pid"] for v in first["oom"]["victims"]] == [14459]
+    assert final["event"]["id"] == expected["event"]["id"] != first["event"]["id"]
+    assert final["event"]["supersedes"] == [first["event"]["id"]]
+    assert final["oom"]["complete"] is True
+    kills = [
+        line
+        for line in proc.metrics.render().splitlines()
+        if line.startswith("oom_enricher_oom_kills")
+    ]
+    assert len(kills) == 1 and kills[0].endswith("} 1")
+    assert proc.metrics.get("reports", {"complete": "false"}) == 1
+    assert proc.metrics.get("reports", {"complete": "true"}) == 0

@@ -7,6 +7,10 @@ backing indices, since the id may be in any of them), and if the new version hol
 lines it is indexed into the backing index that holds the old one, guarded by `if_seq_no` /
 `if_primary_term`: a concurrent writer makes the guard fail instead of being overwritten.
 Equal or fewer lines (a replay, a stale version arriving last) change nothing.
+
+A version whose id changed (its kill line came after it was emitted without one, or it joined
+fragments emitted on their own) names the ids it replaces in `event.supersedes`: once it is
+stored, the documents under those ids are deleted from whichever backing index holds them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,35 @@ from oom_enricher.sinks.elasticsearch.rollover_dedupe import backing_indices
 log = logging.getLogger(__name__)
 
 COUNT_FIELD = "oom.lines_count"
+
+
+def superseded(doc: dict) -> list[str]:
+    """The ids a document names as replaced (`event.supersedes`), never its own."""
+    event = doc.get("event") if isinstance(doc.get("event"), dict) else {}
+    ids = event.get("supersedes")
+    if not isinstance(ids, list):
+        return []
+    return [i for i in ids if isinstance(i, str) and i and i != event.get("id")]
+
+
+def delete_superseded(client: Elasticsearch, data_stream: str, ids: list[str]) -> int:
+    """Delete the stored documents under `ids`, in whichever backing index holds them;
+    returns how many were deleted (an id stored nowhere is already gone)."""
+    stored = _stored_versions(client, data_stream, sorted(set(ids)))
+    actions = [
+        {"_op_type": "delete", "_index": found["index"], "_id": doc_id}
+        for doc_id, found in stored.items()
+    ]
+    deleted = 0
+    for ok, item in helpers.streaming_bulk(
+        client, actions, raise_on_error=False, raise_on_exception=False, max_retries=2
+    ):
+        result = next(iter(item.values()))
+        if ok or result.get("status") == 404:  # deleted, or by another writer meanwhile
+            deleted += ok
+        else:
+            log.warning("elasticsearch sink: superseded document not deleted: %s", item)
+    return deleted
 
 
 def amend_existing(client: Elasticsearch, data_stream: str, docs: list[dict]) -> tuple[int, int]:

@@ -16,6 +16,10 @@ for 500). Each batch goes through `helpers.streaming_bulk` with `op_type=create`
 * another 4xx (mapping conflict, pipeline failure) -> dead-letter file with the reason;
 * still 429/5xx after the retries, or Elasticsearch unreachable -> the on-disk spool.
 
+A document naming ids in `event.supersedes` (a version of the kill stored under another id
+before) deletes those documents once it is stored; a document under an id superseded in the
+same batch, or earlier in this process, is not indexed again.
+
 While the spool holds anything, new batches are appended behind it, and the spool is drained
 oldest first (with backoff) once Elasticsearch answers again, so documents keep their order.
 
@@ -29,7 +33,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +41,7 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, helpers
 
 from oom_enricher.sinks.elasticsearch import names
-from oom_enricher.sinks.elasticsearch.amend import amend_existing
+from oom_enricher.sinks.elasticsearch.amend import amend_existing, delete_superseded, superseded
 from oom_enricher.sinks.elasticsearch.auth import EsConnection
 from oom_enricher.sinks.elasticsearch.dead_letter import DeadLetterFile
 from oom_enricher.sinks.elasticsearch.rollover_dedupe import OlderIndexLookup
@@ -46,6 +50,7 @@ from oom_enricher.sinks.elasticsearch.spool import DiskSpool
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+SUPERSEDED_IDS = 100_000  # ids replaced under another id, remembered so none comes back
 
 
 @dataclass
@@ -75,6 +80,7 @@ class SinkStats:
     indexed: int = 0
     duplicates: int = 0
     amended: int = 0  # stored documents replaced by a version with more lines
+    superseded: int = 0  # stored documents deleted: a version under another id replaced them
     dead_lettered: int = 0
     spooled: int = 0  # documents ever written to the spool
     spool_pending: int = 0  # documents in the spool now
@@ -95,6 +101,7 @@ class ElasticsearchSink:
         self._spool = DiskSpool(config.spool_dir, config.spool_max_bytes)
         self._dead = DeadLetterFile(config.dead_letter_path)
         self._older = OlderIndexLookup(self.client, config.data_stream)
+        self._superseded: OrderedDict[str, None] = OrderedDict()  # worker side only
         self.stats.spool_pending = self._spool.pending
         self._queue: deque[tuple[float, dict]] = deque()
         self._unsaved: list[dict] = []  # worker side only; see the module docstring
@@ -309,14 +316,18 @@ class ElasticsearchSink:
         """Sends docs; returns those to keep for later (unreachable or still failing 429/5xx)."""
         cfg = self.config
         sendable: list[dict] = []
+        self._remember_superseded(docs)
         for doc in docs:
-            if _event_id(doc):
-                sendable.append(doc)
-            else:
+            if not _event_id(doc):
                 self._dead_letter(doc, {"type": "missing_event_id", "reason": "no event.id"}, None)
+            elif _event_id(doc) in self._superseded:
+                self.stats.duplicates += 1  # an older version of a kill stored under another id
+            else:
+                sendable.append(doc)
         pending: dict[str, deque[dict]] = {}
         keep: list[dict] = []
         existing: list[dict] = []  # already stored under their id: replays or amendments
+        stored: list[dict] = []  # indexed now
         for doc in sendable:
             pending.setdefault(_event_id(doc), deque()).append(doc)
         try:
@@ -347,6 +358,7 @@ class ElasticsearchSink:
                 status = info.get("status")
                 if ok:
                     self.stats.indexed += 1
+                    stored.append(doc)
                 elif status == 409:
                     existing.append(doc)
                 elif status in RETRY_STATUSES or "exception" in info:
@@ -359,6 +371,9 @@ class ElasticsearchSink:
                 amended, duplicates = amend_existing(self.client, cfg.data_stream, existing)
                 self.stats.amended += amended
                 self.stats.duplicates += duplicates
+            replaced = [doc_id for doc in stored + existing for doc_id in superseded(doc)]
+            if replaced:
+                self.stats.superseded += delete_superseded(self.client, cfg.data_stream, replaced)
         except (TransportError, ApiError) as exc:
             self._mark_unreachable(exc)
             return keep + existing + [doc for queue in pending.values() for doc in queue]
@@ -367,6 +382,14 @@ class ElasticsearchSink:
         else:
             self._mark_reachable()
         return keep
+
+    def _remember_superseded(self, docs: list[dict]) -> None:
+        for doc in docs:
+            for doc_id in superseded(doc):
+                self._superseded[doc_id] = None
+                self._superseded.move_to_end(doc_id)
+        while len(self._superseded) > SUPERSEDED_IDS:
+            self._superseded.popitem(last=False)
 
 
 def _event_id(doc: dict) -> str | None:

@@ -1,0 +1,104 @@
+"""serve acks records that cannot matter unread; lines that arrive out of kernel order must
+still reach their report: a report's body delivered before its first line, and late lines of
+a report already emitted."""
+
+from __future__ import annotations
+
+import asyncio
+
+from oom_enricher.serve.app import ServeApp
+from oom_enricher.serve.config import ServeConfig
+from tests.core.kernel_order_harness import TEMPLATES, by_id, in_order, kmsg_records
+from tests.serve.fleet import ListSink
+from tests.serve.test_forward_prefilter import FakeClock, packed, send_and_wait_acks
+
+BOOT = 1_790_000_000
+
+
+def requests_of(chunks: list[list[dict]], name: str = "c") -> list[bytes]:
+    return [
+        packed("kern.kmsg", [[BOOT + r["sec"], r] for r in chunk], f"{name}{n}")
+        for n, chunk in enumerate(chunks)
+    ]
+
+
+async def serve_app(clock: FakeClock | None = None) -> tuple[ServeApp, ListSink]:
+    config = ServeConfig(sources={"forward": {"port": 0}}, http_port=None)
+    sink = ListSink()
+    app = ServeApp(config, sinks=[sink], **({"clock": clock} if clock else {}))
+    await app.start()
+    return app, sink
+
+
+def test_a_report_body_delivered_before_its_first_line_is_read():
+    """Two connections raced: the body of a host's first report came before its header
+    chunk, while no report of the host was open, so it was acked unread."""
+    records = kmsg_records("race-1", [TEMPLATES[0]])
+    expected = by_id(in_order(records))
+    # no line of the body holds a marker needle: nothing in its request can matter alone
+    head, body, tail = records[:12], records[12:70], records[70:]
+
+    async def main():
+        app, sink = await serve_app()
+        assert app.forward is not None
+        requests = requests_of([body, head, tail])
+        await asyncio.to_thread(send_and_wait_acks, app.forward.port, requests)
+        sink.docs.extend(app.processor.pipeline.finish())
+        await app.stop()
+        return sink.docs
+
+    assert by_id(asyncio.run(main())) == expected
+
+
+def test_late_lines_of_an_emitted_report_are_read():
+    """The middle of a report comes back from a shipper's retry after the rest was emitted;
+    the host has no report in progress, yet its lines can still amend the emitted one."""
+    records = kmsg_records("retry-1", [TEMPLATES[2]])
+    expected = by_id(in_order(records))
+    # the report's middle holds no marker needle: its request can matter only by its host
+    middle, rest = records[10:60], records[:10] + records[60:]
+    clock = FakeClock(1000.0)
+
+    async def main():
+        app, sink = await serve_app(clock)
+        assert app.forward is not None
+        await asyncio.to_thread(send_and_wait_acks, app.forward.port, requests_of([rest]))
+        clock.now += 5  # past the reaper's grace: emitted without its middle
+        await app.processor.tick()
+        app._refresh_prefilter()
+        retried = requests_of([middle], name="retry")
+        await asyncio.to_thread(send_and_wait_acks, app.forward.port, retried)
+        clock.now += 5
+        await app.processor.tick()
+        await app.stop()
+        return sink.docs
+
+    docs = asyncio.run(main())
+    assert len(docs) == 2 and docs[0]["oom"]["lines_count"] < docs[1]["oom"]["lines_count"]
+    assert by_id(docs[-1:]) == expected
+
+
+def test_lines_of_a_later_report_that_came_first_are_not_glued_to_an_earlier_one():
+    """The body of a host's second report (30 s later in kernel time) came first and was
+    acked unread; then the first report, still without its kill line. Taking the lines that
+    came ahead of its first line must stop at the gap: the first report, emitted after the
+    hold, holds its own lines only (a glued version with more lines would be the one
+    Elasticsearch keeps)."""
+    records = kmsg_records("gap-1", [TEMPLATES[0], TEMPLATES[0]])
+    (first_expected, _) = in_order(records)
+    second_body, first_without_kill = records[102:160], records[:86]
+    clock = FakeClock(1000.0)
+
+    async def main():
+        app, sink = await serve_app(clock)
+        assert app.forward is not None
+        requests = requests_of([second_body, first_without_kill])
+        await asyncio.to_thread(send_and_wait_acks, app.forward.port, requests)
+        for _ in range(2):  # closed by max_wall_age, then released after the hold
+            clock.now += 61
+            await app.processor.tick()
+        await app.stop()
+        return sink.docs
+
+    (emitted,) = asyncio.run(main())
+    assert emitted["oom"]["lines_count"] == first_expected["oom"]["lines_count"] - 2

@@ -90,6 +90,11 @@ class Assembler:
         kernel order, or a report emitted and still open to late lines."""
         return set(self._open) | set(self._late) | set(self._emitted)
 
+    def only_amendable(self, key: str) -> bool:
+        """The key's reports are all emitted and open only to late lines: no report is in
+        progress and no line waits to be put in kernel order."""
+        return key in self._emitted and key not in self._open and key not in self._late
+
     def has_open(self, host: str | None) -> bool:
         key = host or ""
         return key in self._open or key in self._late

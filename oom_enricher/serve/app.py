@@ -22,6 +22,7 @@ from oom_enricher.model import LogLine, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
 from oom_enricher.pipeline import PipelineOptions
 from oom_enricher.reassembly.bounds import Bounds
+from oom_enricher.reassembly.markers import classify_line, is_report_shaped, unit_notice
 from oom_enricher.serve.config import ServeConfig
 from oom_enricher.serve.http_endpoint import HttpEndpoint
 from oom_enricher.serve.journal import Journal
@@ -190,6 +191,7 @@ class ServeApp:
         if self.relay is not None:
             await self._relay("forward", records)
             return
+        records, offsets = self._without_noise_of_emitted_hosts(records, offsets)
         chunk = batch.chunk if isinstance(batch.chunk, str) else None
         lookback = None
         if isinstance(batch.selection, Selection) and batch.selection.kept is not None:
@@ -198,6 +200,28 @@ class ServeApp:
         # hostname when it has one, else its address without the port.
         await self.processor.handle("forward", records, chunk=chunk, sender=peer, lookback=lookback)
         self._refresh_prefilter()
+
+    def _without_noise_of_emitted_hosts(
+        self, records: list[ShippedRecord], offsets: list[int]
+    ) -> tuple[list[ShippedRecord], list[int]]:
+        """Records of a host whose reports are all emitted are read so that late lines amend
+        them; its other records are left as those of an idle host are (unread). From a marker
+        of the host in this batch on (a report opens), all of them are kept."""
+        kept: list[ShippedRecord] = []
+        kept_offsets: list[int] = []
+        opened: set[str] = set()
+        for index, record in enumerate(records):
+            if record.host not in opened and self.processor.only_amendable(record):
+                lines = self._scratch.normalize_record(record)
+                self._scratch.forget_previous()
+                if any(classify_line(line) is not None for line in lines):
+                    opened.add(record.host)
+                elif not any(_may_amend(line) for line in lines):
+                    continue
+            kept.append(record)
+            if offsets:
+                kept_offsets.append(offsets[index])
+        return kept, kept_offsets
 
     def _refresh_prefilter(self) -> None:
         self.prefilter.refresh(self.processor.open_hosts())
@@ -520,3 +544,7 @@ def _forward_config(opts: dict[str, Any], limits: SourceLimits) -> ForwardServer
     if "max_frame_bytes" in opts:  # older spelling, before the [limits] table
         config.limits = replace(limits, max_frame_bytes=int(opts["max_frame_bytes"]))
     return config
+
+
+def _may_amend(line: LogLine) -> bool:
+    return is_report_shaped(line.message) or unit_notice(line.message) is not None

@@ -282,6 +282,11 @@ class Processor:
             ):
                 del self._streams[key]
 
+    def only_amendable(self, record: ShippedRecord) -> bool:
+        """Only a line of a report can change anything for this record's host."""
+        key = _stream_key(record)
+        return key not in self._streams and self.pipeline.assembler.only_amendable(key)
+
     def open_hosts(self) -> set[str]:
         """Hosts whose next records can matter: a report in progress or still open to late
         lines, or a line context kept."""

@@ -102,3 +102,44 @@ def test_lines_of_a_later_report_that_came_first_are_not_glued_to_an_earlier_one
 
     (emitted,) = asyncio.run(main())
     assert emitted["oom"]["lines_count"] == first_expected["oom"]["lines_count"] - 2
+
+
+def test_other_lines_of_a_host_whose_report_was_emitted_are_left_unread():
+    """Watching a host for late lines of its emitted report must not make serve journal and
+    reassemble the host's ordinary kernel lines (they cannot amend anything), while a late
+    report line still amends the report."""
+    records = kmsg_records("retry-2", [TEMPLATES[2]])
+    expected = by_id(in_order(records))
+    middle, rest = records[10:60], records[:10] + records[60:]
+    noise = [
+        {**records[-1], "sequence": 9000 + n, "msg": f"eth0: link up, 1000 Mbps ({n})"}
+        for n in range(20)
+    ]
+    clock = FakeClock(1000.0)
+    handed: list[str] = []
+
+    async def main():
+        app, sink = await serve_app(clock)
+        assert app.forward is not None
+        handle = app.processor.handle
+
+        async def spy(source, records, **kwargs):
+            handed.extend(record.message for record in records)
+            return await handle(source, records, **kwargs)
+
+        await asyncio.to_thread(send_and_wait_acks, app.forward.port, requests_of([rest]))
+        clock.now += 5
+        await app.processor.tick()
+        app._refresh_prefilter()
+        app.processor.handle = spy
+        later = requests_of([noise, middle], name="later")
+        await asyncio.to_thread(send_and_wait_acks, app.forward.port, later)
+        clock.now += 5
+        await app.processor.tick()
+        await app.stop()
+        return sink.docs
+
+    docs = asyncio.run(main())
+    assert by_id(docs[-1:]) == expected
+    assert not [message for message in handed if message.startswith("eth0: link up")]
+    assert len(handed) == len(middle)

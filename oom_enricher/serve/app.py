@@ -12,6 +12,7 @@ import contextlib
 import logging
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -153,7 +154,9 @@ class ServeApp:
             max_message=config.limits.max_line_bytes,
         )
         self.prefilter = ForwardPrefilter(self._hosts_of, fallback=self.shape.host_fallback)
-        self._scratch = LineNormalizer(options.normalize)  # host names of a record's lines
+        # Lines of a record taken apart only to look at them (its hosts, whether it can amend a
+        # report): one normalizer per thread, as large requests are selected off the loop.
+        self._scratch = threading.local()
         self.forward: ForwardServer | None = None
         self.syslog: SyslogReceiver | None = None
         self.http: HttpEndpoint | None = None
@@ -212,8 +215,7 @@ class ServeApp:
         opened: set[str] = set()
         for index, record in enumerate(records):
             if record.host not in opened and self.processor.only_amendable(record):
-                lines = self._scratch.normalize_record(record)
-                self._scratch.forget_previous()
+                lines = self._look_at(record)
                 if any(classify_line(line) is not None for line in lines):
                     opened.add(record.host)
                 elif not any(_may_amend(line) for line in lines):
@@ -231,9 +233,17 @@ class ServeApp:
         shipped = from_record(record, tag=tag, peer=peer, options=self.shape)
         if shipped is None:
             return set()
-        hosts = {line.host or shipped.host for line in self._scratch.normalize_record(shipped)}
-        self._scratch.forget_previous()
+        hosts = {line.host or shipped.host for line in self._look_at(shipped)}
         return hosts | {shipped.host}
+
+    def _look_at(self, record: ShippedRecord) -> list[LogLine]:
+        normalizer = getattr(self._scratch, "normalizer", None)
+        if normalizer is None:
+            normalizer = LineNormalizer(self.processor.options.normalize)
+            self._scratch.normalizer = normalizer
+        lines = normalizer.normalize_record(record)
+        normalizer.forget_previous()
+        return lines
 
     def _lookback(self, selection: Selection, records: list[ShippedRecord], offsets: list[int]):
         """Lines before records[i], decoded afresh from the raw requests kept: records left

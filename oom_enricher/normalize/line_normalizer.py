@@ -163,6 +163,10 @@ class LineNormalizer:
         if self.options.reference_time is None:
             self._ctx.years.reference = modified
 
+    def stream_years(self) -> dict[str, tuple[int, int]]:
+        """The (year, month) each host's stream is at, as year inference remembers it."""
+        return self._ctx.years.per_host()
+
     def forget_previous(self) -> None:
         """After a skip over unread lines, the next indented line continues nothing seen."""
         self._previous = None

@@ -94,6 +94,10 @@ class YearInference:
         if len(self._hosts) > YEAR_HOSTS:
             self._hosts.popitem(last=False)
 
+    def per_host(self) -> dict[str, tuple[int, int]]:
+        """A copy of the (year, month) each host's stream is at."""
+        return dict(self._hosts)
+
     def snapshot(self) -> dict:
         return {"hosts": {key: list(value) for key, value in self._hosts.items()}}
 

@@ -90,6 +90,19 @@ class Assembler:
         kernel order, or a report emitted and still open to late lines."""
         return set(self._open) | set(self._late) | set(self._emitted)
 
+    def has_late(self) -> bool:
+        """Lines of some host wait to be put in kernel order."""
+        return bool(self._late)
+
+    def remembers_victim_of(self, key: str) -> bool:
+        """A kill of this key is remembered (its reaper line continues it, not a new report)."""
+        return key in self._recent_victims
+
+    def memories(self) -> tuple[dict[str, set[int]], dict[str, float]]:
+        """Copies of the per-host memories a fresh start lacks: victims, newest kernel stamp."""
+        victims = {key: set(pids) for key, pids in self._recent_victims.items()}
+        return victims, dict(self._newest)
+
     def only_amendable(self, key: str) -> bool:
         """The key's reports are all emitted and open only to late lines: no report is in
         progress and no line waits to be put in kernel order."""

@@ -207,7 +207,7 @@ class _SplitSkimmer(Skimmer):
             if (
                 found is not None
                 and found[0] is Marker.REAPED
-                and key not in assembler._recent_victims
+                and not assembler.remembers_victim_of(key)
             ):
                 record.cold_reaped.append((key, int(found[1]["pid"])))
         if line.monotonic is not None and line.monotonic < record.min_stamp.get(key, float("inf")):
@@ -223,7 +223,7 @@ class _SplitSkimmer(Skimmer):
                 record.overflow = True
                 record.first_open.clear()
         record.max_open = max(record.max_open, assembler.open_hosts)
-        record.late_seen = record.late_seen or bool(assembler._late)
+        record.late_seen = record.late_seen or assembler.has_late()
         return docs
 
     def _feed_followed(self, key: str, line: LogLine, position: int) -> list[dict]:
@@ -237,7 +237,7 @@ class _SplitSkimmer(Skimmer):
             consumed = not mine or any(item is line for block in mine for item in block.lines)
             self.record.closed_at[key] = (position, consumed)
             self.follow.discard(key)
-        self.record.late_seen = self.record.late_seen or bool(self.pipeline.assembler._late)
+        self.record.late_seen = self.record.late_seen or self.pipeline.assembler.has_late()
         self._remember_needle(line)
         return self.pipeline.documents(blocks)
 
@@ -386,10 +386,9 @@ def _follow(skimmer: _SplitSkimmer, data, start: int, result: SplitResult, optio
         for key in skimmer.follow:
             result.closed_at[key] = (_NO_CLOSE, True)
     spool.close()
-    # Read-only looks at the per-host memories the checks compare; nothing else reads them.
-    result.victims = {key: set(pids) for key, pids in assembler._recent_victims.items()}
-    result.newest = dict(assembler._newest)
-    result.years = dict(skimmer.pipeline.normalizer._ctx.years._hosts)
+    # The per-host memories the checks compare with a fresh start.
+    result.victims, result.newest = assembler.memories()
+    result.years = skimmer.pipeline.normalizer.stream_years()
 
 
 def _finish(skimmer: _SplitSkimmer, spool: _Spool, end: int, keys: set[str] | None) -> None:

@@ -108,6 +108,10 @@ class Assembler:
         progress and no line waits to be put in kernel order."""
         return key in self._emitted and key not in self._open and key not in self._late
 
+    def only_amendable_keys(self) -> set[str]:
+        """The keys for which `only_amendable` holds."""
+        return self._emitted.keys() - self._open.keys() - self._late.keys()
+
     def has_open(self, host: str | None) -> bool:
         key = host or ""
         return key in self._open or key in self._late

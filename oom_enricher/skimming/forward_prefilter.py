@@ -115,6 +115,7 @@ class _Needles:
         self.literals = list(markers) + [host.encode("utf-8", SURROGATE) for host in hosts]
         self._db = None
         self._scratch = threading.local()
+        self._handler = self._on_match  # bound once: every request is scanned
         if use_hyperscan and hyperscan is not None:
             self._db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
             self._db.compile(
@@ -125,16 +126,12 @@ class _Needles:
 
     def scan(self, data: bytes) -> tuple[list[int], list[tuple[int, str]]]:
         """Offsets of marker hits and (offset, host) of host hits."""
-        markers: list[int] = []
-        hosts: list[tuple[int, str]] = []
+        found: tuple[list[int], list[tuple[int, str]]] = ([], [])
         if self._db is not None:
-            self._db.scan(
-                data,
-                match_event_handler=self._on_match,
-                context=(markers, hosts),
-                scratch=self._thread_scratch(),
-            )
-            return markers, hosts
+            scratch = getattr(self._scratch, "space", None) or self._thread_scratch()
+            self._db.scan(data, match_event_handler=self._handler, context=found, scratch=scratch)
+            return found
+        markers, hosts = found
         for ident, literal in enumerate(self.literals):
             for found in _find_all(data, literal):
                 if ident < self.markers:
@@ -328,6 +325,8 @@ class ForwardPrefilter:
         """The hosts with a report in progress changed (after a batch was fed); `amendable`:
         those of them whose records can only matter by a line that may amend a report."""
         hosts = frozenset(open_hosts)
+        if hosts == self._search[0] and self._search[3] == (hosts & frozenset(amendable)):
+            return  # most batches open or close nothing: the search stays as it is
         needles = self._search[1]
         added = hosts - self._built
         if (
@@ -343,7 +342,7 @@ class ForwardPrefilter:
             self._search_time = 0.0
         # Closed hosts left in the database only cost a false hit, filtered out by name.
         extra = [(host.encode("utf-8", SURROGATE), host) for host in sorted(added) if host]
-        self._search = (hosts, needles, extra, frozenset(amendable) & hosts)
+        self._search = (hosts, needles, extra, hosts & frozenset(amendable))
 
     def fallback_key(self, tag: str, peer: str) -> str:
         """The assembler key of a record that names no host."""
@@ -372,6 +371,10 @@ class ForwardPrefilter:
         if open_hosts and self.fallback_key(tag, peer) in open_hosts:
             return Selection(entry_spans(payload))
         markers, host_hits = needles.scan(payload)
+        if not (markers or host_hits or extra):
+            # Nothing can matter (most requests): counted.
+            count = self._counter.count(payload)
+            return count if count_only else Selection([], unread=count)
         hits = list(markers)  # offsets whose entries are read
         watched: list[int] = []  # offsets of names of only amendable hosts
         for offset, host in host_hits:

@@ -168,7 +168,8 @@ class _AmendFinder:
 
     def __init__(self, message_keys: tuple[str, ...], use_hyperscan: bool) -> None:
         keys = [key.encode("utf-8", SURROGATE).lower() for key in message_keys]
-        self._keys = (b"message", b"msg", b"log", b"unmatched_line", *keys)
+        names = (b"message", b"msg", b"log", b"unmatched_line", *keys)
+        self._message_key = re.compile(b"|".join(re.escape(name) for name in names), re.I)
         caseless = list(AMEND_MAYBE_CASELESS) + [
             hyperscan_literal(key) + rb"[^\xa0-\xbf\xd9]" for key in keys
         ]
@@ -250,17 +251,20 @@ class _AmendFinder:
     def _texts(self, value, texts: list[bytes]) -> bool:
         """Collects the strings in value; False when a message key holds anything else than
         a string of at most 255 bytes."""
-        if isinstance(value, bytes):
+        if type(value) is bytes:
             texts.append(value)
-        elif isinstance(value, dict):
+        elif type(value) is dict:
+            message_key = self._message_key.search
             for key, item in value.items():
-                if (
-                    isinstance(key, bytes)
-                    and (not isinstance(item, bytes) or len(item) > 255)
-                    and any(name in key.lower() for name in self._keys)
-                ):
-                    return False
-                if not self._texts(item, texts):
+                kind = type(item)
+                if kind is bytes and len(item) <= 255:
+                    texts.append(item)
+                    continue
+                if type(key) is bytes and message_key(key):
+                    return False  # a message that is no short string
+                if kind is bytes:
+                    texts.append(item)
+                elif (kind is dict or kind is list) and not self._texts(item, texts):
                     return False
         elif type(value) is list:  # not an ExtType (a tuple): a time's bytes are no text
             return all(self._texts(item, texts) for item in value)

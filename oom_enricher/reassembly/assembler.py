@@ -60,6 +60,10 @@ class Assembler:
         # Reports emitted but still open to late lines, per host, oldest first.
         self._emitted: OrderedDict[str, list[EmittedReport]] = OrderedDict()
         self._emitted_lines = 0
+        # When tick next has work among the emitted reports, computed again only after they
+        # changed: next_deadline runs after every batch, over every host watched.
+        self._emitted_due: float | None = None
+        self._emitted_changed = True
         self._newest: dict[str, float] = {}  # newest kernel stamp seen per host
         # Hosts with lines that arrived out of kernel order, waiting for `settle`.
         self._late: dict[str, list[LogLine]] = {}
@@ -107,6 +111,10 @@ class Assembler:
         """The key's reports are all emitted and open only to late lines: no report is in
         progress and no line waits to be put in kernel order."""
         return key in self._emitted and key not in self._open and key not in self._late
+
+    def only_amendable_keys(self) -> set[str]:
+        """The keys for which `only_amendable` holds."""
+        return self._emitted.keys() - self._open.keys() - self._late.keys()
 
     def has_open(self, host: str | None) -> bool:
         key = host or ""
@@ -187,12 +195,18 @@ class Assembler:
                 self._close_into(done, key, wall=True)
             elif now >= report.last_wall + self.bounds.max_wall_age:
                 self._close_into(done, key, "max_wall_age", wall=True)
-        self._expire_emitted(now)
-        for records in self._emitted.values():
-            for record in records:
-                if record.held is not None and now >= record.closed_at + self.bounds.hold_unkilled:
-                    done.append(record.held)
-                    record.held = None
+        due = self._emitted_soonest()
+        if due is not None and now >= due:
+            self._expire_emitted(now)
+            for records in self._emitted.values():
+                for record in records:
+                    if (
+                        record.held is not None
+                        and now >= record.closed_at + self.bounds.hold_unkilled
+                    ):
+                        done.append(record.held)
+                        record.held = None
+            self._emitted_changed = True
         return done + self._take_released()
 
     def next_deadline(self) -> float | None:
@@ -204,13 +218,22 @@ class Assembler:
             return self._clock()
         tail, body = self.bounds.tail_grace, self.bounds.max_wall_age
         times = [r.last_wall + (tail if r.phase == TAIL else body) for r in self._open.values()]
-        for records in self._emitted.values():
-            if records:
-                times.append(records[0].closed_at + self.bounds.amend_window)
-            times.extend(
-                r.closed_at + self.bounds.hold_unkilled for r in records if r.held is not None
-            )
+        due = self._emitted_soonest()
+        if due is not None:
+            times.append(due)
         return min(times, default=None)
+
+    def _emitted_soonest(self) -> float | None:
+        """The earliest amendment window's end or held report's release."""
+        if self._emitted_changed:
+            window, hold = self.bounds.amend_window, self.bounds.hold_unkilled
+            times = []
+            for records in self._emitted.values():
+                if records:
+                    times.append(records[0].closed_at + window)
+                times.extend(r.closed_at + hold for r in records if r.held is not None)
+            self._emitted_due, self._emitted_changed = min(times, default=None), False
+        return self._emitted_due
 
     def finish(self) -> list[ReportBlock]:
         """End of input: every report still open comes out."""
@@ -227,6 +250,7 @@ class Assembler:
                 if record.held is not None:
                     done.append(record.held)
                     record.held = None
+        self._emitted_changed = True
         return done + self._take_released()
 
     def _take_released(self) -> list[ReportBlock]:
@@ -460,6 +484,7 @@ class Assembler:
         """Reassemble the host's held lines in kernel order, as if they had come in order."""
         late = self._late.pop(key)
         old = self._emitted.pop(key, [])
+        self._emitted_changed = True
         self._emitted_lines -= sum(len(record.lines) for record in old)
         report = self._open.pop(key, None)
         spare = self._spare.pop(key, ())
@@ -551,6 +576,7 @@ class Assembler:
         return done
 
     def _keep_emitted(self, key: str, record: EmittedReport) -> None:
+        self._emitted_changed = True
         self._emitted.setdefault(key, []).append(record)
         self._emitted.move_to_end(key)
         self._emitted_lines += len(record.lines)
@@ -568,6 +594,7 @@ class Assembler:
                 self._spare.pop(oldest_key, None)
 
     def _drop_emitted(self, key: str, ids: set[str]) -> None:
+        self._emitted_changed = True
         records = self._emitted.get(key, [])
         for record in [r for r in records if r.event_id in ids and r.held is None]:
             records.remove(record)
@@ -576,6 +603,7 @@ class Assembler:
             del self._emitted[key]
 
     def _expire_emitted(self, now: float) -> None:
+        self._emitted_changed = True
         for key in list(self._emitted):
             records = self._emitted[key]
             while records and now >= records[0].closed_at + self.bounds.amend_window:
@@ -665,6 +693,7 @@ class Assembler:
             maxlen=self.bounds.lookback_lines,
         )
         self._emitted, self._emitted_lines = OrderedDict(), 0
+        self._emitted_changed = True
         for key, records in state.get("emitted", {}).items():
             for item in records:
                 self._keep_emitted(key, EmittedReport.restore(item, now))

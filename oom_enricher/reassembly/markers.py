@@ -159,3 +159,75 @@ def looks_cut(message: str, marker: Marker | None = None) -> bool:
         return True
     ending = _COMPLETE_ENDING.get(marker)
     return ending is not None and ending.search(message.rstrip()) is None
+
+
+# What a shipped record's raw bytes hold when one of its lines may amend an emitted report
+# (a marker line, `is_report_shaped`, a unit notice), as byte regexes searched unanchored
+# in a msgpack entry: together a superset, so a record none of them finds holds no such line.
+# A line's message is a piece of the record's message string, which in a msgpack entry is
+# its literal UTF-8 bytes (ASCII stays ASCII even where bytes were replaced); a pattern that
+# ends with `$` in REPORT_SHAPED_LINE or ELISION ends here at a byte that can follow a
+# line's end (`_LINE_END`). Python's `\s` and `\d` take Unicode characters: a non-ASCII byte
+# stands in for them. Records whose message is not such a string, or is escaped, are found
+# by AMEND_MAYBE. Keep in step with REPORT_SHAPED_LINE, ELISION and `classify`
+# (tests/core/test_amend_patterns.py checks lines of every kind and record shapes).
+# Unicode white space and digits (U+0660 and up) by the lead bytes of their UTF-8
+_WS = rb"(?:[\t-\r\x1c-\x20]|[\xc2\xe1-\xe3][\x80-\xbf]{1,3})"
+_DIGIT = rb"(?:[0-9]|[\xd9-\xf4][\x80-\xbf]{1,3})"
+# After a line's last character: white space the normalizer strips, then the end of its
+# string (the next msgpack header, or the end of the payload), a line break, rsyslog's
+# `#012`, a glued printk stamp `[`, or the syslog prefix glued before such a stamp.
+_LINE_END = (
+    rb"[\t\x0b\x0c\x1c-\x20]*(?:[\x00-\x1f\x7f-\xff#\[]|<" + _DIGIT + rb"|[A-Z][a-z][a-z] |$)"
+)
+# Found: the entry is read.
+AMEND_PATTERNS: tuple[bytes, ...] = (
+    rb"Kernel panic",  # the one marker line without a SKIM_NEEDLES needle
+    rb"CPU: ",
+    rb"Pid: ",
+    rb"Hardware name: ",
+    rb"Tainted: ",
+    rb"race:",
+    rb"TASK>",
+    rb"IRQ>",
+    rb"<EOI>",
+    rb"<NMI>",
+    rb"\.\.\.",
+    b"\xe2\x80\xa6",  # `…`
+    rb"\+0x",
+    rb"[0-9a-f]{8}" + _LINE_END,  # `[0-9a-f]{8,16}(?: [0-9a-f]{8,16})*$`
+    rb"(?:RIP|RSP|RAX|RDX|RBP|R10|R13|Code|pc|lr|sp|x" + _DIGIT + rb"+)" + _WS + rb"*: ",
+    rb": usage ",
+    rb"Memory cgroup stats for ",
+    rb"[a-z_] [0-9]+" + _LINE_END,  # `[a-z_]+ \d+$`
+    rb"[a-z_] [\xd9-\xf4]",  # the same with a Unicode digit
+    rb"Tasks state ",
+    rb"Mem-Info:",
+    rb"Node " + _DIGIT,
+    rb"lowmem_reserve",
+    rb" pages ",
+    rb" total pagecache",
+    rb"Free swap",
+    rb"Total swap",
+    rb"Swap cache stats",
+    rb"[a-z_]:(?:[0-9]+ |[0-9]*[\xd9-\xf4])",
+    rb" per-cpu:",
+    rb": hi:",
+    rb" mems_allowed=",
+    rb"Task in ",
+    rb"killed as a result of limit of",
+    rb"(?:[sS]|\xc5\xbf)[nN]",  # `snip`, as IGNORECASE matches it (`\u017f` is an `s`)
+)
+# Found: the entry is decoded and its lines looked at, as these also turn up in the binary
+# fields of a record (a number's bytes) or say that the bytes do not show the lines as they
+# are: escapes (kmsg `\x0a`, JSON), a message key whose value is no fixstr/str8 string (a
+# number, byte numbers, a long string that may be cut). The last is matched without case
+# (journald `MESSAGE`, any `message` spelling).
+AMEND_MAYBE: tuple[bytes, ...] = (
+    rb"/[\x21-\x7e]*" + _LINE_END,  # `/\S*$`
+    rb":" + _LINE_END,  # an elision `:` (the others hold `...`, `…` or `snip`)
+    rb"\]" + _WS + rb"+" + _DIGIT,  # `\[\s*\d+\]\s+\d+`
+    rb"pid" + _WS + rb"*\]",  # `\[\s*pid\s*\]`
+    rb"\\",
+)
+AMEND_MAYBE_CASELESS: tuple[bytes, ...] = (rb"(?:message|msg|log|unmatched_line)[^\xa0-\xbf\xd9]",)

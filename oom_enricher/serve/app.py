@@ -153,7 +153,15 @@ class ServeApp:
             host_fallback=config.records.get("host_fallback", "peer"),
             max_message=config.limits.max_line_bytes,
         )
-        self.prefilter = ForwardPrefilter(self._hosts_of, fallback=self.shape.host_fallback)
+        message_key = self.shape.message_key
+        self.prefilter = ForwardPrefilter(
+            self._hosts_of,
+            fallback=self.shape.host_fallback,
+            message_keys=(message_key.rsplit(".", 1)[-1],) if message_key else (),
+        )
+        # The prefilter tells a line that may amend a report on a record's bytes while its
+        # message is not cut (a cut line may end where its bytes go on).
+        self._skim_amendable = self.shape.max_message is None or self.shape.max_message > 255
         # Lines of a record taken apart only to look at them (its hosts, whether it can amend a
         # report): one normalizer per thread, as large requests are selected off the loop.
         self._scratch = threading.local()
@@ -226,7 +234,8 @@ class ServeApp:
         return kept, kept_offsets
 
     def _refresh_prefilter(self) -> None:
-        self.prefilter.refresh(self.processor.open_hosts())
+        amendable = self.processor.only_amendable_hosts() if self._skim_amendable else ()
+        self.prefilter.refresh(self.processor.open_hosts(), amendable)
 
     def _hosts_of(self, record: dict, tag: str, peer: str) -> set[str | None]:
         """The assembler keys the lines of one record would have."""

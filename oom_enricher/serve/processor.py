@@ -287,6 +287,10 @@ class Processor:
         key = _stream_key(record)
         return key not in self._streams and self.pipeline.assembler.only_amendable(key)
 
+    def only_amendable_hosts(self) -> set[str]:
+        """The hosts for which `only_amendable` holds."""
+        return self.pipeline.assembler.only_amendable_keys() - self._streams.keys()
+
     def open_hosts(self) -> set[str]:
         """Hosts whose next records can matter: a report in progress or still open to late
         lines, or a line context kept."""
@@ -460,9 +464,13 @@ class Processor:
 
     async def tick(self) -> int:
         """Close the reports past their deadline as of now."""
-        blocks = self.pipeline.assembler.tick(self.clock())
-        self._deadline = self.pipeline.assembler.next_deadline()
-        if blocks:  # the hosts of closed reports are idle now: their contexts go too
+        assembler = self.pipeline.assembler
+        was_open = assembler.open_hosts
+        blocks = assembler.tick(self.clock())
+        self._deadline = assembler.next_deadline()
+        # The hosts of closed reports are idle now: their contexts go too (also when a
+        # report reopened by a late line closed again with nothing new to emit).
+        if blocks or assembler.open_hosts < was_open:
             self._forget_idle(list(self._streams))
         return self._hold(blocks)
 

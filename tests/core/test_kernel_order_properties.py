@@ -80,3 +80,29 @@ def test_any_delivery_gives_the_in_order_documents(case):
     replaced = {earlier for doc in docs for earlier in doc["event"].get("supersedes", [])}
     assert {doc["event"]["id"] for doc in docs} - replaced == set(expected)
     assert not replaced & set(expected)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(deliveries())
+def test_next_deadline_kept_between_changes_is_the_one_computed_afresh(case):
+    """The emitted reports' part of next_deadline is kept until they change (it runs after
+    every batch): at every step it equals a fresh computation over all of them."""
+    _, plan, restarts = case
+    serve = ServeLike()
+
+    def check() -> None:
+        assembler = serve.pipeline.assembler
+        kept = assembler.next_deadline()
+        assembler._emitted_changed = True  # computed again from every emitted report
+        assert kept == assembler.next_deadline()
+
+    for index, (when, chunk) in enumerate(plan):
+        serve.advance_to(1000 + when)
+        check()
+        serve.deliver(chunk)
+        check()
+        if index in restarts:
+            serve.restart()
+            check()
+    serve.advance_to(1000 + plan[-1][0] + 200)
+    check()

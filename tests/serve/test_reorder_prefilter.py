@@ -143,3 +143,65 @@ def test_other_lines_of_a_host_whose_report_was_emitted_are_left_unread():
     assert by_id(docs[-1:]) == expected
     assert not [message for message in handed if message.startswith("eth0: link up")]
     assert len(handed) == len(middle)
+
+
+def test_late_report_lines_of_a_watched_host_are_read_and_its_other_lines_never_shaped():
+    """A host whose report was emitted: its ordinary lines are acked unread (never shaped),
+    while its late summary, reaper line, kill line (resent) and task row are read, each
+    among ordinary lines of it, and the report comes out whole."""
+    records = kmsg_records("retry-3", [TEMPLATES[2]])
+    kill = next(i for i, r in enumerate(records) if "Killed process" in r["msg"])
+    summary = next(i for i, r in enumerate(records) if r["msg"].startswith("oom-kill:"))
+    row = next(i for i, r in enumerate(records) if r["msg"].startswith("[ 265810]"))
+    reaper = {
+        **records[kill],
+        "sequence": records[-1]["sequence"] + 1,
+        "usec": records[-1]["usec"] + 40,
+        "msg": "oom_reaper: reaped process 265606 (.thunderbird-wr), now anon-rss:0kB, "
+        "file-rss:0kB, shmem-rss:0kB",
+    }
+    expected = by_id(in_order([*records, reaper]))
+    late = [records[summary], reaper, records[kill], records[row]]
+    rest = [r for i, r in enumerate(records) if i not in (summary, row)]
+    clock = FakeClock(1000.0)
+    rounds: list[tuple[bool, list[str], int]] = []
+
+    async def main():
+        app, sink = await serve_app(clock)
+        assert app.forward is not None
+        handle = app.processor.handle
+        handed: list[str] = []
+
+        async def spy(source, records, **kwargs):
+            handed.extend(record.message for record in records)
+            return await handle(source, records, **kwargs)
+
+        await asyncio.to_thread(send_and_wait_acks, app.forward.port, requests_of([rest]))
+        app.processor.handle = spy
+        for n, line in enumerate(late):
+            clock.now += 5  # past the reaper's grace: (re-)emitted
+            await app.processor.tick()
+            app._refresh_prefilter()
+            watched = app.processor.only_amendable_hosts() == {"retry-3"}
+            noise = [
+                {**records[-1], "sequence": 9000 + 10 * n + k, "msg": f"eth0: link up ({k})"}
+                for k in range(4)
+            ]
+            shaped = app.metrics.get("records_shaped", {"source": "forward"})
+            chunks = requests_of([noise[:2], [*noise[2:], line]], name=f"late{n}-")
+            await asyncio.to_thread(send_and_wait_acks, app.forward.port, chunks[:1])
+            shaped = app.metrics.get("records_shaped", {"source": "forward"}) - shaped
+            await asyncio.to_thread(send_and_wait_acks, app.forward.port, chunks[1:])
+            rounds.append((watched, handed[:], shaped))
+            handed.clear()
+        clock.now += 5
+        await app.processor.tick()
+        await app.stop()
+        return sink.docs
+
+    docs = asyncio.run(main())
+    for (watched, handed, shaped), line in zip(rounds, late, strict=True):
+        assert watched
+        assert shaped == 0  # a request of ordinary lines: acked unread
+        assert handed == [line["msg"]]
+    assert by_id(docs[-1:]) == expected

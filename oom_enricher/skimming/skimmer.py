@@ -69,7 +69,9 @@ class Skimmer:
                 self.stats.jumps += 1
                 self.pipeline.normalizer.forget_previous()
                 target = _record_start(data, target, position)
-            position = yield from self._visit(data, target, end)
+            position, docs = self._visit(data, target, end)
+            if docs:
+                yield from docs
             while next_hit < position:
                 next_hit = next(hits, end)
             if progress is not None and position - reported > _PROGRESS_STEP:
@@ -86,7 +88,9 @@ class Skimmer:
             return position  # lines without a host in their prefix: read them all
         return min(next_hit, self._cursors.nearest(data, position, end))
 
-    def _visit(self, data, position: int, end: int) -> Iterator[dict]:
+    def _visit(self, data, position: int, end: int) -> tuple[int, list[dict]]:
+        """The line starting at `position` read and fed: where the next line starts, and the
+        documents it completed (a list, not a generator: this runs for every line read)."""
         stop = data.find(b"\n", position, end)
         stop = end if stop == -1 else stop
         self._line_start = position
@@ -95,9 +99,12 @@ class Skimmer:
         )
         lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
         self.pipeline.stats.lines += 1
+        if len(lines) == 1:
+            return stop + 1, self._feed(lines[0], position)
+        docs: list[dict] = []
         for line in lines:
-            yield from self._feed(line, position)
-        return stop + 1
+            docs += self._feed(line, position)
+        return stop + 1, docs
 
     def _feed(self, line: LogLine, position: int) -> list[dict]:
         """One normalised line of the line starting at `position` into reassembly."""

@@ -371,19 +371,22 @@ class Assembler:
             while len(self._recent_victims) > self.bounds.recent_victim_hosts:
                 self._recent_victims.popitem(last=False)
         block = report.to_block(reason)
-        content = signature(block.lines)
+        record = None
         if report.emitted_ids:
             self._drop_emitted(key, set(report.emitted_ids))  # this report replaces them
         if self._amendable and any(stream_seconds(line) is not None for line in block.lines):
             # Kept for late lines: only stamped lines can be placed into it later.
-            event_id = compute_event_id(block.host, block.lines)
-            record = EmittedReport(event_id, block.lines, content, wall, self._clock())
+            block.event_id = compute_event_id(block.host, block.lines)
+            record = EmittedReport(block.event_id, block.lines, wall, self._clock())
             if report.emitted_signature is None and self._should_hold(block):
                 record.held = block
             self._keep_emitted(key, record)
             if record.held is not None:
                 return
-        if report.emitted_signature != content:
+        # Only a report that continues one emitted before can repeat it.
+        if report.emitted_signature is None or report.emitted_signature != (
+            record.signature if record is not None else signature(block.lines)
+        ):
             done.append(block)
 
     def _should_hold(self, block: ReportBlock) -> bool:
@@ -507,10 +510,9 @@ class Assembler:
             return ids
 
         for block in fresh:
-            own = compute_event_id(block.host, block.lines)
-            content = signature(block.lines)
+            own = block.event_id = compute_event_id(block.host, block.lines)
             match = take(block.lines, own)
-            record = EmittedReport(own, block.lines, content, False, now)
+            record = EmittedReport(own, block.lines, False, now)
             emitted = match is not None and match.held is None
             if emitted and match.event_id != own:
                 block.supersedes.append(match.event_id)
@@ -518,7 +520,7 @@ class Assembler:
             if not emitted and self._should_hold(block):
                 record.held = block
                 record.closed_at = match.closed_at if match else now
-            elif not emitted or block.supersedes or content != match.signature:
+            elif not emitted or block.supersedes or record.signature != match.signature:
                 done.append(block)
             kept.append(record)
         if reopened is not None:

@@ -8,9 +8,24 @@ from datetime import datetime, tzinfo
 import orjson
 
 from oom_enricher.model import LogLine, ShippedRecord
-from oom_enricher.normalize.multiline import may_be_glued, split_folded, split_glued
-from oom_enricher.normalize.prefix_rules import PrefixContext, PrefixFields, match_prefix
+from oom_enricher.normalize.multiline import (
+    RSYSLOG_NEWLINE,
+    may_be_glued,
+    split_folded,
+    split_glued,
+)
+from oom_enricher.normalize.prefix_rules import (
+    BSD_SYSLOG,
+    PrefixContext,
+    PrefixFields,
+    bsd_syslog_fields,
+    match_prefix,
+)
 from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, zone_from_name
+
+# First characters of an RFC 3164 month name: such a line tries the BSD syslog rule first of
+# all (prefix_rules.match_prefix), so matching it here first gives the same answer.
+_MONTH_FIRST = frozenset("JFMASOND")
 
 
 @dataclass(slots=True)
@@ -40,7 +55,14 @@ class LineNormalizer:
         the previous line only when that line came from the same host's stream.
         """
         self._stream = stream_host
-        if raw.startswith("{") and '"MESSAGE"' in raw:
+        if raw[:1] in _MONTH_FIRST:
+            # The usual syslog line (`Nov 20 08:00:01 host kernel: [ 1.2] msg`): its one
+            # kernel line built from the match, without the general rule table.
+            m = BSD_SYSLOG.match(raw)
+            fields = bsd_syslog_fields(m, self._ctx) if m is not None else None
+            if fields is not None:
+                return self._emit(fields, raw)
+        elif raw.startswith("{") and '"MESSAGE"' in raw:
             journal = self._from_journal_json(raw)
             if journal is not None:
                 return journal
@@ -66,15 +88,32 @@ class LineNormalizer:
         return lines
 
     def _emit(self, fields: PrefixFields, raw: str) -> list[LogLine]:
-        pieces = split_folded(fields.message, from_kmsg=fields.rule == "kmsg")
-        if len(pieces) == 1 and not may_be_glued(pieces[0]):
-            texts: list[tuple[float | None, str]] = [(None, pieces[0])]  # almost every line
-        else:
-            texts = [found for piece in pieces for found in split_glued(piece)]
+        message = fields.message
         host = fields.host or self.options.default_host
         program = None if fields.is_kernel else fields.program
-        # Positional (the field order of LogLine): keywords double the cost of building it,
-        # and this runs for every line read.
+        if (
+            RSYSLOG_NEWLINE not in message
+            and "\n" not in message
+            and (fields.rule != "kmsg" or "\\x" not in message)
+            and not may_be_glued(message)
+        ):
+            # Almost every line: one piece, as split_folded and split_glued would leave it.
+            # Positional (the field order of LogLine): keywords double the cost of building it.
+            line = LogLine(
+                message,
+                host,
+                fields.timestamp,
+                fields.monotonic,
+                fields.is_kernel,
+                program,
+                raw,
+                fields.seq,
+                fields.rule,
+            )
+            self._previous, self._previous_stream = line, self._stream
+            return [line]
+        pieces = split_folded(message, from_kmsg=fields.rule == "kmsg")
+        texts = [found for piece in pieces for found in split_glued(piece)]
         lines = [
             LogLine(
                 text,  # message

@@ -206,12 +206,11 @@ _TASK_RENAMED = {
 
 def _task(row: dict) -> dict:
     # Columns no kernel layout in the contract names stay in event.original only.
-    task = {}
-    for key, value in row.items():
-        name = _TASK_RENAMED.get(key, key)
-        if name in TASK_MEMBERS:
-            task[name] = value
-    return task
+    return {
+        name: value
+        for key, value in row.items()
+        if (name := _TASK_RENAMED.get(key, key)) in TASK_MEMBERS
+    }
 
 
 def _ratio(counter) -> float | None:

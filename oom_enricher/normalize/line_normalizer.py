@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -19,9 +20,15 @@ from oom_enricher.normalize.prefix_rules import (
     PrefixContext,
     PrefixFields,
     bsd_syslog_fields,
+    host_field,
     match_prefix,
 )
-from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, zone_from_name
+from oom_enricher.normalize.timestamps import (
+    MONTHS,
+    YearInference,
+    from_epoch_micros,
+    zone_from_name,
+)
 
 # First characters of an RFC 3164 month name: such a line tries the BSD syslog rule first of
 # all (prefix_rules.match_prefix), so matching it here first gives the same answer.
@@ -56,12 +63,16 @@ class LineNormalizer:
         """
         self._stream = stream_host
         if raw[:1] in _MONTH_FIRST:
-            # The usual syslog line (`Nov 20 08:00:01 host kernel: [ 1.2] msg`): its one
-            # kernel line built from the match, without the general rule table.
+            # The usual syslog line (`Nov 20 08:00:01 host kernel: [ 1.2] msg`): the rule the
+            # table would try first for it, and its one kernel line built from the match.
             m = BSD_SYSLOG.match(raw)
-            fields = bsd_syslog_fields(m, self._ctx) if m is not None else None
-            if fields is not None:
-                return self._emit(fields, raw)
+            if m is not None:
+                line = self._syslog_line(m, raw)
+                if line is not None:
+                    return [line]
+                fields = bsd_syslog_fields(m, self._ctx)
+                if fields is not None:
+                    return self._emit(fields, raw)
         elif raw.startswith("{") and '"MESSAGE"' in raw:
             journal = self._from_journal_json(raw)
             if journal is not None:
@@ -86,6 +97,40 @@ class LineNormalizer:
                 _kernel_stamps_from_fields(line, record.fields)
                 lines.append(line)
         return lines
+
+    def _syslog_line(self, m: re.Match[str], raw: str) -> LogLine | None:
+        """What `_emit(bsd_syslog_fields(m), raw)` makes of a one-piece message with a host
+        field, built in one step (this runs for almost every line read); None otherwise."""
+        host_text, month, day_text, clock, tag, mono, message = m.group(
+            "host", "mon", "day", "clock", "tag", "mono", "msg"
+        )
+        if (
+            host_text[-1] == ":"
+            or RSYSLOG_NEWLINE in message
+            or "\n" in message
+            or may_be_glued(message)
+        ):
+            return None
+        host = host_field(host_text)
+        day, month_number = int(day_text), MONTHS[month]
+        ctx = self._ctx
+        stamp = ctx.local_stamp(
+            ctx.years.year_for(month_number, day, host), month_number, day, clock
+        )
+        is_kernel = tag == "kernel"
+        line = LogLine(
+            message,
+            host or self.options.default_host,
+            stamp,
+            None if mono is None else float(mono),
+            is_kernel,
+            None if is_kernel else tag,
+            raw,
+            None,
+            "bsd-syslog",
+        )
+        self._previous, self._previous_stream = line, self._stream
+        return line
 
     def _emit(self, fields: PrefixFields, raw: str) -> list[LogLine]:
         message = fields.message

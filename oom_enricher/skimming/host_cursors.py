@@ -50,17 +50,20 @@ class HostCursors:
 
     def nearest(self, data, position: int, end: int) -> int:
         """The start of the nearest line at or after `position` that may be an open host's."""
-        heap = self._heap
+        heap, needles = self._heap, self._needles
+        checked = None  # the key last found open: nothing closes a report during this call
         while heap:
             start, version, key = heap[0]
-            current = self._needles.get(key)
+            current = needles.get(key)
             if current is None or current[1] != version:
                 heapq.heappop(heap)  # an entry left from before the host was tracked anew
                 continue
-            if not self._is_open(key):
-                heapq.heappop(heap)  # its report ended while other hosts' lines were read
-                del self._needles[key]
-                continue
+            if key != checked:
+                if not self._is_open(key):
+                    heapq.heappop(heap)  # its report ended while other hosts' lines were read
+                    del needles[key]
+                    continue
+                checked = key
             if start >= position:
                 return start
             found = data.find(current[0], position, end)

@@ -116,7 +116,9 @@ class Skimmer:
 
     def _feed(self, line: LogLine, position: int) -> list[dict]:
         """One normalised line of the line starting at `position` into reassembly."""
-        docs = self.pipeline.feed_normalized(line)
+        pipeline = self.pipeline
+        blocks = pipeline.assembler.feed(line)
+        docs = pipeline.documents(blocks) if blocks else []  # almost every line completes none
         self._remember_needle(line)
         return docs
 

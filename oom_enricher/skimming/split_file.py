@@ -222,8 +222,12 @@ class _SplitSkimmer(Skimmer):
             if len(record.first_open) > self._host_cap:
                 record.overflow = True
                 record.first_open.clear()
-        record.max_open = max(record.max_open, assembler.open_hosts)
-        record.late_seen = record.late_seen or assembler.has_late()
+        # plain comparisons: this runs for every line a worker reads
+        open_hosts = assembler.open_hosts
+        if open_hosts > record.max_open:
+            record.max_open = open_hosts
+        if not record.late_seen and assembler.has_late():
+            record.late_seen = True
         return docs
 
     def _feed_followed(self, key: str, line: LogLine, position: int) -> list[dict]:

@@ -54,6 +54,8 @@ class LineNormalizer:
         self._previous: LogLine | None = None
         self._stream: str | None = None  # the shipped stream (record host) being normalised
         self._previous_stream: str | None = None
+        # (host field, month, day, clock) of the last line, its host and UTC stamp
+        self._stamp_memo: tuple | None = None
 
     def normalize(self, raw: str, stream_host: str | None = None) -> list[LogLine]:
         """One input line (newline already removed) -> one or more kernel lines.
@@ -62,12 +64,14 @@ class LineNormalizer:
         the previous line only when that line came from the same host's stream.
         """
         self._stream = stream_host
+        # valid for the next line only: any other line may infer a year in between
+        memo, self._stamp_memo = self._stamp_memo, None
         if raw[:1] in _MONTH_FIRST:
             # The usual syslog line (`Nov 20 08:00:01 host kernel: [ 1.2] msg`): the rule the
             # table would try first for it, and its one kernel line built from the match.
             m = BSD_SYSLOG.match(raw)
             if m is not None:
-                line = self._syslog_line(m, raw)
+                line = self._syslog_line(m, raw, memo)
                 if line is not None:
                     return [line]
                 fields = bsd_syslog_fields(m, self._ctx)
@@ -98,9 +102,13 @@ class LineNormalizer:
                 lines.append(line)
         return lines
 
-    def _syslog_line(self, m: re.Match[str], raw: str) -> LogLine | None:
+    def _syslog_line(self, m: re.Match[str], raw: str, memo: tuple | None) -> LogLine | None:
         """What `_emit(bsd_syslog_fields(m), raw)` makes of a one-piece message with a host
-        field, built in one step (this runs for almost every line read); None otherwise."""
+        field, built in one step (this runs for almost every line read); None otherwise.
+
+        `memo` is what the line before took from the same host field and time, if it was read
+        by this method: with a fixed reference time, inferring the same host's year for the
+        same date right after doing so gives the same year and leaves the state as it was."""
         host_text, month, day_text, clock, tag, mono, message = m.group(
             "host", "mon", "day", "clock", "tag", "mono", "msg"
         )
@@ -111,12 +119,18 @@ class LineNormalizer:
             or may_be_glued(message)
         ):
             return None
-        host = host_field(host_text)
-        day, month_number = int(day_text), MONTHS[month]
-        ctx = self._ctx
-        stamp = ctx.local_stamp(
-            ctx.years.year_for(month_number, day, host), month_number, day, clock
-        )
+        stamp_key = (host_text, month, day_text, clock)
+        if memo is not None and memo[0] == stamp_key:
+            host, stamp = memo[1], memo[2]
+        else:
+            host = host_field(host_text)
+            day, month_number = int(day_text), MONTHS[month]
+            ctx = self._ctx
+            stamp = ctx.local_stamp(
+                ctx.years.year_for(month_number, day, host), month_number, day, clock
+            )
+        if self._ctx.years.reference is not None:
+            self._stamp_memo = (stamp_key, host, stamp)
         is_kernel = tag == "kernel"
         line = LogLine(
             message,
@@ -246,6 +260,7 @@ class LineNormalizer:
         `--year` (a reference time in the options) wins over it."""
         if self.options.reference_time is None:
             self._ctx.years.reference = modified
+            self._stamp_memo = None
 
     def stream_years(self) -> dict[str, tuple[int, int]]:
         """The (year, month) each host's stream is at, as year inference remembers it."""
@@ -260,6 +275,7 @@ class LineNormalizer:
 
     def restore(self, state: dict) -> None:
         self._ctx.years.restore(state.get("years", {}))
+        self._stamp_memo = None
 
 
 def _kernel_stamps_from_fields(line: LogLine, fields: dict) -> None:

@@ -144,11 +144,12 @@ class Assembler:
         if not message or message.isspace():
             return []  # blank pr_cont leftovers carry nothing
         key = line.host or ""
-        late = self._late.get(key)
+        late = self._late.get(key) if self._late else None
         if late is not None:  # the host is being put back in order: keep its lines together
             late.append(line)
             return self._settle_host(key) if len(late) >= self.bounds.max_lines else []
-        if self._is_late(key, line):
+        newest = self._newest.get(key)  # the same for both: nothing in between notes a stamp
+        if self._is_late(key, line, newest):
             self._late[key] = [*self._arrived_ahead(line), line]
             return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
         found = classify_line(line)
@@ -157,7 +158,7 @@ class Assembler:
             self._late[key] = [*ahead, line]  # its later lines came first: put them in order
             return []
         if line.monotonic is not None:
-            self._note_stamp(key, line.monotonic)
+            self._note_stamp(key, line.monotonic, newest)
         done: list[ReportBlock] = []
         if report is not None and report.is_duplicate(line):
             return []  # an at-least-once shipper delivered this stamped line twice
@@ -406,10 +407,10 @@ class Assembler:
 
     # -- kernel order and late lines ------------------------------------------------------
 
-    def _is_late(self, key: str, line: LogLine) -> bool:
+    def _is_late(self, key: str, line: LogLine, newest: float | None) -> bool:
         """Whether a line must be placed by its stamp, or reassembled with the host's last
-        report, rather than appended."""
-        stamp, newest = line.monotonic, self._newest.get(key)
+        report, rather than appended (`newest`: the host's newest kernel stamp)."""
+        stamp = line.monotonic
         if stamp is not None and newest is not None and stamp < newest:
             return newest - stamp <= self.bounds.amend_window  # further back: a new boot
         reports = self._emitted.get(key)
@@ -447,8 +448,8 @@ class Assembler:
             stamp = later.monotonic
         return taken
 
-    def _note_stamp(self, key: str, stamp: float) -> None:
-        newest = self._newest.get(key)
+    def _note_stamp(self, key: str, stamp: float, newest: float | None) -> None:
+        """`newest`: the host's newest kernel stamp before this one."""
         if newest is None:
             if len(self._newest) >= self.bounds.max_open_hosts:
                 self._newest.pop(next(iter(self._newest)))

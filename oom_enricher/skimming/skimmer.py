@@ -23,6 +23,7 @@ from oom_enricher.sources.file_reader import MAX_LINE_BYTES, ReadStats, cap_line
 # Prefix rules whose lines carry the host as ` host ` right after the time stamp.
 _HOST_IN_PREFIX = {"bsd-syslog", "iso-syslog", "rfc5424", "journal-monotonic"}
 LOOKBACK_LINES = 512
+_INDENT = (ord(" "), ord("\t"))  # the first byte of a line that continues the one before
 _PROGRESS_STEP = 8 << 20
 
 
@@ -88,7 +89,7 @@ class Skimmer:
     def _next_position(self, data, position: int, next_hit: int, end: int) -> int:
         if not self.pipeline.assembler.open_hosts:
             return next_hit
-        if data[position : position + 1] in (b" ", b"\t"):
+        if data[position] in _INDENT:  # (a byte as an int: no slice made)
             return position  # continues the line just read (dmesg / journalctl continuation)
         if self._cursors.every_line_needed():
             return position  # lines without a host in their prefix: read them all
@@ -161,7 +162,7 @@ class Skimmer:
 
 def _record_start(data, target: int, floor: int) -> int:
     """An indented continuation line is read from the line that opened its record."""
-    while target > floor and data[target : target + 1] in (b" ", b"\t"):
+    while target > floor and data[target] in _INDENT:
         previous = data.rfind(b"\n", floor, target - 1) + 1 or floor
         if previous >= target:
             break

@@ -23,6 +23,7 @@ documents into the next segment's at the lines that closed them.
 from __future__ import annotations
 
 import logging
+import math
 import mmap
 import os
 import stat
@@ -210,7 +211,7 @@ class _SplitSkimmer(Skimmer):
                 and not assembler.remembers_victim_of(key)
             ):
                 record.cold_reaped.append((key, int(found[1]["pid"])))
-        if line.monotonic is not None and line.monotonic < record.min_stamp.get(key, float("inf")):
+        if line.monotonic is not None and line.monotonic < record.min_stamp.get(key, math.inf):
             record.min_stamp[key] = line.monotonic
         if len(record.min_stamp) + len(record.cold_reaped) > self._host_cap:
             record.overflow = True  # bounded: the check refuses rather than remember more

@@ -147,32 +147,15 @@ class LineNormalizer:
         return line
 
     def _emit(self, fields: PrefixFields, raw: str) -> list[LogLine]:
-        message = fields.message
+        pieces = split_folded(fields.message, from_kmsg=fields.rule == "kmsg")
+        if len(pieces) == 1 and not may_be_glued(pieces[0]):
+            texts: list[tuple[float | None, str]] = [(None, pieces[0])]  # almost every line
+        else:
+            texts = [found for piece in pieces for found in split_glued(piece)]
         host = fields.host or self.options.default_host
         program = None if fields.is_kernel else fields.program
-        if (
-            RSYSLOG_NEWLINE not in message
-            and "\n" not in message
-            and (fields.rule != "kmsg" or "\\x" not in message)
-            and not may_be_glued(message)
-        ):
-            # Almost every line: one piece, as split_folded and split_glued would leave it.
-            # Positional (the field order of LogLine): keywords double the cost of building it.
-            line = LogLine(
-                message,
-                host,
-                fields.timestamp,
-                fields.monotonic,
-                fields.is_kernel,
-                program,
-                raw,
-                fields.seq,
-                fields.rule,
-            )
-            self._previous, self._previous_stream = line, self._stream
-            return [line]
-        pieces = split_folded(message, from_kmsg=fields.rule == "kmsg")
-        texts = [found for piece in pieces for found in split_glued(piece)]
+        # Positional (the field order of LogLine): keywords double the cost of building it,
+        # and this runs for every line read.
         lines = [
             LogLine(
                 text,  # message

@@ -384,11 +384,12 @@ class Assembler:
             self._keep_emitted(key, record)
             if record.held is not None:
                 return
-        # Only a report that continues one emitted before can repeat it.
-        if report.emitted_signature is None or report.emitted_signature != (
-            record.signature if record is not None else signature(block.lines)
-        ):
-            done.append(block)
+        if report.emitted_signature is not None:
+            # it continues a report emitted before: nothing new, nothing to emit
+            content = record.signature if record is not None else signature(block.lines)
+            if content == report.emitted_signature:
+                return
+        done.append(block)
 
     def _should_hold(self, block: ReportBlock) -> bool:
         return (

@@ -62,21 +62,15 @@ class Skimmer:
         next_hit = next(hits, end)
         position = reported = start
         self._cursors.new_buffer()
-        # bound once: the loop runs for every line read
-        next_position, visit, normalizer = (
-            self._next_position,
-            self._visit,
-            self.pipeline.normalizer,
-        )
         while position < end:
-            target = next_position(data, position, next_hit, end)
+            target = self._next_position(data, position, next_hit, end)
             if target >= end:
                 break
             if target > position:
                 self.stats.jumps += 1
-                normalizer.forget_previous()
+                self.pipeline.normalizer.forget_previous()
                 target = _record_start(data, target, position)
-            position, docs = visit(data, target, end)
+            position, docs = self._visit(data, target, end)
             if docs:
                 yield from docs
             while next_hit < position:
@@ -101,13 +95,11 @@ class Skimmer:
         stop = data.find(b"\n", position, end)
         stop = end if stop == -1 else stop
         self._line_start = position
-        raw = bytes(data[position:stop])
-        if len(raw) > self.max_line_bytes:
-            raw = cap_line(raw, self.max_line_bytes, self.read_stats)
-        text = self._decode(raw)
-        pipeline = self.pipeline
-        lines = pipeline.normalizer.normalize(text[:-1] if text[-1:] == "\r" else text)
-        pipeline.stats.lines += 1
+        raw = self._decode(
+            cap_line(bytes(data[position:stop]), self.max_line_bytes, self.read_stats)
+        )
+        lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
+        self.pipeline.stats.lines += 1
         if len(lines) == 1:
             return stop + 1, self._feed(lines[0], position)
         docs: list[dict] = []
@@ -117,9 +109,7 @@ class Skimmer:
 
     def _feed(self, line: LogLine, position: int) -> list[dict]:
         """One normalised line of the line starting at `position` into reassembly."""
-        pipeline = self.pipeline
-        blocks = pipeline.assembler.feed(line)
-        docs = pipeline.documents(blocks) if blocks else []  # almost every line completes none
+        docs = self.pipeline.feed_normalized(line)
         self._remember_needle(line)
         return docs
 
@@ -132,16 +122,14 @@ class Skimmer:
         return decode_block(raw, self.read_stats)
 
     def _remember_needle(self, line: LogLine) -> None:
-        host = line.host
-        key = host or ""
-        cursors = self._cursors
-        if not self.pipeline.assembler.has_open(host):
-            cursors.forget(key)
-        elif host and line.rule in _HOST_IN_PREFIX:
-            if not cursors.has_needle(key):
-                cursors.track(key, f" {host} ".encode())
+        key = line.host or ""
+        if not self.pipeline.assembler.has_open(line.host):
+            self._cursors.forget(key)
+        elif line.host and line.rule in _HOST_IN_PREFIX:
+            if not self._cursors.has_needle(key):
+                self._cursors.track(key, f" {line.host} ".encode())
         else:
-            cursors.track(key, None)
+            self._cursors.track(key, None)
 
     def _lookback(self) -> list[LogLine]:
         """The lines before the current one, normalised afresh (the skimmer never read them)."""

@@ -385,7 +385,7 @@ class Assembler:
             if record.held is not None:
                 return
         if report.emitted_signature is not None:
-            # it continues a report emitted before: nothing new, nothing to emit
+            # it continues a report emitted before: emitted again only if its lines changed
             content = record.signature if record is not None else signature(block.lines)
             if content == report.emitted_signature:
                 return

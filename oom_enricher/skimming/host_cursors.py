@@ -66,7 +66,23 @@ class HostCursors:
                 checked = key
             if start >= position:
                 return start
-            found = data.find(current[0], position, end)
+            found = _find(data, current[0], position, end)
             found = end if found == -1 else data.rfind(b"\n", position, found) + 1 or position
             heapq.heapreplace(heap, (found, version, key))
         return end
+
+
+NEAR_BYTES = 4096  # a report's next line is usually within a few lines
+
+
+def _find(data, needle: bytes, start: int, end: int) -> int:
+    """`data.find(needle, start, end)`, first within NEAR_BYTES: over a short span the search
+    skips the set-up it makes for a long one (the rest of a buffer)."""
+    near = start + NEAR_BYTES
+    if near >= end:
+        return data.find(needle, start, end)
+    found = data.find(needle, start, near)
+    if found == -1:
+        # an occurrence may straddle `near`: start the rest where it could begin
+        found = data.find(needle, max(start, near - len(needle) + 1), end)
+    return found

@@ -32,6 +32,7 @@ from oom_enricher.reassembly.markers import (
     is_elision,
     looks_cut,
 )
+from oom_enricher.skimming import host_cursors
 from tests.corpus_cases import corpus_cases
 
 # Lines at the edges of the first-character and literal tests.
@@ -313,3 +314,28 @@ def test_a_syslog_line_normalised_as_the_rule_table_normalises_it(lines, modifie
             assert quick.normalize(raw) == _through_the_rule_table(plain, raw), raw
             assert quick.stream_years() == plain.stream_years()
             assert list(quick._ctx.years._hosts) == list(plain._ctx.years._hosts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(min_size=1, max_size=64).map(lambda b: b.replace(b"h", b".") or b"."),
+    st.integers(host_cursors.NEAR_BYTES, 3 * host_cursors.NEAR_BYTES),
+    st.sets(st.integers(0, 3 * host_cursors.NEAR_BYTES), max_size=6),
+    st.integers(0, 2 * host_cursors.NEAR_BYTES),
+    st.integers(0, 3 * host_cursors.NEAR_BYTES),
+)
+def test_host_needle_found_near_first_as_one_search_finds_it(noise, size, places, start, end):
+    """The search for an open host's next line looks near first, then on: the first
+    occurrence either way, one straddling the near limit included."""
+    needle = b" host7 "
+    data = bytearray((noise * (size // len(noise) + 1))[:size])
+    for place in sorted(places, reverse=True):
+        data[place:place] = needle
+    data = bytes(data)
+    # each start as given, and one that puts each occurrence across the near limit
+    found = [index for index in range(len(data)) if data.startswith(needle, index)]
+    straddling = [index + 3 - host_cursors.NEAR_BYTES for index in found]
+    for begin in [start, *(begin for begin in straddling if begin >= 0)]:
+        for stop in (end, len(data)):
+            got = host_cursors._find(data, needle, begin, stop)
+            assert got == data.find(needle, begin, stop), (begin, stop)

@@ -63,3 +63,6 @@ class ReportBlock:
     # Ids of documents emitted before for this same kill under other ids (a version without
     # its kill line, a fragment), which this block's document replaces.
     supersedes: list[str] = field(default_factory=list)
+    # `event.id` of these lines, when reassembly computed it already (the lines of a closed
+    # report never change): the document takes it instead of computing it again.
+    event_id: str | None = field(default=None, compare=False, repr=False)

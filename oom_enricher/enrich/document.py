@@ -139,7 +139,7 @@ def _oom_section(block, facts, victims, scope, version, hit, hit_counter, page_s
         "usage_ratio": _ratio(hit_counter),
         "memcg_stats": _memcg_stats(facts),
         "system": _system(facts, page_size),
-        "tasks": [_task(row) for row in facts.tasks],
+        "tasks": _tasks(facts.tasks),
         "tasks_count": len(facts.tasks),
         "top_consumers": top_consumers(facts, page_size, usage_bytes),
         "page_size": page_size,
@@ -204,14 +204,23 @@ _TASK_RENAMED = {
 }
 
 
-def _task(row: dict) -> dict:
-    # Columns no kernel layout in the contract names stay in event.original only.
-    task = {}
-    for key, value in row.items():
-        name = _TASK_RENAMED.get(key, key)
-        if name in TASK_MEMBERS:
-            task[name] = value
-    return task
+def _tasks(rows: list[dict]) -> list[dict]:
+    """The task table's rows under their member names. Columns no kernel layout in the
+    contract names stay in event.original only."""
+    # The rows of one table share their columns: each set of columns is mapped once.
+    members: dict[tuple, tuple[tuple[str, str], ...]] = {}
+    tasks = []
+    for row in rows:
+        columns = tuple(row)
+        pairs = members.get(columns)
+        if pairs is None:
+            pairs = members[columns] = tuple(
+                (key, name)
+                for key in columns
+                if (name := _TASK_RENAMED.get(key, key)) in TASK_MEMBERS
+            )
+        tasks.append({name: row[key] for key, name in pairs})
+    return tasks
 
 
 def _ratio(counter) -> float | None:

@@ -7,6 +7,8 @@ from oom_enricher.reassembly.report_id import compute_event_id
 
 
 def event_id(block: ReportBlock) -> str:
+    if block.event_id is not None:
+        return block.event_id  # computed by reassembly from the same lines
     return compute_event_id(block.host, block.lines)
 
 

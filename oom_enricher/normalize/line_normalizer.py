@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
 import orjson
 
 from oom_enricher.model import LogLine, ShippedRecord
-from oom_enricher.normalize.multiline import may_be_glued, split_folded, split_glued
-from oom_enricher.normalize.prefix_rules import PrefixContext, PrefixFields, match_prefix
-from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, zone_from_name
+from oom_enricher.normalize.multiline import (
+    RSYSLOG_NEWLINE,
+    may_be_glued,
+    split_folded,
+    split_glued,
+)
+from oom_enricher.normalize.prefix_rules import (
+    BSD_SYSLOG,
+    PrefixContext,
+    PrefixFields,
+    bsd_syslog_fields,
+    host_field,
+    match_prefix,
+)
+from oom_enricher.normalize.timestamps import (
+    MONTHS,
+    YearInference,
+    from_epoch_micros,
+    zone_from_name,
+)
+
+# First characters of an RFC 3164 month name: such a line tries the BSD syslog rule first of
+# all (prefix_rules.match_prefix), so matching it here first gives the same answer.
+_MONTH_FIRST = frozenset("JFMASOND")
 
 
 @dataclass(slots=True)
@@ -32,6 +54,8 @@ class LineNormalizer:
         self._previous: LogLine | None = None
         self._stream: str | None = None  # the shipped stream (record host) being normalised
         self._previous_stream: str | None = None
+        # (host field, month, day, clock) of the last line, its host and UTC stamp
+        self._stamp_memo: tuple | None = None
 
     def normalize(self, raw: str, stream_host: str | None = None) -> list[LogLine]:
         """One input line (newline already removed) -> one or more kernel lines.
@@ -40,7 +64,20 @@ class LineNormalizer:
         the previous line only when that line came from the same host's stream.
         """
         self._stream = stream_host
-        if raw.startswith("{") and '"MESSAGE"' in raw:
+        # valid for the next line only: any other line may infer a year in between
+        memo, self._stamp_memo = self._stamp_memo, None
+        if raw[:1] in _MONTH_FIRST:
+            # The usual syslog line (`Nov 20 08:00:01 host kernel: [ 1.2] msg`): the rule the
+            # table would try first for it, and its one kernel line built from the match.
+            m = BSD_SYSLOG.match(raw)
+            if m is not None:
+                line = self._syslog_line(m, raw, memo)
+                if line is not None:
+                    return [line]
+                fields = bsd_syslog_fields(m, self._ctx)
+                if fields is not None:
+                    return self._emit(fields, raw)
+        elif raw.startswith("{") and '"MESSAGE"' in raw:
             journal = self._from_journal_json(raw)
             if journal is not None:
                 return journal
@@ -64,6 +101,50 @@ class LineNormalizer:
                 _kernel_stamps_from_fields(line, record.fields)
                 lines.append(line)
         return lines
+
+    def _syslog_line(self, m: re.Match[str], raw: str, memo: tuple | None) -> LogLine | None:
+        """What `_emit(bsd_syslog_fields(m), raw)` makes of a one-piece message with a host
+        field, built in one step (this runs for almost every line read); None otherwise.
+
+        `memo` is what the line before took from the same host field and time, if it was read
+        by this method: with a fixed reference time, inferring the same host's year for the
+        same date right after doing so gives the same year and leaves the state as it was."""
+        host_text, month, day_text, clock, tag, mono, message = m.group(
+            "host", "mon", "day", "clock", "tag", "mono", "msg"
+        )
+        if (
+            host_text[-1] == ":"
+            or RSYSLOG_NEWLINE in message
+            or "\n" in message
+            or may_be_glued(message)
+        ):
+            return None
+        stamp_key = (host_text, month, day_text, clock)
+        if memo is not None and memo[0] == stamp_key:
+            host, stamp = memo[1], memo[2]
+        else:
+            host = host_field(host_text)
+            day, month_number = int(day_text), MONTHS[month]
+            ctx = self._ctx
+            stamp = ctx.local_stamp(
+                ctx.years.year_for(month_number, day, host), month_number, day, clock
+            )
+        if self._ctx.years.reference is not None:
+            self._stamp_memo = (stamp_key, host, stamp)
+        is_kernel = tag == "kernel"
+        line = LogLine(
+            message,
+            host or self.options.default_host,
+            stamp,
+            None if mono is None else float(mono),
+            is_kernel,
+            None if is_kernel else tag,
+            raw,
+            None,
+            "bsd-syslog",
+        )
+        self._previous, self._previous_stream = line, self._stream
+        return line
 
     def _emit(self, fields: PrefixFields, raw: str) -> list[LogLine]:
         pieces = split_folded(fields.message, from_kmsg=fields.rule == "kmsg")
@@ -162,6 +243,7 @@ class LineNormalizer:
         `--year` (a reference time in the options) wins over it."""
         if self.options.reference_time is None:
             self._ctx.years.reference = modified
+            self._stamp_memo = None
 
     def stream_years(self) -> dict[str, tuple[int, int]]:
         """The (year, month) each host's stream is at, as year inference remembers it."""
@@ -176,6 +258,7 @@ class LineNormalizer:
 
     def restore(self, state: dict) -> None:
         self._ctx.years.restore(state.get("years", {}))
+        self._stamp_memo = None
 
 
 def _kernel_stamps_from_fields(line: LogLine, fields: dict) -> None:

@@ -220,7 +220,8 @@ def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     )
 
 
-def _bsd_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
+def bsd_syslog_fields(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
+    """The fields of a BSD_SYSLOG match, or None when its host field is none."""
     if m["host"][-1] == ":":
         return None  # `kernel: oom_reaper: ...`: no host field (BSD_SYSLOG_NO_HOST)
     return _bsd_fields(m, ctx, MONTHS[m["mon"]])
@@ -306,7 +307,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("rfc5424", "<", RFC5424, _rfc5424),
     ("dmesg-iso", _DIGITS, DMESG_ISO, _dmesg_iso),
     ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
-    ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, _bsd_syslog),
+    ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, bsd_syslog_fields),
     ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),
     ("dmesg-T", "[", DMESG_HUMAN, _dmesg_human),
     ("dmesg-T-localized", "[", DMESG_HUMAN_LOCALIZED, _dmesg_human_localized),

@@ -320,10 +320,11 @@ def _row_values(rest: str, count: int) -> tuple[list[int], str | None]:
     and has no name; a row that is not of this layout gives no numbers.
     """
     parts = rest.split(None, count)
-    if len(parts) > count and _PLAIN_INTS.fullmatch(" ".join(parts[:count])):
+    values = parts[:count]
+    if len(parts) > count and _PLAIN_INTS.fullmatch(" ".join(values)):
         # every value a plain decimal (almost every row): what the loop below finds
         name = parts[count].strip()
-        return [int(part) for part in parts[:count]], None if _ROW_CUT.fullmatch(name) else name
+        return list(map(int, values)), None if _ROW_CUT.fullmatch(name) else name
     numbers: list[int] = []
     for index, part in enumerate(parts[:count]):
         if _is_int(part):

@@ -31,12 +31,20 @@ class EmittedReport:
 
     event_id: str
     lines: list[LogLine]
-    signature: str
     wall_closed: bool  # closed by a wall-clock bound: the stream may still continue it
     closed_at: float = field(default_factory=time.monotonic)
     # Not emitted yet: a report without its kill, whose id would change if the kill came
     # late, waits (bounded) for it.
     held: ReportBlock | None = None
+    # `signature(lines)`, computed when an amendment is first compared with it: almost every
+    # report is kept and dropped again without one, and a report's lines never change.
+    _signature: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def signature(self) -> str:
+        if self._signature is None:
+            self._signature = signature(self.lines)
+        return self._signature
 
     @property
     def last_seconds(self) -> float | None:
@@ -59,7 +67,7 @@ class EmittedReport:
     @classmethod
     def restore(cls, state: dict, now: float) -> EmittedReport:
         lines = [line_from_dict(item) for item in state["lines"]]
-        record = cls(state["event_id"], lines, signature(lines), state["wall_closed"], now)
+        record = cls(state["event_id"], lines, state["wall_closed"], now)
         if (held := state.get("held")) is not None:
             host = next((line.host for line in lines), None)
             record.held = ReportBlock(

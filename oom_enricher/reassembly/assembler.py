@@ -152,11 +152,12 @@ class Assembler:
         if not message or message.isspace():
             return []  # blank pr_cont leftovers carry nothing
         key = line.host or ""
-        late = self._late.get(key)
+        late = self._late.get(key) if self._late else None
         if late is not None:  # the host is being put back in order: keep its lines together
             late.append(line)
             return self._settle_host(key) if len(late) >= self.bounds.max_lines else []
-        if self._is_late(key, line):
+        newest = self._newest.get(key)  # the same for both: nothing in between notes a stamp
+        if self._is_late(key, line, newest):
             self._late[key] = [*self._arrived_ahead(line), line]
             return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
         found = classify_line(line)
@@ -165,7 +166,7 @@ class Assembler:
             self._late[key] = [*ahead, line]  # its later lines came first: put them in order
             return []
         if line.monotonic is not None:
-            self._note_stamp(key, line.monotonic)
+            self._note_stamp(key, line.monotonic, newest)
         done: list[ReportBlock] = []
         if report is not None and report.is_duplicate(line):
             return []  # an at-least-once shipper delivered this stamped line twice
@@ -395,20 +396,24 @@ class Assembler:
             while len(self._recent_victims) > self.bounds.recent_victim_hosts:
                 self._recent_victims.popitem(last=False)
         block = report.to_block(reason)
-        content = signature(block.lines)
+        record = None
         if report.emitted_ids:
             self._drop_emitted(key, set(report.emitted_ids))  # this report replaces them
         if self._amendable and any(stream_seconds(line) is not None for line in block.lines):
             # Kept for late lines: only stamped lines can be placed into it later.
-            event_id = compute_event_id(block.host, block.lines)
-            record = EmittedReport(event_id, block.lines, content, wall, self._clock())
+            block.event_id = compute_event_id(block.host, block.lines)
+            record = EmittedReport(block.event_id, block.lines, wall, self._clock())
             if report.emitted_signature is None and self._should_hold(block):
                 record.held = block
             self._keep_emitted(key, record)
             if record.held is not None:
                 return
-        if report.emitted_signature != content:
-            done.append(block)
+        if report.emitted_signature is not None:
+            # it continues a report emitted before: emitted again only if its lines changed
+            content = record.signature if record is not None else signature(block.lines)
+            if content == report.emitted_signature:
+                return
+        done.append(block)
 
     def _should_hold(self, block: ReportBlock) -> bool:
         return (
@@ -427,10 +432,10 @@ class Assembler:
 
     # -- kernel order and late lines ------------------------------------------------------
 
-    def _is_late(self, key: str, line: LogLine) -> bool:
+    def _is_late(self, key: str, line: LogLine, newest: float | None) -> bool:
         """Whether a line must be placed by its stamp, or reassembled with the host's last
-        report, rather than appended."""
-        stamp, newest = line.monotonic, self._newest.get(key)
+        report, rather than appended (`newest`: the host's newest kernel stamp)."""
+        stamp = line.monotonic
         if stamp is not None and newest is not None and stamp < newest:
             return newest - stamp <= self.bounds.amend_window  # further back: a new boot
         reports = self._emitted.get(key)
@@ -468,8 +473,8 @@ class Assembler:
             stamp = later.monotonic
         return taken
 
-    def _note_stamp(self, key: str, stamp: float) -> None:
-        newest = self._newest.get(key)
+    def _note_stamp(self, key: str, stamp: float, newest: float | None) -> None:
+        """`newest`: the host's newest kernel stamp before this one."""
         if newest is None:
             if len(self._newest) >= self.bounds.max_open_hosts:
                 self._newest.pop(next(iter(self._newest)))
@@ -532,10 +537,9 @@ class Assembler:
             return ids
 
         for block in fresh:
-            own = compute_event_id(block.host, block.lines)
-            content = signature(block.lines)
+            own = block.event_id = compute_event_id(block.host, block.lines)
             match = take(block.lines, own)
-            record = EmittedReport(own, block.lines, content, False, now)
+            record = EmittedReport(own, block.lines, False, now)
             emitted = match is not None and match.held is None
             if emitted and match.event_id != own:
                 block.supersedes.append(match.event_id)
@@ -543,7 +547,7 @@ class Assembler:
             if not emitted and self._should_hold(block):
                 record.held = block
                 record.closed_at = match.closed_at if match else now
-            elif not emitted or block.supersedes or content != match.signature:
+            elif not emitted or block.supersedes or record.signature != match.signature:
                 done.append(block)
             kept.append(record)
         if reopened is not None:

@@ -35,6 +35,10 @@ class OpenReport:
     emitted_ids: list[str] = field(default_factory=list)
     emitted_signature: str | None = None
     _seen: set | None = field(default=None, repr=False)
+    # The last wall-clock stamp converted to seconds: the lines of one report share their
+    # second's datetime (the normalizer converts each stamp once), and each line asks twice.
+    _stamp: object = field(default=None, repr=False, compare=False)
+    _stamp_seconds: float = field(default=0.0, repr=False, compare=False)
 
     def add(self, line: LogLine, wall: float) -> None:
         self.lines.append(line)
@@ -52,7 +56,12 @@ class OpenReport:
         if self.wall_clock is None:
             return stream_seconds(line)
         if self.wall_clock:
-            return line.timestamp.timestamp() if line.timestamp is not None else None
+            stamp = line.timestamp
+            if stamp is None:
+                return None
+            if stamp is not self._stamp:
+                self._stamp, self._stamp_seconds = stamp, stamp.timestamp()
+            return self._stamp_seconds
         return line.monotonic
 
     def is_duplicate(self, line: LogLine) -> bool:

@@ -50,20 +50,39 @@ class HostCursors:
 
     def nearest(self, data, position: int, end: int) -> int:
         """The start of the nearest line at or after `position` that may be an open host's."""
-        heap = self._heap
+        heap, needles = self._heap, self._needles
+        checked = None  # the key last found open: nothing closes a report during this call
         while heap:
             start, version, key = heap[0]
-            current = self._needles.get(key)
+            current = needles.get(key)
             if current is None or current[1] != version:
                 heapq.heappop(heap)  # an entry left from before the host was tracked anew
                 continue
-            if not self._is_open(key):
-                heapq.heappop(heap)  # its report ended while other hosts' lines were read
-                del self._needles[key]
-                continue
+            if key != checked:
+                if not self._is_open(key):
+                    heapq.heappop(heap)  # its report ended while other hosts' lines were read
+                    del needles[key]
+                    continue
+                checked = key
             if start >= position:
                 return start
-            found = data.find(current[0], position, end)
+            found = _find(data, current[0], position, end)
             found = end if found == -1 else data.rfind(b"\n", position, found) + 1 or position
             heapq.heapreplace(heap, (found, version, key))
         return end
+
+
+NEAR_BYTES = 4096  # a report's next line is usually within a few lines
+
+
+def _find(data, needle: bytes, start: int, end: int) -> int:
+    """`data.find(needle, start, end)`, first within NEAR_BYTES: over a short span the search
+    skips the set-up it makes for a long one (the rest of a buffer)."""
+    near = start + NEAR_BYTES
+    if near >= end:
+        return data.find(needle, start, end)
+    found = data.find(needle, start, near)
+    if found == -1:
+        # an occurrence may straddle `near`: start the rest where it could begin
+        found = data.find(needle, max(start, near - len(needle) + 1), end)
+    return found

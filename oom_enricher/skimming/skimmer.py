@@ -23,6 +23,7 @@ from oom_enricher.sources.file_reader import MAX_LINE_BYTES, ReadStats, cap_line
 # Prefix rules whose lines carry the host as ` host ` right after the time stamp.
 _HOST_IN_PREFIX = {"bsd-syslog", "iso-syslog", "rfc5424", "journal-monotonic"}
 LOOKBACK_LINES = 512
+_INDENT = (ord(" "), ord("\t"))  # the first byte of a line that continues the one before
 _PROGRESS_STEP = 8 << 20
 
 
@@ -69,7 +70,9 @@ class Skimmer:
                 self.stats.jumps += 1
                 self.pipeline.normalizer.forget_previous()
                 target = _record_start(data, target, position)
-            position = yield from self._visit(data, target, end)
+            position, docs = self._visit(data, target, end)
+            if docs:
+                yield from docs
             while next_hit < position:
                 next_hit = next(hits, end)
             if progress is not None and position - reported > _PROGRESS_STEP:
@@ -80,13 +83,15 @@ class Skimmer:
     def _next_position(self, data, position: int, next_hit: int, end: int) -> int:
         if not self.pipeline.assembler.open_hosts:
             return next_hit
-        if data[position : position + 1] in (b" ", b"\t"):
+        if data[position] in _INDENT:  # (a byte as an int: no slice made)
             return position  # continues the line just read (dmesg / journalctl continuation)
         if self._cursors.every_line_needed():
             return position  # lines without a host in their prefix: read them all
         return min(next_hit, self._cursors.nearest(data, position, end))
 
-    def _visit(self, data, position: int, end: int) -> Iterator[dict]:
+    def _visit(self, data, position: int, end: int) -> tuple[int, list[dict]]:
+        """The line starting at `position` read and fed: where the next line starts, and the
+        documents it completed (a list, not a generator: this runs for every line read)."""
         stop = data.find(b"\n", position, end)
         stop = end if stop == -1 else stop
         self._line_start = position
@@ -95,9 +100,12 @@ class Skimmer:
         )
         lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
         self.pipeline.stats.lines += 1
+        if len(lines) == 1:
+            return stop + 1, self._feed(lines[0], position)
+        docs: list[dict] = []
         for line in lines:
-            yield from self._feed(line, position)
-        return stop + 1
+            docs += self._feed(line, position)
+        return stop + 1, docs
 
     def _feed(self, line: LogLine, position: int) -> list[dict]:
         """One normalised line of the line starting at `position` into reassembly."""
@@ -142,7 +150,7 @@ class Skimmer:
 
 def _record_start(data, target: int, floor: int) -> int:
     """An indented continuation line is read from the line that opened its record."""
-    while target > floor and data[target : target + 1] in (b" ", b"\t"):
+    while target > floor and data[target] in _INDENT:
         previous = data.rfind(b"\n", floor, target - 1) + 1 or floor
         if previous >= target:
             break

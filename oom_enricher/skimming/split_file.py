@@ -23,6 +23,7 @@ documents into the next segment's at the lines that closed them.
 from __future__ import annotations
 
 import logging
+import math
 import mmap
 import os
 import stat
@@ -210,7 +211,7 @@ class _SplitSkimmer(Skimmer):
                 and not assembler.remembers_victim_of(key)
             ):
                 record.cold_reaped.append((key, int(found[1]["pid"])))
-        if line.monotonic is not None and line.monotonic < record.min_stamp.get(key, float("inf")):
+        if line.monotonic is not None and line.monotonic < record.min_stamp.get(key, math.inf):
             record.min_stamp[key] = line.monotonic
         if len(record.min_stamp) + len(record.cold_reaped) > self._host_cap:
             record.overflow = True  # bounded: the check refuses rather than remember more
@@ -222,8 +223,12 @@ class _SplitSkimmer(Skimmer):
             if len(record.first_open) > self._host_cap:
                 record.overflow = True
                 record.first_open.clear()
-        record.max_open = max(record.max_open, assembler.open_hosts)
-        record.late_seen = record.late_seen or assembler.has_late()
+        # plain comparisons: this runs for every line a worker reads
+        open_hosts = assembler.open_hosts
+        if open_hosts > record.max_open:
+            record.max_open = open_hosts
+        if not record.late_seen and assembler.has_late():
+            record.late_seen = True
         return docs
 
     def _feed_followed(self, key: str, line: LogLine, position: int) -> list[dict]:

@@ -32,6 +32,7 @@ from oom_enricher.reassembly.markers import (
     is_elision,
     looks_cut,
 )
+from oom_enricher.skimming import host_cursors
 from tests.corpus_cases import corpus_cases
 
 # Lines at the edges of the first-character and literal tests.
@@ -268,3 +269,73 @@ def test_a_classified_line_still_pickles_whole():
     copy = pickle.loads(pickle.dumps(line))
     assert copy == line and copy.position == 7 and copy.marker is None
     assert classify_line(copy)[0] is Marker.KILLED
+
+
+def _through_the_rule_table(normalizer: LineNormalizer, raw: str) -> list[LogLine]:
+    """What `normalize` does with a line when no shortcut is taken: the whole rule table."""
+    text = raw.lstrip()
+    fields = prefix_rules.match_prefix(text, normalizer._ctx) if text else None
+    return normalizer._bare(raw) if fields is None else normalizer._emit(fields, raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["web1", "web2", "xxxx", "kernel:", "<node>"]),
+            st.sampled_from(["Jan", "Feb", "Dec", "Nov", "Sep"]),
+            st.sampled_from([" 1", "28", "30", "31"]),
+            st.sampled_from(["10:00:01", "10:00:02", "23:59:59.5"]),
+            st.sampled_from(
+                [
+                    "kernel: [ 12.5] x invoked oom-killer:",
+                    "kernel: Killed process 5 (x) oom_score_adj:0Nov 25 10:00:05 web1 kernel: y",
+                    "kernel: a#012b",
+                    "sshd[12]: Accepted publickey",
+                    "kernel: [ 1.5][T1]glued [ 2.000000] two",
+                ]
+            ),
+            st.integers(1, 3),  # times the line comes in a row
+        ),
+        max_size=40,
+    ),
+    st.sampled_from([datetime(2026, 1, 1, 12, tzinfo=UTC), datetime(2026, 12, 31, tzinfo=UTC)]),
+)
+def test_a_syslog_line_normalised_as_the_rule_table_normalises_it(lines, modified):
+    """The syslog shortcut of `normalize` (the BSD rule first, a one-piece message built in
+    one step, a repeated host and time taken from the line before) gives the lines and the
+    per-host year state the rule table gives."""
+    quick, plain = LineNormalizer(), LineNormalizer()
+    quick.set_file_time(modified)
+    plain.set_file_time(modified)
+    for host, month, day, clock, rest, repeat in lines:
+        raw = f"{month} {day} {clock} {host} {rest}"
+        for _ in range(repeat):
+            assert quick.normalize(raw) == _through_the_rule_table(plain, raw), raw
+            assert quick.stream_years() == plain.stream_years()
+            assert list(quick._ctx.years._hosts) == list(plain._ctx.years._hosts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(min_size=1, max_size=64).map(lambda b: b.replace(b"h", b".") or b"."),
+    st.integers(host_cursors.NEAR_BYTES, 3 * host_cursors.NEAR_BYTES),
+    st.sets(st.integers(0, 3 * host_cursors.NEAR_BYTES), max_size=6),
+    st.integers(0, 2 * host_cursors.NEAR_BYTES),
+    st.integers(0, 3 * host_cursors.NEAR_BYTES),
+)
+def test_host_needle_found_near_first_as_one_search_finds_it(noise, size, places, start, end):
+    """The search for an open host's next line looks near first, then on: the first
+    occurrence either way, one straddling the near limit included."""
+    needle = b" host7 "
+    data = bytearray((noise * (size // len(noise) + 1))[:size])
+    for place in sorted(places, reverse=True):
+        data[place:place] = needle
+    data = bytes(data)
+    # each start as given, and one that puts each occurrence across the near limit
+    found = [index for index in range(len(data)) if data.startswith(needle, index)]
+    straddling = [index + 3 - host_cursors.NEAR_BYTES for index in found]
+    for begin in [start, *(begin for begin in straddling if begin >= 0)]:
+        for stop in (end, len(data)):
+            got = host_cursors._find(data, needle, begin, stop)
+            assert got == data.find(needle, begin, stop), (begin, stop)

@@ -154,6 +154,7 @@ class Processor:
         self.delivered: dict[str, int] = {}
         self.pipeline = Pipeline(self.options, clock, live=True)
         self._counted: OrderedDict[str, set] = OrderedDict()
+        self._absorbed: OrderedDict[str, None] = OrderedDict()  # ids another report took in
         self._streams: OrderedDict[str, LineNormalizer] = OrderedDict()
         self.pending: dict[str, list[Held]] = {sink.name: [] for sink in self.sinks}
         self._held: dict[int, Held] = {}
@@ -499,13 +500,19 @@ class Processor:
         victims it adds are counted."""
         event_id = str(_get(doc, "event.id") or "")
         counted = self._counted.get(event_id)
-        if counted is None:
+        # a fragment taken into another report and given back to its own is a report again;
+        # its kills were counted already
+        given_back = self._absorbed.pop(event_id, False) is None
+        if counted is None or given_back:
             replaced = [str(earlier) for earlier in _get(doc, "event.supersedes") or []]
-            earlier = [self._counted.pop(old) for old in replaced if old in self._counted]
-            counted = self._counted[event_id] = set().union(*earlier)
-            if len(self._counted) > COUNTED_IDS:
-                self._counted.popitem(last=False)
-            if not earlier:
+            earlier = [self._counted[old] for old in replaced if old in self._counted]
+            self._absorbed.update((old, None) for old in replaced if old in self._counted)
+            if counted is None:
+                counted = self._counted[event_id] = set().union(*earlier)
+            for remembered in (self._counted, self._absorbed):
+                if len(remembered) > COUNTED_IDS:
+                    remembered.popitem(last=False)
+            if not earlier or given_back:
                 self.metrics.inc(
                     "reports",
                     {"complete": str(bool(_get(doc, "oom.complete"))).lower()},

@@ -25,7 +25,9 @@ class FluentForwardSink:
     again under the same `event.id`: a later record with the same id supersedes an earlier
     one (an Elasticsearch output keyed on `event.id` keeps the last). A record whose
     `event.supersedes` lists ids replaces the records sent under those ids (the same kill,
-    whose id changed when its kill line came late): a receiver deletes them.
+    whose id changed when its kill line came late): a receiver deletes them. Records apply
+    in order: a later record under such an id (a fragment given back to its own report)
+    stands again.
     """
 
     name = "fluent"

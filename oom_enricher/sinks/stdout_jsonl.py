@@ -5,7 +5,8 @@ stream's buffer, so a process killed between documents never leaves half a line 
 report amended by lines that arrived late is written again under the same `event.id`: a
 later line with the same id supersedes an earlier one. A line whose `event.supersedes` lists
 ids (the report's kill line came after it was written without one, so its id changed)
-replaces the lines written under those ids: they are the same kill.
+replaces the lines written before under those ids: they are the same kill. A later line
+under such an id (a fragment given back to its own report) stands again.
 """
 
 from __future__ import annotations

@@ -99,6 +99,16 @@ class ServeLike:
         return self.docs
 
 
+# A report's tail (kill line, no header) lands while the report before it still lacks its
+# kill: emitted alone, taken into that report, given back when its header and the first
+# report's kill come. (seconds after 1000, chunk index) of 30-record chunks of one host.
+GIVEN_BACK_PLAN = [(0, 0), (0.5, 1), (2, 4), (2.5, 5), (3, 6), (3.5, 7), (4, 2), (4, 8), (4.5, 3)]
+
+
+def given_back_stream(host: str = "node-0") -> list[dict]:
+    return kmsg_records(host, [TEMPLATES[2], TEMPLATES[3], TEMPLATES[0]])
+
+
 def chunks_of(records: list[dict], size: int) -> list[list[dict]]:
     return [records[start : start + size] for start in range(0, len(records), size)]
 
@@ -111,12 +121,14 @@ def last_versions(docs: list[dict]) -> dict[str, dict]:
 
 
 def superseded_away(docs: list[dict]) -> dict[str, dict]:
-    """What a reader of the documents in order keeps: the last version of each id, without
-    the ids a later document names in `event.supersedes`."""
-    final = last_versions(docs)
+    """What a reader applying the documents in order keeps: each document replaces the
+    earlier versions of its own id and of the ids it names in `event.supersedes`; a later
+    document under a superseded id (a fragment given back its own report) stands again."""
+    final: dict[str, dict] = {}
     for doc in docs:
         for earlier in doc["event"].get("supersedes", []):
             final.pop(earlier, None)
+        final[doc["event"]["id"]] = doc
     return final
 
 

@@ -7,10 +7,12 @@ import random
 from oom_enricher.pipeline import PipelineOptions
 from oom_enricher.reassembly.bounds import Bounds
 from tests.core.kernel_order_harness import (
+    GIVEN_BACK_PLAN,
     TEMPLATES,
     ServeLike,
     by_id,
     chunks_of,
+    given_back_stream,
     in_order,
     kmsg_records,
     last_versions,
@@ -177,3 +179,24 @@ def test_next_deadline_names_the_hold_release_and_the_amendment_expiry():
     assert assembler.next_deadline() == closed + bounds.amend_window
     serve.advance_to(closed + bounds.amend_window)
     assert assembler.next_deadline() is None  # nothing held, nothing amendable
+
+
+def test_a_fragment_taken_into_the_report_before_it_and_given_back_is_the_live_version():
+    """A report's tail (kill line, no header) comes while the report before it still lacks
+    its kill: it is emitted alone, then taken into that report (which names it superseded),
+    then given back when its header and the first report's kill arrive. Its last version
+    comes after the document that superseded it, so a reader that applies the documents in
+    order keeps it; one that dropped every id ever named superseded lost that kill."""
+    records = given_back_stream()
+    expected = by_id(in_order(records))
+    chunks = chunks_of(records, 30)
+    serve = ServeLike()
+    for when, index in GIVEN_BACK_PLAN:
+        serve.advance_to(1000 + when)
+        serve.deliver(chunks[index])
+    docs = serve.close()
+    superseded_at = next(i for i, doc in enumerate(docs) if doc["event"].get("supersedes"))
+    (fragment,) = docs[superseded_at]["event"]["supersedes"]
+    assert fragment in expected  # the kill the fragment holds, under parse's id
+    assert any(doc["event"]["id"] == fragment for doc in docs[superseded_at + 1 :])
+    assert by_id(superseded_away(docs)) == expected

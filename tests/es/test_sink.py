@@ -318,3 +318,48 @@ def test_a_superseded_version_in_the_same_batch_is_not_indexed(es_url, tmp_path,
     sink.close()
     assert _ids(es, namespace) == [second["event"]["id"]]
     assert (sink.stats.indexed, sink.stats.superseded, sink.stats.duplicates) == (1, 0, 1)
+
+
+def _given_back_versions() -> tuple[list[dict], dict[str, dict]]:
+    """The documents of a report's tail emitted alone, taken into the report before it and
+    given back to its own, in the order serve emits them; and the in-order documents."""
+    from tests.core.kernel_order_harness import (
+        GIVEN_BACK_PLAN,
+        ServeLike,
+        chunks_of,
+        given_back_stream,
+        in_order,
+    )
+
+    stream = given_back_stream("given-back")
+    chunks = chunks_of(stream, 30)
+    serve = ServeLike()
+    for when, index in GIVEN_BACK_PLAN:
+        serve.advance_to(1000 + when)
+        serve.deliver(chunks[index])
+    return serve.close(), {doc["event"]["id"]: doc for doc in in_order(stream)}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("batches", ["one per document", "one batch"])
+def test_a_fragment_given_back_to_its_own_report_is_stored(es_url, tmp_path, namespace, batches):
+    """The tail's id is named superseded by the report that took it in, then comes again
+    with its head: it is stored (the sink dropped every id ever named superseded), and each
+    kill is stored once with the lines of its report."""
+    es = client(es_url)
+    docs, expected = _given_back_versions()
+    sink = _sink(es_url, tmp_path, namespace)
+    for doc in docs:
+        sink.send(doc)
+        if batches == "one per document":
+            assert sink.flush()
+    sink.close()
+    assert _ids(es, namespace) == sorted(expected)
+    (given_back,) = next(
+        doc["event"]["supersedes"] for doc in docs if doc["event"].get("supersedes")
+    )
+    for doc_id, doc in expected.items():  # the report that took the tail in gave it back
+        (hit,) = _stored(es, namespace, doc_id)
+        assert hit["_source"]["oom"]["lines_count"] == doc["oom"]["lines_count"]
+        assert hit["_source"]["oom"]["victims"] == doc["oom"]["victims"]
+    assert given_back in expected

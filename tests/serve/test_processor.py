@@ -184,3 +184,47 @@ def test_a_kill_line_after_emission_counts_the_kill_once_under_its_new_id():
     assert len(kills) == 1 and kills[0].endswith("} 1")
     assert proc.metrics.get("reports", {"complete": "false"}) == 1
     assert proc.metrics.get("reports", {"complete": "true"}) == 0
+
+
+def test_a_fragment_given_back_to_its_own_report_counts_its_kill_once():
+    """A report's tail is emitted alone, taken into the report before it, then given back:
+    three reports and three kills in the metrics, not the tail's kill twice."""
+    from tests.core.kernel_order_harness import (
+        GIVEN_BACK_PLAN,
+        chunks_of,
+        given_back_stream,
+        in_order,
+        superseded_away,
+    )
+
+    stream = given_back_stream()
+    expected = {doc["event"]["id"] for doc in in_order(stream)}
+    chunks = chunks_of(stream, 30)
+    sink = ListSink()
+
+    async def main():
+        now = [1000.0]
+        proc = Processor(sinks=[sink], clock=lambda: now[0])
+        for when, index in GIVEN_BACK_PLAN:
+            while now[0] + 1.0 <= 1000 + when:
+                now[0] += 1.0
+                await proc.tick()
+            now[0] = max(now[0], 1000 + when)
+            shipped = [from_record(r, event_time=1_764_000_000.0) for r in chunks[index]]
+            await proc.handle("forward", shipped)
+        for _ in range(300):
+            now[0] += 1.0
+            await proc.tick()
+        await proc.shutdown()
+        return proc
+
+    proc = asyncio.run(main())
+    assert any(doc["event"].get("supersedes") for doc in sink.docs)
+    assert set(superseded_away(sink.docs)) == expected
+    kills = [
+        line
+        for line in proc.metrics.render().splitlines()
+        if line.startswith("oom_enricher_oom_kills")
+    ]
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in kills) == 3
+    assert sum(proc.metrics.get("reports", {"complete": c}) for c in ("true", "false")) == 3

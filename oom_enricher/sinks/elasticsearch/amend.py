@@ -6,7 +6,10 @@ so when the id is already stored the sink reads the stored version (real-time `m
 backing indices, since the id may be in any of them), and if the new version holds more
 lines it is indexed into the backing index that holds the old one, guarded by `if_seq_no` /
 `if_primary_term`: a concurrent writer makes the guard fail instead of being overwritten.
-Equal or fewer lines (a replay, a stale version arriving last) change nothing.
+Equal or fewer lines (a replay, a stale version arriving last) change nothing, unless the
+stored version is one this process wrote and the new one is a version it had not sent
+before: within one process the pipeline's order is the newer word (a report that gave back
+lines it had wrongly taken in comes again with fewer).
 
 A version whose id changed (its kill line came after it was emitted without one, or it joined
 fragments emitted on their own) names the ids it replaces in `event.supersedes`: once it is
@@ -16,6 +19,7 @@ stored, the documents under those ids are deleted from whichever backing index h
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 
 from elasticsearch import Elasticsearch, helpers
 
@@ -24,6 +28,7 @@ from oom_enricher.sinks.elasticsearch.rollover_dedupe import backing_indices
 log = logging.getLogger(__name__)
 
 COUNT_FIELD = "oom.lines_count"
+CREATED_FIELD = "event.created"
 
 
 def superseded(doc: dict) -> list[str]:
@@ -55,18 +60,33 @@ def delete_superseded(client: Elasticsearch, data_stream: str, ids: list[str]) -
     return deleted
 
 
-def amend_existing(client: Elasticsearch, data_stream: str, docs: list[dict]) -> tuple[int, int]:
-    """Replace stored documents by the more complete of `docs`; returns (amended, unchanged)."""
+def amend_existing(
+    client: Elasticsearch,
+    data_stream: str,
+    docs: list[dict],
+    ours: Mapping[str, str],
+    rebuilt: Callable[[dict], bool],
+) -> tuple[list[dict], int]:
+    """Replace stored documents by the newer of `docs`; returns (stored now, unchanged).
+
+    A version with more lines replaces the stored one. So does a version this process had
+    not sent before (`rebuilt`) when the stored one is a version this process wrote (`ours`:
+    id -> its `event.created`): the pipeline emits in order, and a report that gave back
+    lines it had wrongly taken in comes again with fewer."""
     best: dict[str, dict] = {}
     for doc in docs:
         doc_id = doc["event"]["id"]
-        if doc_id not in best or _lines(doc) > _lines(best[doc_id]):
+        earlier = best.get(doc_id)
+        if earlier is None or _lines(doc) > _lines(earlier) or rebuilt(doc):
             best[doc_id] = doc
     stored = _stored_versions(client, data_stream, list(best))
     actions = []
     for doc_id, doc in best.items():
         found = stored.get(doc_id)
-        if found is not None and _lines(doc) > found["lines"]:
+        if found is None:
+            continue
+        mine = found["created"] is not None and ours.get(doc_id) == found["created"]
+        if _lines(doc) > found["lines"] or (mine and rebuilt(doc)):
             actions.append(
                 {
                     "_op_type": "index",
@@ -77,15 +97,19 @@ def amend_existing(client: Elasticsearch, data_stream: str, docs: list[dict]) ->
                     "_source": doc,
                 }
             )
-    amended = 0
-    for ok, item in helpers.streaming_bulk(
-        client, actions, raise_on_error=False, raise_on_exception=False, max_retries=2
+    amended: list[dict] = []
+    for action, (ok, item) in zip(
+        actions,
+        helpers.streaming_bulk(
+            client, actions, raise_on_error=False, raise_on_exception=False, max_retries=2
+        ),
+        strict=True,
     ):
         if ok:
-            amended += 1
+            amended.append(action["_source"])
         else:  # 409: another writer changed it first; its version stands until the next one
             log.warning("elasticsearch sink: amendment not applied: %s", item)
-    return amended, len(docs) - amended
+    return amended, len(docs) - len(amended)
 
 
 def _stored_versions(client: Elasticsearch, data_stream: str, ids: list[str]) -> dict[str, dict]:
@@ -94,7 +118,7 @@ def _stored_versions(client: Elasticsearch, data_stream: str, ids: list[str]) ->
         return {}
     resp = client.mget(
         docs=[{"_index": index, "_id": doc_id} for index in indices for doc_id in ids],
-        source_includes=[COUNT_FIELD],
+        source_includes=[COUNT_FIELD, CREATED_FIELD],
     )
     stored: dict[str, dict] = {}
     for item in resp.body["docs"]:
@@ -104,8 +128,14 @@ def _stored_versions(client: Elasticsearch, data_stream: str, ids: list[str]) ->
                 "seq_no": item["_seq_no"],
                 "primary_term": item["_primary_term"],
                 "lines": _lines(item.get("_source") or {}),
+                "created": _created(item.get("_source") or {}),
             }
     return stored
+
+
+def _created(doc: dict) -> str | None:
+    value = (doc.get("event") or {}).get("created")
+    return value if isinstance(value, str) else None
 
 
 def _lines(doc: dict) -> int:

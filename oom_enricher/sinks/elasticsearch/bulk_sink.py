@@ -17,8 +17,11 @@ for 500). Each batch goes through `helpers.streaming_bulk` with `op_type=create`
 * still 429/5xx after the retries, or Elasticsearch unreachable -> the on-disk spool.
 
 A document naming ids in `event.supersedes` (a version of the kill stored under another id
-before) deletes those documents once it is stored; a document under an id superseded in the
-same batch, or earlier in this process, is not indexed again.
+before) deletes those documents once it is stored; versions of those ids before it in the
+same batch, and stale copies after it, are not indexed. Documents are applied in the order
+they came: a later document under a superseded id with more lines than its versions before (a
+fragment taken into another report, then given back to its own with its head) is indexed and
+not deleted.
 
 While the spool holds anything, new batches are appended behind it, and the spool is drained
 oldest first (with backoff) once Elasticsearch answers again, so documents keep their order.
@@ -30,6 +33,7 @@ false while any is held, and `stats.unsaved` counts them. The worker never dies 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -37,6 +41,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from elastic_transport import TransportError
 from elasticsearch import ApiError, helpers
 
@@ -50,7 +55,7 @@ from oom_enricher.sinks.elasticsearch.spool import DiskSpool
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-SUPERSEDED_IDS = 100_000  # ids replaced under another id, remembered so none comes back
+SUPERSEDED_IDS = 100_000  # ids remembered per kind below (superseded, versions, stored)
 
 
 @dataclass
@@ -101,7 +106,13 @@ class ElasticsearchSink:
         self._spool = DiskSpool(config.spool_dir, config.spool_max_bytes)
         self._dead = DeadLetterFile(config.dead_letter_path)
         self._older = OlderIndexLookup(self.client, config.data_stream)
-        self._superseded: OrderedDict[str, None] = OrderedDict()  # worker side only
+        # Worker side only: ids replaced under another id until their deletes are sent; the
+        # versions of each id sent lately (digests); the `event.created` of the version this
+        # process stored under each id; versions not sent before, until they are handled.
+        self._superseded: OrderedDict[str, None] = OrderedDict()
+        self._versions: OrderedDict[str, set[bytes]] = OrderedDict()
+        self._ours: OrderedDict[str, str] = OrderedDict()
+        self._unsent: set[bytes] = set()
         self.stats.spool_pending = self._spool.pending
         self._queue: deque[tuple[float, dict]] = deque()
         self._unsaved: list[dict] = []  # worker side only; see the module docstring
@@ -315,15 +326,7 @@ class ElasticsearchSink:
     def _deliver(self, docs: list[dict]) -> list[dict]:
         """Sends docs; returns those to keep for later (unreachable or still failing 429/5xx)."""
         cfg = self.config
-        sendable: list[dict] = []
-        self._remember_superseded(docs)
-        for doc in docs:
-            if not _event_id(doc):
-                self._dead_letter(doc, {"type": "missing_event_id", "reason": "no event.id"}, None)
-            elif _event_id(doc) in self._superseded:
-                self.stats.duplicates += 1  # an older version of a kill stored under another id
-            else:
-                sendable.append(doc)
+        sendable = self._standing(docs)
         pending: dict[str, deque[dict]] = {}
         keep: list[dict] = []
         existing: list[dict] = []  # already stored under their id: replays or amendments
@@ -367,11 +370,21 @@ class ElasticsearchSink:
                     keep.append(doc)
                 else:
                     self._dead_letter(doc, info.get("error"), status)
+            self._remember_ours(stored)
             if existing:
-                amended, duplicates = amend_existing(self.client, cfg.data_stream, existing)
-                self.stats.amended += amended
+                amended, duplicates = amend_existing(
+                    self.client, cfg.data_stream, existing, self._ours, self._is_rebuilt
+                )
+                self._remember_ours(amended)
+                self.stats.amended += len(amended)
                 self.stats.duplicates += duplicates
-            replaced = [doc_id for doc in stored + existing for doc_id in superseded(doc)]
+            self._unsent.difference_update(_digest(doc) for doc in stored + existing)
+            replaced = [
+                doc_id
+                for doc in stored + existing
+                for doc_id in superseded(doc)
+                if doc_id in self._superseded  # not given back by a later document
+            ]
             if replaced:
                 self.stats.superseded += delete_superseded(self.client, cfg.data_stream, replaced)
         except (TransportError, ApiError) as exc:
@@ -383,13 +396,56 @@ class ElasticsearchSink:
             self._mark_reachable()
         return keep
 
-    def _remember_superseded(self, docs: list[dict]) -> None:
+    def _standing(self, docs: list[dict]) -> list[dict]:
+        """docs in order, less the versions a later one supersedes and copies of versions
+        sent before. A version this process had not sent before under a superseded id (a
+        fragment taken into another report, then given back to its own) stands again: the
+        pipeline emits in order and the spool keeps it."""
+        sendable: list[dict] = []
         for doc in docs:
-            for doc_id in superseded(doc):
-                self._superseded[doc_id] = None
-                self._superseded.move_to_end(doc_id)
-        while len(self._superseded) > SUPERSEDED_IDS:
-            self._superseded.popitem(last=False)
+            doc_id = _event_id(doc)
+            if not doc_id:
+                self._dead_letter(doc, {"type": "missing_event_id", "reason": "no event.id"}, None)
+                continue
+            replaced = set(superseded(doc))
+            if replaced:
+                kept = [earlier for earlier in sendable if _event_id(earlier) not in replaced]
+                self.stats.duplicates += len(sendable) - len(kept)  # stored under another id
+                sendable = kept
+            for earlier in replaced:
+                self._superseded[earlier] = None
+                self._superseded.move_to_end(earlier)
+            seen = self._versions.setdefault(doc_id, set())
+            self._versions.move_to_end(doc_id)
+            digest = _digest(doc)
+            if digest not in seen:
+                seen.add(digest)
+                self._unsent.add(digest)
+                self._superseded.pop(doc_id, None)
+            elif doc_id in self._superseded:
+                self.stats.duplicates += 1  # a copy of a version replaced since
+                continue
+            sendable.append(doc)
+        for remembered in (self._superseded, self._versions, self._ours):
+            while len(remembered) > SUPERSEDED_IDS:
+                remembered.popitem(last=False)
+        if len(self._unsent) > SUPERSEDED_IDS:  # dead-lettered versions never come back
+            self._unsent.clear()
+        return sendable
+
+    def _is_rebuilt(self, doc: dict) -> bool:
+        return _digest(doc) in self._unsent
+
+    def _remember_ours(self, docs: list[dict]) -> None:
+        for doc in docs:
+            created = (doc.get("event") or {}).get("created")
+            if isinstance(created, str):
+                self._ours[doc["event"]["id"]] = created
+                self._ours.move_to_end(doc["event"]["id"])
+
+
+def _digest(doc: dict) -> bytes:
+    return hashlib.blake2b(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
 def _event_id(doc: dict) -> str | None:

@@ -147,3 +147,49 @@ def test_an_ack_waits_until_the_adopted_lines_are_durable(tmp_path):
         return again.pipeline.finish()
 
     assert by_id(asyncio.run(crashed())) == expected
+
+
+def test_the_look_back_record_keeps_its_segment_while_the_report_is_open(tmp_path):
+    """One record per segment, released below the low water after every commit: the
+    segments before the report's batch go, the look-back record after it stays, and the
+    restart rebuilds the report with the lines it took."""
+    records = kmsg_records("race-kill-3", [TEMPLATES[0]])
+    expected = by_id(in_order(records))
+    head, body, tail = (shipped(part) for part in (records[:12], records[12:70], records[70:]))
+    normalizer = LineNormalizer(PipelineOptions().normalize)
+    unread = [line for record in body for line in normalizer.normalize_record(record)]
+    other = records[0]
+    bound = PipelineOptions().bounds.lookback_lines
+
+    def noise(name: str, count: int) -> list[list[ShippedRecord]]:
+        lines = [
+            {**other, "hostname": name, "sequence": n, "msg": f"eth0: link up ({n})"}
+            for n in range(count)
+        ]
+        return [shipped([line]) for line in lines]
+
+    async def crashed():
+        journal = Journal(tmp_path, fsync=False, segment_bytes=1)
+        processor = Processor(journal=journal, commit_window=0)
+        processor._release.interval = 0
+        processor.restore()
+        for n, batch in enumerate(noise("quiet-1", 20)):
+            await processor.handle("forward", batch, chunk=f"a{n}", sender="s")
+        report_segment = journal.next_position
+        await processor.handle(
+            "forward", head, chunk="h", sender="s", lookback=lambda _: list(unread)
+        )
+        # the recent-line ring forgets the noise before the report: its segments may go
+        for n, batch in enumerate(noise("quiet-2", bound + 20)):
+            await processor.handle("forward", batch, chunk=f"b{n}", sender="s")
+        released = journal.first_position
+        journal.close()  # kill -9
+        again = Processor(journal=Journal(tmp_path, fsync=False), commit_window=0)
+        again.restore()
+        await again.handle("forward", tail, chunk="t", sender="s")
+        await again.commits.drain()
+        return report_segment, released, again.pipeline.finish()
+
+    report_segment, released, docs = asyncio.run(crashed())
+    assert released == report_segment  # every segment before the report's batch went
+    assert by_id(docs) == expected

@@ -80,6 +80,9 @@ class Assembler:
         # Where a report without its header looks for its earlier lines: the recent-line
         # ring by default; a reader that skips lines supplies the lines it skipped instead.
         self.lookback_source: Callable[[], Iterable[LogLine]] | None = None
+        # Told what each call of `lookback_source` gave the report (often nothing): lines a
+        # reader skipped are in no durable log, so the reader keeps the ones a report took.
+        self.lookback_taken: Callable[[list[LogLine]], None] | None = None
 
     @property
     def open_hosts(self) -> int:
@@ -471,6 +474,8 @@ class Assembler:
                 break
             taken.append(later)
             stamp = later.monotonic
+        if self.lookback_taken is not None:
+            self.lookback_taken(taken)
         return taken
 
     def _note_stamp(self, key: str, stamp: float, newest: float | None) -> None:
@@ -651,6 +656,8 @@ class Assembler:
             self._recent = deque(
                 (item for item in self._recent if id(item) not in kept), maxlen=self._recent.maxlen
             )
+        if self.lookback_source is not None and self.lookback_taken is not None:
+            self.lookback_taken(found[::-1])
         return found[::-1]
 
     def _note_userspace(self, line: LogLine) -> None:

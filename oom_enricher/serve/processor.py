@@ -2,11 +2,14 @@
 
 With a journal (a `state_dir`), `handle()` returns once the batch's records are durable in
 the journal (group commit: one fsync for every request waiting a few ms) and have been fed;
-the ack means the lines are safe. Documents then go to the sinks in the background, and a
-report's lines stay in the journal until its document was accepted by every sink, so after a
-crash the replay of the journal rebuilds every report in progress and every document not yet
-delivered. A chunk id counts as seen (per sender) only once its batch is durable. When the
-journal cannot be written, `handle()` raises and nothing is acknowledged.
+the ack means the lines are safe. Lines a report of the batch took from the look-back (acked
+unread before, so in no batch) are journaled too before the ack (a look-back record naming the
+record that took them; replay gives that record the same lines). Documents then go to the
+sinks in the background, and a report's lines stay in the journal until its document was
+accepted by every sink, so after a crash the replay of the journal rebuilds every report in
+progress and every document not yet delivered. A chunk id counts as seen (per sender) only
+once its batch is durable. When the journal cannot be written, `handle()` raises and nothing
+is acknowledged.
 
 Without a journal, `handle()` returns only once the documents the batch completed were
 accepted by every sink; reports in progress are lost on restart.
@@ -33,14 +36,17 @@ from oom_enricher.serve.state import (
     BATCH,
     CHECKPOINT,
     DELIVERED,
+    LOOKBACK,
     STRIDE,
     GroupCommit,
     JournalUnavailable,
     ReleaseTimer,
     SeenChunks,
+    lookback_from_wire,
     pack_batch,
     pack_checkpoint,
     pack_delivered,
+    pack_lookback,
     record_from_wire,
     unpack,
 )
@@ -160,6 +166,10 @@ class Processor:
         self._held: dict[int, Held] = {}
         self._settled: list[Held] = []  # accepted by every sink, not yet recorded as delivered
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        # Look-back records of batches already fed whose write failed: written ahead of the
+        # next batch, and before any resend of those batches is acked.
+        self._owed: list[bytes] = []
+        self._owed_writes: set[asyncio.Future] = set()  # commits that carry owed records
         self._delivery: asyncio.Task | None = None
         self._deliver_lock = asyncio.Lock()
         self._release = ReleaseTimer()
@@ -178,7 +188,7 @@ class Processor:
         if self.journal is None:
             return False
         try:
-            batches = self._read_journal()
+            batches, adopted = self._read_journal()
         except OSError as exc:
             self._error("journal", "unreadable")
             log.error(
@@ -186,7 +196,7 @@ class Processor:
             )
             return False
         for position, item in batches:
-            self._replay(position, item)
+            self._replay(position, item, adopted)
         self._forget_idle(list(self._streams))
         self._deadline = self.pipeline.assembler.next_deadline()
         stats = self.journal.stats
@@ -204,7 +214,9 @@ class Processor:
         )
         return bool(stats.records)
 
-    def _read_journal(self) -> list[tuple[int, list]]:
+    def _read_journal(self) -> tuple[list[tuple[int, list]], dict[int, list]]:
+        """The batches in journal order, and what reports took from the look-back, by the
+        line position of the record that looked back."""
         assert self.journal is not None
         directory = self.journal.directory
         if directory.exists() and not directory.is_dir():
@@ -213,12 +225,15 @@ class Processor:
             self._error("journal", "not_a_directory")
             log.error("journal %s is not a directory; moved to %s", directory, aside)
         batches: list[tuple[int, list]] = []
+        adopted: dict[int, list] = {}
         for position, payload in self.journal.recover():
             try:
                 item = unpack(payload)
                 kind = item[0]
                 if kind == BATCH:
                     batches.append((position, item))
+                elif kind == LOOKBACK:
+                    adopted[int(item[1])] = item[2]
                 elif kind == DELIVERED:
                     self._merge_delivered(item[1])
                 elif kind == CHECKPOINT:
@@ -230,14 +245,14 @@ class Processor:
             except Exception as exc:  # noqa: BLE001 - a bad record is skipped, not fatal
                 self._error("journal", "bad_record")
                 log.error("journal: record %d is not readable (%s); skipped", position, exc)
-        return batches
+        return batches, adopted
 
     def _merge_delivered(self, marks: dict) -> None:
         for host, position in marks.items():
             if position > self.delivered.get(host, -1):
                 self.delivered[host] = position
 
-    def _replay(self, position: int, item: list) -> None:
+    def _replay(self, position: int, item: list, adopted: dict[int, list]) -> None:
         try:
             _, _source, sender, chunk, edge, wire = item
             records = [record_from_wire(w) for w in wire]
@@ -245,10 +260,29 @@ class Processor:
             self._error("journal", "bad_record")
             log.error("journal: record %d has the wrong shape (%s); skipped", position, exc)
             return
+        base = position * STRIDE
+        taken: dict[int, list[list[LogLine]]] = {}
+        for i in range(len(records)) if adopted else ():
+            if base + i in adopted:
+                try:
+                    taken[i] = lookback_from_wire(adopted[base + i])
+                except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                    # the batch itself is replayed; only the lines its report took are lost
+                    self._error("journal", "bad_record")
+                    log.error("journal: look-back of line %d is not readable (%s)", base + i, exc)
         blocks: list[ReportBlock] = []
+        assembler = self.pipeline.assembler
         for i, record in enumerate(records):
-            blocks.extend(self._feed_record(record, position * STRIDE + i, replay=True))
-        blocks.extend(self.pipeline.assembler.settle())
+            if taken:
+                # This batch was fed looking back at lines left unread, not at the recent
+                # lines: each look gives what it gave then (a record that took nothing, nothing).
+                looks = iter(taken.get(i, ()))
+                assembler.lookback_source = lambda looks=looks: list(next(looks, ()))
+            try:
+                blocks.extend(self._feed_record(record, base + i, replay=True))
+            finally:
+                assembler.lookback_source = None
+        blocks.extend(assembler.settle())
         if chunk is not None:
             self.chunks.add(str(sender or ""), str(chunk))
         if edge:
@@ -375,6 +409,8 @@ class Processor:
                 await asyncio.shield(self._inflight[key])  # acked when the first one is
             elif self.commits is None:
                 await self._deliver_or_raise()
+            if self._owed or self._owed_writes:
+                await self._pay_owed(durable)  # the first one took lines not yet durable
             return 0
         if self.commits is None:
             count = self._apply(key, position, records, None, arrival, lookback)
@@ -399,10 +435,14 @@ class Processor:
     ) -> int:
         assert self.commits is not None
         parts = [records[i : i + STRIDE] for i in range(0, len(records), STRIDE)] or [[]]
-        payloads = [pack_batch(source, sender, chunk, position, part) for part in parts]
+        owed, self._owed = self._owed, []
+        payloads = owed + [pack_batch(source, sender, chunk, position, part) for part in parts]
+        adopted: list[bytes] = []  # look-back records of lines this batch's reports took
+        later: list[asyncio.Future] = []
 
         def apply(first: int) -> int:
             count = 0
+            first += len(owed)
             for n, part in enumerate(parts):
                 last = n == len(parts) - 1
                 offset = n * STRIDE
@@ -413,14 +453,21 @@ class Processor:
                     first + n,
                     arrival,
                     None if lookback is None else lambda i, o=offset: lookback(o + i),
+                    adopted,
                 )
+            if adopted:
+                # Queued before this batch's future resolves: a resend waiting for it finds
+                # the write among the owed ones, also if this request's connection went away.
+                later.append(self._write_owed(adopted))
             return count
 
         future = self.commits.submit(payloads, apply)
+        if owed:
+            self._writing_owed(future, owed)
         if key is not None:
             self._inflight[key] = future
         try:
-            return await asyncio.shield(future)
+            count = await asyncio.shield(future)
         except JournalUnavailable as exc:
             self._error("journal", "write")
             if durable:
@@ -430,6 +477,51 @@ class Processor:
         finally:
             if key is not None:
                 self._inflight.pop(key, None)
+        if later:
+            # The ack promises what the batch's reports hold, and lines they took from the
+            # look-back were acked unread, in no batch: they become durable before this ack.
+            try:
+                await asyncio.shield(later[0])
+            except JournalUnavailable as exc:
+                self._error("journal", "write")
+                if durable:
+                    raise NotSafe(str(exc)) from None
+        return count
+
+    async def _pay_owed(self, durable: bool) -> None:
+        """Waits for the look-back records being written and writes those still owed; raises
+        NotSafe when the journal refuses them (they stay owed, and go ahead of the next
+        batch)."""
+        assert self.commits is not None
+        if self._owed_writes:
+            await asyncio.wait(list(self._owed_writes))
+        if not self._owed:
+            return
+        owed, self._owed = self._owed, []
+        try:
+            await asyncio.shield(self._write_owed(owed))
+        except JournalUnavailable as exc:
+            self._error("journal", "write")
+            if durable:
+                raise NotSafe(str(exc)) from None
+
+    def _write_owed(self, owed: list[bytes]) -> asyncio.Future:
+        assert self.commits is not None
+        future = self.commits.submit(owed, lambda _: None)
+        self._writing_owed(future, owed)
+        return future
+
+    def _writing_owed(self, future: asyncio.Future, owed: list[bytes]) -> None:
+        """Owed records being written: owed again if the write fails, before anyone who
+        waits for the write looks at what is owed."""
+        self._owed_writes.add(future)
+
+        def written(done: asyncio.Future) -> None:
+            self._owed_writes.discard(done)
+            if done.cancelled() or done.exception() is not None:
+                self._owed = owed + self._owed
+
+        future.add_done_callback(written)
 
     def _apply(
         self,
@@ -439,17 +531,26 @@ class Processor:
         journal_position: int | None,
         arrival: float | None = None,
         lookback: Callable[[int], list[LogLine]] | None = None,
+        adopted: list[bytes] | None = None,
     ) -> int:
+        """`adopted` (with a journal position): gets a look-back record for each record
+        whose feeding took lines from `lookback` into a report."""
         blocks = self._close_due(self.clock() if arrival is None else arrival)
         assembler = self.pipeline.assembler
         for i, record in enumerate(records):
             where = None if journal_position is None else journal_position * STRIDE + i
+            looks: list[list[LogLine]] | None = None
             if lookback is not None:
+                looks = []
                 assembler.lookback_source = lambda i=i: lookback(i)
+                assembler.lookback_taken = looks.append
             try:
                 blocks.extend(self._feed_record(record, where))
             finally:
                 assembler.lookback_source = None
+                assembler.lookback_taken = None
+            if looks and adopted is not None and where is not None and any(looks):
+                adopted.append(pack_lookback(where, looks))
         blocks.extend(assembler.settle())  # lines this batch placed in kernel order
         self._forget_idle(_stream_key(record) for record in records)
         previous, self._deadline = self._deadline, assembler.next_deadline()

@@ -1,11 +1,16 @@
 """What `serve` keeps durably, as records of the journal (serve/journal.py), and group commit.
 
-Three record kinds, msgpack arrays (strings packed with surrogateescape, so any byte of a
+Four record kinds, msgpack arrays (strings packed with surrogateescape, so any byte of a
 shipped line round-trips exactly):
 
 * batch `["b", source, sender, chunk, edge_position, [record, ...]]`: the shipped records of
   one request, written before they are fed; a record's lines get the position
   `journal position * STRIDE + index`, which reassembly reports back as its low-water mark;
+* look-back `["l", line position, [[line, ...], ...]]`: lines a report took from the
+  look-back when the record at that line position was fed, one list per time it looked (most
+  empty); the lines were acked unread, so they are in no batch. Replay gives that record the
+  same lines to look back at, so the report is rebuilt as it was (lines as
+  `reassembly.open_report.line_to_dict` writes them);
 * delivered `["d", {host: position}]`: every line of that host up to the position belongs to
   a report whose document the sinks accepted (replay skips them, so a report is not split);
 * checkpoint `["c", {"chunks": ..., "positions": ..., "delivered": ...}]`: at the head of each
@@ -25,14 +30,15 @@ from typing import Any
 
 import msgpack
 
-from oom_enricher.model import ShippedRecord
+from oom_enricher.model import LogLine, ShippedRecord
+from oom_enricher.reassembly.open_report import line_from_dict, line_to_dict
 from oom_enricher.serve.journal import Journal
 
 log = logging.getLogger(__name__)
 
 SURROGATE = "surrogateescape"
 STRIDE = 1 << 20  # records per journal record; a larger batch is written as several
-BATCH, DELIVERED, CHECKPOINT = "b", "d", "c"
+BATCH, DELIVERED, CHECKPOINT, LOOKBACK = "b", "d", "c", "l"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
@@ -77,6 +83,14 @@ def pack_batch(
 ) -> bytes:
     edge = list(position) if position is not None else None
     return _pack([BATCH, source, sender, chunk, edge, [_record_to_wire(r) for r in records]])
+
+
+def pack_lookback(position: int, taken: list[list[LogLine]]) -> bytes:
+    return _pack([LOOKBACK, position, [[line_to_dict(x) for x in lines] for lines in taken]])
+
+
+def lookback_from_wire(taken: list) -> list[list[LogLine]]:
+    return [[line_from_dict(item) for item in lines] for lines in taken]
 
 
 def pack_delivered(marks: dict[str, int]) -> bytes:

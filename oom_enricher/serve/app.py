@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
 import socket
@@ -323,6 +324,11 @@ class ServeApp:
         self._note_old_state_file()
         self.processor.restore()
         self.processor.start()
+        # What builds documents is imported with the first report (`parse` of a log without
+        # one never needs it); a service builds them sooner or later, and importing them then,
+        # on the commit thread, held up that batch's ack and every ack waiting behind it.
+        importlib.import_module("oom_enricher.enrich.document")
+        importlib.import_module("oom_enricher.enrich.surrogates")
         self._refresh_prefilter()
         if self.processor.journal is None and not cfg.dry_run and "kafka" not in cfg.sources:
             log.warning(

@@ -526,11 +526,12 @@ class ForwardServer:
         self._ack_latency(time.monotonic() - started)
 
     def _quick(
-        self, conn: ForwardConnection, obj: Any, client_hostname: str
+        self, conn: ForwardConnection, obj: Any, client_hostname: str, acks: list[bytes]
     ) -> tuple[bool, ForwardRequest | None]:
         """Serves a small request where it arrived when it needs no handler: decoded (the
-        prefilter usually leaves every entry unread), counted and acked. (False, the request
-        if it was decoded) when it needs the connection's task instead."""
+        prefilter usually leaves every entry unread), counted and acked (its ack added to
+        `acks`, written by the caller before it returns to the loop). (False, the request if
+        it was decoded) when it needs the connection's task instead."""
         if self.config.ack_delay or conn.write_blocked:
             return False, None
         started = time.monotonic()
@@ -545,14 +546,14 @@ class ForwardServer:
                 self._packed_requests(1)
                 chunk = plain[2].get("chunk")
                 if chunk is not None:
-                    conn.write(self._ack(chunk))
+                    acks.append(self._ack(chunk))
                     self._ack_latency(time.monotonic() - started)
                 return True, None
         if request.entries:
             return False, request
         self._decoded(conn, request)
         if request.chunk is not None:
-            conn.write(self._ack(request.chunk))
+            acks.append(self._ack(request.chunk))
             self._acked(started)
         return True, None
 
@@ -856,6 +857,17 @@ class _Session:
         return True
 
     def _serve_here(self) -> None:
+        # The acks of the requests that came in one read leave in one write: the write is
+        # most of what serving an unread request costs.
+        acks: list[bytes] = []
+        try:
+            self._serve_requests(acks)
+        finally:
+            # before the task looks at an end or a failure: _end, _fail and _wake only notify
+            if acks:
+                self.conn.write(acks[0] if len(acks) == 1 else b"".join(acks))
+
+    def _serve_requests(self, acks: list[bytes]) -> None:
         server, unpacker, conn = self.server, self.unpacker, self.conn
         offload = server.limits.offload_bytes
         try:
@@ -877,7 +889,7 @@ class _Session:
                     return
                 if obj is None:
                     continue  # keepalive no-op
-                done, request = server._quick(conn, obj, self.client_hostname)
+                done, request = server._quick(conn, obj, self.client_hostname, acks)
                 if not done:
                     self.pending = (obj, unpacker.tell() - before, request)
                     self._wake()

@@ -8,6 +8,7 @@ import time
 import msgpack
 
 from oom_enricher.skimming.forward_prefilter import ForwardPrefilter
+from oom_enricher.sources.forward_connection import ForwardConnection
 from oom_enricher.sources.forward_server import ForwardBatch, ForwardServer, ForwardServerConfig
 
 NOISE = "cni0: port 2(veth1) entered forwarding state"
@@ -73,6 +74,28 @@ def test_requests_of_one_read_are_acked_in_order_around_one_that_needs_the_handl
     assert collector.chunks == ["b"]
     assert server.metrics.get("requests_unread", {"source": "forward"}) == 3
     assert server.metrics.get("records_unread", {"source": "forward"}) == 6
+
+
+def test_the_acks_of_requests_read_together_are_written_together(monkeypatch):
+    requests = [packed(f"n{i}", f"edge-{i}", NOISE) for i in range(50)]
+    writes: list[bytes] = []
+    write = ForwardConnection.write
+
+    def counted(self, data: bytes) -> None:
+        writes.append(data)
+        write(self, data)
+
+    monkeypatch.setattr(ForwardConnection, "write", counted)
+
+    def scenario(port: int) -> list[str]:
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"".join(requests))
+            sock.shutdown(socket.SHUT_WR)
+            return acks_until_closed(sock)
+
+    _, acks = serve(SlowCollector(), scenario)
+    assert acks == [f"n{i}" for i in range(50)]
+    assert 1 <= len(writes) < 50  # one per read of the server's, not one per request
 
 
 def test_a_sender_that_half_closes_gets_every_ack_before_the_connection_ends():

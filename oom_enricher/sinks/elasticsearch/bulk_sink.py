@@ -55,7 +55,10 @@ from oom_enricher.sinks.elasticsearch.spool import DiskSpool
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-SUPERSEDED_IDS = 100_000  # ids remembered per kind below (superseded, versions, stored)
+SUPERSEDED_IDS = 100_000  # ids remembered per kind below (superseded, stored)
+# Ids whose sent versions are remembered (a set of 16-byte digests each): a version comes
+# again only within the amendment window, so the latest ids are enough.
+VERSION_IDS = 20_000
 
 
 @dataclass
@@ -426,8 +429,12 @@ class ElasticsearchSink:
                 self.stats.duplicates += 1  # a copy of a version replaced since
                 continue
             sendable.append(doc)
-        for remembered in (self._superseded, self._versions, self._ours):
-            while len(remembered) > SUPERSEDED_IDS:
+        for remembered, most in (
+            (self._superseded, SUPERSEDED_IDS),
+            (self._versions, VERSION_IDS),
+            (self._ours, SUPERSEDED_IDS),
+        ):
+            while len(remembered) > most:
                 remembered.popitem(last=False)
         if len(self._unsent) > SUPERSEDED_IDS:  # dead-lettered versions never come back
             self._unsent.clear()

@@ -128,12 +128,12 @@ def _stored_versions(client: Elasticsearch, data_stream: str, ids: list[str]) ->
                 "seq_no": item["_seq_no"],
                 "primary_term": item["_primary_term"],
                 "lines": _lines(item.get("_source") or {}),
-                "created": _created(item.get("_source") or {}),
+                "created": created_of(item.get("_source") or {}),
             }
     return stored
 
 
-def _created(doc: dict) -> str | None:
+def created_of(doc: dict) -> str | None:
     value = (doc.get("event") or {}).get("created")
     return value if isinstance(value, str) else None
 

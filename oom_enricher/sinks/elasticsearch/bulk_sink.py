@@ -46,7 +46,12 @@ from elastic_transport import TransportError
 from elasticsearch import ApiError, helpers
 
 from oom_enricher.sinks.elasticsearch import names
-from oom_enricher.sinks.elasticsearch.amend import amend_existing, delete_superseded, superseded
+from oom_enricher.sinks.elasticsearch.amend import (
+    amend_existing,
+    created_of,
+    delete_superseded,
+    superseded,
+)
 from oom_enricher.sinks.elasticsearch.auth import EsConnection
 from oom_enricher.sinks.elasticsearch.dead_letter import DeadLetterFile
 from oom_enricher.sinks.elasticsearch.rollover_dedupe import OlderIndexLookup
@@ -445,8 +450,8 @@ class ElasticsearchSink:
 
     def _remember_ours(self, docs: list[dict]) -> None:
         for doc in docs:
-            created = (doc.get("event") or {}).get("created")
-            if isinstance(created, str):
+            created = created_of(doc)
+            if created is not None:
                 self._ours[doc["event"]["id"]] = created
                 self._ours.move_to_end(doc["event"]["id"])
 

@@ -11,12 +11,15 @@ a `chunk` waiting for its ack, in two shapes:
 
 Records are Fluent Bit `kmsg` records: about 97% ordinary kernel noise, with real OOM reports
 (the corpus' kernel lines) interleaved. The baseline is msgpack alone decoding the same
-request bytes (outer request and every entry), in the same run, the fastest of three. Also
-printed: the report latency from the sending of a report's last line to its document
-reaching the receiver, minus the reaper grace; and in a third run the RSS of the whole server
-with 10,000 hosts mid-report and the extra RSS of 100,000 idle hosts.
+request bytes (outer request and every entry), in the same run, the fastest of three. The
+same load is also sent to a bare asyncio server that only unpacks each request's outer array
+and acks it (no record decoded, no journal): its ratio is what reading and acking alone cost
+in Python on this machine, the ceiling for any server built the same way. Also printed: the
+report latency from the sending of a report's last line to its document reaching the
+receiver, minus the reaper grace; and in a third run the RSS of the whole server with 10,000
+hosts mid-report and the extra RSS of 100,000 idle hosts.
 
-    python -m bench.forward_ingest [--records 200000] [--skip-memory]
+    python -m bench.forward_ingest [--records 200000] [--skip-memory] [--skip-ack-only]
 """
 
 from __future__ import annotations
@@ -272,6 +275,52 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+class _AckOnly(asyncio.Protocol):
+    """Reads each request's outer array and acks its chunk: no entry decoded, nothing kept."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        self.unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape")
+
+    def data_received(self, data: bytes) -> None:
+        self.unpacker.feed(data)
+        acks = [msgpack.packb({"ack": request[2]["chunk"]}) for request in self.unpacker]
+        if acks:
+            self.transport.write(b"".join(acks))
+
+
+def _serve_ack_only(ports) -> None:
+    async def run() -> None:
+        server = await asyncio.get_running_loop().create_server(_AckOnly, "127.0.0.1", 0)
+        ports.put(server.sockets[0].getsockname()[1])
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+def ack_only_cpu(load: Load) -> float:
+    """Server CPU seconds of the same load against a bare asyncio server that only acks."""
+    ports: multiprocessing.Queue = multiprocessing.Queue()
+    server = multiprocessing.Process(target=_serve_ack_only, args=(ports,), daemon=True)
+    server.start()
+    try:
+        port, results = ports.get(timeout=60), multiprocessing.Queue()
+        gen = multiprocessing.Process(target=generator, args=(port, load.per_connection, results))
+        cpu0 = cpu_seconds(server.pid)
+        gen.start()
+        results.get()
+        gen.join()
+        return cpu_seconds(server.pid) - cpu0
+    finally:
+        server.kill()
+        server.join()
+
+
 class ServerProcess:
     """`oom-enricher serve` with a state_dir (fsync on) and a fluent sink to `receiver_port`."""
 
@@ -304,8 +353,7 @@ class ServerProcess:
         raise RuntimeError("serve did not start listening")
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+        return cpu_seconds(self.proc.pid)
 
     def rss_mb(self, key: str = "VmRSS") -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -412,6 +460,12 @@ def print_shape(load: Load, result: dict) -> None:
         f"{result['wall']:.2f} s wall)"
     )
     print(f"  ratio:         {per_cpu / alone:.3f} (serve / msgpack alone; goal >= 1.0)")
+    if "ack_only_cpu" in result:
+        bare = load.records / result["ack_only_cpu"]
+        print(
+            f"  ack only:      {bare:12,.0f} records per CPU-second, ratio {bare / alone:.3f} "
+            "(a bare asyncio server: read, ack, decode no record)"
+        )
     lat = result["latencies"]
     if not lat:
         print(f"  latency:       no report completed ({result['docs']} documents)")
@@ -429,12 +483,16 @@ def main() -> None:
     # 5,000 hosts x 5 records a round: a report of ~80 lines takes 16 rounds to complete.
     parser.add_argument("--fleet-records", type=int, default=500_000, help="fleet records")
     parser.add_argument("--skip-memory", action="store_true", help="no RSS run")
+    parser.add_argument("--skip-ack-only", action="store_true", help="no bare ack-only server run")
     parser.add_argument(
         "--also-without-state", action="store_true", help="each shape again without state_dir"
     )
     args = parser.parse_args()
     for load in (aggregator_load(args.records), fleet_load(args.fleet_records)):
-        print_shape(load, run_shape(load))
+        result = run_shape(load)
+        if not args.skip_ack_only:
+            result["ack_only_cpu"] = ack_only_cpu(load)
+        print_shape(load, result)
         if args.also_without_state:
             load.name += ", no state_dir"
             print_shape(load, run_shape(load, state=False))

@@ -175,11 +175,42 @@ def _feed(proc: subprocess.Popen, head: bytes, zeros: int, tail: bytes) -> None:
     proc.stdin.close()
 
 
-def test_an_endless_line_through_a_pipe_stays_bounded_and_reading_goes_on():
+# A child's ru_maxrss starts from the RSS of the process it was forked from (Linux records
+# the old address space's peak at exec), so a child of a large pytest process reports
+# pytest's size. The command runs under this small launcher instead, which writes the peak
+# of its own child to the file named first.
+PEAK_RSS_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def _with_peak_rss(command: list[str], peak_file: Path) -> list[str]:
+    return [sys.executable, "-c", PEAK_RSS_LAUNCHER, str(peak_file), *command]
+
+
+def test_the_peak_rss_of_a_child_is_its_own_not_the_parents(tmp_path):
+    ballast = bytearray(300 << 20)
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1  # resident in this process
+    direct = subprocess.Popen([sys.executable, "-c", "pass"])
+    _, _, usage = os.wait4(direct.pid, 0)
+    assert usage.ru_maxrss > 300 << 10  # what the launcher is for
+    peak_file = tmp_path / "peak"
+    subprocess.run(_with_peak_rss([sys.executable, "-c", "pass"], peak_file), check=True)
+    assert int(peak_file.read_text()) < 100 << 10
+    del ballast
+
+
+def test_an_endless_line_through_a_pipe_stays_bounded_and_reading_goes_on(tmp_path):
     """256 MiB without a newline (like `parse - < /dev/zero`), then a report: memory stays
     bounded, the line is cut and counted, and the report after it is still found."""
+    peak_file = tmp_path / "peak"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "oom_enricher", "parse", "-"],
+        _with_peak_rss([sys.executable, "-m", "oom_enricher", "parse", "-"], peak_file),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -194,12 +225,12 @@ def test_an_endless_line_through_a_pipe_stays_bounded_and_reading_goes_on():
     for reader in readers:
         reader.start()
     _feed(proc, b"Nov 25 10:00:00 h kernel: ", 256 << 20, SEED.read_bytes())
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.wait()
     for reader in readers:
         reader.join()
     assert proc.returncode == 0, err[0]
     (doc,) = [orjson.loads(line) for line in out[0].splitlines()]
     assert doc["oom"]["victims"][0]["pid"] == 20977
     assert b"1 line(s) longer than the line cap (--max-line-bytes) cut" in err[0]
-    assert usage.ru_maxrss < 200 << 10, f"max RSS {usage.ru_maxrss} KiB"
+    peak_kib = int(peak_file.read_text())
+    assert peak_kib < 200 << 10, f"max RSS {peak_kib} KiB"

@@ -17,6 +17,7 @@ from oom_enricher.normalize.multiline import (
 )
 from oom_enricher.normalize.prefix_rules import (
     BSD_SYSLOG,
+    STAMPED_MSG,
     PrefixContext,
     PrefixFields,
     bsd_syslog_fields,
@@ -56,6 +57,8 @@ class LineNormalizer:
         self._previous_stream: str | None = None
         # (host field, month, day, clock) of the last line, its host and UTC stamp
         self._stamp_memo: tuple | None = None
+        # (text, stamp key, tag) of the last syslog prefix parsed: see `_remember_prefix`
+        self._syslog_prefix: tuple[str, tuple[str, str, str, str], str] | None = None
 
     def normalize(self, raw: str, stream_host: str | None = None) -> list[LogLine]:
         """One input line (newline already removed) -> one or more kernel lines.
@@ -69,10 +72,27 @@ class LineNormalizer:
         if raw[:1] in _MONTH_FIRST:
             # The usual syslog line (`Nov 20 08:00:01 host kernel: [ 1.2] msg`): the rule the
             # table would try first for it, and its one kernel line built from the match.
+            prefix = self._syslog_prefix
+            if prefix is not None and raw.startswith(prefix[0]):
+                # The prefix of a line read before (a report's lines share host and second):
+                # the BSD rule would take the same groups from it (see `_remember_prefix`).
+                start = len(prefix[0])
+                if raw.startswith("[", start):
+                    mono, message = STAMPED_MSG.match(raw, start).group("mono", "msg")
+                else:
+                    mono, message = None, raw[start:]
+                line = self._syslog_line(prefix[1], prefix[2], mono, message, raw, memo)
+                if line is not None:
+                    return [line]
             m = BSD_SYSLOG.match(raw)
             if m is not None:
-                line = self._syslog_line(m, raw, memo)
+                host_text, month, day_text, clock, tag, mono, message = m.group(
+                    "host", "mon", "day", "clock", "tag", "mono", "msg"
+                )
+                stamp_key = (host_text, month, day_text, clock)
+                line = self._syslog_line(stamp_key, tag, mono, message, raw, memo)
                 if line is not None:
+                    self._remember_prefix(m, raw, stamp_key, tag)
                     return [line]
                 fields = bsd_syslog_fields(m, self._ctx)
                 if fields is not None:
@@ -102,16 +122,24 @@ class LineNormalizer:
                 lines.append(line)
         return lines
 
-    def _syslog_line(self, m: re.Match[str], raw: str, memo: tuple | None) -> LogLine | None:
+    def _syslog_line(
+        self,
+        stamp_key: tuple[str, str, str, str],
+        tag: str,
+        mono: str | None,
+        message: str,
+        raw: str,
+        memo: tuple | None,
+    ) -> LogLine | None:
         """What `_emit(bsd_syslog_fields(m), raw)` makes of a one-piece message with a host
-        field, built in one step (this runs for almost every line read); None otherwise.
+        field, built in one step from the groups of the BSD_SYSLOG match `m` (this runs for
+        almost every line read); None otherwise. `stamp_key` holds its host, month, day and
+        clock groups.
 
         `memo` is what the line before took from the same host field and time, if it was read
         by this method: with a fixed reference time, inferring the same host's year for the
         same date right after doing so gives the same year and leaves the state as it was."""
-        host_text, month, day_text, clock, tag, mono, message = m.group(
-            "host", "mon", "day", "clock", "tag", "mono", "msg"
-        )
+        host_text = stamp_key[0]
         if (
             host_text[-1] == ":"
             or RSYSLOG_NEWLINE in message
@@ -119,10 +147,10 @@ class LineNormalizer:
             or may_be_glued(message)
         ):
             return None
-        stamp_key = (host_text, month, day_text, clock)
         if memo is not None and memo[0] == stamp_key:
             host, stamp = memo[1], memo[2]
         else:
+            _, month, day_text, clock = stamp_key
             host = host_field(host_text)
             day, month_number = int(day_text), MONTHS[month]
             ctx = self._ctx
@@ -145,6 +173,19 @@ class LineNormalizer:
         )
         self._previous, self._previous_stream = line, self._stream
         return line
+
+    def _remember_prefix(
+        self, m: re.Match[str], raw: str, stamp_key: tuple[str, str, str, str], tag: str
+    ) -> None:
+        """Keep the prefix of a BSD_SYSLOG match, up to where its printk stamp and message
+        start, with the groups taken from it. A line starting with the same text gets the
+        same groups: every choice the regex makes in the prefix is settled by characters
+        inside it, but for the optional space after the tag's `:`, so only a prefix that
+        ends with that space is kept (the one after `kernel:` could be the message's)."""
+        mono_start = m.start("mono")
+        start = m.start("msg") if mono_start == -1 else raw.rfind("[", 0, mono_start)
+        if raw[start - 2 : start] == ": ":
+            self._syslog_prefix = (raw[:start], stamp_key, tag)
 
     def _emit(self, fields: PrefixFields, raw: str) -> list[LogLine]:
         pieces = split_folded(fields.message, from_kmsg=fields.rule == "kmsg")

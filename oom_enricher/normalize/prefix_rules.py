@@ -55,6 +55,8 @@ _TAG = r"(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: ?"
 # The message after a syslog tag, with the printk stamp (and 4.18+ caller id) that raw kernel
 # lines carry taken off in the same match: MONOTONIC_STAMP and PRINTK_CALLER, inline.
 _STAMPED_MSG = r"(?:\[\s*(?P<mono>\d+\.\d+)\] ?(?:\[\s*[TC]\d+\] ?)?)?(?P<msg>.*)"
+# That part alone, matched from where a syslog prefix ends (`match(text, pos)`).
+STAMPED_MSG = re.compile(_STAMPED_MSG, re.S)
 
 # `<prio>,<seq>,<usec>,<flags>[,more];text` -- /dev/kmsg since 3.5, unknown comma fields ignored.
 KMSG_RECORD = re.compile(r"(?P<prio>\d{1,4}),(?P<seq>\d+),(?P<usec>\d+),[^;]*;(?P<msg>.*)", re.S)

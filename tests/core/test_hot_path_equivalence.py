@@ -316,6 +316,38 @@ def test_a_syslog_line_normalised_as_the_rule_table_normalises_it(lines, modifie
             assert list(quick._ctx.years._hosts) == list(plain._ctx.years._hosts)
 
 
+REPEATED_PREFIXES = [
+    "Nov 25 10:00:01 web1 kernel: ",
+    "Nov 25 10:00:01 web1 kernel:",
+    "Nov 25 10:00:01 web1 kernel:  ",
+    "Nov  5 10:00:01.5 web1 kernel: ",
+    "Nov 25 10:00:02 web1 sshd[12]: ",
+    "Nov 25 10:00:01 web2 kernel: ",
+    "Nov 25 10:00:01 kernel: oom_reaper: ",
+    "Nov 25 10:00:01 xxxx kernel: ",
+    "Dec 31 23:59:59 web1 kernel: ",
+]
+AFTER_PREFIX = [*STAMPED_MESSAGES, "[ 1.5] a#012b", "[ 2.5] \t[ 1.5] tab", "kernel: x", "x: y"]
+
+
+@pytest.mark.parametrize("modified", [datetime(2026, 1, 1, 12, tzinfo=UTC), None])
+def test_a_repeated_syslog_prefix_read_as_the_rule_table_reads_the_line(modified):
+    """A line that starts with the prefix of the line before takes that line's prefix groups
+    (the shortcut skips the prefix regex): each line after each other gives the lines and
+    year state of the rule table, also where the text after the prefix could extend it
+    (spaces, a stamp, a second tag)."""
+    lines = [prefix + message for prefix in REPEATED_PREFIXES for message in AFTER_PREFIX]
+    for first in lines:
+        quick, plain = LineNormalizer(), LineNormalizer()
+        quick.set_file_time(modified)
+        plain.set_file_time(modified)
+        quick.normalize(first)
+        _through_the_rule_table(plain, first)
+        for raw in lines:
+            assert quick.normalize(raw) == _through_the_rule_table(plain, raw), (first, raw)
+        assert list(quick._ctx.years._hosts.items()) == list(plain._ctx.years._hosts.items())
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     st.binary(min_size=1, max_size=64).map(lambda b: b.replace(b"h", b".") or b"."),

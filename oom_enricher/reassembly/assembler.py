@@ -160,7 +160,11 @@ class Assembler:
             late.append(line)
             return self._settle_host(key) if len(late) >= self.bounds.max_lines else []
         newest = self._newest.get(key)  # the same for both: nothing in between notes a stamp
-        if self._is_late(key, line, newest):
+        stamp = line.monotonic
+        # `_is_late` is False without an older stamp or an emitted report (most lines)
+        if (
+            (stamp is not None and newest is not None and stamp < newest) or key in self._emitted
+        ) and self._is_late(key, line, newest):
             self._late[key] = [*self._arrived_ahead(line), line]
             return self._settle_host(next(iter(self._late))) if self._too_many_late() else []
         found = classify_line(line)
@@ -168,16 +172,31 @@ class Assembler:
         if report is None and found is not None and (ahead := self._arrived_ahead(line)):
             self._late[key] = [*ahead, line]  # its later lines came first: put them in order
             return []
-        if line.monotonic is not None:
-            self._note_stamp(key, line.monotonic, newest)
-        done: list[ReportBlock] = []
-        if report is not None and report.is_duplicate(line):
-            return []  # an at-least-once shipper delivered this stamped line twice
-        if report is not None and len(report.lines) >= self.bounds.max_lines:
-            self._close_into(done, key, "max_lines")  # emit what was collected, flagged
-            report = None
+        if stamp is not None:
+            if newest is not None and stamp > newest:
+                self._newest[key] = stamp  # what `_note_stamp` does with a newer stamp
+            else:
+                self._note_stamp(key, stamp, newest)
         if report is None:
+            return self._feed_idle(key, line, found)
+        if report.is_duplicate(line):
+            return []  # an at-least-once shipper delivered this stamped line twice
+        done: list[ReportBlock] = []
+        if len(report.lines) >= self.bounds.max_lines:
+            self._close_into(done, key, "max_lines")  # emit what was collected, flagged
             return done + self._feed_idle(key, line, found)
+        if report.phase == BODY and found is None:
+            # A line of a report's body (most lines read): `_feed_body` appends it, and the
+            # stream age is checked with the seconds the report took from it.
+            seconds = self._append(key, report, line)
+            first = report.first_time
+            if (
+                seconds is not None
+                and first is not None
+                and seconds - first > self.bounds.max_stream_age
+            ):
+                self._close_into(done, key, "max_stream_age")
+            return done
         if report.phase == BODY:
             self._feed_body(key, report, line, found, done)
         else:
@@ -353,13 +372,17 @@ class Assembler:
         self._append(key, report, line)
         self._apply(report, marker, match)
 
-    def _append(self, key: str, report: OpenReport, line: LogLine) -> None:
-        report.add(line, self._clock())
+    def _append(self, key: str, report: OpenReport, line: LogLine) -> float | None:
+        """The line added to the host's report; its seconds on the report's clock."""
+        seconds = report.add(line, self._clock())
         self._open.move_to_end(key)
-        if line.rule is None and is_elision(line.message):  # a bare `...`: the author cut lines
+        message = line.message
+        if line.rule is None and is_elision(message):  # a bare `...`: the author cut lines
             report.flag("elided")
-        elif looks_cut(line.message):
+        # without a marker only a line ending in `>` can look cut: most lines skip the call
+        elif message.endswith((">", ">\n")) and looks_cut(message):
             report.flag("truncated_line")
+        return seconds
 
     def _apply(self, report: OpenReport, marker, match) -> None:
         if marker in (Marker.KILLED, Marker.SUMMARY) and looks_cut(match.string, marker):

@@ -40,7 +40,8 @@ class OpenReport:
     _stamp: object = field(default=None, repr=False, compare=False)
     _stamp_seconds: float = field(default=0.0, repr=False, compare=False)
 
-    def add(self, line: LogLine, wall: float) -> None:
+    def add(self, line: LogLine, wall: float) -> float | None:
+        """Add the line; its seconds on this report's clock (None without a stamp of it)."""
         self.lines.append(line)
         self.last_wall = wall
         if self.wall_clock is None and (line.timestamp or line.monotonic) is not None:
@@ -50,6 +51,7 @@ class OpenReport:
             if self.first_time is None:
                 self.first_time = stamp
             self.last_time = stamp
+        return stamp
 
     def seconds(self, line: LogLine) -> float | None:
         """The line's stream seconds on this report's clock, or None when it has no stamp of it."""
@@ -66,14 +68,19 @@ class OpenReport:
 
     def is_duplicate(self, line: LogLine) -> bool:
         """A line with a kernel sequence number or stamp that this report already holds."""
-        identity = line_identity(line)
-        if identity is None:
+        # `line_identity`, inline: this runs for every line of a report
+        if line.seq is not None:
+            identity: tuple = ("seq", line.seq, line.message.strip())
+        elif line.monotonic is not None:
+            identity = ("mono", line.monotonic, line.message.strip())
+        else:
             return False  # unstamped lines may repeat legitimately (stack frames)
-        if self._seen is None:
-            self._seen = {line_identity(held) for held in self.lines}
-        if identity in self._seen:
+        seen = self._seen
+        if seen is None:
+            seen = self._seen = {line_identity(held) for held in self.lines}
+        if identity in seen:
             return True
-        self._seen.add(identity)
+        seen.add(identity)
         return False
 
     def flag(self, reason: str) -> None:

@@ -28,9 +28,10 @@ class HostCursors:
             self._needles[key] = (needle, self._version)
             heapq.heappush(self._heap, (-1, self._version, key))
 
-    def has_needle(self, key: str) -> bool:
-        """Whether `key` is tracked by a needle already (tracking it again changes nothing)."""
-        return key in self._needles
+    def needle(self, key: str) -> bytes | None:
+        """The needle `key` is tracked by, if any (tracking it again changes nothing)."""
+        tracked = self._needles.get(key)
+        return None if tracked is None else tracked[0]
 
     def forget(self, key: str) -> None:
         self._needles.pop(key, None)

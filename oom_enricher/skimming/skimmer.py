@@ -50,6 +50,9 @@ class Skimmer:
         self._cursors = HostCursors(self._host_open)
         self._data = b""
         self._line_start = 0
+        # The host of the line just read while its report is open, as `_follow_host` gives
+        # it: its next line is most often the next line (see `_next_position`).
+        self._follow: tuple[str, bytes, int] | None = None
 
     def documents(
         self, data, start: int = 0, end: int | None = None, progress=None
@@ -62,6 +65,7 @@ class Skimmer:
         next_hit = next(hits, end)
         position = reported = start
         self._cursors.new_buffer()
+        self._follow = None
         while position < end:
             target = self._next_position(data, position, next_hit, end)
             if target >= end:
@@ -81,6 +85,16 @@ class Skimmer:
         self.pipeline.assembler.lookback_source = None
 
     def _next_position(self, data, position: int, next_hit: int, end: int) -> int:
+        follow = self._follow
+        if follow is not None:
+            # The line at `position` holds the needle of an open host (the one just read,
+            # whose next line is often the next line, at the same place in its prefix):
+            # nothing is nearer, and the search over every open host is skipped.
+            reach = position + follow[2]
+            if reach <= end:
+                head = data[position:reach]
+                if head.endswith(follow[1]) and b"\n" not in head:
+                    return position
         if not self.pipeline.assembler.open_hosts:
             return next_hit
         if data[position] in _INDENT:  # (a byte as an int: no slice made)
@@ -123,13 +137,29 @@ class Skimmer:
 
     def _remember_needle(self, line: LogLine) -> None:
         key = line.host or ""
-        if not self.pipeline.assembler.has_open(line.host):
+        # `_host_open`, not the assembler's own view: a split worker follows only some hosts
+        # (the cursors drop the others when they next look at them)
+        if not self._host_open(key):
             self._cursors.forget(key)
+            self._follow = None
         elif line.host and line.rule in _HOST_IN_PREFIX:
-            if not self._cursors.has_needle(key):
-                self._cursors.track(key, f" {line.host} ".encode())
+            if self._follow is None or self._follow[0] != key:
+                self._follow = self._follow_host(key, line)
         else:
             self._cursors.track(key, None)
+            self._follow = None
+
+    def _follow_host(self, key: str, line: LogLine) -> tuple[str, bytes, int] | None:
+        """The host tracked by its needle; (key, needle, where the needle ends in the line),
+        which `_next_position` looks for at the same place in the next line."""
+        needle = self._cursors.needle(key)
+        if needle is None:
+            needle = f" {line.host} ".encode()
+            self._cursors.track(key, needle)
+        # an index into the text: the bytes' own where the prefix is ASCII (the look is
+        # only a first test, which finds nothing elsewhere)
+        at = line.raw.find(f" {line.host} ")
+        return None if at == -1 else (key, needle, at + len(needle))
 
     def _lookback(self) -> list[LogLine]:
         """The lines before the current one, normalised afresh (the skimmer never read them)."""

@@ -85,7 +85,8 @@ class Pipeline:
         return blocks
 
     def feed_normalized(self, line: LogLine) -> list[dict]:
-        return self._documents(self.assembler.feed(line))
+        blocks = self.assembler.feed(line)
+        return self._documents(blocks) if blocks else []  # most lines complete nothing
 
     def _feed_lines(self, lines: list[LogLine]) -> list[dict]:
         return self._documents(self.feed_blocks(lines))

@@ -149,6 +149,7 @@ class LineNormalizer:
             return None
         if memo is not None and memo[0] == stamp_key:
             host, stamp = memo[1], memo[2]
+            self._stamp_memo = memo  # kept again (there is a memo only with a fixed reference)
         else:
             _, month, day_text, clock = stamp_key
             host = host_field(host_text)
@@ -157,8 +158,8 @@ class LineNormalizer:
             stamp = ctx.local_stamp(
                 ctx.years.year_for(month_number, day, host), month_number, day, clock
             )
-        if self._ctx.years.reference is not None:
-            self._stamp_memo = (stamp_key, host, stamp)
+            if ctx.years.reference is not None:
+                self._stamp_memo = (stamp_key, host, stamp)
         is_kernel = tag == "kernel"
         line = LogLine(
             message,

@@ -109,9 +109,10 @@ class Skimmer:
         stop = data.find(b"\n", position, end)
         stop = end if stop == -1 else stop
         self._line_start = position
-        raw = self._decode(
-            cap_line(bytes(data[position:stop]), self.max_line_bytes, self.read_stats)
-        )
+        raw = bytes(data[position:stop])
+        if stop - position > self.max_line_bytes:
+            raw = cap_line(raw, self.max_line_bytes, self.read_stats)
+        raw = self._decode(raw)
         lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
         self.pipeline.stats.lines += 1
         if len(lines) == 1:

@@ -69,21 +69,21 @@ class LineNormalizer:
         self._stream = stream_host
         # valid for the next line only: any other line may infer a year in between
         memo, self._stamp_memo = self._stamp_memo, None
+        prefix = self._syslog_prefix
+        if prefix is not None and raw.startswith(prefix[0]):
+            # The prefix of a syslog line read before (a report's lines share host and
+            # second): the BSD rule would take the same groups from it (`_remember_prefix`).
+            start = len(prefix[0])
+            if raw.startswith("[", start):
+                mono, message = STAMPED_MSG.match(raw, start).group("mono", "msg")
+            else:
+                mono, message = None, raw[start:]
+            line = self._syslog_line(prefix[1], prefix[2], mono, message, raw, memo)
+            if line is not None:
+                return [line]
         if raw[:1] in _MONTH_FIRST:
             # The usual syslog line (`Nov 20 08:00:01 host kernel: [ 1.2] msg`): the rule the
             # table would try first for it, and its one kernel line built from the match.
-            prefix = self._syslog_prefix
-            if prefix is not None and raw.startswith(prefix[0]):
-                # The prefix of a line read before (a report's lines share host and second):
-                # the BSD rule would take the same groups from it (see `_remember_prefix`).
-                start = len(prefix[0])
-                if raw.startswith("[", start):
-                    mono, message = STAMPED_MSG.match(raw, start).group("mono", "msg")
-                else:
-                    mono, message = None, raw[start:]
-                line = self._syslog_line(prefix[1], prefix[2], mono, message, raw, memo)
-                if line is not None:
-                    return [line]
             m = BSD_SYSLOG.match(raw)
             if m is not None:
                 host_text, month, day_text, clock, tag, mono, message = m.group(

@@ -327,7 +327,20 @@ REPEATED_PREFIXES = [
     "Nov 25 10:00:01 xxxx kernel: ",
     "Dec 31 23:59:59 web1 kernel: ",
 ]
-AFTER_PREFIX = [*STAMPED_MESSAGES, "[ 1.5] a#012b", "[ 2.5] \t[ 1.5] tab", "kernel: x", "x: y"]
+AFTER_PREFIX = [
+    *STAMPED_MESSAGES,
+    "[ 1.5] a#012b",
+    "[ 2.5] \t[ 1.5] tab",
+    "kernel: x",
+    "x: y",
+    "[ 1.5] [ 1735]     0  1735    42 x",  # a task row after the stamp
+    "[ 1.5]  [<ffffffff817557fe>] dump_stack+0x46/0x58",
+    "[ 1.5] [\u2003T1] x",  # a caller id after Unicode white space
+    "[ 1.5] [            T1] x",  # and after a long run of spaces
+    "[ 1.5][C7]x",
+    "[ 1.5] [T] x",
+    "[ 1.5] [",
+]
 
 
 @pytest.mark.parametrize("modified", [datetime(2026, 1, 1, 12, tzinfo=UTC), None])

@@ -14,6 +14,7 @@ from oom_enricher.parsing.line_rules import (
     ParseState,
     match_rule,
     on_task_row,
+    take_plain_row,
 )
 from oom_enricher.reassembly.markers import is_elision, is_report_shaped
 
@@ -31,7 +32,16 @@ def parse_block(block: ReportBlock) -> ReportFacts:
 
 def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
     text = message.strip()
-    if not text or is_elision(text):
+    if not text:
+        return
+    if (
+        state.in_task_table
+        and state.stats_path is None
+        and not state.awaiting_limit_path
+        and take_plain_row(facts, state, text)
+    ):
+        return  # what _continues_context does with the row, sooner (no elision is a row)
+    if is_elision(text):
         return  # an author's `...` stands for lines left out: it ends no table or block
     if _continues_context(facts, state, text):
         return

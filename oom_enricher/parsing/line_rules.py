@@ -546,17 +546,28 @@ def _by_first_character(rules: tuple[Rule, ...]) -> dict[str, tuple[Rule, ...]]:
 
 
 _CANDIDATES = _by_first_character(RULES)
+# x86 stack frames (`[<ffffffff817557fe>] dump_stack+0x46/0x58`), a fifth of a report's lines,
+# start `[<`: the task table's `[ pid ]` and `[ 123]` cannot, nor `\d+ pages` lines.
+_FRAME_CANDIDATES = tuple(
+    rule
+    for rule in _CANDIDATES["["]
+    if rule.name not in ("task-header", "task-row-headerless", "pages-ram", "pages-reserved")
+)
 
 
 def match_rule(text: str) -> tuple[Rule, re.Match[str]] | None:
     """The first rule of RULES matching the stripped line `text`, with its match.
 
     The same answer as trying every regex in order: a rule is skipped only when the line
-    cannot match it (wrong first character, or its literal is absent).
+    cannot match it (wrong first characters, or its literal is absent).
     """
-    candidates = _CANDIDATES.get(text[:1])
-    if candidates is None:
-        candidates = _CANDIDATES[""]
+    first = text[:1]
+    if first == "[":
+        candidates = _FRAME_CANDIDATES if text[1:2] == "<" else _CANDIDATES["["]
+    else:
+        candidates = _CANDIDATES.get(first)
+        if candidates is None:
+            candidates = _CANDIDATES[""]
     for rule in candidates:
         if rule.needle in text:
             m = rule.pattern.match(text)

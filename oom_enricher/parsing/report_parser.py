@@ -43,16 +43,20 @@ def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
         and take_plain_row(facts, state, text)
     ):
         return  # what _continues_context does with the row, sooner (no elision is a row)
-    if is_elision(text):
-        return  # an author's `...` stands for lines left out: it ends no table or block
     if (
         state.stats_path is None
         and not state.awaiting_limit_path
         and not state.in_task_table
         and not state.in_mem_info
     ):
-        found = match_rule(text)  # no block open (most lines): nothing the line may continue
+        # No block open (most lines): nothing the line may continue. A line a rule matches
+        # is no elision (each rule's literal or regex needs a character no elision has).
+        found = match_rule(text)
+        if found is None and is_elision(text):
+            return
     else:
+        if is_elision(text):
+            return  # an author's `...` stands for lines left out: it ends no table or block
         found = _continues_context(facts, state, text)
         if found is _CONTINUED:
             return

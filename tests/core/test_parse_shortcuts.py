@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from oom_enricher.normalize.line_normalizer import LineNormalizer
 from oom_enricher.parsing import report_parser
 from oom_enricher.parsing.facts import ReportFacts
-from oom_enricher.parsing.line_rules import TASK_LAYOUTS, ParseState
+from oom_enricher.parsing.line_rules import RULES, TASK_LAYOUTS, ParseState, match_rule
+from oom_enricher.reassembly.markers import ELISION, is_elision
 from tests.corpus_cases import corpus_cases
 
 
@@ -123,3 +124,34 @@ def test_a_plain_row_of_each_layout_takes_the_shortcut(count, monkeypatch):
     report_parser.parse_line(facts, state, row.replace("1234", "1235"))
     assert [task["pid"] for task in facts.tasks] == [1234, 1235]
     assert facts.tasks[1] == {**facts.tasks[0], "pid": 1235}
+
+
+# Every character an elision (markers.ELISION, case-insensitive) can hold
+ELISION_CHARACTERS = set(".…:[]()<>-snipedSNIPED")
+ELISIONS = ["...", "…", ":", "[...]", "[ … ]", "(...snipped...)", "<snip>", "-- snip --", "[snip]"]
+
+
+def test_no_rule_matches_an_elision():
+    """parse_line looks an unopened line up in the rules before the elision test: a rule's
+    match must mean the line is no elision."""
+    assert all(ELISION.fullmatch(text) for text in ELISIONS)
+    for rule in RULES:
+        if rule.name in ("task-row-headerless", "pid-line"):
+            # `]` and `Pid: ` are an elision's characters, but a pid is a digit, which no
+            # elision has
+            assert r"(?P<pid>\d+)" in rule.pattern.pattern
+        elif rule.name == "task-header":
+            assert "total_vm" in rule.pattern.pattern  # its literal `pid` is an elision's
+        else:
+            assert set(rule.needle) - ELISION_CHARACTERS - set(" \t"), rule.name
+    for text in ELISIONS:
+        assert match_rule(text) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=sorted(ELISION_CHARACTERS | {" ", "\t", "\u2003", "0"}), max_size=20))
+def test_a_line_made_of_elision_characters_parses_as_without_shortcuts(text):
+    if is_elision(text.strip()):
+        assert match_rule(text.strip()) is None
+    quick, plain = _parse_both_ways([text, "[ pid ]   uid  tgid total_vm      rss swapents", text])
+    assert quick == plain

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 __all__ = [
     "CgroupAttribution",
@@ -54,14 +54,20 @@ _RUNTIME_PREFIXES = {
 _PREFIX = r"(?P<prefix>cri-containerd|crio|docker)"
 
 
+# What a shape's match gives, with the path's systemd unit and slice (read apart from shapes)
+Build = Callable[[re.Match[str], str | None, str | None], CgroupAttribution]
+
+
 @dataclass(frozen=True)
 class _PathShape:
     name: str
     pattern: re.Pattern[str]
-    build: Callable[[re.Match[str]], CgroupAttribution]
+    build: Build
 
 
-def _kubernetes(match: re.Match[str]) -> CgroupAttribution:
+def _kubernetes(
+    match: re.Match[str], unit: str | None, slice_name: str | None
+) -> CgroupAttribution:
     groups = match.groupdict()
     # Guaranteed pods sit directly under kubepods: the QoS level is absent.
     qos = groups.get("qos") or "guaranteed"
@@ -71,21 +77,33 @@ def _kubernetes(match: re.Match[str]) -> CgroupAttribution:
         container_runtime=_RUNTIME_PREFIXES.get(prefix) if prefix else None,
         pod_uid=groups["uid"].replace("_", "-"),
         qos_class=qos,
+        systemd_unit=unit,
+        systemd_slice=slice_name,
         kind="kubernetes",
     )
 
 
-def _container(runtime: str, kind: str) -> Callable[[re.Match[str]], CgroupAttribution]:
-    def build(match: re.Match[str]) -> CgroupAttribution:
+def _container(runtime: str, kind: str) -> Build:
+    def build(match: re.Match[str], unit: str | None, slice_name: str | None) -> CgroupAttribution:
         return CgroupAttribution(
-            container_id=match.group("id"), container_runtime=runtime, kind=kind
+            container_id=match.group("id"),
+            container_runtime=runtime,
+            systemd_unit=unit,
+            systemd_slice=slice_name,
+            kind=kind,
         )
 
     return build
 
 
-def _lxc(match: re.Match[str]) -> CgroupAttribution:
-    return CgroupAttribution(container_runtime="lxc", lxc_name=match.group("name"), kind="lxc")
+def _lxc(match: re.Match[str], unit: str | None, slice_name: str | None) -> CgroupAttribution:
+    return CgroupAttribution(
+        container_runtime="lxc",
+        systemd_unit=unit,
+        systemd_slice=slice_name,
+        lxc_name=match.group("name"),
+        kind="lxc",
+    )
 
 
 _SHAPES: tuple[_PathShape, ...] = (
@@ -190,8 +208,7 @@ def attribute_cgroup(path: str | None) -> CgroupAttribution:
     for shape in _SHAPES:
         match = shape.pattern.search(path)
         if match:
-            attribution = shape.build(match)
-            return replace(attribution, systemd_unit=unit, systemd_slice=slice_name)
+            return shape.build(match, unit, slice_name)
     kind = "systemd" if unit or slice_name else "other"
     return CgroupAttribution(systemd_unit=unit, systemd_slice=slice_name, kind=kind)
 
@@ -214,7 +231,9 @@ def attribute_paths(*paths: str | None) -> CgroupAttribution:
     covers whole.
     """
     best = CgroupAttribution()
-    for path in paths:
+    for index, path in enumerate(paths):
+        if path in paths[:index]:
+            continue  # the same path attributes the same, and a tie keeps the first
         attribution = attribute_cgroup(path)
         if _specificity(attribution) > _specificity(best):
             best = attribution

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import orjson
+
 from oom_enricher.kernel_lines import (
     EXITING,
     GROUP,
@@ -37,6 +39,9 @@ class ParseState:
     awaiting_limit_path: bool = False  # `killed as a result of limit of ` printed alone
     in_task_table: bool = False
     in_mem_info: bool = False
+    # the task table's rows of plain values (plain_row_pattern) and the keys of their values
+    plain_row: re.Pattern[str] | None = None
+    row_keys: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
 
 
@@ -226,9 +231,15 @@ def on_tasks_title(facts: ReportFacts, m: re.Match[str], state: ParseState) -> N
 
 def on_task_header(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     columns = m["columns"].split()
-    facts.task_columns = columns[:-1] if columns and columns[-1] == "name" else columns
+    _set_task_columns(facts, state, columns[:-1] if columns and columns[-1] == "name" else columns)
     state.in_task_table = True
     state.in_mem_info = False
+
+
+def _set_task_columns(facts: ReportFacts, state: ParseState, columns: list[str]) -> None:
+    facts.task_columns = columns
+    state.plain_row = plain_row_pattern(len(columns)) if columns else None
+    state.row_keys = ("pid", *columns, "name")
 
 
 def on_task_row(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -245,6 +256,44 @@ def on_task_row(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None
     facts.tasks.append(row)
 
 
+# A name a pager or terminal left in place of the rest of a row (_ROW_CUT)
+_CUT_NAMES = frozenset(("…", "...", ">"))
+
+
+def plain_row_pattern(count: int) -> re.Pattern[str]:
+    """A task row (TASK_ROW) of `count` values then a name, every value a plain decimal
+    (`_PLAIN_INTS`) of at most 18 digits, which orjson reads as `int()` does. A row that does
+    not fit is read by on_task_row; one that fits is read the same by take_plain_row.
+
+    Possessive and unrolled: nothing here could match another way after backtracking, and
+    the regex engine is several times faster without repeat bookkeeping.
+    """
+    # `[^\S\n]`: the `rest` of TASK_ROW ends at a line break, and split() parts at any space
+    value = r"-?+[0-9]{1,18}+[^\S\n]++"
+    return re.compile(
+        r"\[\s*+(?P<pid>[0-9]{1,18}+)\]\s++(?P<values>" + value * count + r")(?P<name>\S.*)"
+    )
+
+
+def take_plain_row(facts: ReportFacts, state: ParseState, text: str) -> bool:
+    """Record a row of the open task table if it is a plain one (almost every row): the row
+    on_task_row records, found by one regex and its values read by one orjson call."""
+    m = state.plain_row.match(text) if state.plain_row is not None else None
+    if m is None:
+        return False
+    name = m["name"].strip()
+    if name in _CUT_NAMES:
+        return False  # cut short: on_task_row notes it
+    try:
+        values = orjson.loads(f"[{m['pid']},{','.join(m['values'].split())}]")
+    except orjson.JSONDecodeError:
+        return False  # a leading zero, which JSON does not allow
+    values.append(name)
+    # as many values as keys: `pid`, one per column, `name` (dict keeps a repeated key first)
+    facts.tasks.append(dict(zip(state.row_keys, values, strict=False)))
+    return True
+
+
 def on_task_row_headerless(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     """A row with no header before it (grep output, a paste that starts mid-table), or after
     another line ended its table: some rows may be lost there."""
@@ -254,7 +303,7 @@ def on_task_row_headerless(facts: ReportFacts, m: re.Match[str], state: ParseSta
         columns = infer_task_columns(_leading_numbers(m["rest"]), facts.kernel)
         if columns is None:
             return
-        facts.task_columns = list(columns)
+        _set_task_columns(facts, state, list(columns))
         facts.note_missing("task_header_missing")
     state.in_task_table = True
     on_task_row(facts, m, state)
@@ -497,17 +546,28 @@ def _by_first_character(rules: tuple[Rule, ...]) -> dict[str, tuple[Rule, ...]]:
 
 
 _CANDIDATES = _by_first_character(RULES)
+# x86 stack frames (`[<ffffffff817557fe>] dump_stack+0x46/0x58`), a fifth of a report's lines,
+# start `[<`: the task table's `[ pid ]` and `[ 123]` cannot, nor `\d+ pages` lines.
+_FRAME_CANDIDATES = tuple(
+    rule
+    for rule in _CANDIDATES["["]
+    if rule.name not in ("task-header", "task-row-headerless", "pages-ram", "pages-reserved")
+)
 
 
 def match_rule(text: str) -> tuple[Rule, re.Match[str]] | None:
     """The first rule of RULES matching the stripped line `text`, with its match.
 
     The same answer as trying every regex in order: a rule is skipped only when the line
-    cannot match it (wrong first character, or its literal is absent).
+    cannot match it (wrong first characters, or its literal is absent).
     """
-    candidates = _CANDIDATES.get(text[:1])
-    if candidates is None:
-        candidates = _CANDIDATES[""]
+    first = text[:1]
+    if first == "[":
+        candidates = _FRAME_CANDIDATES if text[1:2] == "<" else _CANDIDATES["["]
+    else:
+        candidates = _CANDIDATES.get(first)
+        if candidates is None:
+            candidates = _CANDIDATES[""]
     for rule in candidates:
         if rule.needle in text:
             m = rule.pattern.match(text)

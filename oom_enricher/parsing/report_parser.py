@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import cast
 
 from oom_enricher.model import ReportBlock
 from oom_enricher.parsing.facts import ReportFacts
@@ -12,8 +13,10 @@ from oom_enricher.parsing.line_rules import (
     STATS_V2_ITEM,
     TASK_ROW,
     ParseState,
+    Rule,
     match_rule,
     on_task_row,
+    take_plain_row,
 )
 from oom_enricher.reassembly.markers import is_elision, is_report_shaped
 
@@ -31,11 +34,32 @@ def parse_block(block: ReportBlock) -> ReportFacts:
 
 def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
     text = message.strip()
-    if not text or is_elision(text):
-        return  # an author's `...` stands for lines left out: it ends no table or block
-    if _continues_context(facts, state, text):
+    if not text:
         return
-    found = match_rule(text)
+    if (
+        state.in_task_table
+        and state.stats_path is None
+        and not state.awaiting_limit_path
+        and take_plain_row(facts, state, text)
+    ):
+        return  # what _continues_context does with the row, sooner (no elision is a row)
+    if (
+        state.stats_path is None
+        and not state.awaiting_limit_path
+        and not state.in_task_table
+        and not state.in_mem_info
+    ):
+        # No block open (most lines): nothing the line may continue. A line a rule matches
+        # is no elision (each rule's literal or regex needs a character no elision has).
+        found = match_rule(text)
+        if found is None and is_elision(text):
+            return
+    else:
+        if is_elision(text):
+            return  # an author's `...` stands for lines left out: it ends no table or block
+        found = _continues_context(facts, state, text)
+        if found is _CONTINUED:
+            return
     if found is not None:
         rule, m = found
         rule.handler(facts, m, state)
@@ -44,42 +68,57 @@ def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
         facts.note_missing("block_interrupted")  # a stats line after its block was ended
 
 
-def _continues_context(facts: ReportFacts, state: ParseState, text: str) -> bool:
-    """Lines whose meaning depends on the line before: v2 stats, split paths, table rows."""
+Found = tuple[Rule, re.Match[str]] | None
+# What _continues_context answers for a line that continues a block (no rule applies then)
+_CONTINUED: Found = cast(Found, ("continued", None))
+_NOT_TRIED: Found = cast(Found, ("not tried", None))
+
+
+def _continues_context(facts: ReportFacts, state: ParseState, text: str) -> Found:
+    """Lines whose meaning depends on the line before: v2 stats, split paths, table rows.
+
+    _CONTINUED for such a line, else match_rule(text), found once: a line that ends a block
+    is looked up in the rules to tell it from a foreign line, and that answer is kept.
+    """
+    found = _NOT_TRIED
     if state.stats_path is not None:
         item = STATS_V2_ITEM.match(text)
         if item:
             facts.stats_by_path[state.stats_path][item["key"]] = int(item["value"])
-            return True
-        if _is_foreign(text):
-            return True  # another driver's line of the same host, printed in between
+            return _CONTINUED
+        found = match_rule(text)
+        if _is_foreign(text, found):
+            return _CONTINUED  # another driver's line of the same host, printed in between
         state.stats_path = None
     if state.awaiting_limit_path:
         state.awaiting_limit_path = False
         path = PATH_ALONE.match(text)
         if path:
             facts.oom_memcg = facts.oom_memcg or path["path"]
-            return True
+            return _CONTINUED
     if state.in_task_table and facts.task_columns:
         row = TASK_ROW.match(text)
         if row:
             on_task_row(facts, row, state)
-            return True
-        if _is_foreign(text):
-            return True
+            return _CONTINUED
+        if found is _NOT_TRIED:
+            found = match_rule(text)
+        if _is_foreign(text, found):
+            return _CONTINUED
         state.in_task_table = False
     if state.in_mem_info and not text.startswith(("Node", "lowmem_reserve", "DMA", "Normal")):
         items = MEM_INFO_ITEMS.findall(text)
         if items and text.split(":", 1)[0].replace("_", "").isalpha():
             for key, value in items:
                 facts.mem_info.setdefault(key.lower(), int(value))
-            return True
-    return False
+            return _CONTINUED
+    return match_rule(text) if found is _NOT_TRIED else found
 
 
-def _is_foreign(text: str) -> bool:
-    """A line no OOM report prints: it interrupts a block without ending it."""
-    return not is_report_shaped(text) and match_rule(text) is None
+def _is_foreign(text: str, found: Found) -> bool:
+    """A line no OOM report prints (`found`: the rule it matches): it interrupts a block
+    without ending it."""
+    return found is None and not is_report_shaped(text)
 
 
 def _settle_cgroup_paths(facts: ReportFacts) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from oom_enricher.decimal_text import is_decimal
 from oom_enricher.parsing.facts import ReportFacts, Victim
 
 DEFAULT_PAGE_SIZE = 4096
@@ -27,13 +28,13 @@ def victims_of(facts: ReportFacts) -> list[Victim]:
     if facts.reaped:
         pid, name = facts.reaped[0]
         return [Victim(pid=pid, name=name, source="reaper")]
-    if facts.summary.get("pid", "").isdigit():
+    if is_decimal(facts.summary.get("pid", "")):
         uid = facts.summary.get("uid", "")
         return [
             Victim(
                 pid=int(facts.summary["pid"]),
                 name=facts.summary.get("task", ""),
-                uid=int(uid) if uid.isdigit() else None,
+                uid=int(uid) if is_decimal(uid) else None,
                 source="summary",
             )
         ]

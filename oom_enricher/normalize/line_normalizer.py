@@ -8,6 +8,7 @@ from datetime import datetime, tzinfo
 
 import orjson
 
+from oom_enricher.decimal_text import is_decimal
 from oom_enricher.model import LogLine, ShippedRecord
 from oom_enricher.normalize.multiline import (
     RSYSLOG_NEWLINE,
@@ -264,8 +265,8 @@ class LineNormalizer:
             LogLine(
                 message=piece,
                 host=host,
-                timestamp=from_epoch_micros(int(realtime)) if realtime.isdigit() else None,
-                monotonic=int(mono) / 1_000_000 if mono.isdigit() else None,
+                timestamp=from_epoch_micros(int(realtime)) if is_decimal(realtime) else None,
+                monotonic=int(mono) / 1_000_000 if is_decimal(mono) else None,
                 is_kernel=is_kernel,
                 program=None if is_kernel else ident,
                 raw=raw,

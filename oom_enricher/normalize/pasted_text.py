@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import orjson
 
+from oom_enricher.decimal_text import is_decimal
 from oom_enricher.model import ShippedRecord
 from oom_enricher.normalize.prefix_rules import PrefixContext, host_field, match_prefix
 from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, parse_iso
@@ -335,7 +336,7 @@ def _loki_values(values: list, host: str | None) -> Iterator[_Piece]:
     for pair in values:
         if isinstance(pair, list) and len(pair) >= 2 and isinstance(pair[1], str):
             stamp = pair[0]
-            time = from_epoch_micros(int(stamp) // 1000) if str(stamp).isdigit() else None
+            time = from_epoch_micros(int(stamp) // 1000) if is_decimal(str(stamp)) else None
             yield _Piece(pair[1], len(pair[1]), host, time)
 
 
@@ -366,6 +367,6 @@ def _inner(record: dict, outer: str, key: str) -> object:
 def _time_of(record: dict) -> datetime | None:
     for key in TIME_KEYS:
         stamp = record.get(key)
-        if isinstance(stamp, str) and stamp[:4].isdigit():
+        if isinstance(stamp, str) and is_decimal(stamp[:4]):
             return parse_iso(stamp, UTC)
     return None

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import orjson
 
+from oom_enricher.decimal_text import is_signed_decimal
 from oom_enricher.kernel_lines import (
     EXITING,
     GROUP,
@@ -246,6 +247,7 @@ def on_task_row(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None
     """A row under a header: the header's columns, then the name (which may have been cut)."""
     numbers, name = _row_values(m["rest"], len(facts.task_columns))
     if not numbers:
+        facts.note_missing("unreadable_line")  # a damaged row: the table lacks a task
         return
     row: dict = {"pid": int(m["pid"])}
     row.update(zip(facts.task_columns, numbers, strict=False))
@@ -376,7 +378,7 @@ def _row_values(rest: str, count: int) -> tuple[list[int], str | None]:
         return list(map(int, values)), None if _ROW_CUT.fullmatch(name) else name
     numbers: list[int] = []
     for index, part in enumerate(parts[:count]):
-        if _is_int(part):
+        if is_signed_decimal(part):
             numbers.append(int(part))
         elif index == len(parts) - 1 and _ROW_CUT.search(part):
             return numbers, None
@@ -391,7 +393,7 @@ def _row_values(rest: str, count: int) -> tuple[list[int], str | None]:
 def _leading_numbers(rest: str) -> list[int]:
     numbers = []
     for part in rest.split():
-        if not _is_int(part):
+        if not is_signed_decimal(part):
             break
         numbers.append(int(part))
     return numbers
@@ -482,10 +484,6 @@ def on_ub_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> Non
 def _note_prefix(facts: ReportFacts, prefix: str | None) -> None:
     if prefix:
         facts.kill_prefixes.add(prefix.strip())
-
-
-def _is_int(text: str) -> bool:
-    return text.lstrip("-").isdigit()
 
 
 class Rule(NamedTuple):

@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from oom_enricher.decimal_text import is_decimal
+
 log = logging.getLogger(__name__)
 
 HEADER = struct.Struct("<IIQ")
@@ -87,7 +89,7 @@ class Journal:
     def _scan(self) -> list[_Segment]:
         segments = []
         for path in self.directory.iterdir():
-            if path.suffix != SUFFIX or not path.stem.isdigit() or not path.is_file():
+            if path.suffix != SUFFIX or not is_decimal(path.stem) or not path.is_file():
                 self.stats.skipped_files += 1
                 log.error("journal: %s is not a segment file; ignored", path)
                 continue

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from oom_enricher.decimal_text import is_decimal
 from oom_enricher.model import ShippedRecord
 from oom_enricher.sources.record_shapes import FACILITIES
 
@@ -144,11 +145,11 @@ def parse_message(raw: str, *, now: datetime | None = None, zone: tzinfo = UTC) 
     rest = raw
     if rest.startswith("<"):
         close = rest.find(">", 1, 5)
-        if close > 1 and rest[1:close].isdigit():
+        if close > 1 and is_decimal(rest[1:close]):
             pri = int(rest[1:close])
             rest = rest[close + 1 :]
     m = RFC5424.match(rest)
-    if m and pri is not None and (m["ts"] == "-" or m["ts"][:4].isdigit()):
+    if m and pri is not None and (m["ts"] == "-" or is_decimal(m["ts"][:4])):
         msg = _skip_structured_data(rest[m.end() :]).removeprefix("\ufeff")
         nil = {"-": None}
         return SyslogMessage(
@@ -194,7 +195,7 @@ def to_record(
         fields["is_kernel"] = message.app == "kernel"
     elif message.pri is not None and message.pri >> 3 == 0:
         fields["is_kernel"] = True
-    if message.procid and message.procid.isdigit():
+    if message.procid and is_decimal(message.procid):
         fields["pid"] = int(message.procid)
     host = message.host or (peer if host_fallback == "peer" else None)
     return ShippedRecord(

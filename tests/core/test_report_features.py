@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import orjson
 import pytest
 
 from oom_enricher.pipeline import documents_from_lines, iter_documents
@@ -174,6 +178,44 @@ def test_a_row_cut_before_the_name_keeps_its_numbers(cut):
         del kept["oom_score_adj"]  # a number cut in the middle is no number
     assert oom["tasks"] == [TASKS_5_15[0], kept]
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["--5", "2771²", "２７７１", "-"],  # damaged bytes, a superscript, full-width digits, a sign
+)
+def test_a_task_row_with_a_value_that_is_no_number_is_dropped_and_the_report_is_not_complete(
+    value,
+):
+    damaged = ROWS_5_15.splitlines()[0].replace("2771", value, 1)
+    rows = damaged + "\n" + ROWS_5_15.splitlines()[1] + "\n"
+    oom = only(HEADER_5_15 + TABLE_HEADER + rows + KILL_5_15)["oom"]
+    assert oom["tasks"] == [TASKS_5_15[1]]
+    assert oom["victims"][0]["pid"] == 1021
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "unreadable_line")
+
+
+def test_parse_of_a_file_with_a_damaged_task_row_writes_the_other_reports(tmp_path):
+    seed = (REPO / "tests" / "corpus" / "seed-docker-beam.log").read_text()
+    damaged = seed.replace("     48        3", "    --5        3", 1)
+    assert damaged != seed
+    path = tmp_path / "two.log"
+    path.write_text(damaged + HEADER_5_15 + TABLE_HEADER + ROWS_5_15 + KILL_5_15)
+    docs = [orjson.loads(line) for line in _parse_cli(path).splitlines()]
+    assert [doc["oom"]["victims"][0]["pid"] for doc in docs] == [20977, 1021]
+    assert docs[0]["oom"]["incomplete_reason"] == "unreadable_line"
+    assert docs[1]["oom"]["complete"] is True
+
+
+def _parse_cli(path) -> bytes:
+    done = subprocess.run(
+        [sys.executable, "-m", "oom_enricher", "parse", str(path)],
+        capture_output=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout
 
 
 # -- honesty: complete only when nothing is missing -----------------------------------------

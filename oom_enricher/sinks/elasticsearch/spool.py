@@ -16,6 +16,8 @@ from pathlib import Path
 
 import orjson
 
+from oom_enricher.decimal_text import is_decimal
+
 SEGMENT_SUFFIX = ".jsonl"
 TMP_SUFFIX = ".tmp"
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ class DiskSpool:
         """Segments (NUMBER.jsonl) in order; anything else in the directory is left alone."""
         segments, strays = [], []
         for path in self.directory.glob(f"*{SEGMENT_SUFFIX}"):
-            (segments if path.stem.isdigit() else strays).append(path)
+            (segments if is_decimal(path.stem) else strays).append(path)
         if strays:
             log.warning(
                 "spool %s: ignoring %d file(s) that are not spool segments, e.g. %s",

@@ -247,7 +247,9 @@ def on_task_row(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None
     """A row under a header: the header's columns, then the name (which may have been cut)."""
     numbers, name = _row_values(m["rest"], len(facts.task_columns))
     if not numbers:
-        facts.note_missing("unreadable_line")  # a damaged row: the table lacks a task
+        # the table lacks a task: a row cut right after its pid, or one with a damaged value
+        rest = m["rest"].strip()
+        facts.note_missing("truncated_line" if _ROW_CUT.search(rest) else "unreadable_line")
         return
     row: dict = {"pid": int(m["pid"])}
     row.update(zip(facts.task_columns, numbers, strict=False))

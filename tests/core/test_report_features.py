@@ -195,6 +195,14 @@ def test_a_task_row_with_a_value_that_is_no_number_is_dropped_and_the_report_is_
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "unreadable_line")
 
 
+@pytest.mark.parametrize("cut", ["[    612] …", "[    612]     0 ..."])
+def test_a_row_cut_right_after_its_pid_is_a_truncated_line(cut):
+    rows = cut + "\n" + ROWS_5_15.splitlines()[1] + "\n"
+    oom = only(HEADER_5_15 + TABLE_HEADER + rows + KILL_5_15)["oom"]
+    assert [task["pid"] for task in oom["tasks"]][-1] == 1021
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")
+
+
 def test_parse_of_a_file_with_a_damaged_task_row_writes_the_other_reports(tmp_path):
     seed = (REPO / "tests" / "corpus" / "seed-docker-beam.log").read_text()
     damaged = seed.replace("     48        3", "    --5        3", 1)

@@ -173,10 +173,7 @@ class Assembler:
             self._late[key] = [*ahead, line]  # its later lines came first: put them in order
             return []
         if stamp is not None:
-            if newest is not None and stamp > newest:
-                self._newest[key] = stamp  # what `_note_stamp` does with a newer stamp
-            else:
-                self._note_stamp(key, stamp, newest)
+            self._note_stamp(key, stamp, newest)
         if report is None:
             return self._feed_idle(key, line, found)
         if report.is_duplicate(line):
@@ -188,13 +185,7 @@ class Assembler:
         if report.phase == BODY and found is None:
             # A line of a report's body (most lines read): `_feed_body` appends it, and the
             # stream age is checked with the seconds the report took from it.
-            seconds = self._append(key, report, line)
-            first = report.first_time
-            if (
-                seconds is not None
-                and first is not None
-                and seconds - first > self.bounds.max_stream_age
-            ):
+            if self._past_stream_age(report, self._append(key, report, line)):
                 self._close_into(done, key, "max_stream_age")
             return done
         if report.phase == BODY:
@@ -650,11 +641,15 @@ class Assembler:
 
     def _check_stream_age(self, key: str, line: LogLine, done: list[ReportBlock]) -> None:
         report = self._open.get(key)
-        stamp = report.seconds(line) if report is not None else None
-        if report is None or stamp is None or report.first_time is None:
-            return
-        if stamp - report.first_time > self.bounds.max_stream_age:
+        if report is not None and self._past_stream_age(report, report.seconds(line)):
             self._close_into(done, key, "max_stream_age")
+
+    def _past_stream_age(self, report: OpenReport, seconds: float | None) -> bool:
+        """Whether a line at `seconds` on the report's clock is too far past its first."""
+        first = report.first_time
+        if seconds is None or first is None:
+            return False
+        return seconds - first > self.bounds.max_stream_age
 
     def _look_back(self, line: LogLine) -> list[LogLine]:
         """Recent lines of the same host that belong to this report's unseen beginning."""

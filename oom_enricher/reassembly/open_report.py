@@ -68,12 +68,8 @@ class OpenReport:
 
     def is_duplicate(self, line: LogLine) -> bool:
         """A line with a kernel sequence number or stamp that this report already holds."""
-        # `line_identity`, inline: this runs for every line of a report
-        if line.seq is not None:
-            identity: tuple = ("seq", line.seq, line.message.strip())
-        elif line.monotonic is not None:
-            identity = ("mono", line.monotonic, line.message.strip())
-        else:
+        identity = line_identity(line)
+        if identity is None:
             return False  # unstamped lines may repeat legitimately (stack frames)
         seen = self._seen
         if seen is None:

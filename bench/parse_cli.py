@@ -8,7 +8,9 @@ sparse (about 0.13 per MiB). Runs alternate grep, `parse` as users run it (the d
 `--jobs`: one process per CPU on a file this big) and `parse --jobs 1` (one process), so the
 effect of splitting is visible; the best wall time of each is taken and the ratios to grep
 printed. Both parse runs must write the same documents. The start-up line times the same
-commands on an empty file.
+commands on an empty file. The interpreter line times a fixed pure-Python loop: grep is
+bound by memory and parse by the interpreter, so between machines (or one machine under
+neighbours' load) the ratios move with it; compare ratios only where it is close.
 
     .venv/bin/python -m bench.parse_cli [--size-mib 1024] [--repeat 3]
 """
@@ -87,6 +89,18 @@ def measure(path: Path, repeat: int, workdir: Path) -> dict:
     }
 
 
+def interpreter_seconds(loops: int = 5_000_000) -> float:
+    """The best of three runs of a fixed pure-Python loop: grep is bound by memory and parse by
+    the interpreter, so the ratio moves with the machine's speed as much as with parse."""
+    best = float("inf")
+    for _ in range(3):
+        start, total = time.perf_counter(), 0
+        for i in range(loops):
+            total += i
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -102,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  parse {start['parse_s']:6.3f} s  parse --jobs 1 {start['jobs1_s']:6.3f} s",
             flush=True,
         )
+        print(f"interpreter: a 5M-step Python loop {interpreter_seconds():6.3f} s", flush=True)
         for name, share in DENSITIES.items():
             path = ensure_file(args.size_mib, args.hosts, share)
             size_mib = os.path.getsize(path) / 2**20

@@ -159,6 +159,7 @@ class ServeApp:
             self._hosts_of,
             fallback=self.shape.host_fallback,
             message_keys=(message_key.rsplit(".", 1)[-1],) if message_key else (),
+            max_objects=config.limits.max_decoded_objects,
         )
         # The prefilter tells a line that may amend a report on a record's bytes while its
         # message is not cut (a cut line may end where its bytes go on).

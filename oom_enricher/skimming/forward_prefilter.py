@@ -36,7 +36,12 @@ from oom_enricher.reassembly.markers import (
     SKIM_NEEDLES,
 )
 from oom_enricher.skimming.marker_finder import hyperscan, hyperscan_literal
-from oom_enricher.sources.forward_codec import ext_hook
+from oom_enricher.sources.forward_codec import (
+    DEFAULT_MAX_OBJECTS,
+    FrameError,
+    ext_hook,
+    unpack_bounded,
+)
 
 SURROGATE = "surrogateescape"
 REBUILD_AFTER = 16  # hosts searched one by one before the host database is rebuilt
@@ -166,7 +171,13 @@ class _AmendFinder:
     """Which entries may hold a line that amends an emitted report: an AMEND_PATTERNS hit
     reads the entry; an AMEND_MAYBE hit (often a number's bytes) has its text looked at."""
 
-    def __init__(self, message_keys: tuple[str, ...], use_hyperscan: bool) -> None:
+    def __init__(
+        self,
+        message_keys: tuple[str, ...],
+        use_hyperscan: bool,
+        max_objects: int = DEFAULT_MAX_OBJECTS,
+    ) -> None:
+        self._max_objects = max_objects
         keys = [key.encode("utf-8", SURROGATE).lower() for key in message_keys]
         names = (b"message", b"msg", b"log", b"unmatched_line", *keys)
         self._message_key = re.compile(b"|".join(re.escape(name) for name in names), re.I)
@@ -234,9 +245,9 @@ class _AmendFinder:
         """The patterns on the entry's strings alone (not its numbers' bytes); True also when
         a message key holds no short string, whose lines the bytes do not show."""
         try:
-            entry = msgpack.unpackb(raw, raw=True, strict_map_key=False)
-        except (msgpack.UnpackException, ValueError):
-            return True
+            entry = unpack_bounded(raw, self._max_objects, raw=True, strict_map_key=False)
+        except (msgpack.UnpackException, ValueError, FrameError):
+            return True  # read: decoding it refuses what cannot be read
         texts: list[bytes] = []
         if not self._texts(entry, texts):
             return True
@@ -301,8 +312,10 @@ class ForwardPrefilter:
         use_hyperscan: bool = True,
         lookback_bytes: int = LOOKBACK_BYTES,
         message_keys: tuple[str, ...] = (),
+        max_objects: int = DEFAULT_MAX_OBJECTS,
     ) -> None:
-        """`message_keys`: keys a record's message is read from besides the usual ones."""
+        """`message_keys`: keys a record's message is read from besides the usual ones;
+        `max_objects`: what decoding one entry may build (`SourceLimits.max_decoded_objects`)."""
         self.hosts_of = hosts_of
         self.fallback = fallback  # "peer", "tag" or "none", as ShapeOptions.host_fallback
         self._markers = markers
@@ -316,14 +329,15 @@ class ForwardPrefilter:
             [],
             frozenset(),
         )
-        self._amend = _AmendFinder(message_keys, use_hyperscan)
+        self._amend = _AmendFinder(message_keys, use_hyperscan, max_objects)
+        self._max_objects = max_objects
         self._built: frozenset[str] = frozenset()
         # Seconds spent searching hosts one by one since the database was built, and what
         # building it cost: once the searches cost as much, rebuilding is cheaper.
         self._search_time = 0.0
         self._build_time = 0.0
         self._counter = EntryCounter()
-        self.lookback = RawLookback(lookback_bytes)
+        self.lookback = RawLookback(lookback_bytes, max_objects)
 
     def refresh(self, open_hosts: Collection[str], amendable: Collection[str] = ()) -> None:
         """The hosts with a report in progress changed (after a batch was fed); `amendable`:
@@ -419,7 +433,7 @@ class ForwardPrefilter:
         fallback = self.fallback_key(tag, peer)
         for index in sorted({bisect.bisect_right(starts, hit) - 1 for hit in markers}):
             start, end = spans[index]
-            record = _decode_record(payload[start:end])
+            record = _decode_record(payload[start:end], self._max_objects)
             if record is None:
                 continue
             for host in self.hosts_of(record, tag, peer):
@@ -429,12 +443,19 @@ class ForwardPrefilter:
         return named
 
 
-def _decode_record(raw: bytes) -> dict | None:
+def _decode_record(raw: bytes, max_objects: int) -> dict | None:
+    """The record of one entry; None when it has none or cannot be decoded within
+    `max_objects` (decoding it with its request then refuses the request)."""
     try:
-        entry = msgpack.unpackb(
-            raw, raw=False, unicode_errors=SURROGATE, ext_hook=ext_hook, strict_map_key=False
+        entry = unpack_bounded(
+            raw,
+            max_objects,
+            raw=False,
+            unicode_errors=SURROGATE,
+            ext_hook=ext_hook,
+            strict_map_key=False,
         )
-    except (msgpack.UnpackException, ValueError):
+    except (msgpack.UnpackException, ValueError, FrameError):
         return None
     if isinstance(entry, list) and len(entry) >= 2 and isinstance(entry[1], dict):
         return entry[1]
@@ -449,8 +470,9 @@ class RawLookback:
     only when it happens).
     """
 
-    def __init__(self, max_bytes: int = LOOKBACK_BYTES) -> None:
+    def __init__(self, max_bytes: int = LOOKBACK_BYTES, max_objects: int = DEFAULT_MAX_OBJECTS):
         self.max_bytes = max_bytes
+        self.max_objects = max_objects
         self._requests: deque[_RawRequest] = deque()
         self._bytes = 0
         self._lock = threading.Lock()  # requests are added from decoding threads too
@@ -487,7 +509,7 @@ class RawLookback:
                 raw = payload[start:end]
                 if needle_bytes is not None and needle_bytes not in raw:
                     continue
-                record = _decode_record(raw)
+                record = _decode_record(raw, self.max_objects)
                 if record is not None:
                     found.append((record, tag, peer))
             if request is upto:

@@ -23,6 +23,7 @@ SURROGATE = "surrogateescape"
 SIGNAL_LOGS = 0
 DEFAULT_MAX_ENTRIES = 200_000
 DEFAULT_MAX_RATIO = 200.0
+DEFAULT_MAX_OBJECTS = 2_000_000
 INFLATE_STEP = 1024 * 1024  # bytes inflated at a time, fed to the entry decoder
 RATIO_FLOOR = 1024 * 1024  # small requests may always inflate this far
 
@@ -54,10 +55,60 @@ def ext_hook(code: int, data: bytes) -> Any:
     return msgpack.ExtType(code, data)
 
 
-def new_unpacker(max_buffer_size: int, max_entries: int = DEFAULT_MAX_ENTRIES) -> msgpack.Unpacker:
+class ObjectBudget:
+    """The objects one request may decode into: the elements of its arrays and maps, and the
+    containers themselves.
+
+    Bytes alone do not bound memory: a one-byte empty array becomes a 56-byte list, so a
+    29 MiB frame of nested empty arrays decodes into 2.2 GB, and one of two-letter strings
+    into 0.8 GB. msgpack calls the hooks as each container completes, so a refusal comes
+    while the request is still being built. The caller resets the budget after each whole
+    request (a request decoded across several reads keeps counting)."""
+
+    __slots__ = ("limit", "left")
+
+    def __init__(self, limit: int = DEFAULT_MAX_OBJECTS) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def reset(self) -> None:
+        self.left = self.limit
+
+    def list_hook(self, items: list) -> list:
+        self.left -= len(items) + 1
+        if self.left < 0:
+            self._refuse()
+        return items
+
+    def map_hook(self, mapping: dict) -> dict:
+        self.left -= 2 * len(mapping) + 1
+        if self.left < 0:
+            self._refuse()
+        return mapping
+
+    def _refuse(self) -> None:
+        self.left = self.limit  # the unpacker is dropped with its connection or request
+        raise FrameError("too_many_objects", f"request decodes into more than {self.limit} objects")
+
+
+def unpack_bounded(data: bytes, max_objects: int = DEFAULT_MAX_OBJECTS, /, **options: Any) -> Any:
+    """`msgpack.unpackb(data, **options)` within an ObjectBudget (FrameError past it)."""
+    budget = ObjectBudget(max_objects)
+    return msgpack.unpackb(data, list_hook=budget.list_hook, object_hook=budget.map_hook, **options)
+
+
+def new_unpacker(
+    max_buffer_size: int,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    budget: ObjectBudget | None = None,
+) -> msgpack.Unpacker:
     """Streaming unpacker for one connection; frames larger than the buffer raise BufferFull,
     arrays and maps longer than `max_entries` raise ValueError as soon as their header is
-    read (a 31 MiB frame of `[0,{}]` entries would otherwise become 10 million lists)."""
+    read (a 31 MiB frame of `[0,{}]` entries would otherwise become 10 million lists), and
+    a request that decodes into more objects than `budget` allows raises FrameError."""
+    hooks = {}
+    if budget is not None:
+        hooks = {"list_hook": budget.list_hook, "object_hook": budget.map_hook}
     return msgpack.Unpacker(
         raw=False,
         unicode_errors=SURROGATE,
@@ -66,6 +117,7 @@ def new_unpacker(max_buffer_size: int, max_entries: int = DEFAULT_MAX_ENTRIES) -
         max_buffer_size=max_buffer_size,
         max_array_len=max_entries,
         max_map_len=max_entries,
+        **hooks,
     )
 
 
@@ -194,7 +246,10 @@ def _collect(
             request.offsets.append(offsets[index])
 
 
-def _packed_entries(pieces: Iterator[bytes], buffer: int, max_entries: int) -> Iterator[Any]:
+def _packed_entries(
+    pieces: Iterator[bytes], buffer: int, max_entries: int, max_objects: int
+) -> Iterator[Any]:
+    budget = ObjectBudget(max_objects)  # for all entries: the request holds them together
     inner = msgpack.Unpacker(
         raw=False,
         unicode_errors=SURROGATE,
@@ -203,6 +258,8 @@ def _packed_entries(pieces: Iterator[bytes], buffer: int, max_entries: int) -> I
         max_buffer_size=max(buffer, 1),
         max_array_len=max_entries,
         max_map_len=max_entries,
+        list_hook=budget.list_hook,
+        object_hook=budget.map_hook,
     )
     fed = 0
     try:
@@ -231,6 +288,7 @@ def decode_request(
     max_entries: int = DEFAULT_MAX_ENTRIES,
     max_ratio: float = DEFAULT_MAX_RATIO,
     select: Select | None = None,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
 ) -> ForwardRequest:
     """Turn one top-level msgpack object into a ForwardRequest, or raise FrameError."""
     if not isinstance(obj, list) or len(obj) < 2:
@@ -269,15 +327,23 @@ def decode_request(
             limit = inflate_limit(len(payload), max_decompressed, max_ratio)
             pieces = inflate(payload, limit)
         if select is not None:
-            _collect_selected(b"".join(pieces), request, now, limit, max_entries, select)
+            payload = b"".join(pieces)
+            _collect_selected(payload, request, now, limit, max_entries, select, max_objects)
             return request
-        _collect(_packed_entries(pieces, limit, max_entries), request, now, max_entries)
+        entries = _packed_entries(pieces, limit, max_entries, max_objects)
+        _collect(entries, request, now, max_entries)
         return request
     return _message(tag, obj, now)
 
 
 def _collect_selected(
-    payload: bytes, request: ForwardRequest, now: float, limit: int, max_entries: int, select
+    payload: bytes,
+    request: ForwardRequest,
+    now: float,
+    limit: int,
+    max_entries: int,
+    select: Select,
+    max_objects: int,
 ) -> None:
     """Only the entries `select` chose are decoded (the payload is whole: inflated within
     `limit`)."""
@@ -285,11 +351,17 @@ def _collect_selected(
         selection = select(payload, request.tag)
     except UNDECODABLE as exc:  # entry boundaries are found by msgpack too
         raise undecodable(exc) from None
-    collect_selection(payload, request, now, limit, max_entries, selection)
+    collect_selection(payload, request, now, limit, max_entries, selection, max_objects)
 
 
 def collect_selection(
-    payload: bytes, request: ForwardRequest, now: float, limit: int, max_entries: int, selection
+    payload: bytes,
+    request: ForwardRequest,
+    now: float,
+    limit: int,
+    max_entries: int,
+    selection: Any,
+    max_objects: int = DEFAULT_MAX_OBJECTS,
 ) -> None:
     """Decodes the entries of `selection` (byte spans of payload) into request."""
     request.selection = selection
@@ -301,7 +373,7 @@ def collect_selection(
     if selection.unread:
         chosen = b"".join(payload[start:end] for start, end in selection.spans)
     offsets = [start for start, _ in selection.spans]
-    entries = _packed_entries(iter((chosen,)), limit, max_entries)
+    entries = _packed_entries(iter((chosen,)), limit, max_entries, max_objects)
     _collect(entries, request, now, max_entries, offsets)
 
 

@@ -31,6 +31,7 @@ from oom_enricher.sources.forward_codec import (
     AckPacker,
     ForwardRequest,
     FrameError,
+    ObjectBudget,
     collect_selection,
     decode_request,
     new_unpacker,
@@ -148,7 +149,7 @@ class ConnectionRefused(Exception):
 
 
 def _complete_requests(
-    unpacker: msgpack.Unpacker,
+    unpacker: msgpack.Unpacker, budget: ObjectBudget
 ) -> tuple[list[tuple[Any, int]], FrameError | None]:
     """Every complete request in the buffer with its size on the wire, and the refusal that
     stopped the decoding, if any (the requests before it are still served)."""
@@ -159,8 +160,11 @@ def _complete_requests(
             obj = next(unpacker)
         except StopIteration:
             return out, None
+        except FrameError as exc:
+            return out, exc
         except UNDECODABLE as exc:
             return out, undecodable(exc)
+        budget.reset()
         out.append((obj, unpacker.tell() - before))
 
 
@@ -390,11 +394,13 @@ class ForwardServer:
         if self._tls is not None:
             await self._start_tls(conn)
         limits = self.limits
-        unpacker = new_unpacker(limits.max_frame_bytes, limits.max_entries_per_request)
+        budget = ObjectBudget(limits.max_decoded_objects)
+        unpacker = new_unpacker(limits.max_frame_bytes, limits.max_entries_per_request, budget)
         client_hostname, fed = "", 0
         first = b""
         if self.config.handshake is not None:
             client_hostname, fed = await self._handshake(conn, unpacker)
+            budget.reset()  # the PING was counted
         else:
             first = await self._first_bytes(conn)
             if not first:
@@ -404,7 +410,7 @@ class ForwardServer:
                 # request never starts with these bytes (positive fixints).
                 await self._serve_json(conn, first)
                 return None
-        session = _Session(self, conn, unpacker, client_hostname, fed)
+        session = _Session(self, conn, unpacker, budget, client_hostname, fed)
         session.start(first)
         return session
 
@@ -454,9 +460,11 @@ class ForwardServer:
         conn, unpacker = session.conn, session.unpacker
         while True:
             if session.fed - unpacker.tell() >= self.limits.offload_bytes:
-                requests, refusal = await self._off_loop(_complete_requests, unpacker)
+                requests, refusal = await self._off_loop(
+                    _complete_requests, unpacker, session.budget
+                )
             else:
-                requests, refusal = _complete_requests(unpacker)
+                requests, refusal = _complete_requests(unpacker, session.budget)
             pending: list[tuple[Any, int, ForwardRequest | None]] = [
                 (obj, size, None) for obj, size in requests
             ]
@@ -489,6 +497,7 @@ class ForwardServer:
             max_entries=limits.max_entries_per_request,
             max_ratio=limits.max_decompression_ratio,
             select=select,
+            max_objects=limits.max_decoded_objects,
         )
 
     def _decoded(self, conn: ForwardConnection, request: ForwardRequest) -> None:
@@ -580,7 +589,13 @@ class ForwardServer:
         limits = self.limits
         limit = max(limits.max_decompressed_bytes, len(payload))
         collect_selection(
-            payload, request, time.time(), limit, limits.max_entries_per_request, selection
+            payload,
+            request,
+            time.time(),
+            limit,
+            limits.max_entries_per_request,
+            selection,
+            limits.max_decoded_objects,
         )
         return request
 
@@ -740,12 +755,14 @@ class _Session:
         server: ForwardServer,
         conn: ForwardConnection,
         unpacker: msgpack.Unpacker,
+        budget: ObjectBudget,
         client_hostname: str,
         fed: int,
     ) -> None:
         self.server = server
         self.conn = conn
         self.unpacker = unpacker
+        self.budget = budget  # the unpacker's: reset after each whole request
         self.client_hostname = client_hostname
         self.fed = fed  # bytes fed to the unpacker
         self._backlog: list[bytes] = []  # bytes received while the task holds the unpacker
@@ -868,7 +885,7 @@ class _Session:
                 self.conn.write(acks[0] if len(acks) == 1 else b"".join(acks))
 
     def _serve_requests(self, acks: list[bytes]) -> None:
-        server, unpacker, conn = self.server, self.unpacker, self.conn
+        server, unpacker, conn, budget = self.server, self.unpacker, self.conn, self.budget
         offload = server.limits.offload_bytes
         try:
             # tell() == fed: nothing left to decode (cheaper than a StopIteration)
@@ -887,6 +904,7 @@ class _Session:
                 except UNDECODABLE as exc:
                     self._fail(undecodable(exc))
                     return
+                budget.reset()
                 if obj is None:
                     continue  # keepalive no-op
                 done, request = server._quick(conn, obj, self.client_hostname, acks)

@@ -34,6 +34,9 @@ class SourceLimits:
     request_deadline: float = 60.0  # a started request (or syslog frame) must end within this
     max_frame_bytes: int = 32 * MiB  # one forward request on the wire
     max_entries_per_request: int = 200_000  # decoded log entries (Fluentd 8 MB chunks fit)
+    # decoded array and map elements per request: at most ~130 MB of objects, however they
+    # nest (a Forward-mode frame of 200,000 two-field records holds 1.6 million)
+    max_decoded_objects: int = 2_000_000
     max_decompressed_bytes: int = 64 * MiB  # one CompressedPackedForward request, inflated
     max_decompression_ratio: float = 200.0  # inflated / compressed (kernel text gzips ~10-30x)
     max_line_bytes: int = 64 * KiB  # a syslog message; printk lines are at most 1 KiB

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import resource
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import pytest
 from oom_enricher.serve.app import ServeApp
 from oom_enricher.serve.config import from_dict
 from tests.peers.forward_client import RawForwardClient
+from tests.sources.test_forward_abuse import amplifying_record
 
 pytestmark = pytest.mark.integration
 
@@ -111,6 +113,51 @@ def test_idle_sockets_at_a_low_descriptor_limit_do_not_stop_ingestion_or_health(
     log = (tmp_path / "serve.log").read_text()
     assert "Too many open files" not in log, log[-3000:]
     assert "connection cap 960" in log
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_object_amplification_keeps_serve_within_its_memory_max(tmp_path):
+    """29 MiB requests that decode into tens of times their bytes (a PackedForward entry the
+    prefilter reads for its "oom", a Forward-mode frame) are refused while they decode;
+    serve's peak RSS stays far below the unit's MemoryMax=512M (2.2 GB on the starting
+    main), and the next chunk is acked."""
+    forward, http = free_port(), free_port()
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        f"[http]\nport = {http}\n[sources.forward]\nport = {forward}\n[sinks.stdout]\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oom_enricher", "serve", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - the child owns it
+    )
+    entry = b"\x92\xce" + struct.pack(">I", 1790000000) + amplifying_record("empty arrays")
+    frames = [
+        msgpack.packb(["kern", entry, {"chunk": "packed"}]),
+        b"\x93\xa4kern\x91" + entry + msgpack.packb({"chunk": "forward"}),
+    ]
+    try:
+        wait_until_serving(forward, proc)
+        for frame in frames:
+            with socket.create_connection(("127.0.0.1", forward), timeout=120) as s:
+                with contextlib.suppress(ConnectionError):
+                    s.sendall(frame)
+                with contextlib.suppress(ConnectionError):
+                    assert s.recv(4096) == b"", "a refused request is never acked"
+        assert acked_chunk(forward, "after") == {"ack": "after"}
+        _, text = http_get(http, "/metrics")
+        refused = 'oom_enricher_errors_total{kind="too_many_objects",source="forward"}'
+        assert metric(text, refused) == 2
+        assert peak_rss_mb(proc.pid) < 400
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 ODD_TIMES = [float("nan"), float("inf"), 1e20]

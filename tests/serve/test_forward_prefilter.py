@@ -13,6 +13,7 @@ from oom_enricher.pipeline import documents_from_lines
 from oom_enricher.serve.app import ServeApp
 from oom_enricher.serve.config import ServeConfig
 from oom_enricher.serve.processor import Processor
+from oom_enricher.skimming.forward_prefilter import ForwardPrefilter, entry_spans
 from oom_enricher.sources.record_shapes import from_record
 from tests.serve.fleet import (
     ListSink,
@@ -288,3 +289,19 @@ def test_count_of_a_request_that_cannot_matter_agrees_with_its_selection_and_kee
         assert len(counted.lookback.entries(counted.lookback._requests[0], len(payload), None)) == (
             len(entries)
         ), name
+
+
+def test_prefilter_decodes_each_entry_within_the_object_budget():
+    """The prefilter's own decodes (the host of a marker entry, the look-back) stop at
+    `max_objects`: an entry that decodes into more is left to the request's decode, which
+    refuses it, and the look-back skips it; the entries around it are read as before."""
+    prefilter = ForwardPrefilter(lambda record, tag, peer: [record.get("host")], max_objects=50)
+    ordinary = [BASE, {"host": "edge-1", "log": "eth0: link up"}]
+    amplified = [BASE, {"host": "edge-2", "log": "oom", "junk": [[]] * 60}]
+    marker = [BASE, {"host": "edge-3", "log": "invoked oom-killer: gfp_mask=0x0"}]
+    payload = b"".join(msgpack.packb(e) for e in (ordinary, amplified, marker))
+    selection = prefilter.select(payload, "kern", "peer")
+    spans = entry_spans(payload)
+    assert selection.spans == spans[1:]  # both marker entries are read; one names no host
+    kept = prefilter.lookback.entries(selection.kept, len(payload), None)
+    assert [record["host"] for record, _, _ in kept] == ["edge-1", "edge-3"]

@@ -148,6 +148,22 @@ class ConnectionRefused(Exception):
         self.reason = reason
 
 
+# JSON text shorter than this decodes into at most ~1.5 MB of objects: not counted.
+JSON_COUNTED_FROM = 64 << 10
+
+
+def _within_budget(text: str, max_objects: int) -> None:
+    """Refuses JSON that may decode into more than `max_objects` elements and containers.
+
+    The stdlib decoder has no hook for arrays, so they are counted before decoding, from
+    the characters that open a container or separate elements (one per element or
+    container, a comma inside a string too): real records stay far below the budget."""
+    if text.count(",") + text.count("[") + text.count("{") > max_objects:
+        raise FrameError(
+            "too_many_objects", f"JSON request may decode into more than {max_objects} objects"
+        )
+
+
 def _complete_requests(
     unpacker: msgpack.Unpacker, budget: ObjectBudget
 ) -> tuple[list[tuple[Any, int]], FrameError | None]:
@@ -657,6 +673,8 @@ class ForwardServer:
                     buffer = ""
                     break
                 position = len(buffer) - len(rest)
+                if len(rest) > JSON_COUNTED_FROM:
+                    _within_budget(rest, self.limits.max_decoded_objects)
                 try:
                     obj, end = decoder.raw_decode(buffer, position)
                 except RecursionError:

@@ -322,3 +322,26 @@ def test_object_budget_counts_a_request_sent_in_pieces_once():
     server = run(scenario, limits=limits, handler=seen)
     assert errors(server, "too_many_objects") == 1
     assert [batch.chunk for batch in seen.batches] == ["s0", "s1", "s2"]
+
+
+def test_json_object_amplification_is_refused_before_it_decodes():
+    """30 MiB of `[],` would become 10 million lists (about 650 MB): refused from its
+    characters, before decoding; a JSON request of ordinary size is still answered."""
+    bomb = b"[" + b"[]," * (10 * MiB) + b"[]]"
+    seen = Collector()
+
+    async def scenario(server):
+        attacker = await RawForwardClient.connect(server.port)
+        await send_ignoring_reset(attacker, bomb)
+        assert await refused(attacker)
+        await attacker.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b'["kern", 1790000000, {"log": "a, b, c"}, {"chunk": "j"}]')
+        assert await asyncio.wait_for(reader.readexactly(len(b'{"ack": "j"}')), 30) == (
+            b'{"ack": "j"}'
+        )
+        writer.close()
+
+    server = run(scenario, handler=seen)
+    assert errors(server, "too_many_objects") == 1
+    assert [batch.chunk for batch in seen.batches] == ["j"]

@@ -40,6 +40,7 @@ from oom_enricher.sources.forward_codec import (
 )
 from oom_enricher.sources.forward_connection import ForwardConnection
 from oom_enricher.sources.forward_handshake import HandshakeConfig, ServerHandshake
+from oom_enricher.sources.forward_json import JSON_COUNTED_FROM, JsonText, within_budget
 from oom_enricher.sources.limits import (
     BufferBudget,
     ConnectionGate,
@@ -146,22 +147,6 @@ class ConnectionRefused(Exception):
         super().__init__(reason)
         self.kind = kind
         self.reason = reason
-
-
-# JSON text shorter than this decodes into at most ~1.5 MB of objects: not counted.
-JSON_COUNTED_FROM = 64 << 10
-
-
-def _within_budget(text: str, max_objects: int) -> None:
-    """Refuses JSON that may decode into more than `max_objects` elements and containers.
-
-    The stdlib decoder has no hook for arrays, so they are counted before decoding, from
-    the characters that open a container or separate elements (one per element or
-    container, a comma inside a string too): real records stay far below the budget."""
-    if text.count(",") + text.count("[") + text.count("{") > max_objects:
-        raise FrameError(
-            "too_many_objects", f"JSON request may decode into more than {max_objects} objects"
-        )
 
 
 def _complete_requests(
@@ -664,52 +649,64 @@ class ForwardServer:
 
     async def _serve_json(self, conn: ForwardConnection, data: bytes) -> None:
         decoder = json.JSONDecoder()
-        buffer = data.decode("utf-8", "replace")
+        received = JsonText()
+        received.feed(data)
         while True:
-            position = 0
-            while True:
-                rest = buffer[position:].lstrip()
-                if not rest:
-                    buffer = ""
-                    break
-                position = len(buffer) - len(rest)
-                if len(rest) > JSON_COUNTED_FROM:
-                    _within_budget(rest, self.limits.max_decoded_objects)
-                try:
-                    obj, end = decoder.raw_decode(buffer, position)
-                except RecursionError:
-                    raise FrameError("malformed", "JSON request nested too deep") from None
-                except json.JSONDecodeError as exc:
-                    if exc.pos < len(buffer) and not exc.msg.startswith("Unterminated"):
-                        raise FrameError("malformed", f"JSON request: {exc}") from None
-                    buffer = buffer[position:]  # incomplete: wait for more bytes
-                    break
-                position = end
-                conn.slot.busy = True
-                try:
-                    await self._process(conn, obj, "", _json_ack)
-                finally:
-                    conn.slot.busy = False
-            if len(buffer) > self.limits.max_frame_bytes:
+            if received.worth_decoding():
+                received.keep(await self._json_requests(conn, decoder, received.take()))
+            if received.size > self.limits.max_frame_bytes:
                 raise FrameError("oversized", "JSON request larger than the frame limit")
-            self._hold(conn, len(buffer))
+            self._hold(conn, received.size)
             if self._closing:
                 return
-            timeout = self.limits.request_deadline if buffer else self.limits.idle_timeout
+            timeout = self.limits.request_deadline if received.size else self.limits.idle_timeout
             try:
                 more = await asyncio.wait_for(conn.read(self.config.read_size), timeout)
             except TimeoutError:
-                if buffer:
+                if received.holds_text():
                     raise ConnectionRefused(
                         "request_deadline", "JSON request not complete"
                     ) from None
                 return
             self.gate.touch(conn.slot)
+            received.feed(more, final=not more)
             if not more:
-                if buffer.strip():
+                if received.worth_decoding():
+                    received.keep(await self._json_requests(conn, decoder, received.take()))
+                if received.holds_text():
                     raise FrameError("malformed", "connection closed inside a JSON request")
                 return
-            buffer += more.decode("utf-8", "replace")
+
+    async def _json_requests(
+        self, conn: ForwardConnection, decoder: json.JSONDecoder, text: str
+    ) -> str:
+        """Serves every whole request at the head of `text`; returns the incomplete rest
+        (large ones are decoded off the loop)."""
+        position = 0
+        while True:
+            rest = text[position:].lstrip()
+            if not rest:
+                return ""
+            position = len(text) - len(rest)
+            if len(rest) > JSON_COUNTED_FROM:
+                within_budget(rest, self.limits.max_decoded_objects)
+            try:
+                if len(rest) >= self.limits.offload_bytes:
+                    obj, end = await self._off_loop(decoder.raw_decode, text, position)
+                else:
+                    obj, end = decoder.raw_decode(text, position)
+            except RecursionError:
+                raise FrameError("malformed", "JSON request nested too deep") from None
+            except json.JSONDecodeError as exc:
+                if exc.pos < len(text) and not exc.msg.startswith("Unterminated"):
+                    raise FrameError("malformed", f"JSON request: {exc}") from None
+                return rest  # incomplete: wait for more bytes
+            position = end
+            conn.slot.busy = True
+            try:
+                await self._process(conn, obj, "", _json_ack)
+            finally:
+                conn.slot.busy = False
 
     async def _handshake(
         self, conn: ForwardConnection, unpacker: msgpack.Unpacker

@@ -4,6 +4,7 @@ connection and is counted by kind; other clients keep getting their acks."""
 import asyncio
 import contextlib
 import gzip
+import json
 import random
 import struct
 import threading
@@ -345,3 +346,36 @@ def test_json_object_amplification_is_refused_before_it_decodes():
     server = run(scenario, handler=seen)
     assert errors(server, "too_many_objects") == 1
     assert [batch.chunk for batch in seen.batches] == ["j"]
+
+
+def test_large_json_request_is_decoded_a_few_times_not_on_every_read(monkeypatch):
+    """An 8 MiB JSON request arriving in 64 KiB writes is parsed when it may be whole, not
+    on each read: on the starting main every read parsed it all again (1.55 s on the loop
+    for 8 MiB, the square of its size), while every other client waited."""
+    passes: list[int] = []
+    raw_decode = json.JSONDecoder.raw_decode
+
+    def counted(self, text, index=0):
+        passes.append(len(text) - index)
+        return raw_decode(self, text, index)
+
+    monkeypatch.setattr(json.JSONDecoder, "raw_decode", counted)
+    entries = [[1790000000 + i, {"log": f"line {i} " + "x" * 70}] for i in range(80_000)]
+    request = json.dumps(["kern", entries, {"chunk": "big"}]).encode()
+    seen = Collector()
+
+    async def scenario(server):
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        for start in range(0, len(request), 64 << 10):
+            writer.write(request[start : start + (64 << 10)])
+            await writer.drain()
+            await asyncio.sleep(0)
+        ack = await asyncio.wait_for(reader.readexactly(len(b'{"ack": "big"}')), 60)
+        assert ack == b'{"ack": "big"}'
+        writer.close()
+
+    run(scenario, handler=seen)
+    assert [len(batch.entries) for batch in seen.batches] == [80_000]
+    assert len(request) // (64 << 10) > 100  # writes
+    assert len(passes) < 25  # doublings from 64 KiB, and reads that end in a bracket
+    assert sum(passes) < 4 * len(request)  # characters parsed in all

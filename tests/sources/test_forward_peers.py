@@ -366,3 +366,30 @@ def test_json_requests_are_answered_in_json():
     assert entries == [(1700000000.0, {"log": "a"}), (1700000001.0, {"log": "b"}),
                        (1700000002.5, {"log": "c"})]  # fmt: skip
     assert server.metrics.get("errors", {"source": "forward", "kind": "malformed"}) == 1
+
+
+def test_json_character_split_between_two_reads_is_kept_whole():
+    """A character's UTF-8 bytes may arrive in two reads: it is decoded once both are there
+    (on the starting main each half became a U+FFFD)."""
+    request = '["kern", 1700000000, {"log": "café ünïcode"}, {"chunk": "u"}]'.encode()
+    cut = request.index("é".encode()) + 1
+
+    async def main() -> Collector:
+        collector = Collector()
+        server = ForwardServer(ForwardServerConfig(port=0), collector)
+        await server.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(request[:cut])
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.write(request[cut:])
+        await writer.drain()
+        assert await asyncio.wait_for(reader.readexactly(len(b'{"ack": "u"}')), 5)
+        writer.close()
+        await server.stop()
+        return collector
+
+    collector = asyncio.run(main())
+    assert [e for b in collector.batches for e in b.entries] == [
+        (1700000000.0, {"log": "café ünïcode"})
+    ]

@@ -37,6 +37,7 @@ import msgpack
 import orjson
 
 from oom_enricher.model import ShippedRecord
+from oom_enricher.sources.forward_codec import FrameError, unpack_bounded
 from oom_enricher.sources.record_shapes import (
     FACILITIES,
     SEVERITIES,
@@ -68,9 +69,11 @@ def _json_map(value: bytes) -> Any:
 
 
 def _msgpack_map(value: bytes) -> Any:
+    """The map of a msgpack value; None (read as text) when it is not one, or would decode
+    into more objects than a forward request may."""
     try:
-        return msgpack.unpackb(value, raw=False, unicode_errors="surrogateescape")
-    except (ValueError, msgpack.UnpackException):
+        return unpack_bounded(value, raw=False, unicode_errors="surrogateescape")
+    except (ValueError, msgpack.UnpackException, FrameError):
         return None
 
 

@@ -187,3 +187,13 @@ def test_worker_and_receiving_tier_configs_are_accepted():
         {"sources": {"forward": {}}, "sinks": {"kafka": {"bootstrap": "b:9092", "topic": "t"}}}
     )
     assert set(relay.sinks) == {"kafka"}
+
+
+def test_msgpack_value_that_decodes_into_millions_of_objects_is_read_as_text():
+    """A 2.5 MB msgpack map holding 2.5 million empty arrays would become 140 MB of lists:
+    past the object budget it is not taken as a map (the value is one line of text, which
+    the line limit then caps), and the record after it is read as before."""
+    count = 2_500_000
+    value = b"\x81\xa3msg\xdd" + count.to_bytes(4, "big") + b"\x90" * count
+    assert isinstance(decode_value(value), str)
+    assert decode_value(msgpack.packb(FLUENT_BIT_KMSG)) == FLUENT_BIT_KMSG

@@ -50,6 +50,22 @@ def low_descriptor_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTOR_LIMIT, DESCRIPTOR_LIMIT))
 
 
+def start_serve(tmp_path: Path, **popen) -> tuple[subprocess.Popen, int, int]:
+    """`oom-enricher serve` as a process: forward port, /metrics and a stdout sink."""
+    forward, http = free_port(), free_port()
+    config = tmp_path / "serve.toml"
+    config.write_text(
+        f"[http]\nport = {http}\n[sources.forward]\nport = {forward}\n[sinks.stdout]\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oom_enricher", "serve", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - the child owns it
+        **popen,
+    )
+    return proc, forward, http
+
+
 def wait_until_serving(port: int, proc: subprocess.Popen) -> None:
     for _ in range(600):
         assert proc.poll() is None, "serve exited"
@@ -74,17 +90,7 @@ def test_idle_sockets_at_a_low_descriptor_limit_do_not_stop_ingestion_or_health(
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert hard >= IDLE_SOCKETS + 100, "the test itself needs the descriptors"
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, IDLE_SOCKETS + 100), hard))
-    forward, http = free_port(), free_port()
-    config = tmp_path / "serve.toml"
-    config.write_text(
-        f"[http]\nport = {http}\n[sources.forward]\nport = {forward}\n[sinks.stdout]\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "oom_enricher", "serve", "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - the child owns it
-        preexec_fn=low_descriptor_limit,
-    )
+    proc, forward, http = start_serve(tmp_path, preexec_fn=low_descriptor_limit)
     idle: list[socket.socket] = []
     try:
         wait_until_serving(forward, proc)
@@ -127,16 +133,7 @@ def test_object_amplification_keeps_serve_within_its_memory_max(tmp_path):
     prefilter reads for its "oom", a Forward-mode frame) are refused while they decode;
     serve's peak RSS stays far below the unit's MemoryMax=512M (2.2 GB on the starting
     main), and the next chunk is acked."""
-    forward, http = free_port(), free_port()
-    config = tmp_path / "serve.toml"
-    config.write_text(
-        f"[http]\nport = {http}\n[sources.forward]\nport = {forward}\n[sinks.stdout]\n"
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "oom_enricher", "serve", "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "serve.log", "wb"),  # noqa: SIM115 - the child owns it
-    )
+    proc, forward, http = start_serve(tmp_path)
     entry = b"\x92\xce" + struct.pack(">I", 1790000000) + amplifying_record("empty arrays")
     frames = [
         msgpack.packb(["kern", entry, {"chunk": "packed"}]),

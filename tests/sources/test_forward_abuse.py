@@ -67,6 +67,14 @@ def run(scenario, limits: SourceLimits | None = None, handler=None) -> ForwardSe
     return asyncio.run(main())
 
 
+async def attack_refused(server: ForwardServer, data: bytes) -> None:
+    """Sends `data` on a connection of its own, which the server closes unanswered."""
+    attacker = await RawForwardClient.connect(server.port)
+    await send_ignoring_reset(attacker, data)
+    assert await refused(attacker)
+    await attacker.close()
+
+
 async def good_client_still_acked(server: ForwardServer, chunk: str) -> None:
     good = await RawForwardClient.connect(server.port)
     assert await good.send_acked("kern", entries(3), chunk) == {"ack": chunk}
@@ -95,10 +103,7 @@ def test_entry_amplification_frame_is_refused_at_its_header():
     frame = b"\x92\xa4kern\xdd" + struct.pack(">I", count) + b"\x92\x00\x80" * count
 
     async def scenario(server):
-        attacker = await RawForwardClient.connect(server.port)
-        await send_ignoring_reset(attacker, frame)
-        assert await refused(attacker)
-        await attacker.close()
+        await attack_refused(server, frame)
         await good_client_still_acked(server, "after")
 
     server = run(scenario)
@@ -176,10 +181,7 @@ def test_unhashable_map_keys_close_the_connection_counted(raw):
 
 def test_json_nesting_is_a_malformed_request_not_a_recursion_error():
     async def scenario(server):
-        attacker = await RawForwardClient.connect(server.port)
-        await send_ignoring_reset(attacker, b"[" * 200_000)
-        assert await refused(attacker)
-        await attacker.close()
+        await attack_refused(server, b"[" * 200_000)
         await good_client_still_acked(server, "after")
 
     server = run(scenario)
@@ -287,10 +289,7 @@ def test_object_amplification_request_is_refused_and_other_clients_unaffected(mo
     seen = Collector()
 
     async def scenario(server):
-        attacker = await RawForwardClient.connect(server.port)
-        await send_ignoring_reset(attacker, frame)
-        assert await refused(attacker)
-        await attacker.close()
+        await attack_refused(server, frame)
         await good_client_still_acked(server, "after")
 
     server = run(scenario, handler=seen)
@@ -332,10 +331,7 @@ def test_json_object_amplification_is_refused_before_it_decodes():
     seen = Collector()
 
     async def scenario(server):
-        attacker = await RawForwardClient.connect(server.port)
-        await send_ignoring_reset(attacker, bomb)
-        assert await refused(attacker)
-        await attacker.close()
+        await attack_refused(server, bomb)
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(b'["kern", 1790000000, {"log": "a, b, c"}, {"chunk": "j"}]')
         assert await asyncio.wait_for(reader.readexactly(len(b'{"ack": "j"}')), 30) == (

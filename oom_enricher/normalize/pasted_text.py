@@ -52,6 +52,9 @@ CONTINUATION_START = re.compile(
 # `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`);
 # never an author's mark (`...`, `[snip]`, `(cut)` stand on their own lines).
 WRAPPED_REST = re.compile(r"[^\W_]|[(/][^\W_]|\[\s*(?:\d+|pid)\s*\]\s")
+# Some clients break before the space, which then begins the rest (one space, then the
+# rest of a word or number); /dev/kmsg's ` KEY=value` dictionary lines begin so too.
+WRAPPED_AT_A_SPACE = re.compile(r" (?![A-Z_]+=)\S")
 # Webmail and mail clients wrap at a width between these: a bare piece after a prefixed line
 # is the rest of it when its first word would not have fitted on that line.
 WRAP_WIDTHS = (64, 100)
@@ -173,7 +176,7 @@ class PasteReader:
                 and self._continues(before, piece)
             ):
                 joint = "" if before.text.endswith(" ") else " "
-                before.text += joint + piece.text
+                before.text += joint + piece.text.lstrip(" \t")
                 before.width = piece.width
                 continue
             if before is not None:
@@ -185,10 +188,13 @@ class PasteReader:
     def _continues(self, before: _Piece, piece: _Piece) -> bool:
         """A piece that cannot be a line of its own is the rest of the line before it."""
         text = piece.text
-        if not text or text[0] in " \t" or not before.text.strip():
-            return False  # blank lines end paragraphs; indented lines continue records
+        if not text or not before.text.strip():
+            return False  # blank lines end paragraphs
+        text = text.lstrip(" \t")
         if CONTINUATION_START.match(text):
-            return True
+            return True  # fields of a header or a summary never begin a line, indented or not
+        if text != piece.text and not WRAPPED_AT_A_SPACE.match(piece.text):
+            return False  # indented lines continue records
         if not WRAPPED_REST.match(text) or not self._prefixed(before) or self._prefixed(piece):
             return False
         if before.text.endswith(" "):

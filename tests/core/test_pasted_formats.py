@@ -11,6 +11,7 @@ import textwrap
 import orjson
 import pytest
 
+from oom_enricher.normalize.pasted_text import PasteReader
 from oom_enricher.pipeline import documents_from_lines
 from tests.core.pasted_reports import (
     FACTS,
@@ -50,6 +51,15 @@ def flowed(lines: list[str], width: int) -> list[str]:
     return out
 
 
+def space_first(lines: list[str], width: int) -> list[str]:
+    """Wrapped before the space at the break, which then begins the rest of the line."""
+    out: list[str] = []
+    for line in lines:
+        pieces = textwrap.wrap(line, width - 1, break_long_words=False, break_on_hyphens=False)
+        out.extend([pieces[0], *(" " + piece for piece in pieces[1:])])
+    return out
+
+
 def only_facts(docs: list[dict]) -> dict:
     assert len(docs) == 1
     return facts(docs[0])
@@ -59,7 +69,7 @@ def only_facts(docs: list[dict]) -> dict:
 
 
 @pytest.mark.parametrize("width", [72, 76, 78])
-@pytest.mark.parametrize("wrap", [webmail, flowed])
+@pytest.mark.parametrize("wrap", [webmail, flowed, space_first])
 def test_wrapped_syslog_paste_is_rejoined(wrap, width, tmp_path, monkeypatch):
     lines = wrap(stamped(), width)
     assert len(lines) > len(stamped()) + 8  # most lines were wrapped
@@ -68,6 +78,31 @@ def test_wrapped_syslog_paste_is_rejoined(wrap, width, tmp_path, monkeypatch):
     assert only_facts(docs) == FACTS
     kill = docs[0]["oom"]["victims"][0]
     assert (kill["anon_rss_bytes"], kill["oom_score_adj"]) == (93176 * 1024, 1000)
+
+
+def test_indented_rest_of_a_header_and_of_the_cpu_line_is_rejoined():
+    """A list archive's wrap: the header's last fields and the CPU line's kernel version on
+    lines of their own, each after one space (the trigger's order and pid, and the kernel,
+    were lost: the rest was taken for a continuation record)."""
+    lines = [
+        "[  727.941258] kworker/u8:2 invoked oom-killer:",
+        "gfp_mask=0x15080c0(GFP_KERNEL_ACCOUNT|__GFP_ZERO), nodemask=(null),",
+        " order=1, oom_score_adj=0",
+        "[  727.954355] CPU: 0 PID: 56 Comm: kworker/u8:2 Tainted: P           O",
+        " 4.14.65 #606",
+        "[  727.962450] Hardware name: Android (Flattened Device Tree)",
+    ]
+    (doc,) = documents_from_lines(lines)
+    trigger = doc["oom"]["trigger"]
+    assert (trigger["pid"], trigger["order"], trigger["oom_score_adj"]) == (56, 1, 0)
+    assert trigger["gfp_mask"] == "0x15080c0"
+    assert doc["host"]["os"]["kernel"] == "4.14.65"
+
+
+def test_kmsg_dictionary_lines_are_not_rejoined():
+    """`cat /dev/kmsg` continues a record with ` KEY=value` lines: not the rest of a wrap."""
+    record = "6,1001,4123456789,-;" + "usb 1-1: new high-speed USB device number 2 using xhci_hcd"
+    assert not PasteReader().sniff([record, " SUBSYSTEM=usb", " DEVICE=c189:1"]).wrapped
 
 
 def test_header_wrapped_right_after_oom_killer_colon(tmp_path, monkeypatch):

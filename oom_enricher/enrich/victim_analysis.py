@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from oom_enricher.decimal_text import is_decimal
 from oom_enricher.parsing.facts import ReportFacts, Victim
@@ -24,7 +24,7 @@ class Selection:
 def victims_of(facts: ReportFacts) -> list[Victim]:
     """Every process killed, in order; named by reaper or summary lines when no kill line exists."""
     if facts.victims:
-        return facts.victims
+        return [_with_uid(victim, facts) for victim in facts.victims]
     if facts.reaped:
         pid, name = facts.reaped[0]
         return [Victim(pid=pid, name=name, source="reaper")]
@@ -39,6 +39,20 @@ def victims_of(facts: ReportFacts) -> list[Victim]:
             )
         ]
     return []
+
+
+def _with_uid(victim: Victim, facts: ReportFacts) -> Victim:
+    """Not every kernel's kill line names the UID (`UID:`, newer ones): the summary line of
+    the same pid (`uid=`) and that pid's task-table row name it too."""
+    if victim.uid is not None:
+        return victim
+    uid = facts.summary.get("uid", "")
+    if facts.summary.get("pid") == str(victim.pid) and is_decimal(uid):
+        return replace(victim, uid=int(uid))
+    row = next((row for row in facts.tasks if row["pid"] == victim.pid), None)
+    if row is not None and isinstance(row.get("uid"), int):
+        return replace(victim, uid=row["uid"])
+    return victim
 
 
 def analyse_selection(facts: ReportFacts, victims: list[Victim]) -> Selection:

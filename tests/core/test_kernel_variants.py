@@ -213,3 +213,24 @@ def test_rhel7_taint_dashes_and_dmesg_raw_levels():
         False,
     )
     assert (oom["limit_hit"], oom["cgroup"]["version"]) == ("memory", "v1")
+
+
+MEMCG_KILL_WITHOUT_UID = """\
+CPU 11/KVM invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=830
+[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+[  70675]     0 70675      243        1    28672        0          -998 pause
+[  70870]   107 70870 18302464 16718510 135278592        0           830 qemu-system-x86
+oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0-3,oom_memcg=/kubepods.slice,task_memcg=/kubepods.slice,task=qemu-system-x86,pid=70870,uid=107
+Memory cgroup out of memory: Killed process 70870 (qemu-system-x86) total-vm:73209856kB, anon-rss:66852088kB, file-rss:21948kB, shmem-rss:4kB
+"""
+
+
+def test_victim_uid_from_the_summary_or_task_row_when_the_kill_line_has_none():
+    """A kill line without `UID:` (as some kernels print it): the victim's uid is the one the
+    summary line and the task row give its pid (it was null)."""
+    (doc,) = documents_from_lines(MEMCG_KILL_WITHOUT_UID.splitlines())
+    assert doc["oom"]["victims"][0]["uid"] == 107
+    assert doc["user"] == {"id": "107"}
+    no_summary = [line for line in MEMCG_KILL_WITHOUT_UID.splitlines() if "oom-kill:" not in line]
+    (doc,) = documents_from_lines(no_summary)
+    assert doc["oom"]["victims"][0]["uid"] == 107

@@ -230,12 +230,13 @@ def _ratio(counter) -> float | None:
 
 
 def _memcg_stats(facts: ReportFacts) -> dict | None:
-    """Stats of the victim's cgroup when printed, else of the first cgroup printed; in bytes."""
-    if not facts.stats_by_path:
-        return None
+    """Stats of the victim's cgroup when printed, else of the first cgroup printed; in bytes.
+    None when no stats line follows a header (a paste cut there)."""
     stats = facts.stats_by_path.get(facts.task_memcg or "") or next(
-        iter(facts.stats_by_path.values())
+        (items for items in facts.stats_by_path.values() if items), None
     )
+    if not stats:
+        return None
     scale = 1024 if facts.stats_unit == "kB" else 1
     return {key: value * scale for key, value in stats.items()}
 

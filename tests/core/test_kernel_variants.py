@@ -234,3 +234,13 @@ def test_victim_uid_from_the_summary_or_task_row_when_the_kill_line_has_none():
     no_summary = [line for line in MEMCG_KILL_WITHOUT_UID.splitlines() if "oom-kill:" not in line]
     (doc,) = documents_from_lines(no_summary)
     assert doc["oom"]["victims"][0]["uid"] == 107
+
+
+def test_stats_header_followed_by_an_elision_gives_no_stats():
+    """`Memory cgroup stats for …:` then `...`: the stats are unknown (null), not an empty map."""
+    lines = MEMCG_KILL_WITHOUT_UID.splitlines()
+    lines[1:1] = ["memory: usage 17024340kB, limit 17024340kB, failcnt 1243",
+                  "Memory cgroup stats for /kubepods.slice:", "..."]  # fmt: skip
+    (doc,) = documents_from_lines(lines)
+    assert doc["oom"]["memcg_stats"] is None
+    assert doc["oom"]["limit_hit"] == "memory"

@@ -41,7 +41,7 @@ def build_document(block: ReportBlock, facts: ReportFacts | None = None) -> dict
     stamp = _first_timestamp(block)
     if stamp:
         doc["@timestamp"] = stamp
-    doc["message"] = _summary_message(victims, hit, block.host)
+    doc["message"] = _summary_message(victims, hit, block.host, facts.no_killable)
     doc["host"] = {"name": block.host} if block.host else {}
     if facts.kernel:
         doc["host"]["os"] = {"kernel": facts.kernel}
@@ -100,10 +100,13 @@ def _event_section(block: ReportBlock) -> dict:
     return section
 
 
-def _summary_message(victims: list[Victim], hit: str, host: str | None) -> str:
+def _summary_message(victims: list[Victim], hit: str, host: str | None, no_killable: bool) -> str:
+    where = host or "unknown host"
+    if no_killable and not victims:
+        return f"OOM with no killable process on {where}: limit hit {hit}"  # none was killed
     who = f"{victims[0].name} ({victims[0].pid})" if victims else "unknown process"
     more = f" and {len(victims) - 1} more" if len(victims) > 1 else ""
-    return f"OOM kill of {who}{more} on {host or 'unknown host'}: limit hit {hit}"
+    return f"OOM kill of {who}{more} on {where}: limit hit {hit}"
 
 
 def _oom_section(block, facts, victims, scope, version, hit, hit_counter, page_size) -> dict:

@@ -244,3 +244,11 @@ def test_stats_header_followed_by_an_elision_gives_no_stats():
     (doc,) = documents_from_lines(lines)
     assert doc["oom"]["memcg_stats"] is None
     assert doc["oom"]["limit_hit"] == "memory"
+
+
+def test_no_killable_report_message_says_nothing_was_killed():
+    """The summary message of a report whose kernel found nothing to kill does not speak of
+    a kill (it read "OOM kill of unknown process")."""
+    doc = only(NO_KILLABLE)
+    assert doc["message"].startswith("OOM with no killable process on ")
+    assert "kill of" not in doc["message"]

@@ -7,6 +7,7 @@ does not jump back eleven months and no stamp lands in the future.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -18,6 +19,32 @@ MONTHS = {
         ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
     )
 }
+
+
+# journalctl's first line gives the span of the export: `-- Logs begin at Mon 2020-01-13
+# 10:23:45 UTC, end at ... --` (systemd before 246), `-- Journal begins at ..., ends at ... --`
+# (246 and later).
+JOURNAL_BOUNDS = re.compile(
+    r"-- (?:Logs begin|Journal begins) at .*?, ends? at \w+ "
+    r"(?P<year>\d{4})-(?P<month>\d\d)-(?P<day>\d\d) (?P<clock>\d\d:\d\d:\d\d)"
+)
+
+
+def journal_end(head: list[str]) -> datetime | None:
+    """When a journalctl export ends, from its bounds line in the head of a file (or of a
+    message it was pasted into): none of its month/day stamps is later. Its zone is not
+    read: year inference allows a day either way."""
+    for line in head:
+        m = JOURNAL_BOUNDS.search(line) if "-- " in line else None
+        if m is not None:
+            hour, minute, second, _ = parse_clock(m["clock"])
+            try:
+                return datetime(
+                    int(m["year"]), int(m["month"]), int(m["day"]), hour, minute, second, tzinfo=UTC
+                )
+            except ValueError:
+                return None
+    return None
 
 
 def zone_from_name(name: str | None) -> tzinfo:

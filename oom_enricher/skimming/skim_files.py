@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from oom_enricher.normalize.pasted_text import SNIFF_BYTES, PasteReader, head_of_bytes
+from oom_enricher.normalize.timestamps import journal_end
 from oom_enricher.pipeline import Pipeline, PipelineOptions
 from oom_enricher.skimming.marker_finder import MarkerFinder
 from oom_enricher.skimming.skimmer import Skimmer
@@ -59,7 +60,9 @@ def _skim_stream(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterat
     if mapped is not None:
         with mapped:
             reader = PasteReader()
-            shape = reader.sniff(head_of_bytes(mapped, len(mapped) <= SNIFF_BYTES))
+            head = head_of_bytes(mapped, len(mapped) <= SNIFF_BYTES)
+            _note_journal_end(skimmer, head)
+            shape = reader.sniff(head)
             if shape.is_paste:
                 lines = stream_lines(mapped, stats, progress, len(mapped), skimmer.max_line_bytes)
                 yield from skimmer.pipeline.feed_pasted(reader, shape, lines)
@@ -69,7 +72,9 @@ def _skim_stream(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterat
         return
     first = stream.read(CHUNK_BYTES)
     reader = PasteReader()
-    shape = reader.sniff(head_of_bytes(first, len(first) < CHUNK_BYTES))
+    head = head_of_bytes(first, len(first) < CHUNK_BYTES)
+    _note_journal_end(skimmer, head)
+    shape = reader.sniff(head)
     if shape.is_paste:
         lines = stream_lines(
             _Replayed(first, stream), stats, progress, None, skimmer.max_line_bytes
@@ -77,6 +82,14 @@ def _skim_stream(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterat
         yield from skimmer.pipeline.feed_pasted(reader, shape, lines)
         return
     yield from _skim_chunks(skimmer, _Replayed(first, stream), stats, progress)
+
+
+def _note_journal_end(skimmer: Skimmer, head: list[str]) -> None:
+    """A journalctl export says when it ends: a closer bound for its stamps' year than the
+    file's modification time (a copy made years later)."""
+    end = journal_end(head)
+    if end is not None:
+        skimmer.pipeline.normalizer.set_file_time(end)
 
 
 class _Replayed:

@@ -38,7 +38,7 @@ import orjson
 
 from oom_enricher.model import LogLine
 from oom_enricher.normalize.pasted_text import SNIFF_BYTES, PasteReader, head_of_bytes
-from oom_enricher.normalize.timestamps import YearInference
+from oom_enricher.normalize.timestamps import YearInference, journal_end
 from oom_enricher.pipeline import Pipeline, PipelineOptions
 from oom_enricher.reassembly.markers import Marker, classify_line
 from oom_enricher.skimming.skimmer import Skimmer
@@ -468,7 +468,9 @@ def split_documents(
     with open(path, "rb") as stream, _mapped(stream) as data:
         size = len(data)
         cuts = cut_points(data, jobs) if cuts is None else _line_starts_at(data, cuts)
-        modified = datetime.fromtimestamp(os.fstat(stream.fileno()).st_mtime, UTC)
+        modified = journal_end(head_of_bytes(data, size <= SNIFF_BYTES)) or datetime.fromtimestamp(
+            os.fstat(stream.fileno()).st_mtime, UTC
+        )
     stats.bytes_read += size
     import multiprocessing  # only a split file starts processes
     import tempfile

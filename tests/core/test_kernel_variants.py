@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import os
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
 from oom_enricher.pipeline import documents_from_lines
 from oom_enricher.skimming.skim_files import skim_documents
+from oom_enricher.skimming.split_file import split_documents
 
 RHEL5_2_6_18 = """\
 java invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0
@@ -252,3 +260,29 @@ def test_no_killable_report_message_says_nothing_was_killed():
     doc = only(NO_KILLABLE)
     assert doc["message"].startswith("OOM with no killable process on ")
     assert "kill of" not in doc["message"]
+
+
+JOURNAL_EXPORT = """\
+{bounds}
+Jun 11 20:17:20 hyperv kernel: llvm-tblgen invoked oom-killer: gfp_mask=0x1100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0
+Jun 11 20:17:20 hyperv kernel: CPU: 2 PID: 4749 Comm: llvm-tblgen Not tainted 5.13.0-rc5 #1
+Jun 11 20:17:20 hyperv kernel: Out of memory: Killed process 662 (baloo_file) total-vm:1000kB, anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:40kB oom_score_adj:0
+"""
+JOURNAL_BOUNDS_LINES = [
+    "-- Journal begins at Thu 2021-06-10 06:17:06 MST, ends at Fri 2021-06-11 20:34:01 MST. --",
+    "-- Logs begin at Thu 2021-06-10 06:17:06 MST, end at Fri 2021-06-11 20:34:01 MST. --",
+]
+
+
+@pytest.mark.parametrize("bounds", JOURNAL_BOUNDS_LINES, ids=["systemd-246+", "older"])
+def test_journalctl_export_dates_its_stamps_by_its_bounds_line(bounds, tmp_path):
+    """`journalctl` begins with the span it exports: its `Jun 11` stamps are of 2021, not of
+    the year the file was copied in (they took the file's modification year)."""
+    path = tmp_path / "journal.txt"
+    path.write_text(JOURNAL_EXPORT.format(bounds=bounds))
+    os.utime(path, (datetime(2026, 3, 1, tzinfo=UTC).timestamp(),) * 2)
+    (doc,) = skim_documents([str(path)])
+    assert doc["@timestamp"].startswith("2021-06-11T20:17:20")
+    out = io.BytesIO()
+    split_documents(str(path), out, 2, cuts=[len(bounds) + 1])
+    assert orjson.loads(out.getvalue().splitlines()[0])["@timestamp"] == doc["@timestamp"]

@@ -46,7 +46,7 @@ CONTINUATION_START = re.compile(
     r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
     r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
     r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
-    r"|(?:usage|limit|failcnt) \d)"
+    r"|(?:usage|limit|failcnt) \d|score -?\d+ or )"
 )
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
 # `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`);
@@ -175,8 +175,7 @@ class PasteReader:
                 and len(before.text) + len(piece.text) < MAX_LINE_CHARS
                 and self._continues(before, piece)
             ):
-                joint = "" if before.text.endswith(" ") else " "
-                before.text += joint + piece.text.lstrip(" \t")
+                before.text += _joint(before.text) + piece.text.lstrip(" \t")
                 before.width = piece.width
                 continue
             if before is not None:
@@ -221,6 +220,14 @@ class PasteReader:
             elif fields is not None and fields.is_kernel is not False:
                 hostless += 1  # a dmesg line, or a syslog line whose host was redacted
         return next(iter(hosts)) if len(hosts) == 1 and hostless else None
+
+
+def _joint(text: str) -> str:
+    """What stood at a wrap: the space the medium dropped, or nothing where it kept the space
+    or broke after a word's hyphen (`anon-` / `rss:312kB`, `oom-` / `killer:`)."""
+    if text.endswith(" ") or (text.endswith("-") and text[-2:-1].isalpha()):
+        return ""
+    return " "
 
 
 def _json_pieces(lines: Iterator[str], stats: PasteStats) -> Iterator[_Piece]:

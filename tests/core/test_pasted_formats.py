@@ -51,6 +51,14 @@ def flowed(lines: list[str], width: int) -> list[str]:
     return out
 
 
+def at_hyphens(lines: list[str], width: int) -> list[str]:
+    """Wrapped at a space or after a word's hyphen (`anon-` / `rss:…`), as textwrap does."""
+    out: list[str] = []
+    for line in lines:
+        out.extend(textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=True))
+    return out
+
+
 def space_first(lines: list[str], width: int) -> list[str]:
     """Wrapped before the space at the break, which then begins the rest of the line."""
     out: list[str] = []
@@ -69,7 +77,7 @@ def only_facts(docs: list[dict]) -> dict:
 
 
 @pytest.mark.parametrize("width", [72, 76, 78])
-@pytest.mark.parametrize("wrap", [webmail, flowed, space_first])
+@pytest.mark.parametrize("wrap", [webmail, flowed, space_first, at_hyphens])
 def test_wrapped_syslog_paste_is_rejoined(wrap, width, tmp_path, monkeypatch):
     lines = wrap(stamped(), width)
     assert len(lines) > len(stamped()) + 8  # most lines were wrapped
@@ -97,6 +105,21 @@ def test_indented_rest_of_a_header_and_of_the_cpu_line_is_rejoined():
     assert (trigger["pid"], trigger["order"], trigger["oom_score_adj"]) == (56, 1, 0)
     assert trigger["gfp_mask"] == "0x15080c0"
     assert doc["host"]["os"]["kernel"] == "4.14.65"
+
+
+def test_kill_line_wrapped_before_its_score_with_a_tab_is_rejoined(tmp_path, monkeypatch):
+    """`… Kill process N (name)` then a tab-indented `score S or sacrifice child`: one line
+    (the selected process was lost), as is `anon-` / `rss:` broken after the hyphen."""
+    lines = [
+        "[  739.620583] cat invoked oom-killer: gfp_mask=0xd4, order=3, oom_adj=0",
+        "[  739.739999] Out of memory: Kill process 2919 (malloc)",
+        "\t       score 4323 or sacrifice child",
+        "[  739.740012] Killed process 2919 (malloc) total-vm:1442976kB, anon-",
+        "rss:312kB, file-rss:1439004kB",
+    ]
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert doc["oom"]["selected"] == {"pid": 2919, "name": "malloc", "score": 4323, "tgid": None}
+    assert doc["oom"]["victims"][0]["anon_rss_bytes"] == 312 * 1024
 
 
 def test_kmsg_dictionary_lines_are_not_rejoined():

@@ -33,11 +33,13 @@ MAIL_HEAD = [
 ]
 
 
-def webmail(lines: list[str], width: int) -> list[str]:
+def webmail(lines: list[str], width: int, break_on_hyphens: bool = False) -> list[str]:
     """Wrapped as webmail does: at a space, the space dropped, no marker."""
     out: list[str] = []
     for line in lines:
-        out.extend(textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False))
+        out.extend(
+            textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=break_on_hyphens)
+        )
     return out
 
 
@@ -53,10 +55,7 @@ def flowed(lines: list[str], width: int) -> list[str]:
 
 def at_hyphens(lines: list[str], width: int) -> list[str]:
     """Wrapped at a space or after a word's hyphen (`anon-` / `rss:…`), as textwrap does."""
-    out: list[str] = []
-    for line in lines:
-        out.extend(textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=True))
-    return out
+    return webmail(lines, width, break_on_hyphens=True)
 
 
 def space_first(lines: list[str], width: int) -> list[str]:

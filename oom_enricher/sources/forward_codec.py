@@ -86,6 +86,10 @@ class ObjectBudget:
             self._refuse()
         return mapping
 
+    def hooks(self) -> dict[str, Callable[[Any], Any]]:
+        """The msgpack unpacker options that count against this budget."""
+        return {"list_hook": self.list_hook, "object_hook": self.map_hook}
+
     def _refuse(self) -> None:
         self.left = self.limit  # the unpacker is dropped with its connection or request
         raise FrameError("too_many_objects", f"request decodes into more than {self.limit} objects")
@@ -93,8 +97,7 @@ class ObjectBudget:
 
 def unpack_bounded(data: bytes, max_objects: int = DEFAULT_MAX_OBJECTS, /, **options: Any) -> Any:
     """`msgpack.unpackb(data, **options)` within an ObjectBudget (FrameError past it)."""
-    budget = ObjectBudget(max_objects)
-    return msgpack.unpackb(data, list_hook=budget.list_hook, object_hook=budget.map_hook, **options)
+    return msgpack.unpackb(data, **ObjectBudget(max_objects).hooks(), **options)
 
 
 def new_unpacker(
@@ -106,9 +109,7 @@ def new_unpacker(
     arrays and maps longer than `max_entries` raise ValueError as soon as their header is
     read (a 31 MiB frame of `[0,{}]` entries would otherwise become 10 million lists), and
     a request that decodes into more objects than `budget` allows raises FrameError."""
-    hooks = {}
-    if budget is not None:
-        hooks = {"list_hook": budget.list_hook, "object_hook": budget.map_hook}
+    hooks = budget.hooks() if budget is not None else {}
     return msgpack.Unpacker(
         raw=False,
         unicode_errors=SURROGATE,
@@ -249,18 +250,8 @@ def _collect(
 def _packed_entries(
     pieces: Iterator[bytes], buffer: int, max_entries: int, max_objects: int
 ) -> Iterator[Any]:
-    budget = ObjectBudget(max_objects)  # for all entries: the request holds them together
-    inner = msgpack.Unpacker(
-        raw=False,
-        unicode_errors=SURROGATE,
-        ext_hook=ext_hook,
-        strict_map_key=False,
-        max_buffer_size=max(buffer, 1),
-        max_array_len=max_entries,
-        max_map_len=max_entries,
-        list_hook=budget.list_hook,
-        object_hook=budget.map_hook,
-    )
+    # one budget for all entries: the request holds them together
+    inner = new_unpacker(max(buffer, 1), max_entries, ObjectBudget(max_objects))
     fed = 0
     try:
         for piece in pieces:
@@ -327,8 +318,8 @@ def decode_request(
             limit = inflate_limit(len(payload), max_decompressed, max_ratio)
             pieces = inflate(payload, limit)
         if select is not None:
-            payload = b"".join(pieces)
-            _collect_selected(payload, request, now, limit, max_entries, select, max_objects)
+            inflated = b"".join(pieces)
+            _collect_selected(inflated, request, now, limit, max_entries, select, max_objects)
             return request
         entries = _packed_entries(pieces, limit, max_entries, max_objects)
         _collect(entries, request, now, max_entries)

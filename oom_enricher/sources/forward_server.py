@@ -40,7 +40,7 @@ from oom_enricher.sources.forward_codec import (
 )
 from oom_enricher.sources.forward_connection import ForwardConnection
 from oom_enricher.sources.forward_handshake import HandshakeConfig, ServerHandshake
-from oom_enricher.sources.forward_json import JSON_COUNTED_FROM, JsonText, within_budget
+from oom_enricher.sources.forward_json import JsonText, within_budget
 from oom_enricher.sources.limits import (
     BufferBudget,
     ConnectionGate,
@@ -652,8 +652,7 @@ class ForwardServer:
         received = JsonText()
         received.feed(data)
         while True:
-            if received.worth_decoding():
-                received.keep(await self._json_requests(conn, decoder, received.take()))
+            await self._json_requests(conn, decoder, received)
             if received.size > self.limits.max_frame_bytes:
                 raise FrameError("oversized", "JSON request larger than the frame limit")
             self._hold(conn, received.size)
@@ -671,25 +670,29 @@ class ForwardServer:
             self.gate.touch(conn.slot)
             received.feed(more, final=not more)
             if not more:
-                if received.worth_decoding():
-                    received.keep(await self._json_requests(conn, decoder, received.take()))
+                await self._json_requests(conn, decoder, received)
                 if received.holds_text():
                     raise FrameError("malformed", "connection closed inside a JSON request")
                 return
 
     async def _json_requests(
+        self, conn: ForwardConnection, decoder: json.JSONDecoder, received: JsonText
+    ) -> None:
+        """Serves every whole request at the head of `received` when it may hold one, and
+        keeps the incomplete rest (large requests are decoded off the loop)."""
+        if received.worth_decoding():
+            received.keep(await self._whole_json_requests(conn, decoder, received.take()))
+
+    async def _whole_json_requests(
         self, conn: ForwardConnection, decoder: json.JSONDecoder, text: str
     ) -> str:
-        """Serves every whole request at the head of `text`; returns the incomplete rest
-        (large ones are decoded off the loop)."""
         position = 0
         while True:
             rest = text[position:].lstrip()
             if not rest:
                 return ""
             position = len(text) - len(rest)
-            if len(rest) > JSON_COUNTED_FROM:
-                within_budget(rest, self.limits.max_decoded_objects)
+            within_budget(rest, self.limits.max_decoded_objects)
             try:
                 if len(rest) >= self.limits.offload_bytes:
                     obj, end = await self._off_loop(decoder.raw_decode, text, position)

@@ -107,7 +107,9 @@ class Skimmer:
         """The line starting at `position` read and fed: where the next line starts, and the
         documents it completed (a list, not a generator: this runs for every line read)."""
         stop = data.find(b"\n", position, end)
-        stop = end if stop == -1 else stop
+        after = stop + 1
+        if stop == -1:  # the last line has no newline: nothing follows it
+            stop = after = end
         self._line_start = position
         raw = bytes(data[position:stop])
         if stop - position > self.max_line_bytes:
@@ -116,11 +118,11 @@ class Skimmer:
         lines = self.pipeline.normalizer.normalize(raw.removesuffix("\r"))
         self.pipeline.stats.lines += 1
         if len(lines) == 1:
-            return stop + 1, self._feed(lines[0], position)
+            return after, self._feed(lines[0], position)
         docs: list[dict] = []
         for line in lines:
             docs += self._feed(line, position)
-        return stop + 1, docs
+        return after, docs
 
     def _feed(self, line: LogLine, position: int) -> list[dict]:
         """One normalised line of the line starting at `position` into reassembly."""

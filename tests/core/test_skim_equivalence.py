@@ -69,3 +69,33 @@ def test_thousands_of_hosts_mid_report_stay_cheap_and_equal(tmp_path: Path):
     skimmed, by_line = both(path)
     assert len(skimmed) == 3000
     assert skimmed == by_line
+
+
+@pytest.mark.parametrize("case", corpus_cases(), ids=lambda case: case.name)
+def test_a_file_whose_last_line_has_no_newline_is_parsed_and_parse_ends(tmp_path: Path, case):
+    """A paste saved without a final newline: the skimmer read its last line and then
+    waited forever for a next marker past the end of the file."""
+    import subprocess
+    import sys
+
+    cut = tmp_path / case.log.name
+    cut.write_bytes(case.log.read_bytes().rstrip(b"\n"))
+    run = subprocess.run(
+        [sys.executable, "-m", "oom_enricher", "parse", str(cut)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert run.returncode in (0, 1), run.stderr
+    skimmed, by_line = both(cut)
+    assert skimmed == by_line
+    assert len(skimmed) == case.facts["events_in_file"]
+    assert len(run.stdout.splitlines()) == len(skimmed)
+    piped = subprocess.run(
+        [sys.executable, "-m", "oom_enricher", "parse", "-"],
+        input=cut.read_bytes(),
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert len(piped.stdout.splitlines()) == len(skimmed), piped.stderr

@@ -53,6 +53,9 @@ class Skimmer:
         # The host of the line just read while its report is open, as `_follow_host` gives
         # it: its next line is most often the next line (see `_next_position`).
         self._follow: tuple[str, bytes, int] | None = None
+        # The records of the line being read that were fed before the current one (a line
+        # that holds several glued records): they are looked back at too.
+        self._glued_before: list[LogLine] = []
 
     def documents(
         self, data, start: int = 0, end: int | None = None, progress=None
@@ -120,8 +123,10 @@ class Skimmer:
         if len(lines) == 1:
             return after, self._feed(lines[0], position)
         docs: list[dict] = []
-        for line in lines:
+        for index, line in enumerate(lines):
+            self._glued_before = lines[:index]
             docs += self._feed(line, position)
+        self._glued_before = []
         return after, docs
 
     def _feed(self, line: LogLine, position: int) -> list[dict]:
@@ -178,7 +183,7 @@ class Skimmer:
         for raw in bytes(data[begin:end]).decode("utf-8", "replace").split("\n"):
             if raw:
                 lines.extend(normalizer.normalize(raw.removesuffix("\r")))
-        return lines
+        return lines + self._glued_before
 
 
 def _record_start(data, target: int, floor: int) -> int:

@@ -151,6 +151,22 @@ def test_records_glued_with_the_next_syslog_prefix(tmp_path, monkeypatch):
     assert docs[0]["oom"]["lines_count"] == len(lines)
 
 
+def test_a_headless_report_glued_into_one_line_keeps_the_records_before_its_task_table(
+    tmp_path, monkeypatch
+):
+    """The skimming reader looked back only at earlier physical lines: the records glued
+    before the task table's header (the counters) were lost when the header opened it."""
+    lines = dmesg_lines()[6:]  # from `memory: usage`: the header and CPU line are not there
+    docs = read_every_way(tmp_path, "".join(lines) + "\n", monkeypatch)
+    (doc,) = docs
+    assert (doc["oom"]["memory"]["usage_bytes"], doc["oom"]["memory"]["limit_bytes"]) == (
+        104857600,
+        104857600,
+    )
+    assert doc["oom"]["swap"]["unlimited"] is True
+    assert doc["oom"]["lines_count"] == len(lines)
+
+
 def test_glued_pieces_take_their_own_printk_stamp():
     raw = "[    5.000000] Killed process 1 (a) oom_score_adj:0[    6.500000] oom_reaper: x"
     pieces = LineNormalizer().normalize(raw)

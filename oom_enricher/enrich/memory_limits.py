@@ -75,7 +75,7 @@ def limit_hit(facts: ReportFacts, scope: str, version: str) -> tuple[str, Counte
     candidates = {
         name: counter
         for name, counter in facts.counters.items()
-        if name in _LIMIT_NAMES and counter.limit_kb > 0 and not is_unlimited(counter.limit_kb)
+        if name in _LIMIT_NAMES and counter.limit_kb >= 0 and not is_unlimited(counter.limit_kb)
     }
     if version == "v2" and "memory" in candidates:
         # cgroup v2 raises OOM on memory.max; a full swap.max only stops swap-out.
@@ -83,13 +83,18 @@ def limit_hit(facts: ReportFacts, scope: str, version: str) -> tuple[str, Counte
     if not candidates:
         return "unknown", None
     name, counter = max(candidates.items(), key=lambda item: _closeness(item[1]))
-    if counter.usage_kb / counter.limit_kb < _AT_LIMIT_RATIO:
+    if _closeness(counter)[0] < _AT_LIMIT_RATIO:
         return "unknown", None
     return _LIMIT_NAMES[name], counter
 
 
 def _closeness(counter: Counter) -> tuple[float, int]:
-    return min(counter.usage_kb / counter.limit_kb, 1.0), counter.failcnt or 0
+    failures = counter.failcnt or 0
+    if counter.limit_kb == 0:
+        # A limit of 0 (a cgroup allowed none at all) was hit only if charges failed on it:
+        # a v2 `swap: usage 0kB, limit 0kB, failcnt 0` is a cgroup that never swaps.
+        return (1.0 if failures else 0.0), failures
+    return min(counter.usage_kb / counter.limit_kb, 1.0), failures
 
 
 def counter_document(counter: Counter | None) -> dict | None:

@@ -668,3 +668,29 @@ Killed process 5151 (server) total-vm:1048576kB, anon-rss:258000kB, file-rss:0kB
     assert (
         "The memory limit of its memory cgroup (256 MiB) was reached" in doc["oom"]["explanation"]
     )
+
+
+def test_a_memcg_limit_of_zero_with_failed_charges_is_the_limit_hit():
+    """A cgroup allowed no memory (`limit 0kB`, failcnt 20: syzbot sets such limits) hit its
+    memory limit; the zero limit was left out of the comparison and gave `unknown`."""
+    header = HEADER_5_15.replace(
+        "memory: usage 102400kB, limit 102400kB, failcnt 12",
+        "memory: usage 0kB, limit 0kB, failcnt 20",
+    )
+    oom = only(header + KILL_5_15)["oom"]
+    assert (oom["limit_hit"], oom["memory"]["limit_bytes"], oom["usage_ratio"]) == (
+        "memory",
+        0,
+        None,
+    )
+
+
+def test_a_zero_swap_limit_never_charged_is_not_the_limit_hit():
+    """cgroup v2 `swap: usage 0kB, limit 0kB, failcnt 0` is a cgroup that never swaps."""
+    header = HEADER_5_15.replace(
+        "memory: usage 102400kB, limit 102400kB, failcnt 12",
+        "memory: usage 102400kB, limit 9007199254740988kB, failcnt 0",
+    ).replace("swap: usage 0kB, limit 9007199254740988kB", "swap: usage 0kB, limit 0kB")
+    oom = only(header + KILL_5_15)["oom"]
+    assert (oom["memory"]["unlimited"], oom["swap"]["limit_bytes"]) == (True, 0)
+    assert oom["limit_hit"] == "unknown"

@@ -41,12 +41,15 @@ QP_HEADER = "content-transfer-encoding: quoted-printable"
 QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 # Where a wrapped line's rest cannot begin a kernel line of its own: the later fields of a
 # header (`gfp_mask=`, `order=` ... all kernels), of the 4.19+ summary (`task_memcg=`, `uid=`),
-# of a kill line (`anon-rss:0kB`, 2.6 `vsz:`), of a usage line (`limit 1024kB`).
+# of a kill line (`anon-rss:0kB`, 2.6 `vsz:`), of a usage line (`limit 1024kB`), of a cgroup
+# v1 one-line stats line (`rss_huge:0KB`: its own upper-case unit, 2.6.29-5.x), and the BIOS
+# date that ends a `Hardware name:` line (`01/01/2011`, 3.x+).
 CONTINUATION_START = re.compile(
     r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
     r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
     r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
-    r"|(?:usage|limit|failcnt) \d|score -?\d+ or )"
+    r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
+    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$)"
 )
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
 # `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`);
@@ -192,6 +195,8 @@ class PasteReader:
         text = text.lstrip(" \t")
         if CONTINUATION_START.match(text):
             return True  # fields of a header or a summary never begin a line, indented or not
+        if text == piece.text and _cut_in_a_path(before.text) and text[0].isalnum():
+            return True  # the rest of a cgroup path
         if text != piece.text and not WRAPPED_AT_A_SPACE.match(piece.text):
             return False  # indented lines continue records
         if not WRAPPED_REST.match(text) or not self._prefixed(before) or self._prefixed(piece):
@@ -222,10 +227,23 @@ class PasteReader:
         return next(iter(hosts)) if len(hosts) == 1 and hostless else None
 
 
+def _cut_in_a_path(text: str) -> bool:
+    """The line ends inside a cgroup path: its last word is a path (`/docker/`, `=/kubepods/`)
+    that ends in a slash, which only the root path `/` does."""
+    if not text.endswith("/"):
+        return False
+    word = text[text.rfind(" ") + 1 :]
+    word = word[word.rfind("=") + 1 :]
+    return len(word) > 1 and word.startswith("/")
+
+
 def _joint(text: str) -> str:
-    """What stood at a wrap: the space the medium dropped, or nothing where it kept the space
-    or broke after a word's hyphen (`anon-` / `rss:312kB`, `oom-` / `killer:`)."""
+    """What stood at a wrap: the space the medium dropped, or nothing where it kept the space,
+    broke after a word's hyphen (`anon-` / `rss:312kB`, `oom-` / `killer:`) or inside a
+    cgroup path (`/docker/` / `0f2b...`: only the root path `/` ends in a slash)."""
     if text.endswith(" ") or (text.endswith("-") and text[-2:-1].isalpha()):
+        return ""
+    if _cut_in_a_path(text):
         return ""
     return " "
 

@@ -276,3 +276,68 @@ def test_runs_of_continuation_shaped_lines_stay_bounded():
         records = list(reader.records(iter(text), shape))
         assert max(len(record.message) for record in records) <= MAX_LINE_CHARS
         assert len(records) > 10
+
+
+V1_DOCKER_ID = "0f2b3fcdd2578165ea77266cdc7b1ad43e75877b0ac1889ecda30a78cb78bd53"
+V1_REPORT = [
+    "java invoked oom-killer: gfp_mask=0x14000c0(GFP_KERNEL), nodemask=(null), order=0,",
+    "oom_score_adj=0",
+    "CPU: 0 PID: 27424 Comm: java Tainted: G  OE    4.15.0-1037 #39-Ubuntu",
+    "Hardware name: Microsoft Corporation Virtual Machine/Virtual Machine, BIOS 090007",
+    "06/02/2017",
+    "Call Trace:",
+    " dump_stack+0x63/0x89",
+    f"Task in /docker/{V1_DOCKER_ID}",
+    "killed as a result of limit of /docker/",
+    V1_DOCKER_ID,
+    "memory: usage 524288kB, limit 524288kB, failcnt 77",
+    f"Memory cgroup stats for /docker/{V1_DOCKER_ID[:12]}: cache:0KB rss:520580KB",
+    "rss_huge:450560KB shmem:0KB mapped_file:0KB dirty:0KB writeback:0KB",
+    "inactive_anon:0KB active_anon:520580KB inactive_file:0KB active_file:0KB",
+    "unevictable:0KB",
+    "[ pid ]   uid  tgid total_vm      rss nr_ptes nr_pmds swapents oom_score_adj name",
+    "[27281]     0 27281  1153302   134371    1466       7        0             0 java",
+    "Memory cgroup out of memory: Kill process 27281 (java) score 1027 or sacrifice child",
+    "Killed process 27281 (java) total-vm:4613208kB, anon-rss:517316kB, file-rss:20168kB,",
+    "shmem-rss:0kB",
+]
+
+
+def test_a_bare_paste_wrapped_inside_a_path_a_stats_line_and_a_bios_date_is_rejoined(
+    tmp_path, monkeypatch
+):
+    """A paste with no prefixes, wrapped by a mail client: the rest of a cgroup path after
+    its `/` (a bare id), the rest of a v1 one-line stats line (`rss_huge:...KB`) and the BIOS
+    date of the `Hardware name:` line were lines of their own, so the limit's path was
+    `/docker/`, the stats kept two keys and the hardware lost its date."""
+    (doc,) = read_every_way(tmp_path, "\n".join(V1_REPORT) + "\n", monkeypatch)
+    oom = doc["oom"]
+    path = f"/docker/{V1_DOCKER_ID}"
+    assert (oom["cgroup"]["task_path"], oom["cgroup"]["oom_path"]) == (path, path)
+    assert doc["container"]["id"] == V1_DOCKER_ID
+    assert oom["memcg_stats"] == {
+        key: kb * 1024
+        for key, kb in {
+            "cache": 0, "rss": 520580, "rss_huge": 450560, "shmem": 0, "mapped_file": 0,
+            "dirty": 0, "writeback": 0, "inactive_anon": 0, "active_anon": 520580,
+            "inactive_file": 0, "active_file": 0, "unevictable": 0,
+        }.items()
+    }  # fmt: skip
+    assert doc["host"]["hardware"] == (
+        "Microsoft Corporation Virtual Machine/Virtual Machine, BIOS 090007 06/02/2017"
+    )
+    assert (oom["selected"]["pid"], oom["victims"][0]["shmem_rss_bytes"]) == (27281, 0)
+
+
+@pytest.mark.parametrize(
+    ("before", "rest", "joined"),
+    [
+        ("Task in / killed as a result of limit of /", "kubepods", "/ kubepods"),  # root path
+        ("...cpuset=/", "mems_allowed=0", "cpuset=/ mems_allowed=0"),
+        ("Task in /docker/", "0f2b3f", "/docker/0f2b3f"),
+    ],
+)
+def test_only_a_path_deeper_than_the_root_is_rejoined_without_a_space(before, rest, joined):
+    from oom_enricher.normalize.pasted_text import _joint
+
+    assert joined in before + _joint(before) + rest

@@ -21,12 +21,15 @@ class Marker(Enum):
     NO_KILLABLE = "no-killable"  # `Out of memory and no killable processes...`
     PANIC = "panic"  # `Kernel panic - not syncing: System is deadlocked on memory`
     UB_KILLED = "ub-killed"  # OpenVZ `Out of memory in UB 101: OOM killed process N (x) ...`
-    BODY_STRONG = "body-strong"  # the task table header, printed only inside an OOM report
+    # printed only inside an OOM report: the task table header, v1 `Task in ... killed as a
+    # result of limit of ...`
+    BODY_STRONG = "body-strong"
 
 
-# The task table header opens a report whose header and end are both missing; the memcg
-# usage and stats lines before it are recovered by looking back. Each kind has a literal
-# every line of it contains: a cheap exact test before its regex.
+# The task table header and the `Task in` line open a report whose header and end are both
+# missing (a paste or `grep -A` output that starts there); the lines before them are
+# recovered by looking back. Each kind has a literal every line of it contains: a cheap exact
+# test before its regex.
 _ORDERED = (
     (Marker.START, " invoked oom-killer:", kernel_lines.INVOKED),
     (Marker.UB_KILLED, "OOM killed process ", kernel_lines.UB_KILLED),
@@ -40,12 +43,13 @@ _ORDERED = (
     (Marker.NO_KILLABLE, "Out of memory and no killable processes", kernel_lines.NO_KILLABLE),
     (Marker.PANIC, "Kernel panic - not syncing: ", kernel_lines.PANIC),
     (Marker.BODY_STRONG, "total_vm", kernel_lines.TASK_HEADER),
+    (Marker.BODY_STRONG, "as a result of limit", kernel_lines.MEMCG_TASK_IN),
 )
 
 # Every marker line and unit notice contains one of these byte strings: a reader may skip
 # any line that has none of them while no report of its host is in progress.
 # Few and distinctive: each extra short literal slows the one-pass search.
-SKIM_NEEDLES = (b"oom", b"OOM", b"Kill", b"of memory", b"total_vm")
+SKIM_NEEDLES = (b"oom", b"OOM", b"Kill", b"of memory", b"total_vm", b"as a result of limit")
 _TEXT_NEEDLES = tuple(needle.decode() for needle in SKIM_NEEDLES)
 
 

@@ -31,6 +31,9 @@ EXAMPLES = [
         Marker.BODY_STRONG,
         "[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name",
     ),
+    # memcg context lines: `grep -A` output or a paste that starts there is a report too
+    (Marker.BODY_STRONG, "Task in /docker/a4d4 killed as a result of limit of /docker/a4d4"),
+    (Marker.BODY_STRONG, "killed as a result of limit of /docker/a4d4"),  # pr_cont split
 ]
 
 
@@ -46,6 +49,7 @@ def test_marker_kinds(kind, message):
         "eth0: link up",
         "Mem-Info:",
         "memory: usage 1kB, limit 2kB, failcnt 0",
+        "Task in /docker/a4d4",
         "CPU: 0 PID: 1 Comm: x",
     ],
 )

@@ -694,3 +694,28 @@ def test_a_zero_swap_limit_never_charged_is_not_the_limit_hit():
     oom = only(header + KILL_5_15)["oom"]
     assert (oom["memory"]["unlimited"], oom["swap"]["limit_bytes"]) == (True, 0)
     assert oom["limit_hit"] == "unknown"
+
+
+GREP_POD = "0f5eb28f-6722-4cf5-ab0f-b62748c018d4"
+GREP_A_CONTEXT = f"""\
+[198542.576728] Task in /kubepods/burstable/pod{GREP_POD}/0dc1822caf9e killed as a result of limit of /kubepods/burstable/pod{GREP_POD}
+[198542.576733] memory: usage 122880kB, limit 122880kB, failcnt 83
+[198542.576734] memory+swap: usage 122880kB, limit 9007199254740988kB, failcnt 0
+[198542.576734] kmem: usage 0kB, limit 9007199254740988kB, failcnt 0
+[198542.576735] Memory cgroup stats for /kubepods/burstable/pod{GREP_POD}: cache:0KB rss:0KB
+"""
+
+
+def test_memcg_context_lines_alone_are_an_incomplete_report(tmp_path, monkeypatch):
+    """`grep -A4 'Task in'` output: no header, task table or kill line, only the memcg
+    context; it gave no document, and the pod, paths and usage were lost."""
+    from tests.core.pasted_reports import read_every_way
+
+    (doc,) = read_every_way(tmp_path, GREP_A_CONTEXT, monkeypatch)
+    oom = doc["oom"]
+    assert (oom["complete"], oom["scope"], oom["cgroup"]["version"]) == (False, "memcg", "v1")
+    assert oom["cgroup"]["oom_path"] == f"/kubepods/burstable/pod{GREP_POD}"
+    assert doc["kubernetes"]["pod"]["uid"] == GREP_POD
+    assert (oom["memory"]["usage_bytes"], oom["limit_hit"]) == (122880 * 1024, "memory")
+    assert oom["victims"] == []
+    assert "does not show who was killed" in oom["explanation"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from oom_enricher.parsing.facts import Counter, ReportFacts
+from oom_enricher.parsing.line_rules import kernel_release_number
 
 # The kernel prints "no limit" as PAGE_COUNTER_MAX in kB: 9007199254740988 (4 KiB pages,
 # 64-bit), 9007199254740976 (16 KiB pages), 18014398509481983 (32-bit). All are >= 2^52 kB,
@@ -58,12 +59,23 @@ def _says_global(facts: ReportFacts) -> bool:
     )
 
 
+# From 5.3 (`mm: memcontrol: dump memory.stat during cgroup OOM`) to 6.5 the report prints
+# memory.stat in the cgroup v2 `key value` layout for v1 cgroups too; 6.6 gave v1 its own
+# layout back. Those stats say v2 only from 6.6 on.
+_V2_STATS_ONLY_IN_V2 = (6, 6)
+
+
 def cgroup_version(facts: ReportFacts, scope: str) -> str:
     if "memsw" in facts.counters or "kmem" in facts.counters or facts.stats_unit == "kB":
         return "v1"
-    if "swap" in facts.counters or facts.memcg_stats_v2:
+    if "swap" in facts.counters or (facts.memcg_stats_v2 and _v2_stats_mean_v2(facts)):
         return "v2"
     return "none" if scope in ("global", "cpuset", "mempolicy") else "unknown"
+
+
+def _v2_stats_mean_v2(facts: ReportFacts) -> bool:
+    release = kernel_release_number(facts.kernel)
+    return release is not None and release >= _V2_STATS_ONLY_IN_V2
 
 
 def limit_hit(facts: ReportFacts, scope: str, version: str) -> tuple[str, Counter | None]:

@@ -345,7 +345,7 @@ def infer_task_columns(values: list[int], kernel: str | None) -> tuple[str, ...]
 
 def _seven_columns(values: list[int], kernel: str | None, layouts) -> tuple[str, ...]:
     pgtables, cpu_oom_adj, nr_ptes = layouts
-    release = _release(kernel)
+    release = kernel_release_number(kernel)
     if release is not None:
         if release >= (4, 15):
             return pgtables
@@ -356,7 +356,8 @@ def _seven_columns(values: list[int], kernel: str | None, layouts) -> tuple[str,
     return cpu_oom_adj if -17 <= values[5] < 0 else nr_ptes
 
 
-def _release(kernel: str | None) -> tuple[int, int] | None:
+def kernel_release_number(kernel: str | None) -> tuple[int, int] | None:
+    """(major, minor) of a release such as `5.15.0-91-generic`; None when it has none."""
     found = re.match(r"(\d+)\.(\d+)", kernel or "")
     return (int(found[1]), int(found[2])) if found else None
 

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from oom_enricher.model import LogLine, ReportBlock
+from oom_enricher.normalize.multiline import RSYSLOG_NEWLINE
 
 BODY = "body"  # header, trace, memory figures, task table
 TAIL = "tail"  # after the kill: reaper, group kills, systemd notice
@@ -144,7 +145,23 @@ def line_identity(line: LogLine) -> tuple | None:
         return ("seq", line.seq, line.message.strip())
     if line.monotonic is not None:
         return ("mono", line.monotonic, line.message.strip())
+    stamp = line.timestamp
+    # A line's own wall-clock stamp finer than the second tells it apart as a kernel stamp
+    # does; a second-resolution stamp, a shipper's record time or the stamp of a line folded
+    # with others is shared by lines that may repeat legitimately (stack frames).
+    if (
+        stamp is not None
+        and stamp.microsecond
+        and line.rule in _OWN_FINE_WALL_STAMP
+        and RSYSLOG_NEWLINE not in line.raw
+        and "\n" not in line.raw
+    ):
+        return ("wall", stamp, line.message.strip())
     return None
+
+
+# Prefix rules whose every line carries its own sub-second wall-clock stamp.
+_OWN_FINE_WALL_STAMP = frozenset({"iso-syslog", "rfc5424", "facility-level-iso", "dmesg-iso"})
 
 
 def stream_seconds(line: LogLine) -> float | None:

@@ -719,3 +719,50 @@ def test_memcg_context_lines_alone_are_an_incomplete_report(tmp_path, monkeypatc
     assert (oom["memory"]["usage_bytes"], oom["limit_hit"]) == (122880 * 1024, "memory")
     assert oom["victims"] == []
     assert "does not show who was killed" in oom["explanation"]
+
+
+@pytest.mark.parametrize(
+    ("release", "version"), [("5.15.0-91-generic", "unknown"), ("6.8.0-31-generic", "v2")]
+)
+def test_cgroup_v2_layout_of_the_stats_alone_means_v2_only_from_6_6(release, version):
+    """5.3-6.5 print memory.stat in the v2 `key value` layout for v1 cgroups too: a report
+    whose usage lines are missing was called v2 from its stats alone."""
+    text = f"""\
+CPU: 0 PID: 1021 Comm: stress Not tainted {release} #101-Ubuntu
+Memory cgroup stats for /mem_test:
+anon 9842688
+file 0
+{KILL_5_15.splitlines()[1]}
+"""
+    oom = only(text)["oom"]
+    assert oom["memcg_stats"] == {"anon": 9842688, "file": 0}
+    assert oom["cgroup"]["version"] == version
+
+
+def test_a_report_repeated_verbatim_with_sub_second_wall_stamps_is_one_document(tmp_path):
+    """The same ISO-stamped report twice in one file (saved twice, other lines between):
+    the second copy amended the first with every line again (lines_count doubled), as a
+    wall-clock stamp, unlike a kernel stamp, never told a line already held."""
+    talos = next((REPO / "tests" / "corpus").glob("047-*.log")).read_text()
+    between = "kern:    info: [2026-07-25T14:23:18.100000000Z]: eth0: link up\n"
+    path = tmp_path / "twice.log"
+    path.write_text(talos + between + talos)
+    docs = list(iter_documents([str(path)]))
+    assert [(doc["process"]["pid"], doc["oom"]["lines_count"]) for doc in docs] == [(109324, 2)]
+
+
+def test_lines_sharing_one_wall_stamp_are_never_taken_for_repeats():
+    """Frames folded into one rsyslog line (`#012`) share its stamp; a record's time and a
+    second-resolution stamp are shared too: such lines keep no wall identity."""
+    from oom_enricher.normalize.line_normalizer import LineNormalizer
+    from oom_enricher.reassembly.open_report import line_identity
+
+    stamp = "2026-07-25T14:23:17.527285+00:00 web1 kernel: "
+    folded = LineNormalizer().normalize(stamp + " ? a+0x1/0x2#012 ? a+0x1/0x2#012 ? a+0x1/0x2")
+    assert len(folded) == 3
+    assert len({line_identity(line) for line in folded[:-1]}) == 1  # None: all kept
+    assert line_identity(folded[0]) is None
+    (alone,) = LineNormalizer().normalize(stamp + "Killed process 1 (a)")
+    assert line_identity(alone) is not None
+    (coarse,) = LineNormalizer().normalize("Nov 25 10:00:05 web1 kernel: Killed process 1 (a)")
+    assert line_identity(coarse) is None

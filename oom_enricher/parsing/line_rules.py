@@ -52,7 +52,8 @@ _NUM = r"-?\d+"
 
 _GFP = re.compile(r"gfp_mask=(?P<mask>0x[0-9a-fA-F]+)(?:\((?P<names>[^)]*)\))?")
 _ORDER = re.compile(r"\border=(?P<v>-?\d+)")
-_SCORE_ADJ = re.compile(r"\boom_score_adj=(?P<v>-?\d+)")
+# RHEL 6 (2.6.32) kernels print it misspelt: `oom_adj=0, oom_scoe_adj=0`
+_SCORE_ADJ = re.compile(r"\boom_scor?e_adj=(?P<v>-?\d+)")
 _OOM_ADJ = re.compile(r"\b(?:oom_adj|oomkilladj)=(?P<v>-?\d+)")  # 2.6.18: oomkilladj
 _NODEMASK = re.compile(r"\bnodemask=(?P<v>[^,\s]+)")
 
@@ -61,14 +62,24 @@ CPUSET = re.compile(r"(?P<comm>.*?) cpuset=(?P<cpuset>\S*) mems_allowed=(?P<mems
 # 3.x-6.x: `CPU: 1 PID: 183960 Comm: stress-ng-vm Not tainted 5.15.0-1041-azure #48-Ubuntu`;
 # 6.11+ insert `UID: 0`; RHEL adds `Kdump: loaded`.
 # RHEL 7 puts `------------ T` among the taint flags.
-_TAINT = r"(?:Not tainted|Tainted:)[A-Z \-]*? +(?P<release>\d\S*)"
+# A paste may end the line with an author's `...` after the release or in its place.
+_TAINT = (
+    r"(?:Not tainted|Tainted:)(?:[A-Z \-]*? +(?P<release>\d\S*?)(?P<cut>\.{3,}|…)?(?=\s|$)"
+    r"|\s*(?P<elided>\.{3,}|…))"
+)
 CPU_LINE = re.compile(
     r"CPU: (?P<cpu>\d+) (?:UID: (?P<uid>\d+) )?PID: (?P<pid>\d+) Comm: (?P<comm>.+?) "
     r"(?:Kdump: \S+ )?" + _TAINT
 )
 # 2.6.x: `Pid: 23105, comm: apt-check Tainted: G    B   W  2.6.30 #11`
 PID_LINE = re.compile(r"Pid: (?P<pid>\d+), comm: (?P<comm>.+?) " + _TAINT)
-HARDWARE = re.compile(r"Hardware name: (?P<hw>.+)")
+# s390 2.6.3x-3.x: `CPU: 7 Not tainted 2.6.36-45.x #1`, then the task on a line of its own:
+# `Process blast (pid: 8067, task: 000000007a244640, ksp: 000000003dc8f678)`
+CPU_ONLY_LINE = re.compile(r"CPU: (?P<cpu>\d+) " + _TAINT)
+PROCESS_LINE = re.compile(
+    r"Process (?P<comm>.+?) \(pid: (?P<pid>\d+), task: [0-9a-f]+, ksp: [0-9a-f]+\)"
+)
+HARDWARE = re.compile(r"Hardware name: (?P<hw>.+?)(?P<elided>\.{3,}|…)?\s*$")
 # stack frames: x86 `[<ffffffff817557fe>] dump_stack+0x46/0x58`, 4.13+ ` dump_stack+0x5c/0x79`
 TRACE_FRAME = re.compile(
     r"\s*(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+"
@@ -143,11 +154,33 @@ def on_cpu_line(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None
         groups = m.groupdict()
         trigger.cpu = int(groups["cpu"]) if groups.get("cpu") else None
         trigger.uid = int(groups["uid"]) if groups.get("uid") else None
-        facts.kernel = m["release"]
+        _take_release(facts, m)
+
+
+def _take_release(facts: ReportFacts, m: re.Match[str]) -> None:
+    facts.kernel = m["release"]
+    if m["cut"] or m["elided"]:
+        facts.note_missing("elided")
+
+
+def on_cpu_only_line(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    if facts.trigger.pid is None and facts.trigger.cpu is None:
+        facts.trigger.cpu = int(m["cpu"])
+        _take_release(facts, m)
+
+
+def on_process_line(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    trigger = facts.trigger
+    if trigger.pid is None:
+        trigger.pid = int(m["pid"])
+        trigger.cpu_comm = m["comm"]
 
 
 def on_hardware(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
-    facts.hardware = facts.hardware or m["hw"].strip()
+    if facts.hardware is None:
+        facts.hardware = m["hw"].strip()
+        if m["elided"]:
+            facts.note_missing("elided")
 
 
 def on_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -504,6 +537,8 @@ RULES: tuple[Rule, ...] = (
     Rule("ub-killed", "O", "OOM killed process ", UB_KILLED, on_ub_killed),
     Rule("cpu-line", "C", "CPU: ", CPU_LINE, on_cpu_line),
     Rule("pid-line", "P", "Pid: ", PID_LINE, on_cpu_line),
+    Rule("cpu-only-line", "C", "CPU: ", CPU_ONLY_LINE, on_cpu_only_line),
+    Rule("process-line", "P", "Process ", PROCESS_LINE, on_process_line),
     Rule("hardware", "H", "Hardware name: ", HARDWARE, on_hardware),
     Rule("summary", "o", "oom-kill:constraint=", SUMMARY, on_summary),
     Rule("killed", None, "Killed process ", KILLED, on_killed),

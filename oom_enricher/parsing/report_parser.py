@@ -134,8 +134,14 @@ def _note_missing_parts(facts: ReportFacts) -> None:
     if facts.task_columns and not facts.tasks:
         facts.note_missing("task_rows_missing")
     # dump_stack prints `CPU: ... Comm:` (3.x+) or `Pid: ..., comm:` (2.6) right after the
-    # header; 2.6.18 prints only `Call Trace:`, so a trace without either is whole.
-    if facts.trigger.comm is not None and facts.trigger.pid is None and not facts.trace_functions:
+    # header; 2.6.18 prints only `Call Trace:`, so a trace without either is whole, unless
+    # the header shows a later kernel (`oom_score_adj=`, 2.6.36+: `grep kill` kept a frame).
+    trigger = facts.trigger
+    if (
+        trigger.comm is not None
+        and trigger.pid is None
+        and (not facts.trace_functions or trigger.oom_score_adj is not None)
+    ):
         facts.note_missing("cpu_line_missing")
     # a memcg report that chose a victim names its cgroups (`Task in` before 4.19, the
     # `oom-kill:` summary since): usage lines and a kill without them lost that line

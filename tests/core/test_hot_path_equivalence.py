@@ -38,6 +38,9 @@ from tests.corpus_cases import corpus_cases
 # Lines at the edges of the first-character and literal tests.
 EDGE_LINES = [
     "٣ pages RAM",  # `\d` matches other scripts' digits
+    "CPU: 7 Not tainted 2.6.36-45.x.20101028-s390xdefault #1",  # s390
+    "Process blast (pid: 8067, task: 000000007a244640, ksp: 000000003dc8f678)",
+    "CPU: 0 PID: 405 Comm: systemd-journal Not tainted...",  # elided by the author
     "12 pages reserved",
     "Memory cgroup out of memory: Killed process 5 (x) total-vm:1kB, anon-rss:0kB",
     "Out of memory: Kill process 7 (y) score 900 or sacrifice child",

@@ -286,3 +286,75 @@ def test_journalctl_export_dates_its_stamps_by_its_bounds_line(bounds, tmp_path)
     out = io.BytesIO()
     split_documents(str(path), out, 2, cuts=[len(bounds) + 1])
     assert orjson.loads(out.getvalue().splitlines()[0])["@timestamp"] == doc["@timestamp"]
+
+
+S390_2_6_36 = """\
+blast invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0, oom_score_adj=0
+blast cpuset=/ mems_allowed=0
+CPU: 7 Not tainted 2.6.36-45.x.20101028-s390xdefault #1
+Process blast (pid: 8067, task: 000000007a244640, ksp: 000000003dc8f678)
+000000003dc8f7c8 000000003dc8f748 0000000000000002 0000000000000000
+Call Trace:
+([<0000000000115c12>] show_trace+0xee/0x144)
+ [<00000000001d2ba6>] oom_kill_process+0xaa/0x254
+Mem-Info:
+Free swap  = 0kB
+Total swap = 0kB
+[ pid ]   uid  tgid total_vm      rss cpu oom_adj oom_score_adj name
+[ 8067]     0  8067   612345   456789   7       0             0 blast
+Out of memory: Kill process 8067 (blast) score 952 or sacrifice child
+Killed process 8067 (blast) total-vm:2449380kB, anon-rss:1827156kB, file-rss:0kB
+"""
+
+
+def test_s390_cpu_line_without_pid_and_its_process_line_give_the_trigger():
+    """s390 prints the release on `CPU: 7 Not tainted ...` and the task on `Process blast
+    (pid: 8067, ...)`: the kernel, the trigger's pid and its CPU were lost."""
+    (doc,) = documents_from_lines(S390_2_6_36.splitlines())
+    trigger = doc["oom"]["trigger"]
+    assert (trigger["name"], trigger["pid"], trigger["cpu"]) == ("blast", 8067, 7)
+    assert doc["host"]["os"]["kernel"] == "2.6.36-45.x.20101028-s390xdefault"
+    assert doc["oom"]["complete"] is True
+
+
+@pytest.mark.parametrize(
+    ("tail", "release"),
+    [("Not tainted 5.15.0-1013-oracle...", "5.15.0-1013-oracle"), ("Not tainted...", None)],
+)
+def test_a_cpu_line_elided_by_the_author_keeps_its_pid_and_says_elided(tail, release):
+    text = RHEL6_2_6_32.replace(
+        "Pid: 2069, comm: httpd Not tainted 2.6.32-431.el6.x86_64 #1",
+        f"CPU: 1 PID: 2069 Comm: httpd {tail}",
+    )
+    (doc,) = documents_from_lines(text.splitlines())
+    oom = doc["oom"]
+    assert (oom["trigger"]["pid"], oom["trigger"]["cpu"]) == (2069, 1)
+    assert doc["host"].get("os", {}).get("kernel") == release
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "elided")
+
+
+def test_a_hardware_name_elided_by_the_author_keeps_no_dots():
+    text = RHEL6_2_6_32.replace(
+        "Call Trace:\n",
+        "Hardware name: VMware, Inc. VMware20,1/440BX Desktop Reference Platform...\nCall Trace:\n",
+    )
+    (doc,) = documents_from_lines(text.splitlines())
+    assert doc["host"]["hardware"] == "VMware, Inc. VMware20,1/440BX Desktop Reference Platform"
+    assert doc["oom"]["incomplete_reason"] == "elided"
+
+
+def test_grep_kill_output_that_kept_one_frame_is_not_complete():
+    """`dmesg | grep -i kill` keeps the header, an `oom_kill_process` frame and the kill
+    lines; a frame without the `Pid:` line was taken for a whole 2.6.18 report, which prints
+    no such line. A RHEL 6 header spells it `oom_scoe_adj`."""
+    text = """\
+java invoked oom-killer: gfp_mask=0xd0, order=0, oom_adj=0, oom_scoe_adj=0
+[<ffffffff81118898>] ? oom_kill_process+0x68/0x140
+Task in /LXC011175068174 killed as a result of limit of /LXC011175068174
+Memory cgroup out of memory: kill process 28466 (java) score 1000 or a child
+Killed process 28466 (java) total-vm:6340212kB, anon-rss:4190148kB, file-rss:10028kB
+"""
+    (doc,) = documents_from_lines(text.splitlines())
+    oom = doc["oom"]
+    assert oom["trigger"]["oom_score_adj"] == 0
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "cpu_line_missing")

@@ -101,7 +101,17 @@ def _panic_words(reason: str | None) -> str:
     return ""
 
 
+def _forced(oom: dict) -> bool:
+    """A manual OOM (SysRq-f, `echo f > /proc/sysrq-trigger`): the kernel prints `order=-1`."""
+    return (oom.get("trigger") or {}).get("order") == -1
+
+
 def _why(oom: dict) -> str:
+    if _forced(oom):
+        return (
+            "The OOM killer was started by hand (order=-1 is what a SysRq-f request prints): "
+            "no allocation failed, so the report does not show that memory ran out."
+        )
     hit = oom.get("limit_hit")
     cgroup = oom.get("cgroup") or {}
     if hit in _LIMIT_WORDS:
@@ -202,6 +212,8 @@ def _trigger_sentence(oom: dict) -> str:
     victims = oom.get("victims") or []
     if not trigger.get("name") or not victims:
         return ""
+    if _forced(oom):
+        return f"{_proc(trigger['name'], trigger.get('pid'))} only ran the request."
     if trigger.get("pid") is not None and trigger["pid"] == victims[0]["pid"]:
         return f"{trigger['name']} was both the task whose allocation failed and the one killed."
     if trigger["name"] == victims[0]["name"]:

@@ -117,3 +117,32 @@ def test_the_check_of_numbers_and_names_catches_an_invented_one():
     doc["oom"]["explanation"] = doc["oom"]["explanation"].replace("512 MiB", "640 MiB", 1)
     doc["oom"]["explanation"] += " The kernel chose beam.smp (pid 31337)."
     assert _unsupported(doc) == ["640 MiB", "beam.smp (pid 31337)", "31337"]
+
+
+SYSRQ_F = """\
+Jan 17 13:30:31 nas kernel: sysrq: Manual OOM execution
+Jan 17 13:30:31 nas kernel: kworker/2:2 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=-1, oom_score_adj=0
+Jan 17 13:30:31 nas kernel: CPU: 2 PID: 8961 Comm: kworker/2:2 Not tainted 6.1.64-Unraid #1
+Jan 17 13:30:31 nas kernel: Workqueue: events moom_callback
+Jan 17 13:30:31 nas kernel: Call Trace:
+Jan 17 13:30:31 nas kernel:  dump_stack_lvl+0x44/0x5c
+Jan 17 13:30:31 nas kernel: Mem-Info:
+Jan 17 13:30:31 nas kernel: Tasks state (memory values in pages):
+Jan 17 13:30:31 nas kernel: [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+Jan 17 13:30:31 nas kernel: [   6009]     0  6009   312345    45678   987136        0             0 node
+Jan 17 13:30:31 nas kernel: oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/,task=node,pid=6009,uid=0
+Jan 17 13:30:31 nas kernel: Out of memory: Killed process 6009 (node) total-vm:1249380kB, anon-rss:182712kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:964kB oom_score_adj:0
+"""
+
+
+def test_a_manual_oom_says_it_was_forced_and_no_allocation_failed(tmp_path):
+    """SysRq-f (`order=-1`): the explanation said the whole machine ran out of memory and
+    that the allocation which failed was made by the worker that ran the request."""
+    path = tmp_path / "sysrq.log"
+    path.write_text(SYSRQ_F)
+    (doc,) = iter_documents([str(path)])
+    text = doc["oom"]["explanation"]
+    assert "started by hand" in text and "no allocation failed" in text
+    assert "ran out of memory" not in text and "allocation that failed" not in text
+    assert "kworker/2:2 (pid 8961) only ran the request." in text
+    assert _unsupported(doc) == []

@@ -63,28 +63,40 @@ def analyse_selection(facts: ReportFacts, victims: list[Victim]) -> Selection:
     row = by_pid.get(selected["pid"])
     is_thread: bool | None = None
     tgid: int | None = None
-    if facts.tasks:
-        is_thread = row is None
-        tgid = (
-            row.get("tgid", row["pid"]) if row else _thread_group_of(facts.tasks, selected["name"])
-        )
-    sacrificed = bool(victims) and victims[0].pid not in {selected["pid"], tgid}
+    if row is not None:
+        is_thread, tgid = False, row.get("tgid", row["pid"])
+    elif facts.tasks:
+        tgid = _thread_group_of(facts.tasks, selected["name"])
+        # absent from the table and no process it belongs to: a row may be missing instead
+        is_thread = True if tgid is not None else None
+    own = {selected["pid"], tgid}
+    if row is None:
+        # a selected thread's victim may be printed as its process: a row of its name, of
+        # whatever size (a process in the table kills a child of its own name, `fork`)
+        own |= {r.get("tgid", r["pid"]) for r in facts.tasks if r.get("name") == selected["name"]}
+    sacrificed = bool(victims) and victims[0].pid not in own
     return Selection(
         selected["pid"], selected["name"], selected["score"], tgid, is_thread, sacrificed
     )
 
 
 def _thread_group_of(tasks: list[dict], name: str) -> int | None:
-    """The process a selected thread belongs to: the table row of that name (largest if several).
+    """The process a selected thread belongs to: the table's largest process, when it has
+    the thread's name.
 
     The task table lists thread-group leaders only, and a thread shares its process's comm
-    unless it renamed itself.
+    unless it renamed itself; its badness is its process's, the highest of the table. A
+    selected task of another name than the largest process, or a smaller one of the same
+    name, is more likely a row the table lost (a paste cut short) than a thread.
     """
-    rows = [row for row in tasks if row.get("name") == name]
-    if not rows:
+    largest = max(tasks, key=_footprint)
+    if largest.get("name") != name:
         return None
-    best = max(rows, key=lambda row: row.get("rss", 0) + row.get("swapents", 0))
-    return best.get("tgid", best["pid"])
+    return largest.get("tgid", largest["pid"])
+
+
+def _footprint(row: dict) -> int:
+    return row.get("rss", 0) + row.get("swapents", 0)
 
 
 def infer_page_size(facts: ReportFacts, victims: list[Victim]) -> tuple[int, bool]:

@@ -766,3 +766,25 @@ def test_lines_sharing_one_wall_stamp_are_never_taken_for_repeats():
     assert line_identity(alone) is not None
     (coarse,) = LineNormalizer().normalize("Nov 25 10:00:05 web1 kernel: Killed process 1 (a)")
     assert line_identity(coarse) is None
+
+
+def test_a_selected_pid_missing_from_a_table_whose_largest_process_has_another_name_is_no_thread():
+    """A paste cut the table: the selected php5-fpm 31826 is not in it, two smaller php5-fpm
+    rows are. It was called a thread of the larger of them (tgid 4515), which a badness score
+    of 895 against a 6 MB process rules out; the rows do not show whose it is."""
+    text = """\
+mysqld invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0
+CPU: 1 PID: 4410 Comm: mysqld Not tainted 3.10.0-123.el7.x86_64 #1
+Task in /lxc/VM_A killed as a result of limit of /lxc/VM_A
+memory: usage 53080kB, limit 53248kB, failcnt 731
+[ pid ]   uid  tgid total_vm      rss nr_ptes swapents oom_score_adj name
+[ 4410]    27  4410   143320     9021      48        0             0 mysqld
+[ 4515]  5000  4515    89140     1490     123        0             0 php5-fpm
+[31892]  5000 31892    89140      990     100        0             0 php5-fpm
+Memory cgroup out of memory: Kill process 31826 (php5-fpm) score 895 or sacrifice child
+Killed process 31826 (php5-fpm) total-vm:356560kB, anon-rss:34000kB, file-rss:1200kB
+"""
+    oom = only(text)["oom"]
+    assert (oom["selected"]["tgid"], oom["selected_is_thread"]) == (None, None)
+    assert oom["sacrificed_child"] is False
+    assert "thread" not in oom["explanation"]

@@ -163,8 +163,11 @@ def _why_global(oom: dict) -> str:
     if swap_total == 0:
         parts.append("no swap")
     elif swap_total:
-        free = human_bytes(system.get("free_swap_bytes"))
-        parts.append(f"{free} of {human_bytes(swap_total)} swap left")
+        free_bytes = system.get("free_swap_bytes")
+        if free_bytes is not None and free_bytes < 0:  # the kernel's count may dip below 0
+            parts.append(f"none of {human_bytes(swap_total)} swap left")
+        else:
+            parts.append(f"{human_bytes(free_bytes)} of {human_bytes(swap_total)} swap left")
     nodemask = (oom.get("trigger") or {}).get("nodemask")
     if nodemask and nodemask != "(null)":  # the allocation could use these NUMA nodes only
         text = f"The NUMA nodes this allocation may use (nodemask={nodemask}) ran out of memory, "

@@ -111,7 +111,8 @@ ZONE = re.compile(
     r"(?: boost:\d+kB)? min:(?P<min>\d+)kB low:(?P<low>\d+)kB high:(?P<high>\d+)kB"
 )
 _ZONE_SIZE = re.compile(r"\b(?P<key>present|managed):(?P<kb>\d+)kB")
-FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>\d+)kB")
+# every kernel; the count can run below zero for a moment: `Free swap  = -1636kB`
+FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>-?\d+)kB")
 TOTAL_SWAP = re.compile(r"Total swap\s*=\s*(?P<kb>\d+)kB")
 PAGES_RAM = re.compile(r"(?P<n>\d+) pages RAM")
 PAGES_RESERVED = re.compile(r"(?P<n>\d+) pages reserved")

@@ -358,3 +358,11 @@ Killed process 28466 (java) total-vm:6340212kB, anon-rss:4190148kB, file-rss:100
     oom = doc["oom"]
     assert oom["trigger"]["oom_score_adj"] == 0
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "cpu_line_missing")
+
+
+def test_a_free_swap_count_below_zero_is_kept_as_printed_and_told_as_none_left():
+    """`Free swap  = -1636kB` (the kernel's count dips below zero): the value was dropped."""
+    text = RHEL6_2_6_32.replace("Free swap  = 0kB", "Free swap  = -1636kB")
+    (doc,) = documents_from_lines(text.splitlines())
+    assert doc["oom"]["system"]["free_swap_bytes"] == -1636 * 1024
+    assert "none of 3.9 GiB swap left" in doc["oom"]["explanation"]

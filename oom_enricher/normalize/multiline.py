@@ -36,12 +36,24 @@ GLUED_AFTER_END = (
     ("uid=", re.compile(r"oom-kill:constraint=.*?,uid=\d+(?=[A-Za-z])")),
     # 4.x-6.x kill line: `... UID:0 pgtables:476kB oom_score_adj:1000` then the next line
     ("oom_score_adj:", re.compile(r"Killed process .*? oom_score_adj:-?\d+(?=[A-Za-z])")),
+    # 2.6-5.0 selection: `... score 3 or sacrifice child` / 2.6.35 `or a child`, then the kill
+    (
+        " child",
+        re.compile(r"[Kk]ill process \d+ \(.*?\) score -?\d+ or (?:sacrifice|a) child(?= ?[A-Z])"),
+    ),
+    # 2.6.3x kill line ends at its file rss: `... anon-rss:448kB, file-rss:1088kB` then the next
+    ("file-rss:", re.compile(r"Killed process \d+ \(.*?\) .*?file-rss:\d+kB(?= ?[A-Z])")),
 )
 
 
 def may_be_glued(message: str) -> bool:
-    """False for almost every line, by three substring tests."""
-    return message.find("[", 1) != -1 or "uid=" in message or "oom_score_adj:" in message
+    """False for almost every line, by a few substring tests."""
+    return (
+        message.find("[", 1) != -1
+        or "uid=" in message
+        or "oom_score_adj:" in message
+        or ("ill process" in message and ("Killed process" in message[1:] or "child" in message))
+    )
 
 
 def split_glued(message: str) -> list[tuple[float | None, str]]:
@@ -63,10 +75,14 @@ def split_glued(message: str) -> list[tuple[float | None, str]]:
 
 
 def _split_after_end(mono: float | None, text: str) -> list[tuple[float | None, str]]:
-    for needle, pattern in GLUED_AFTER_END:
-        if needle in text:
-            end = pattern.search(text)
-            if end is not None and end.end() < len(text):
-                head, rest = text[: end.end()], text[end.end() :]
-                return [(mono, head), *_split_after_end(mono, rest)]
-    return [(mono, text)]
+    ends = [
+        found.end()
+        for needle, pattern in GLUED_AFTER_END
+        if needle in text and (found := pattern.search(text)) is not None
+    ]
+    end = min((at for at in ends if at < len(text)), default=None)
+    if end is None:
+        return [(mono, text)]
+    # a paragraph reflowed by a mail client keeps the space where the newline was
+    head, rest = text[:end], text[end:].removeprefix(" ")
+    return [(mono, head), *_split_after_end(mono, rest)]

@@ -195,3 +195,25 @@ def test_two_hosts_with_dmesg_lines_are_not_merged(tmp_path, monkeypatch):
     text = "\n".join([*web1, *web2, *dmesg_lines()]) + "\n"
     docs = read_every_way(tmp_path, text, monkeypatch)
     assert [doc["host"].get("name") for doc in docs] == ["web1", "web2", None]
+
+
+def test_a_selection_and_a_kill_line_reflowed_into_one_line_are_two_records():
+    """A mail client filled the kernel lines into one paragraph: `... score 3 or a child
+    Killed process 9139 ... file-rss:1088kB Memory cgroup out of memory: kill process 9140`.
+    The victims were lost and the second event with them."""
+    text = "\n".join(
+        [
+            "memcg_test_1 invoked oom-killer: gfp_mask=0xd0, order=0, oom_adj=0",
+            "Pid: 9139, comm: memcg_test_1 Not tainted 2.6.35-rc2 #1",
+            "Memory cgroup out of memory: kill process 9139 (memcg_test_1) score 3 or a child"
+            " Killed process 9139 (memcg_test_1) vsz:3456kB, anon-rss:448kB, file-rss:1088kB"
+            " Memory cgroup out of memory: kill process 9140 (memcg_test_1) score 3 or a child"
+            " Killed process 9140 (memcg_test_1) vsz:3456kB, anon-rss:448kB, file-rss:1088kB",
+        ]
+    )
+    docs = list(documents_from_lines(text.splitlines()))
+    victims = [
+        (v["pid"], v["name"], v["anon_rss_bytes"]) for d in docs for v in d["oom"]["victims"]
+    ]
+    assert victims == [(9139, "memcg_test_1", 448 * 1024), (9140, "memcg_test_1", 448 * 1024)]
+    assert [d["oom"]["selected"]["pid"] for d in docs] == [9139, 9140]

@@ -53,9 +53,9 @@ class Skimmer:
         # The host of the line just read while its report is open, as `_follow_host` gives
         # it: its next line is most often the next line (see `_next_position`).
         self._follow: tuple[str, bytes, int] | None = None
-        # The records of the line being read that were fed before the current one (a line
-        # that holds several glued records): they are looked back at too.
-        self._glued_before: list[LogLine] = []
+        # The records of the line being read (a line that holds several glued records) and
+        # how many of them were fed before the current one: those are looked back at too.
+        self._glued: tuple[list[LogLine], int] = ([], 0)
 
     def documents(
         self, data, start: int = 0, end: int | None = None, progress=None
@@ -124,9 +124,9 @@ class Skimmer:
             return after, self._feed(lines[0], position)
         docs: list[dict] = []
         for index, line in enumerate(lines):
-            self._glued_before = lines[:index]
+            self._glued = (lines, index)  # sliced only when looked back at (rare)
             docs += self._feed(line, position)
-        self._glued_before = []
+        self._glued = ([], 0)
         return after, docs
 
     def _feed(self, line: LogLine, position: int) -> list[dict]:
@@ -183,7 +183,8 @@ class Skimmer:
         for raw in bytes(data[begin:end]).decode("utf-8", "replace").split("\n"):
             if raw:
                 lines.extend(normalizer.normalize(raw.removesuffix("\r")))
-        return lines + self._glued_before
+        glued, fed = self._glued
+        return lines + glued[:fed]
 
 
 def _record_start(data, target: int, floor: int) -> int:

@@ -519,8 +519,10 @@ def on_ub_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> Non
 
 
 def _note_prefix(facts: ReportFacts, prefix: str | None) -> None:
+    # No kernel kill-line prefix holds a `]`: text up to one is a stamp or caller id the
+    # line's prefix rules could not take off (a shell prompt glued before it, say).
     if prefix:
-        facts.kill_prefixes.add(prefix.strip())
+        facts.kill_prefixes.add(prefix.rpartition("]")[2].strip())
 
 
 class Rule(NamedTuple):

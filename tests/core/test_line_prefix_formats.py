@@ -217,3 +217,27 @@ def test_a_selection_and_a_kill_line_reflowed_into_one_line_are_two_records():
     ]
     assert victims == [(9139, "memcg_test_1", 448 * 1024), (9140, "memcg_test_1", 448 * 1024)]
     assert [d["oom"]["selected"]["pid"] for d in docs] == [9139, 9140]
+
+
+@pytest.mark.parametrize(
+    ("kill_prefix", "scope", "limit_hit"),
+    [
+        ("Out of memory", "global", "global"),
+        # which of the memcg's limits was hit is not on the kill line
+        ("Memory cgroup out of memory", "memcg", "unknown"),
+    ],
+)
+def test_a_shell_prompt_glued_before_the_kill_lines_stamp_keeps_its_scope(
+    kill_prefix, scope, limit_hit
+):
+    # a terminal paste: the prompt's last line runs into the kernel record, so the stamp
+    # and caller id stay in front of the kernel's own kill-line prefix
+    lines = [
+        "root@localhost [21:58:57] [~] ",
+        f"-> # [ 1364.294650][T17314] {kill_prefix}: Killed process 17151 (cc1plus) "
+        "total-vm:244616kB, anon-rss:194012kB, file-rss:5072kB, shmem-rss:0kB, UID:0 "
+        "pgtables:472kB oom_score_adj:0",
+    ]
+    (doc,) = documents_from_lines(lines)
+    assert (doc["oom"]["scope"], doc["oom"]["limit_hit"]) == (scope, limit_hit)
+    assert doc["oom"]["victims"][0]["pid"] == 17151

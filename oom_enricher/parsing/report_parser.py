@@ -143,10 +143,27 @@ def _note_missing_parts(facts: ReportFacts) -> None:
         and (not facts.trace_functions or trigger.oom_score_adj is not None)
     ):
         facts.note_missing("cpu_line_missing")
+    # after its header every kernel prints a stack trace, then Mem-Info (global) or the memcg
+    # usage lines, then (by default) the task table: a header and a kill with none of them
+    # between is a paste with its middle left out
+    if trigger.comm is not None and not _has_body(facts):
+        facts.note_missing("body_missing")
     # a memcg report that chose a victim names its cgroups (`Task in` before 4.19, the
     # `oom-kill:` summary since): usage lines and a kill without them lost that line
     if facts.counters and facts.victims and not (facts.task_memcg or facts.oom_memcg):
         facts.note_missing("cgroup_line_missing")
+
+
+def _has_body(facts: ReportFacts) -> bool:
+    return bool(
+        facts.trace_functions
+        or facts.has_mem_info
+        or facts.mem_info
+        or facts.counters
+        or facts.stats_by_path
+        or facts.task_columns
+        or facts.tasks
+    )
 
 
 def _settle_trigger_comm(facts: ReportFacts) -> None:

@@ -788,3 +788,20 @@ Killed process 31826 (php5-fpm) total-vm:356560kB, anon-rss:34000kB, file-rss:12
     assert (oom["selected"]["tgid"], oom["selected_is_thread"]) == (None, None)
     assert oom["sacrificed_child"] is False
     assert "thread" not in oom["explanation"]
+
+
+def test_a_header_and_a_kill_with_nothing_between_is_not_complete():
+    """A paste that keeps the header, cpuset and CPU lines and the kill lines but leaves out
+    the stack trace, the memcg usage and the task table the kernel printed between them."""
+    text = f"""\
+[ 4827.986206] mysqladmin invoked oom-killer: gfp_mask=0x24000c0(GFP_KERNEL), order=0, oom_score_adj=0
+[ 4827.986209] mysqladmin cpuset={DOCKER_ID} mems_allowed=0-1
+[ 4827.986215] CPU: 26 PID: 130130 Comm: mysqladmin Not tainted 4.8.12-040812-generic #201612020431
+
+
+[ 4827.986920] Memory cgroup out of memory: Kill process 123841 (mysqld) score 101 or sacrifice child
+[ 4827.992207] Killed process 123841 (mysqld) total-vm:465616kB, anon-rss:423524kB, file-rss:0kB, shmem-rss:0kB
+"""
+    oom = only(text)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "body_missing")
+    assert (oom["trigger"]["pid"], oom["victims"][0]["pid"]) == (130130, 123841)

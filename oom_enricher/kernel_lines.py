@@ -19,10 +19,12 @@ SELECTED = re.compile(
 )
 # all kernels: `Killed process 20977 (sh) total-vm:4404kB, anon-rss:0kB, file-rss:508kB[,
 # shmem-rss:0kB][, UID:0 pgtables:476kB oom_score_adj:1000]`; 5.1+ prefix `Out of memory: ` or
-# `Memory cgroup out of memory: `; 2.6 `vsz:`; 2.6.18 `Killed process 2592, UID 0, (oracle).`
+# `Memory cgroup out of memory: `; 2.6 `vsz:`; 2.6.18 `Killed process 2592, UID 0, (oracle).`;
+# RHEL 7.7+ 3.10 `Killed process 28822 (mysqld), UID 999, total-vm:1276580kB, ...`
 # A name ends at the `)` before the size fields or the line's end; an unknown tail still counts.
 KILLED = re.compile(
     r"(?:(?P<prefix>.*?): )?Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \((?P<comm>.*?)\)"
+    r"(?:, UID (?P<uid_after_name>\d+),)?"
     r"(?:(?P<fields> (?:total-vm|vsz|anon-rss|UID):.*)|\.?\s*$|(?P<tail> .*))"
 )
 # 4.19+ (memcg paths since 5.0): `oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),

@@ -457,11 +457,16 @@ def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
             anon_rss_kb=values.get("anon-rss"),
             file_rss_kb=values.get("file-rss"),
             shmem_rss_kb=values.get("shmem-rss"),
-            uid=values.get("UID", int(m["uid"]) if m["uid"] else None),
+            uid=values.get("UID", _uid_beside_name(m)),
             pgtables_kb=values.get("pgtables"),
             oom_score_adj=values.get("oom_score_adj"),
         )
     )
+
+
+def _uid_beside_name(m: re.Match[str]) -> int | None:
+    uid = m["uid"] or m["uid_after_name"]
+    return int(uid) if uid else None
 
 
 def on_summary(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:

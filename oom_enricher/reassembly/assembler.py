@@ -29,7 +29,7 @@ from oom_enricher.reassembly.open_report import (
     line_to_dict,
     stream_seconds,
 )
-from oom_enricher.reassembly.report_id import compute_event_id, kill_keyed
+from oom_enricher.reassembly.report_id import compute_event_id, kill_key, kill_keyed
 
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
 _TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED, Marker.PANIC}
@@ -416,6 +416,8 @@ class Assembler:
         record = None
         if report.emitted_ids:
             self._drop_emitted(key, set(report.emitted_ids))  # this report replaces them
+        elif not self._live and self._repeats_emitted(key, block):
+            return
         if self._amendable and any(stream_seconds(line) is not None for line in block.lines):
             # Kept for late lines: only stamped lines can be placed into it later.
             block.event_id = compute_event_id(block.host, block.lines)
@@ -431,6 +433,22 @@ class Assembler:
             if content == report.emitted_signature:
                 return
         done.append(block)
+
+    def _repeats_emitted(self, key: str, block: ReportBlock) -> bool:
+        """A report that only repeats lines of an emitted report of the same kill adds nothing
+        to its document (a paste that quotes the kill lines again, with or without stamps)."""
+        earlier = self._emitted.get(key)
+        key_of_kill = kill_key(block.lines) if earlier else None
+        if key_of_kill is None:
+            return False
+        messages = {line.message.strip() for line in block.lines}
+        for record in earlier:
+            record_key = kill_key(record.lines) or ""
+            # a repeat without stamps has no time window: its pid names the kill
+            same_kill = record_key == key_of_kill or record_key.startswith(key_of_kill + " @")
+            if same_kill and messages <= {line.message.strip() for line in record.lines}:
+                return True
+        return False
 
     def _should_hold(self, block: ReportBlock) -> bool:
         return (

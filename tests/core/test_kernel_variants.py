@@ -366,3 +366,38 @@ def test_a_free_swap_count_below_zero_is_kept_as_printed_and_told_as_none_left()
     (doc,) = documents_from_lines(text.splitlines())
     assert doc["oom"]["system"]["free_swap_bytes"] == -1636 * 1024
     assert "none of 3.9 GiB swap left" in doc["oom"]["explanation"]
+
+
+def test_rhel7_kill_line_with_uid_after_the_name_gives_the_victim():
+    """RHEL 7.7+ (3.10.0-1062 and later) prints `Killed process N (name), UID U, total-vm:…`:
+    the victim and its sizes were lost (`killed: []`)."""
+    text = RHEL6_2_6_32.replace(
+        "Killed process 2069, UID 48, (httpd) total-vm:2449380kB, anon-rss:1826944kB, "
+        "file-rss:212kB",
+        "Killed process 2069 (httpd), UID 48, total-vm:2449380kB, anon-rss:1826944kB, "
+        "file-rss:212kB, shmem-rss:0kB",
+    )
+    (victim,) = only(text)["oom"]["victims"]
+    assert victim == {
+        "pid": 2069,
+        "name": "httpd",
+        "uid": 48,
+        "total_vm_bytes": 2449380 * 1024,
+        "anon_rss_bytes": 1826944 * 1024,
+        "file_rss_bytes": 212 * 1024,
+        "shmem_rss_bytes": 0,
+        "pgtables_bytes": None,
+        "oom_score_adj": None,
+        "named_by": "killed",
+    }
+
+
+def test_kill_lines_quoted_again_without_stamps_after_their_report_are_one_event():
+    """A paste that shows a report, then its selection and kill lines again without their
+    stamps: the same kill (one `event.id`), so one document, the whole report's. The repeat
+    came out as a second document under that id, which replaced the whole one in a sink."""
+    lines = RHEL6_2_6_32.splitlines()
+    stamped = [f"[510563.{index:06d}] {line}" for index, line in enumerate(lines)]
+    (doc,) = documents_from_lines([*stamped, "", *lines[-2:]])
+    assert (doc["oom"]["complete"], doc["oom"]["tasks_count"]) == (True, 2)
+    assert doc["oom"]["lines_count"] == len(lines)

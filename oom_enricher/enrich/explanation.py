@@ -200,6 +200,16 @@ def _selection(oom: dict) -> str:
     text = f"The kernel chose {selected.get('name')} ({', '.join(details)})"
     if selected.get("score") is not None:
         text += f" with badness score {selected['score']}"
+    if oom.get("sacrificed_child") and victims and not oom.get("tasks"):
+        # Without the task table a killed pid other than the chosen one is a child it
+        # sacrificed or, when a thread was chosen, its process (the kernel names the thread
+        # group's first task that still has memory): the text cannot tell them apart.
+        return (
+            f"{text}, but killed {_proc(victims[0]['name'], victims[0]['pid'])}: a child it "
+            "sacrificed (kernels before 5.1 sacrifice a child that has its own memory to spare "
+            "the parent) or, if a thread was chosen, the process it belongs to; the report "
+            "holds no task table to tell which."
+        )
     if oom.get("sacrificed_child") and victims:
         child = _proc(victims[0]["name"], victims[0]["pid"])
         return (

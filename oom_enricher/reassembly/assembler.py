@@ -40,6 +40,25 @@ def _has_summary(report: OpenReport) -> bool:
     return any(kernel_lines.SUMMARY.match(line.message) for line in report.lines)
 
 
+def _lines_within(lines: list[LogLine], held: list[LogLine]) -> bool:
+    """Every line is one of `held` by its text, with no stamp later than theirs: a line the
+    kernel printed again carries a later stamp, while a paste that quotes lines again gives
+    them none (or the stamp of the line before them)."""
+    texts = {line.message.strip() for line in held}
+    newest_stamp = max(
+        (line.monotonic for line in held if line.monotonic is not None), default=None
+    )
+    newest_time = max((line.timestamp for line in held if line.timestamp is not None), default=None)
+    for line in lines:
+        if line.message.strip() not in texts:
+            return False
+        if line.monotonic is not None and (newest_stamp is None or line.monotonic > newest_stamp):
+            return False
+        if line.timestamp is not None and (newest_time is None or line.timestamp > newest_time):
+            return False
+    return True
+
+
 class Assembler:
     """Feed lines in arrival order; completed blocks come back from `feed`, `settle`, `tick`,
     `finish`. A block whose id was emitted before amends that document; a block with
@@ -441,12 +460,11 @@ class Assembler:
         key_of_kill = kill_key(block.lines) if earlier else None
         if key_of_kill is None:
             return False
-        messages = {line.message.strip() for line in block.lines}
         for record in earlier:
             record_key = kill_key(record.lines) or ""
             # a repeat without stamps has no time window: its pid names the kill
             same_kill = record_key == key_of_kill or record_key.startswith(key_of_kill + " @")
-            if same_kill and messages <= {line.message.strip() for line in record.lines}:
+            if same_kill and _lines_within(block.lines, record.lines):
                 return True
         return False
 

@@ -146,3 +146,25 @@ def test_a_manual_oom_says_it_was_forced_and_no_allocation_failed(tmp_path):
     assert "ran out of memory" not in text and "allocation that failed" not in text
     assert "kworker/2:2 (pid 8961) only ran the request." in text
     assert _unsupported(doc) == []
+
+
+def test_a_kill_of_another_pid_without_a_task_table_does_not_say_it_was_a_child(tmp_path):
+    """`dmesg -T | grep Kill`: a thread was chosen and the kill line names its server process.
+    With no task table the text cannot tell a sacrificed child from the chosen thread's own
+    process; the explanation said "killed that process's child … instead"."""
+    path = tmp_path / "kill-lines.log"
+    path.write_text(
+        "[Tue Sep 15 00:01:24 2020] Memory cgroup out of memory: Kill process 20423 "
+        "(QueryPipelineEx) score 1008 or sacrifice child\n"
+        "[Tue Sep 15 00:01:24 2020] Killed process 1295 (clickhouse-serv) "
+        "total-vm:32828748kB, anon-rss:10494108kB, file-rss:51264kB, shmem-rss:0kB\n"
+    )
+    (doc,) = iter_documents([str(path)])
+    text = doc["oom"]["explanation"]
+    assert "child clickhouse-serv" not in text and "itself was not killed" not in text
+    assert (
+        "but killed clickhouse-serv (pid 1295): a child it sacrificed (kernels before 5.1 "
+        "sacrifice a child that has its own memory to spare the parent) or, if a thread was "
+        "chosen, the process it belongs to; the report holds no task table to tell which."
+    ) in text
+    assert _unsupported(doc) == []

@@ -392,12 +392,15 @@ def test_rhel7_kill_line_with_uid_after_the_name_gives_the_victim():
     }
 
 
-def test_kill_lines_quoted_again_without_stamps_after_their_report_are_one_event():
+@pytest.mark.parametrize("indent", ["", "    "])
+def test_kill_lines_quoted_again_without_stamps_after_their_report_are_one_event(indent):
     """A paste that shows a report, then its selection and kill lines again without their
-    stamps: the same kill (one `event.id`), so one document, the whole report's. The repeat
-    came out as a second document under that id, which replaced the whole one in a sink."""
+    stamps: the same kill, so one document, the whole report's. The repeat came out as a
+    second document (under the same `event.id` when the paste is indented, which gives the
+    repeated lines the stamp of the line before them: it replaced the whole one in a sink)."""
     lines = RHEL6_2_6_32.splitlines()
-    stamped = [f"[510563.{index:06d}] {line}" for index, line in enumerate(lines)]
-    (doc,) = documents_from_lines([*stamped, "", *lines[-2:]])
+    stamped = [f"{indent}[510563.{index:06d}] {line}" for index, line in enumerate(lines)]
+    repeat = [indent + line for line in lines[-2:]]
+    (doc,) = documents_from_lines([*stamped, indent, *repeat])
     assert (doc["oom"]["complete"], doc["oom"]["tasks_count"]) == (True, 2)
     assert doc["oom"]["lines_count"] == len(lines)

@@ -15,15 +15,16 @@ INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer:(?: |$)(?P<rest>.*)")
 # 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or
 # sacrifice child`; 2.6.2x write `kill process ... or a child`.
 SELECTED = re.compile(
-    r"(?:(?P<prefix>.*?): )?[Kk]ill process (?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+)"
+    r"(?:(?P<prefix>.*?): )?[Kk]ill process +(?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+)"
 )
 # all kernels: `Killed process 20977 (sh) total-vm:4404kB, anon-rss:0kB, file-rss:508kB[,
 # shmem-rss:0kB][, UID:0 pgtables:476kB oom_score_adj:1000]`; 5.1+ prefix `Out of memory: ` or
 # `Memory cgroup out of memory: `; 2.6 `vsz:`; 2.6.18 `Killed process 2592, UID 0, (oracle).`;
 # RHEL 7.7+ 3.10 `Killed process 28822 (mysqld), UID 999, total-vm:1276580kB, ...`
 # A name ends at the `)` before the size fields or the line's end; an unknown tail still counts.
+# Some shipped copies pad the pid (`Killed process  532 (kodi.bin)`).
 KILLED = re.compile(
-    r"(?:(?P<prefix>.*?): )?Killed process (?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \((?P<comm>.*?)\)"
+    r"(?:(?P<prefix>.*?): )?Killed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \((?P<comm>.*?)\)"
     r"(?:, UID (?P<uid_after_name>\d+),)?"
     r"(?:(?P<fields> (?:total-vm|vsz|anon-rss|UID):.*)|\.?\s*$|(?P<tail> .*))"
 )
@@ -36,7 +37,7 @@ GROUP = re.compile(r"Tasks in (?P<path>\S+) are going to be killed due to memory
 # 4.19+ during a group kill
 EXITING = re.compile(r"(?:.*: )?OOM victim (?P<pid>\d+) \((?P<comm>.*)\) is already exiting")
 # 4.6+: `oom_reaper: reaped process 2279 (Web Content), now anon-rss:0kB, file-rss:0kB, ...`
-REAPED = re.compile(r"oom_reaper: reaped process (?P<pid>\d+) \((?P<comm>.*)\)(?:, now |$)")
+REAPED = re.compile(r"oom_reaper: reaped process +(?P<pid>\d+) \((?P<comm>.*)\)(?:, now |$)")
 # printk rate limit of the report header (4.x+)
 SUPPRESSED = re.compile(r"oom_kill_process: (?P<n>\d+) callbacks suppressed")
 # nothing left to kill: 4.x+ print it alone (a panic follows), earlier kernels panic with it

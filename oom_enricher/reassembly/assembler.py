@@ -331,6 +331,10 @@ class Assembler:
 
     def _feed_tail(self, key: str, report: OpenReport, line: LogLine, found, done) -> None:
         marker, match = found if found is not None else (None, None)
+        if marker is Marker.REAPED and not self._same_event(report, marker, match):
+            self._close_into(done, key)  # the reaper of another kill's victim
+            done.extend(self._feed_idle(key, line, found))
+            return
         if marker in _TAIL_KINDS or self._same_event(report, marker, match):
             self._append(key, report, line)
             self._apply(report, marker, match)
@@ -347,6 +351,8 @@ class Assembler:
 
     def _same_event(self, report: OpenReport, marker, match) -> bool:
         if marker is Marker.KILLED:
+            return report.group_kill or int(match["pid"]) in report.victim_pids
+        if marker is Marker.REAPED:
             return report.group_kill or int(match["pid"]) in report.victim_pids
         if marker is Marker.UB_KILLED:
             return False  # each beancounter kill line is an event of its own

@@ -404,3 +404,16 @@ def test_kill_lines_quoted_again_without_stamps_after_their_report_are_one_event
     (doc,) = documents_from_lines([*stamped, indent, *repeat])
     assert (doc["oom"]["complete"], doc["oom"]["tasks_count"]) == (True, 2)
     assert doc["oom"]["lines_count"] == len(lines)
+
+
+def test_a_kill_line_with_a_padded_pid_is_a_kill():
+    """`Killed process  532 (kodi.bin)` (two spaces, as a shipped copy printed it) was ignored:
+    three kills of one host gave two documents and the first victim was lost."""
+    lines = [
+        f"Jul 22 {time} kodi kernel: Out of memory: Killed process{pad}{pid} (kodi.bin) "
+        "total-vm:1561568kB, anon-rss:397140kB, file-rss:112348kB, shmem-rss:0kB, UID:972 "
+        "pgtables:1296kB oom_score_adj:0"
+        for time, pad, pid in (("19:16:26", "  ", 532), ("20:00:53", " ", 1543))
+    ]
+    docs = list(documents_from_lines(lines))
+    assert [doc["oom"]["victims"][0]["pid"] for doc in docs] == [532, 1543]

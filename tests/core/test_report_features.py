@@ -805,3 +805,25 @@ def test_a_header_and_a_kill_with_nothing_between_is_not_complete():
     oom = only(text)["oom"]
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "body_missing")
     assert (oom["trigger"]["pid"], oom["victims"][0]["pid"]) == (130130, 123841)
+
+
+def test_a_reaper_line_of_another_pid_after_a_kill_is_not_that_kills():
+    """`oom_reaper: reaped process 14441 (python3)` right after the kill of pid 1021: the
+    reaper of an earlier kill's victim, an event of its own; it was taken into the report
+    of 1021 (in its `event.original`) and the earlier kill was lost."""
+    other = (
+        "oom_reaper: reaped process 14441 (python3), now anon-rss:0kB, file-rss:0kB, shmem-rss:0kB"
+    )
+    own = other.replace("14441 (python3)", "1021 (stress)")
+    docs = list(
+        documents_from_lines((HEADER_5_15 + ROWS_5_15 + KILL_5_15).splitlines() + [own, other])
+    )
+    assert [[victim["pid"] for victim in doc["oom"]["victims"]] for doc in docs] == [
+        [1021],
+        [14441],
+    ]
+    assert docs[0]["event"]["original"].count("oom_reaper") == 1
+    assert (docs[1]["oom"]["complete"], docs[1]["oom"]["victims"][0]["named_by"]) == (
+        False,
+        "reaper",
+    )

@@ -54,6 +54,9 @@ def _says_global(facts: ReportFacts) -> bool:
     return bool(
         any(prefix.lower().startswith("out of memory") for prefix in facts.kill_prefixes)
         or facts.has_mem_info
+        # the end of show_mem, when a paste starts after `Mem-Info:`
+        or facts.ram_pages
+        or facts.total_swap_kb is not None
         or facts.global_oom_flag
         or "out_of_memory" in facts.trace_functions
     )

@@ -84,6 +84,11 @@ HARDWARE = re.compile(r"Hardware name: (?P<hw>.+?)(?P<elided>\.{3,}|…)?\s*$")
 TRACE_FRAME = re.compile(
     r"\s*(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+"
 )
+# 32-bit ARM, 2.6-5.x: `[<c009a02c>] (oom_kill_process) from [<c009a57c>] (out_of_memory+0x2f8/
+# 0x32c)`; before 3.x the first name carries its offset too (`(unwind_backtrace+0x0/0xf8)`)
+ARM_TRACE_FRAME = re.compile(
+    r"\[<[0-9a-f]+>\] \((?P<fn>[\w.$]+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\) from \[<"
+)
 # v1 and v2 before 5.0: `Task in /docker/a4d4... killed as a result of limit of /docker/a4d4...`
 TASK_IN = re.compile(r"Task in (?P<task>\S+) killed as a result of limit of (?P<oom>\S+)")
 TASK_IN_ALONE = re.compile(r"Task in (?P<task>\S+)\s*$")
@@ -573,6 +578,7 @@ RULES: tuple[Rule, ...] = (
     Rule("pages-ram", None, " pages RAM", PAGES_RAM, on_pages_ram),
     Rule("pages-reserved", None, " pages reserved", PAGES_RESERVED, on_pages_reserved),
     Rule("cpuset", None, " cpuset=", CPUSET, on_cpuset),
+    Rule("arm-trace-frame", "[", ") from [<", ARM_TRACE_FRAME, on_trace_frame),
     Rule("trace-frame", None, "+0x", TRACE_FRAME, on_trace_frame),
 )
 

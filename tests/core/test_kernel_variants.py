@@ -417,3 +417,21 @@ def test_a_kill_line_with_a_padded_pid_is_a_kill():
     ]
     docs = list(documents_from_lines(lines))
     assert [doc["oom"]["victims"][0]["pid"] for doc in docs] == [532, 1543]
+
+
+ARM_4_3 = """\
+[  829.160000] kworker/0:3 invoked oom-killer: gfp_mask=0x142d0, order=3, oom_score_adj=0
+[  829.170000] CPU: 0 PID: 1285 Comm: kworker/0:3 Tainted: G         C      4.3.0-1-ARCH #1
+[  829.180000] Hardware name: Freescale MXS (Device Tree)
+[  829.200000] [<c000d20c>] (show_stack) from [<c00de220>] (dump_header+0x5c/0x1dc)
+[  829.210000] [<c009a02c>] (oom_kill_process) from [<c009a57c>] (out_of_memory+0x2f8/0x32c)
+[  829.220000] [<c009a57c>] (out_of_memory) from [<c009e808>] (__alloc_pages_nodemask+0x7ec/0x860)
+"""
+
+
+@pytest.mark.parametrize("first", ["(show_stack)", "(show_stack+0x10/0x14)"])
+def test_32_bit_arm_stack_frames_are_read(first):
+    """ARM prints `[<addr>] (fn) from [<addr>] (caller+off/size)`: no frame was read, so a
+    paste that ends in the trace had no sign of its scope (`out_of_memory` is one)."""
+    (doc,) = documents_from_lines(ARM_4_3.replace("(show_stack)", first).splitlines())
+    assert (doc["oom"]["scope"], doc["oom"]["incomplete_reason"]) == ("global", "end_of_input")

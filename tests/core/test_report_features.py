@@ -827,3 +827,20 @@ def test_a_reaper_line_of_another_pid_after_a_kill_is_not_that_kills():
         False,
         "reaper",
     )
+
+
+def test_a_fragment_that_starts_after_mem_info_is_a_system_wide_oom():
+    """The end of show_mem (`Total swap`, `pages RAM`), which only a system-wide or cpuset
+    OOM prints once memcg OOMs print their own counters (3.8+), then the task table, where
+    the paste ends: the scope was unknown."""
+    text = """\
+Jan 07 21:48:11 raspi kernel: Free swap  = 0kB
+Jan 07 21:48:11 raspi kernel: Total swap = 0kB
+Jan 07 21:48:11 raspi kernel: 1012736 pages RAM
+Jan 07 21:48:11 raspi kernel: Tasks state (memory values in pages):
+Jan 07 21:48:11 raspi kernel: [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+Jan 07 21:48:11 raspi kernel: [    297]     0   297    12508     3971    98304        0          -250 systemd-journal
+"""
+    oom = only(text)["oom"]
+    assert (oom["scope"], oom["limit_hit"], oom["complete"]) == ("global", "global", False)
+    assert oom["tasks_count"] == 1

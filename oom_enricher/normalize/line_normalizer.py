@@ -44,6 +44,9 @@ class NormalizeOptions:
     default_host: str | None = None  # host for lines that name none (`--host`)
 
 
+_MARKUP = "*_`"
+
+
 class LineNormalizer:
     """Stateful: indented continuation lines inherit the previous line's host and time."""
 
@@ -104,6 +107,10 @@ class LineNormalizer:
                 return journal
         text = raw.lstrip()
         fields = match_prefix(text, self._ctx) if text else None
+        if fields is None and text[:1] in _MARKUP:
+            # markdown bold or code around a pasted line: `**Nov 25 10:00:00 h kernel: …**`
+            inner = text.strip(_MARKUP)
+            fields = match_prefix(inner, self._ctx) if inner else None
         if fields is None:
             return self._bare(raw, stream_host)
         return self._emit(fields, raw)

@@ -104,6 +104,13 @@ BSD_SYSLOG_LOCALIZED = re.compile(
     r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + _STAMPED_MSG,
     re.S,
 )
+# OpenWrt `logread`: `Fri Aug  7 08:24:06 2026 kern.info kernel: [13579.902240] msg` (a ctime
+# stamp with its year, then facility.level and the tag; no host field).
+OPENWRT_LOGREAD = re.compile(
+    r"(?:" + _DAY + r") (?P<mon>" + _MON + r") +(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d) "
+    r"(?P<year>\d{4}) [a-z]+\.[a-z]+ " + _TAG + _STAMPED_MSG,
+    re.S,
+)
 # `dmesg --time-format iso`: `2026-11-25T10:00:00,123456+00:00 msg` (util-linux writes a comma).
 DMESG_ISO = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d+(?:[+-]\d\d:?\d\d)?) (?P<msg>.*)", re.S
@@ -252,6 +259,13 @@ def _bsd_fields(m: re.Match[str], ctx: PrefixContext, month: int) -> PrefixField
     return PrefixFields(message, "bsd-syslog", host, stamp, monotonic, tag == "kernel", tag)
 
 
+def _openwrt_logread(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    stamp = ctx.local_stamp(int(m["year"]), MONTHS[m["mon"]], int(m["day"]), m["clock"])
+    mono, tag = m["mono"], m["tag"]
+    monotonic = None if mono is None else float(mono)
+    return PrefixFields(m["msg"], "openwrt-logread", None, stamp, monotonic, tag == "kernel", tag)
+
+
 def _dmesg_human(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     stamp = ctx.local_stamp(int(m["year"]), MONTHS[m["mon"]], int(m["day"]), m["clock"])
     return PrefixFields(message=m["msg"], rule="dmesg-T", timestamp=stamp, is_kernel=True)
@@ -311,6 +325,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, bsd_syslog_fields),
     ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),
+    ("openwrt-logread", "MTWFS", OPENWRT_LOGREAD, _openwrt_logread),
     ("dmesg-T", "[", DMESG_HUMAN, _dmesg_human),
     ("dmesg-T-localized", "[", DMESG_HUMAN_LOCALIZED, _dmesg_human_localized),
     ("journal-monotonic", "[", JOURNAL_MONOTONIC, _journal_monotonic),

@@ -241,3 +241,33 @@ def test_a_shell_prompt_glued_before_the_kill_lines_stamp_keeps_its_scope(
     (doc,) = documents_from_lines(lines)
     assert (doc["oom"]["scope"], doc["oom"]["limit_hit"]) == (scope, limit_hit)
     assert doc["oom"]["victims"][0]["pid"] == 17151
+
+
+LOGREAD = "Fri Aug  7 08:24:06 2026 kern.info kernel: [13579.{:06d}] {}"
+LOGREAD_ROWS = [
+    "[   7091]   453  7091     3745     3445     3392       53         0    73728        0             0 dnsmasq",  # noqa: E501
+    "[   1247]     0  1247   931644   218982   218982        0         0  1929216        0             0 smartdns",  # noqa: E501
+]  # fmt: skip
+LOGREAD_SUMMARY = (
+    "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,"
+    "task_memcg=/,task=smartdns,pid=1247,uid=0"
+)
+LOGREAD_KILL = (
+    "Out of memory: Killed process 1247 (smartdns) total-vm:3726576kB, anon-rss:875928kB, "
+    "file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:1884kB oom_score_adj:0"
+)
+
+
+@pytest.mark.parametrize("bold", ["", "**"])
+def test_openwrt_logread_lines_keep_their_stamps_and_rows(bold):
+    """OpenWrt `logread` (`Fri Aug  7 08:24:06 2026 kern.info kernel: [ s.us] msg`), also in
+    markdown bold as pasted into an issue: the prefix was not read, so its printk stamp was
+    taken for a glued record and the rows before the summary were lost."""
+    messages = [*LOGREAD_ROWS, LOGREAD_SUMMARY, LOGREAD_KILL]
+    lines = [LOGREAD.format(index, message) for index, message in enumerate(messages)]
+    lines[2] = f"{bold}{lines[2]}{bold}"
+    (doc,) = documents_from_lines(lines)
+    oom = doc["oom"]
+    assert (oom["tasks_count"], oom["victims"][0]["pid"], oom["scope"]) == (2, 1247, "global")
+    assert doc["@timestamp"].startswith("2026-08-07T08:24:06")
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "missing_start")

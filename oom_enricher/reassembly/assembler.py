@@ -201,17 +201,17 @@ class Assembler:
         if len(report.lines) >= self.bounds.max_lines:
             self._close_into(done, key, "max_lines")  # emit what was collected, flagged
             return done + self._feed_idle(key, line, found)
+        if self._past_stream_age(report, report.seconds(line)):
+            # A line this far past the report's first is no part of it (the author cut the
+            # lines between two events, the stream stopped mid-report): it is read afresh.
+            self._close_into(done, key, "max_stream_age")
+            return done + self._feed_idle(key, line, found)
         if report.phase == BODY and found is None:
-            # A line of a report's body (most lines read): `_feed_body` appends it, and the
-            # stream age is checked with the seconds the report took from it.
-            if self._past_stream_age(report, self._append(key, report, line)):
-                self._close_into(done, key, "max_stream_age")
-            return done
-        if report.phase == BODY:
+            self._append(key, report, line)  # a line of a report's body (most lines read)
+        elif report.phase == BODY:
             self._feed_body(key, report, line, found, done)
         else:
             self._feed_tail(key, report, line, found, done)
-        self._check_stream_age(key, line, done)
         return done
 
     def tick(self, now: float | None = None) -> list[ReportBlock]:
@@ -680,11 +680,6 @@ class Assembler:
                 del self._emitted[key]
                 if key not in self._open:
                     self._spare.pop(key, None)
-
-    def _check_stream_age(self, key: str, line: LogLine, done: list[ReportBlock]) -> None:
-        report = self._open.get(key)
-        if report is not None and self._past_stream_age(report, report.seconds(line)):
-            self._close_into(done, key, "max_stream_age")
 
     def _past_stream_age(self, report: OpenReport, seconds: float | None) -> bool:
         """Whether a line at `seconds` on the report's clock is too far past its first."""

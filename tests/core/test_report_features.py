@@ -844,3 +844,19 @@ Jan 07 21:48:11 raspi kernel: [    297]     0   297    12508     3971    98304  
     oom = only(text)["oom"]
     assert (oom["scope"], oom["limit_hit"], oom["complete"]) == ("global", "global", False)
     assert oom["tasks_count"] == 1
+
+
+def test_a_line_long_past_a_reports_first_is_not_taken_into_it():
+    """A header, the author's elision, then the CPU line of another event 40 minutes later:
+    the line was taken into the report before it was closed for its age, which gave the
+    header's trigger that event's pid and kernel."""
+    text = """\
+[364059.241920] netifd invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0
+...
+[366504.595297] CPU: 1 PID: 8032 Comm: ntpd-hotplug Not tainted 5.4.203 #0
+"""
+    doc = only(text)
+    trigger = doc["oom"]["trigger"]
+    assert (trigger["name"], trigger["pid"], trigger["cpu"]) == ("netifd", None, None)
+    assert doc["host"].get("os") is None
+    assert doc["oom"]["lines_count"] == 2

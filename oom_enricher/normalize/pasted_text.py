@@ -14,6 +14,7 @@ import binascii
 import itertools
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -42,14 +43,15 @@ QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 # Where a wrapped line's rest cannot begin a kernel line of its own: the later fields of a
 # header (`gfp_mask=`, `order=` ... all kernels), of the 4.19+ summary (`task_memcg=`, `uid=`),
 # of a kill line (`anon-rss:0kB`, 2.6 `vsz:`), of a usage line (`limit 1024kB`), of a cgroup
-# v1 one-line stats line (`rss_huge:0KB`: its own upper-case unit, 2.6.29-5.x), and the BIOS
-# date that ends a `Hardware name:` line (`01/01/2011`, 3.x+).
+# v1 one-line stats line (`rss_huge:0KB`: its own upper-case unit, 2.6.29-5.x), the BIOS
+# date that ends a `Hardware name:` line (`01/01/2011`, 3.x+), and the release and build
+# that end a `CPU:` line (`4.14.79-v7+ #1159`, 3.x+).
 CONTINUATION_START = re.compile(
     r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
     r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
     r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
     r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
-    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$)"
+    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|\d+\.\d+\.\d+\S* #\d)"
 )
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
 # `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`);
@@ -61,6 +63,7 @@ WRAPPED_AT_A_SPACE = re.compile(r" (?![A-Z_]+=)\S")
 # Webmail and mail clients wrap at a width between these: a bare piece after a prefixed line
 # is the rest of it when its first word would not have fitted on that line.
 WRAP_WIDTHS = (64, 100)
+_CUTS_TO_SEE = 2  # lines of the same longest width, each followed by its rest
 # JSON fields that hold the kernel line: Elasticsearch/Kibana/Filebeat `message`,
 # Fluent Bit/Docker `log`, journald `MESSAGE` (-o json-pretty), Loki/logcli `line`.
 MESSAGE_KEYS = ("message", "log", "line")
@@ -104,6 +107,9 @@ class PasteShape:
     quoted_printable: bool = False
     quoted: bool = False
     wrapped: bool = False
+    # A terminal or pager cut every long line at this many columns, mid-word: the rest
+    # follows, unprefixed, with nothing lost between.
+    cut_width: int | None = None
     host: str | None = None  # the one host a paste names, for its lines that name none
 
     @property
@@ -143,15 +149,17 @@ class PasteReader:
             quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
         )
         pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
-        wrapped = not shape.json and any(
-            self._continues(before, after) for before, after in itertools.pairwise(pieces)
+        cut_width = None if shape.json else self._cut_width(pieces)
+        wrapped = not shape.json and (
+            cut_width is not None
+            or any(self._continues(before, after) for before, after in itertools.pairwise(pieces))
         )
-        return replace(shape, wrapped=wrapped, host=self._one_host(pieces))
+        return replace(shape, wrapped=wrapped, cut_width=cut_width, host=self._one_host(pieces))
 
     def records(self, lines: Iterable[str], shape: PasteShape) -> Iterator[ShippedRecord]:
         pieces = self._decoded(iter(lines), shape, self.stats)
         if shape.wrapped:
-            pieces = self._rejoined(pieces)
+            pieces = self._rejoined(pieces, shape.cut_width)
         for piece in pieces:
             yield ShippedRecord(message=piece.text, host=piece.host or shape.host, time=piece.time)
 
@@ -170,14 +178,16 @@ class PasteReader:
             pieces = _unquoted(pieces)
         return pieces
 
-    def _rejoined(self, pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    def _rejoined(self, pieces: Iterator[_Piece], cut_width: int | None) -> Iterator[_Piece]:
         before: _Piece | None = None
         for piece in pieces:
-            if (
-                before is not None
-                and len(before.text) + len(piece.text) < MAX_LINE_CHARS
-                and self._continues(before, piece)
-            ):
+            if before is None or len(before.text) + len(piece.text) >= MAX_LINE_CHARS:
+                pass
+            elif cut_width is not None and self._cut_at(before, piece, cut_width):
+                before.text += piece.text  # cut mid-word: nothing was lost at the cut
+                before.width = piece.width
+                continue
+            elif self._continues(before, piece):
                 before.text += _joint(before.text) + piece.text.lstrip(" \t")
                 before.width = piece.width
                 continue
@@ -206,6 +216,29 @@ class PasteReader:
         low, high = WRAP_WIDTHS
         first_word = len(text.split(" ", 1)[0])
         return before.width <= high and before.width + 1 + first_word > low
+
+    def _cut_at(self, before: _Piece, piece: _Piece, width: int) -> bool:
+        return (
+            before.width == width
+            and bool(piece.text.strip())
+            and not self._prefixed(piece)
+            and bool(before.text.strip())
+        )
+
+    def _cut_width(self, pieces: list[_Piece]) -> int | None:
+        """The width at which a terminal cut the lines: the longest lines are all that wide,
+        and at least two of them, each followed by an unprefixed piece (a line of its own
+        that is exactly as long as the longest is rare)."""
+        cuts = Counter(
+            before.width
+            for before, after in itertools.pairwise(pieces)
+            if after.text.strip() and self._prefixed(before) and not self._prefixed(after)
+        )
+        if not cuts:
+            return None
+        width, count = cuts.most_common(1)[0]
+        longest = max(piece.width for piece in pieces)
+        return width if count >= _CUTS_TO_SEE and width == longest else None
 
     def _prefixed(self, piece: _Piece) -> bool:
         if piece.prefixed is None:

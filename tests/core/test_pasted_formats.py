@@ -67,6 +67,11 @@ def space_first(lines: list[str], width: int) -> list[str]:
     return out
 
 
+def cut(lines: list[str], width: int) -> list[str]:
+    """Cut at a fixed width, mid-word, as a terminal or pager wraps (nothing is dropped)."""
+    return [line[start : start + width] for line in lines for start in range(0, len(line), width)]
+
+
 def only_facts(docs: list[dict]) -> dict:
     assert len(docs) == 1
     return facts(docs[0])
@@ -85,6 +90,34 @@ def test_wrapped_syslog_paste_is_rejoined(wrap, width, tmp_path, monkeypatch):
     assert only_facts(docs) == FACTS
     kill = docs[0]["oom"]["victims"][0]
     assert (kill["anon_rss_bytes"], kill["oom_score_adj"]) == (93176 * 1024, 1000)
+
+
+@pytest.mark.parametrize("width", [107, 130, 150])
+@pytest.mark.parametrize("quote", ["", "> "])
+def test_a_paste_cut_at_a_terminals_width_is_rejoined(width, quote, tmp_path, monkeypatch):
+    """A terminal's copy cuts every long line at its width, mid-word (`(GFP_KE` / `RNEL_…`),
+    wider than mail wraps: the rest was a line of its own, and the header's fields, the
+    kill line's sizes and the task rows' names were lost."""
+    lines = [quote + line for line in cut(stamped(), width - len(quote))]
+    assert len(lines) >= len(stamped()) + 2  # long lines were cut
+    text = "\n".join([*lines, "", "Any idea?"]) + "\n"
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == FACTS
+    kill = docs[0]["oom"]["victims"][0]
+    assert (kill["anon_rss_bytes"], kill["oom_score_adj"]) == (93176 * 1024, 1000)
+
+
+def test_the_release_on_a_line_of_its_own_after_a_cpu_line_is_rejoined():
+    """A word wrap before the release of a `CPU:` line, kept indented by a quoted paste."""
+    lines = [
+        "> [126764.421946] python3 invoked oom-killer: gfp_mask=0x15080c0(GFP_KERNEL_ACCOUNT), order=1, oom_score_adj=0",  # noqa: E501
+        "> [126764.421975] CPU: 3 PID: 530 Comm: python3 Tainted: G         C O",
+        ">    4.14.79-v7+ #1159",
+        "> [126764.421977] Hardware name: BCM2835",
+    ]  # fmt: skip
+    (doc,) = documents_from_lines(lines)
+    assert (doc["oom"]["trigger"]["pid"], doc["oom"]["trigger"]["cpu"]) == (530, 3)
+    assert doc["host"]["os"]["kernel"] == "4.14.79-v7+"
 
 
 def test_indented_rest_of_a_header_and_of_the_cpu_line_is_rejoined():

@@ -44,7 +44,19 @@ class NormalizeOptions:
     default_host: str | None = None  # host for lines that name none (`--host`)
 
 
-_MARKUP = "*_`"
+# What an author put around a pasted line: markdown bold or code and quotes
+# (`**Nov 25 10:00:00 h kernel: …**`, `"Nov 29 …`), or a line number (`#2 [Fri Apr 19 …] …`).
+_MARKUP = "*_`\"'"
+_LINE_NUMBER = re.compile(r"#?\d{1,6}[:.)]?\s+")
+_DECORATION_FIRST = frozenset(_MARKUP + "#0123456789")
+
+
+def _undecorated(text: str) -> str | None:
+    """The line inside its decoration, or None when it has none."""
+    if text[0] in _MARKUP:
+        return text.strip(_MARKUP)
+    number = _LINE_NUMBER.match(text)
+    return text[number.end() :] if number else None
 
 
 class LineNormalizer:
@@ -107,9 +119,8 @@ class LineNormalizer:
                 return journal
         text = raw.lstrip()
         fields = match_prefix(text, self._ctx) if text else None
-        if fields is None and text[:1] in _MARKUP:
-            # markdown bold or code around a pasted line: `**Nov 25 10:00:00 h kernel: …**`
-            inner = text.strip(_MARKUP)
+        if fields is None and text[:1] in _DECORATION_FIRST:
+            inner = _undecorated(text)
             fields = match_prefix(inner, self._ctx) if inner else None
         if fields is None:
             return self._bare(raw, stream_host)

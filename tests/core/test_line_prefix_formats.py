@@ -271,3 +271,21 @@ def test_openwrt_logread_lines_keep_their_stamps_and_rows(bold):
     assert (oom["tasks_count"], oom["victims"][0]["pid"], oom["scope"]) == (2, 1247, "global")
     assert doc["@timestamp"].startswith("2026-08-07T08:24:06")
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "missing_start")
+
+
+@pytest.mark.parametrize("number", ["#{} ", "{}: ", "{}. "])
+def test_lines_numbered_by_the_author_keep_every_fact(number, tmp_path, monkeypatch):
+    """`#2 [Fri Apr 19 11:14:27 2019] Killed process …`: the number hid the prefix, so the
+    kill line was not read."""
+    lines = [number.format(index + 1) + line for index, line in enumerate(stamped())]
+    text = "\n".join(lines) + "\n"
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
+
+
+def test_a_line_quoted_inline_in_prose_keeps_its_prefix(tmp_path, monkeypatch):
+    """A paste quoted in a sentence: `"Nov 29 01:00:04 localhost kernel: Out of memory: …`.
+    The quote hid the prefix, and the selection and the kill came out as two events."""
+    lines = stamped()
+    lines[0] = '"' + lines[0]
+    lines.append("\" , I don't understand why it was killed")
+    assert only_facts(read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)) == FACTS

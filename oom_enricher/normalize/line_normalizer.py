@@ -18,6 +18,7 @@ from oom_enricher.normalize.multiline import (
 )
 from oom_enricher.normalize.prefix_rules import (
     BSD_SYSLOG,
+    KERNEL_WORD_PAIRS,
     STAMPED_MSG,
     PrefixContext,
     PrefixFields,
@@ -161,6 +162,7 @@ class LineNormalizer:
         host_text = stamp_key[0]
         if (
             host_text[-1] == ":"
+            or (host_text, tag) in KERNEL_WORD_PAIRS
             or RSYSLOG_NEWLINE in message
             or "\n" in message
             or may_be_glued(message)

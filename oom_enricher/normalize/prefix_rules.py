@@ -97,6 +97,21 @@ BSD_SYSLOG_NO_HOST = re.compile(
     r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + _STAMPED_MSG,
     re.S,
 )
+# moreutils `ts` in front of each line (`dmesg -w | ts`): `Oct 16 08:16:34 [  110] ...`, a
+# stamp with neither host nor tag.
+BSD_STAMP_ONLY = re.compile(
+    r"(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) " + _STAMPED_MSG,
+    re.S,
+)
+# Kernel lines that begin with a word and `: `, which a host-less syslog shape would take for
+# a tag when a line carries a stamp alone (`Oct 16 08:16:34 CPU: 1 PID: 8 ...`).
+_KERNEL_HEADS = frozenset(
+    {"CPU", "Pid", "memory", "memory+swap", "swap", "kmem", "tcpmem", "Mem-Info", "Mem-info"}
+    | {"oom_reaper", "Workqueue", "RIP", "RSP", "RAX", "RDX", "RBP", "R10", "R13", "Code"}
+)
+# Kernel lines that begin `Word word: `, which read as a syslog host and tag when a line
+# carries a stamp alone (`Oct 16 08:16:34 Call Trace:`).
+KERNEL_WORD_PAIRS = frozenset({("Call", "Trace"), ("Hardware", "name")})
 # journalctl -o short under a non-English LC_TIME writes `%b` localized (`juin 20`, `12月 01`),
 # and some templates lower-case it (`jun 20`): any month name of a glibc locale.
 BSD_SYSLOG_LOCALIZED = re.compile(
@@ -233,16 +248,38 @@ def bsd_syslog_fields(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | No
     """The fields of a BSD_SYSLOG match, or None when its host field is none."""
     if m["host"][-1] == ":":
         return None  # `kernel: oom_reaper: ...`: no host field (BSD_SYSLOG_NO_HOST)
+    if (m["host"], m["tag"]) in KERNEL_WORD_PAIRS:
+        return None  # no host or tag at all (BSD_STAMP_ONLY)
     return _bsd_fields(m, ctx, MONTHS[m["mon"]])
 
 
-def _bsd_syslog_no_host(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+def _bsd_syslog_no_host(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
+    if _no_host_or_tag(m):
+        return None
     return _bsd_fields(m, ctx, MONTHS[m["mon"]])
+
+
+def _no_host_or_tag(m: re.Match[str]) -> bool:
+    """A host-less shape's tag (and host) that are a kernel line's first words: the line
+    carries a stamp alone (BSD_STAMP_ONLY)."""
+    host, tag = m["host"], m["tag"]
+    if host is not None:
+        return (host, tag) in KERNEL_WORD_PAIRS
+    # `oom-kill:constraint=`, `active_anon:12`: a tag is followed by a space
+    return tag in _KERNEL_HEADS or m.string[m.start("msg") - 1] == ":"
+
+
+def _bsd_stamp_only(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    month, day = MONTHS[m["mon"]], int(m["day"])
+    stamp = ctx.local_stamp(ctx.years.year_for(month, day, None), month, day, m["clock"])
+    mono = m["mono"]
+    monotonic = None if mono is None else float(mono)
+    return PrefixFields(m["msg"], "stamp-only", None, stamp, monotonic)
 
 
 def _bsd_syslog_localized(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
     month = month_number(m["mon"])
-    return None if month is None else _bsd_fields(m, ctx, month)
+    return None if month is None or _no_host_or_tag(m) else _bsd_fields(m, ctx, month)
 
 
 def _bsd_fields(m: re.Match[str], ctx: PrefixContext, month: int) -> PrefixFields:
@@ -325,6 +362,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, bsd_syslog_fields),
     ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),
+    ("stamp-only", "JFMASOND", BSD_STAMP_ONLY, _bsd_stamp_only),
     ("openwrt-logread", "MTWFS", OPENWRT_LOGREAD, _openwrt_logread),
     ("dmesg-T", "[", DMESG_HUMAN, _dmesg_human),
     ("dmesg-T-localized", "[", DMESG_HUMAN_LOCALIZED, _dmesg_human_localized),

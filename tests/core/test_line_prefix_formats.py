@@ -289,3 +289,16 @@ def test_a_line_quoted_inline_in_prose_keeps_its_prefix(tmp_path, monkeypatch):
     lines[0] = '"' + lines[0]
     lines.append("\" , I don't understand why it was killed")
     assert only_facts(read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)) == FACTS
+
+
+@pytest.mark.parametrize("printk_stamp", [False, True])
+def test_lines_with_a_stamp_and_no_host_or_tag_keep_every_fact(printk_stamp, tmp_path, monkeypatch):
+    """moreutils `ts` in front of kernel lines (`Oct 16 08:16:34 [  110] …`, no host, no
+    tag): the task rows stayed bare and `oom-kill:` was taken for a program's tag, so the
+    scope, the rows and the cgroups were lost."""
+    lines = dmesg_lines() if printk_stamp else list(REPORT)
+    text = "".join(f"Oct 16 08:16:34 {line}\n" for line in lines)
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+    assert docs[0]["@timestamp"].startswith("2026-10-16T08:16:34")
+    assert docs[0]["oom"]["cgroup"]["task_path"] == "/app.slice"

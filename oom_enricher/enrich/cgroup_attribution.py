@@ -178,14 +178,17 @@ _SHAPES: tuple[_PathShape, ...] = (
     _PathShape("lxc_legacy", re.compile(r"^/lxc/(?P<name>[^/]+)"), _lxc),
 )
 
-_UNIT_SUFFIXES = (".service", ".scope")
+# systemd.unit(5): a unit name holds ASCII letters, digits and `:-_.\@` only; a deeper
+# directory of another name (`tab(2336326).scope`, made inside a unit by its program) is
+# no unit.
+_UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\@-]+\.(?:service|scope)")
 
 
 def _systemd_units(components: list[str]) -> tuple[str | None, str | None]:
-    """Deepest .service/.scope component and the nearest .slice above it."""
+    """Deepest .service/.scope unit and the nearest .slice above it."""
     unit_index = None
     for index, component in enumerate(components):
-        if component.endswith(_UNIT_SUFFIXES):
+        if _UNIT_NAME.fullmatch(component):
             unit_index = index
     search_end = unit_index if unit_index is not None else len(components)
     slice_name = None

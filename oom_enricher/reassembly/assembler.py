@@ -204,7 +204,8 @@ class Assembler:
         if self._past_stream_age(report, report.seconds(line)):
             # A line this far past the report's first is no part of it (the author cut the
             # lines between two events, the stream stopped mid-report): it is read afresh.
-            self._close_into(done, key, "max_stream_age")
+            # A killed report only waited for reaper lines: it ends whole.
+            self._close_into(done, key, None if report.phase == TAIL else "max_stream_age")
             return done + self._feed_idle(key, line, found)
         if report.phase == BODY and found is None:
             self._append(key, report, line)  # a line of a report's body (most lines read)

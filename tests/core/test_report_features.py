@@ -860,3 +860,23 @@ def test_a_line_long_past_a_reports_first_is_not_taken_into_it():
     assert (trigger["name"], trigger["pid"], trigger["cpu"]) == ("netifd", None, None)
     assert doc["host"].get("os") is None
     assert doc["oom"]["lines_count"] == 2
+
+
+def test_a_killed_report_followed_by_a_line_long_after_it_ends_whole():
+    """A whole report, its reaper line, then the next line 170 s later (a report with no task
+    dump, as `vm.oom_dump_tasks=0` prints it): it closed as `max_stream_age`, incomplete."""
+    lines = [
+        f"[ 1630.{index:06d}] {line}"
+        for index, line in enumerate(
+            (HEADER_5_15 + TABLE_HEADER + ROWS_5_15 + KILL_5_15).splitlines()
+        )
+    ]
+    lines += [
+        "[ 1630.171681] oom_reaper: reaped process 1021 (stress), now anon-rss:0kB, "
+        "file-rss:0kB, shmem-rss:0kB",
+        "(...snipped...)",
+        "[ 1800.548694] idle-priority   R  running task    12416 14021   1183 0x80004080",
+    ]
+    oom = only("\n".join(lines))["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (True, None)
+    assert oom["lines_count"] == len(lines) - 2

@@ -340,3 +340,19 @@ def test_corpus_has_cgroups():
 @pytest.mark.parametrize(("name", "task_memcg", "hint"), CORPUS_CGROUPS)
 def test_hint_matches_corpus_facts(name, task_memcg, hint):
     assert container_hint(attribute_cgroup(task_memcg)) == hint, name
+
+
+def test_a_directory_inside_a_unit_that_is_no_unit_name_is_not_the_unit():
+    """Konsole makes `tab(2336326).scope` inside its own scope: parentheses are in no unit
+    name (systemd.unit(5)), so the unit is the scope above it, not that directory."""
+    attribution = attribute_cgroup(
+        "/user.slice/user-1000.slice/user@1000.service/app.slice/"
+        "app-org.kde.konsole-10418.scope/tab(2336326).scope"
+    )
+    assert (attribution.systemd_unit, attribution.systemd_slice) == (
+        "app-org.kde.konsole-10418.scope",
+        "app.slice",
+    )
+    assert container_hint(attribution) == "systemd:app-org.kde.konsole-10418.scope"
+    escaped = attribute_cgroup(r"/system.slice/system-getty.slice/getty@tty1.service")
+    assert escaped.systemd_unit == "getty@tty1.service"

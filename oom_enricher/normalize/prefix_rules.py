@@ -54,7 +54,7 @@ _DAY = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
 _TAG = r"(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: ?"
 # The message after a syslog tag, with the printk stamp (and 4.18+ caller id) that raw kernel
 # lines carry taken off in the same match: MONOTONIC_STAMP and PRINTK_CALLER, inline.
-_STAMPED_MSG = r"(?:\[\s*(?P<mono>\d+\.\d+)\] ?(?:\[\s*[TC]\d+\] ?)?)?(?P<msg>.*)"
+_STAMPED_MSG = r"(?:\[\s*(?P<mono>\d+\.\d+)(?:@\d+)?\] ?(?:\[\s*[TC]\d+\] ?)?)?(?P<msg>.*)"
 # That part alone, matched from where a syslog prefix ends (`match(text, pos)`).
 STAMPED_MSG = re.compile(_STAMPED_MSG, re.S)
 
@@ -151,8 +151,9 @@ DMESG_HUMAN_LOCALIZED = re.compile(
 )
 # `dmesg -r` and serial consoles: `<6>[12345.678901] msg` (the level before the stamp).
 DMESG_LEVEL = re.compile(r"<(?P<level>[0-7])>(?P<rest>\[\s*\d+\.\d+\].*)", re.S)
-# Raw dmesg / console / printk time inside a syslog message: `[12345.678901] msg`.
-MONOTONIC_STAMP = re.compile(r"\[\s*(?P<mono>\d+\.\d+)\] ?(?P<msg>.*)", re.S)
+# Raw dmesg / console / printk time inside a syslog message: `[12345.678901] msg`; Amlogic
+# vendor kernels (4.9-5.x) add the CPU: `[36822.664529@2] msg`.
+MONOTONIC_STAMP = re.compile(r"\[\s*(?P<mono>\d+\.\d+)(?:@\d+)?\] ?(?P<msg>.*)", re.S)
 # CONFIG_PRINTK_CALLER adds `[  T123]` or `[  C1]` after the stamp (4.18+).
 PRINTK_CALLER = re.compile(r"\[\s*[TC]\d+\] ?(?P<msg>.*)", re.S)
 

@@ -32,6 +32,9 @@ from oom_enricher.reassembly.open_report import (
 from oom_enricher.reassembly.report_id import compute_event_id, kill_key, kill_keyed
 
 _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
+# Lines with no prefix of their own: bare text, or indented under a prefixed line (an
+# author's `...` aligned with the messages above it).
+_AUTHORED = (None, "continuation")
 _TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED, Marker.PANIC}
 _WHOLE_EVENTS = {Marker.START, Marker.UB_KILLED}  # lines an event begins with
 
@@ -383,7 +386,7 @@ class Assembler:
             room = self.bounds.max_lines // 2  # leave room for the rest of the report
             for earlier in self._look_back(line)[-room:]:
                 report.add(earlier, report.last_wall)
-                if earlier.rule is None and is_elision(earlier.message):
+                if earlier.rule in _AUTHORED and is_elision(earlier.message):
                     report.flag("elided")
         self._open[key] = report
         self._append(key, report, line)
@@ -394,7 +397,7 @@ class Assembler:
         seconds = report.add(line, self._clock())
         self._open.move_to_end(key)
         message = line.message
-        if line.rule is None and is_elision(message):  # a bare `...`: the author cut lines
+        if line.rule in _AUTHORED and is_elision(message):  # `...`: the author cut lines
             report.flag("elided")
         # without a marker only a line ending in `>` can look cut: most lines skip the call
         elif message.endswith((">", ">\n")) and looks_cut(message):
@@ -683,11 +686,12 @@ class Assembler:
                     self._spare.pop(key, None)
 
     def _past_stream_age(self, report: OpenReport, seconds: float | None) -> bool:
-        """Whether a line at `seconds` on the report's clock is too far past its first."""
+        """Whether a line at `seconds` on the report's clock is too far from its first: past
+        it, or before it (a paste that puts an earlier event's lines after this header)."""
         first = report.first_time
         if seconds is None or first is None:
             return False
-        return seconds - first > self.bounds.max_stream_age
+        return abs(seconds - first) > self.bounds.max_stream_age
 
     def _look_back(self, line: LogLine) -> list[LogLine]:
         """Recent lines of the same host that belong to this report's unseen beginning."""

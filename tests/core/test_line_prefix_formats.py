@@ -302,3 +302,10 @@ def test_lines_with_a_stamp_and_no_host_or_tag_keep_every_fact(printk_stamp, tmp
     assert only_facts(docs) == dict(FACTS, host=None)
     assert docs[0]["@timestamp"].startswith("2026-10-16T08:16:34")
     assert docs[0]["oom"]["cgroup"]["task_path"] == "/app.slice"
+
+
+def test_a_printk_stamp_with_the_cpu_after_an_at_sign_is_a_stamp(tmp_path, monkeypatch):
+    """Amlogic vendor kernels print `[36822.664529@2] msg`: the stamp stayed in front of the
+    message, so the CPU line was not read (no trigger pid, no kernel)."""
+    text = "".join(f"[{5 + n / 1000:12.6f}@{n % 4}]  {line}\n" for n, line in enumerate(REPORT))
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == dict(FACTS, host=None)

@@ -880,3 +880,29 @@ def test_a_killed_report_followed_by_a_line_long_after_it_ends_whole():
     oom = only("\n".join(lines))["oom"]
     assert (oom["complete"], oom["incomplete_reason"]) == (True, None)
     assert oom["lines_count"] == len(lines) - 2
+
+
+def test_an_elision_indented_under_prefixed_lines_makes_the_report_incomplete():
+    """`...` aligned with the messages above it (spaces, then the dots): it was read as an
+    indented continuation of the line before, not as the author's cut, and the report whose
+    Mem-Info body was cut out said `complete: true`."""
+    prefix = "Sep 30 13:00:20 localhost kernel: [2343070.{:06d}] "
+    lines = [prefix.format(i) + line for i, line in enumerate(HEADER_5_15.splitlines())]
+    lines.insert(4, " " * len(prefix.format(0)) + "...")
+    lines += [prefix.format(20 + i) + line for i, line in enumerate(
+        (TABLE_HEADER + ROWS_5_15 + KILL_5_15).splitlines())]  # fmt: skip
+    oom = only("\n".join(lines))["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "elided")
+
+
+def test_a_kill_line_stamped_long_before_the_header_is_another_event():
+    """A paste that puts an earlier event's selection line after a later header (stamps
+    136,000 s apart, an author's `……` between): it was taken as the header's selection."""
+    text = """\
+[36812300.604948] dljgo invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=999
+……
+[36675871.040485] Memory cgroup out of memory: Kill process 16492 (openresty) score 1286 or sacrifice child
+"""
+    docs = list(documents_from_lines(text.splitlines()))
+    assert [doc["oom"]["selected"]["pid"] for doc in docs] == [None, 16492]
+    assert docs[0]["oom"]["trigger"]["name"] == "dljgo"

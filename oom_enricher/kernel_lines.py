@@ -12,6 +12,8 @@ import re
 # 4.10+ add the flag names `gfp_mask=0x1100cca(GFP_HIGHUSER_MOVABLE)`, 4.15+ `nodemask=`.
 # A header cut right after the colon (a wrapped paste), stripped or not, still opens a report.
 INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer:(?: |$)(?P<rest>.*)")
+# 2.6.8-2.6.18 name no task: `oom-killer: gfp_mask=0xd0` (2.6.16+ `, order=0`).
+INVOKED_NAMELESS = re.compile(r"oom-killer:(?P<rest> gfp_mask=0x[0-9a-f]+.*)")
 # 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or
 # sacrifice child`; 2.6.2x write `kill process ... or a child`.
 SELECTED = re.compile(

@@ -18,6 +18,7 @@ from oom_enricher.kernel_lines import (
     EXITING,
     GROUP,
     INVOKED,
+    INVOKED_NAMELESS,
     KILLED,
     NO_KILLABLE,
     PANIC,
@@ -131,8 +132,12 @@ _SUMMARY_KEY = re.compile(
 
 
 def on_invoked(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.trigger.comm = m["comm"]
+    on_invoked_nameless(facts, m, state)
+
+
+def on_invoked_nameless(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     trigger = facts.trigger
-    trigger.comm = m["comm"]
     rest = m["rest"]
     gfp = _GFP.search(rest)
     if gfp:
@@ -547,6 +552,7 @@ class Rule(NamedTuple):
 
 RULES: tuple[Rule, ...] = (
     Rule("invoked", None, " invoked oom-killer:", INVOKED, on_invoked),
+    Rule("invoked-nameless", "o", "oom-killer: gfp_mask=", INVOKED_NAMELESS, on_invoked_nameless),
     Rule("ub-killed", "O", "OOM killed process ", UB_KILLED, on_ub_killed),
     Rule("cpu-line", "C", "CPU: ", CPU_LINE, on_cpu_line),
     Rule("pid-line", "P", "Pid: ", PID_LINE, on_cpu_line),

@@ -10,7 +10,7 @@ from oom_enricher.model import LogLine
 
 
 class Marker(Enum):
-    START = "start"  # `<comm> invoked oom-killer:`
+    START = "start"  # `<comm> invoked oom-killer:`, 2.6.8-2.6.18 `oom-killer: gfp_mask=`
     SELECTED = "selected"  # `Kill process N (x) score S or sacrifice child`
     KILLED = "killed"  # `Killed process N (x) ...`
     SUMMARY = "summary"  # `oom-kill:constraint=...`
@@ -32,6 +32,7 @@ class Marker(Enum):
 # test before its regex.
 _ORDERED = (
     (Marker.START, " invoked oom-killer:", kernel_lines.INVOKED),
+    (Marker.START, "oom-killer: gfp_mask=", kernel_lines.INVOKED_NAMELESS),
     (Marker.UB_KILLED, "OOM killed process ", kernel_lines.UB_KILLED),
     (Marker.KILLED, "Killed process ", kernel_lines.KILLED),
     (Marker.SELECTED, "ill process ", kernel_lines.SELECTED),

@@ -52,6 +52,8 @@ EDGE_LINES = [
     "foo: OOM victim 12 (z) is already exiting. Skip killing the task",
     "? __alloc_pages_nodemask+0x1/0x2",
     "[<ffffffff817557fe>] dump_stack+0x46/0x58",
+    "oom-killer: gfp_mask=0xd0",
+    "oom-killer: gfp_mask=0x201d2, order=0",
     "[<c009a02c>] (oom_kill_process) from [<c009a57c>] (out_of_memory+0x2f8/0x32c)",
     "[<c0013b30>] (unwind_backtrace+0x0/0xf8) from [<c0011d00>] (show_stack+0x10/0x14)",
     "Node 0 DMA32 free:44348kB min:44348kB low:55432kB high:66520kB",

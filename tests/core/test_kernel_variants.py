@@ -435,3 +435,30 @@ def test_32_bit_arm_stack_frames_are_read(first):
     paste that ends in the trace had no sign of its scope (`out_of_memory` is one)."""
     (doc,) = documents_from_lines(ARM_4_3.replace("(show_stack)", first).splitlines())
     assert (doc["oom"]["scope"], doc["oom"]["incomplete_reason"]) == ("global", "end_of_input")
+
+
+@pytest.mark.parametrize(
+    ("header", "mask", "order"),
+    [
+        ("oom-killer: gfp_mask=0xd0", "0xd0", None),
+        ("oom-killer: gfp_mask=0x201d2, order=0", "0x201d2", 0),
+    ],
+)
+def test_a_2_6_8_header_without_a_task_name_opens_the_report(header, mask, order):
+    """2.6.8-2.6.18 print `oom-killer: gfp_mask=0xd0` (2.6.16+ with `, order=N`), naming no
+    task: the header was not read, so its gfp_mask was lost and the report had no start."""
+    lines = [
+        f"Aug 26 14:13:42 wirth kernel: {line}"
+        for line in (
+            header,
+            "DMA per-cpu:",
+            "Free pages:      107700kB (105792kB HighMem)",
+            "Swap cache: add 0, delete 0, find 0/0, race 0+0",
+            "Out of Memory: Killed process 6906 (kdm_greet).",
+        )
+    ]
+    (doc,) = documents_from_lines(lines)
+    trigger = doc["oom"]["trigger"]
+    assert (trigger["name"], trigger["gfp_mask"], trigger["order"]) == (None, mask, order)
+    assert doc["oom"]["victims"][0]["pid"] == 6906
+    assert doc["oom"]["incomplete_reason"] != "missing_start"

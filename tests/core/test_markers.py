@@ -8,6 +8,9 @@ from oom_enricher.reassembly.markers import Marker, classify, looks_cut, unit_no
 
 EXAMPLES = [
     (Marker.START, "Web Content invoked oom-killer: gfp_mask=0x14280ca(GFP_HIGHUSER_MOVABLE)"),
+    (Marker.START, "oom-killer: gfp_mask=0xd0"),
+    (Marker.KILLED, "Killed process  532 (kodi.bin) total-vm:1561568kB, anon-rss:397140kB"),
+    (Marker.KILLED, "Killed process 28822 (mysqld), UID 999, total-vm:1276580kB, anon-rss:0kB"),
     (
         Marker.SELECTED,
         "Memory cgroup out of memory: Kill process 20911 (beam.smp) score 1001 or sacrifice child",

@@ -188,7 +188,8 @@ class PasteReader:
                 before.width = piece.width
                 continue
             elif self._continues(before, piece):
-                before.text += _joint(before.text) + piece.text.lstrip(" \t")
+                rest = piece.text.lstrip(" \t")
+                before.text += _joint(before.text, rest) + rest
                 before.width = piece.width
                 continue
             if before is not None:
@@ -270,15 +271,28 @@ def _cut_in_a_path(text: str) -> bool:
     return len(word) > 1 and word.startswith("/")
 
 
-def _joint(text: str) -> str:
+def _joint(text: str, rest: str) -> str:
     """What stood at a wrap: the space the medium dropped, or nothing where it kept the space,
-    broke after a word's hyphen (`anon-` / `rss:312kB`, `oom-` / `killer:`) or inside a
-    cgroup path (`/docker/` / `0f2b...`: only the root path `/` ends in a slash)."""
+    broke after a word's hyphen (`anon-` / `rss:312kB`, `oom-` / `killer:`), inside a
+    cgroup path (`/docker/` / `0f2b...`: only the root path `/` ends in a slash) or inside
+    a v1 stats key (`inacti` / `ve_file:88KB`: every key of that line has its value)."""
     if text.endswith(" ") or (text.endswith("-") and text[-2:-1].isalpha()):
         return ""
-    if _cut_in_a_path(text):
+    if _cut_in_a_path(text) or _cut_in_a_stats_key(text, rest):
         return ""
     return " "
+
+
+_STATS_ITEM = re.compile(r"[a-z_]+:\d+KB")
+_KEY_PIECE = re.compile(r" [a-z_]+$")
+
+
+def _cut_in_a_stats_key(text: str, rest: str) -> bool:
+    return (
+        _KEY_PIECE.search(text) is not None
+        and _STATS_ITEM.match(rest) is not None
+        and _STATS_ITEM.search(text) is not None
+    )
 
 
 def _json_pieces(lines: Iterator[str], stats: PasteStats) -> Iterator[_Piece]:

@@ -336,14 +336,23 @@ V1_REPORT = [
 ]
 
 
+@pytest.mark.parametrize("split_key", [False, True])
 def test_a_bare_paste_wrapped_inside_a_path_a_stats_line_and_a_bios_date_is_rejoined(
-    tmp_path, monkeypatch
+    split_key, tmp_path, monkeypatch
 ):
     """A paste with no prefixes, wrapped by a mail client: the rest of a cgroup path after
     its `/` (a bare id), the rest of a v1 one-line stats line (`rss_huge:...KB`) and the BIOS
     date of the `Hardware name:` line were lines of their own, so the limit's path was
-    `/docker/`, the stats kept two keys and the hardware lost its date."""
-    (doc,) = read_every_way(tmp_path, "\n".join(V1_REPORT) + "\n", monkeypatch)
+    `/docker/`, the stats kept two keys and the hardware lost its date. A wrap inside a
+    stats key (`inacti` / `ve_file:0KB`) gave a key `ve_file` and lost `inactive_file`."""
+    lines = list(V1_REPORT)
+    if split_key:
+        at = lines.index("inactive_anon:0KB active_anon:520580KB inactive_file:0KB active_file:0KB")
+        lines[at : at + 1] = [
+            "inactive_anon:0KB active_anon:520580KB inacti",
+            "ve_file:0KB active_file:0KB",
+        ]
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
     oom = doc["oom"]
     path = f"/docker/{V1_DOCKER_ID}"
     assert (oom["cgroup"]["task_path"], oom["cgroup"]["oom_path"]) == (path, path)
@@ -373,4 +382,4 @@ def test_a_bare_paste_wrapped_inside_a_path_a_stats_line_and_a_bios_date_is_rejo
 def test_only_a_path_deeper_than_the_root_is_rejoined_without_a_space(before, rest, joined):
     from oom_enricher.normalize.pasted_text import _joint
 
-    assert joined in before + _joint(before) + rest
+    assert joined in before + _joint(before, rest) + rest

@@ -15,9 +15,10 @@ INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer:(?: |$)(?P<rest>.*)")
 # 2.6.8-2.6.18 name no task: `oom-killer: gfp_mask=0xd0` (2.6.16+ `, order=0`).
 INVOKED_NAMELESS = re.compile(r"oom-killer:(?P<rest> gfp_mask=0x[0-9a-f]+.*)")
 # 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or
-# sacrifice child`; 2.6.2x write `kill process ... or a child`.
+# sacrifice child`; 2.6.2x write `kill process ... or a child`, 2.6.34-mm `... with score 967`.
 SELECTED = re.compile(
-    r"(?:(?P<prefix>.*?): )?[Kk]ill process +(?P<pid>\d+) \((?P<comm>.*)\) score (?P<score>-?\d+)"
+    r"(?:(?P<prefix>.*?): )?[Kk]ill process +(?P<pid>\d+) \((?P<comm>.*)\) (?:with )?score "
+    r"(?P<score>-?\d+)"
 )
 # all kernels: `Killed process 20977 (sh) total-vm:4404kB, anon-rss:0kB, file-rss:508kB[,
 # shmem-rss:0kB][, UID:0 pgtables:476kB oom_score_adj:1000]`; 5.1+ prefix `Out of memory: ` or

@@ -39,7 +39,10 @@ GLUED_AFTER_END = (
     # 2.6-5.0 selection: `... score 3 or sacrifice child` / 2.6.35 `or a child`, then the kill
     (
         " child",
-        re.compile(r"[Kk]ill process +\d+ \(.*?\) score -?\d+ or (?:sacrifice|a) child(?= ?[A-Z])"),
+        re.compile(
+            r"[Kk]ill process +\d+ \(.*?\) (?:with )?score -?\d+ or (?:sacrifice|a) child"
+            r"(?= ?[A-Z])"
+        ),
     ),
     # 2.6.3x kill line ends at its file rss: `... anon-rss:448kB, file-rss:1088kB` then the next
     ("file-rss:", re.compile(r"Killed process +\d+ \(.*?\) .*?file-rss:\d+kB(?= ?[A-Z])")),

@@ -126,6 +126,13 @@ OPENWRT_LOGREAD = re.compile(
     r"(?P<year>\d{4}) [a-z]+\.[a-z]+ " + _TAG + _STAMPED_MSG,
     re.S,
 )
+# runit's `svlogd -tt` (UTC, `_` between date and time), behind socklog's `facility.level: `:
+# `2005-05-17_10:24:16.76726 kern.info: oom-killer: gfp_mask=0x80d2`.
+SVLOGD = re.compile(
+    r"(?P<date>\d{4}-\d\d-\d\d)_(?P<clock>\d\d:\d\d:\d\d\.\d+) "
+    r"(?:(?P<facility>[a-z]+)\.[a-z]+: )?" + _STAMPED_MSG,
+    re.S,
+)
 # `dmesg --time-format iso`: `2026-11-25T10:00:00,123456+00:00 msg` (util-linux writes a comma).
 DMESG_ISO = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d+(?:[+-]\d\d:?\d\d)?) (?P<msg>.*)", re.S
@@ -297,6 +304,17 @@ def _bsd_fields(m: re.Match[str], ctx: PrefixContext, month: int) -> PrefixField
     return PrefixFields(message, "bsd-syslog", host, stamp, monotonic, tag == "kernel", tag)
 
 
+def _svlogd(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    facility, mono = m["facility"], m["mono"]
+    return PrefixFields(
+        message=m["msg"],
+        rule="svlogd",
+        timestamp=parse_iso(f"{m['date']}T{m['clock']}Z", ctx.zone),
+        monotonic=None if mono is None else float(mono),
+        is_kernel=None if facility is None else facility == "kern",
+    )
+
+
 def _openwrt_logread(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     stamp = ctx.local_stamp(int(m["year"]), MONTHS[m["mon"]], int(m["day"]), m["clock"])
     mono, tag = m["mono"], m["tag"]
@@ -361,6 +379,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("rfc5424", "<", RFC5424, _rfc5424),
     ("dmesg-iso", _DIGITS, DMESG_ISO, _dmesg_iso),
     ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
+    ("svlogd", _DIGITS, SVLOGD, _svlogd),
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, bsd_syslog_fields),
     ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),
     ("stamp-only", "JFMASOND", BSD_STAMP_ONLY, _bsd_stamp_only),

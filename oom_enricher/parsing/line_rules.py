@@ -482,6 +482,11 @@ def _uid_beside_name(m: re.Match[str]) -> int | None:
 def on_summary(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     body = m["body"]
     keys = list(_SUMMARY_KEY.finditer(body))
+    if keys and not _SUMMARY_WHOLE.search(body):
+        # The line was cut (`cut -c1-400`, a terminal): its last value is whole only when a
+        # comma ends it (the cut fell in the next key's name).
+        comma = body.find(",", keys[-1].end())
+        body = body[:comma] if comma >= 0 else body[: keys.pop().start()]
     for index, key in enumerate(keys):
         end = keys[index + 1].start() if index + 1 < len(keys) else len(body)
         value = body[key.end() : end]
@@ -492,6 +497,10 @@ def on_summary(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     facts.global_oom_flag = facts.global_oom_flag or ",global_oom" in body
     facts.oom_memcg = facts.summary.get("oom_memcg") or facts.oom_memcg
     facts.task_memcg = facts.summary.get("task_memcg") or facts.task_memcg
+
+
+# The kernel ends the summary with the victim's uid (4.19+); a line cut short ends elsewhere.
+_SUMMARY_WHOLE = re.compile(r",uid=\d+\s*$")
 
 
 def on_group(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:

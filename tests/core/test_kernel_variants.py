@@ -462,3 +462,46 @@ def test_a_2_6_8_header_without_a_task_name_opens_the_report(header, mask, order
     assert (trigger["name"], trigger["gfp_mask"], trigger["order"]) == (None, mask, order)
     assert doc["oom"]["victims"][0]["pid"] == 6906
     assert doc["oom"]["incomplete_reason"] != "missing_start"
+
+
+def test_a_2_6_34_mm_selection_line_with_with_score_is_read():
+    """2.6.34-rc1-mm1 printed `Kill process 2525 (malloc) with score 967 or sacrifice child`:
+    the chosen task was lost, and with it the only sign of the scope."""
+    text = RHEL6_2_6_32.replace(
+        "Out of memory: Kill process 2069 (httpd) score 952 or sacrifice child",
+        "Out of memory: Kill process 2069 (httpd) with score 952 or sacrifice child",
+    )
+    assert only(text)["oom"]["selected"] == {
+        "pid": 2069,
+        "name": "httpd",
+        "score": 952,
+        "tgid": 2069,
+    }
+
+
+SUMMARY_K8S = (
+    "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
+    "oom_memcg=/kubepods.slice/kubepods-burstable.slice/"
+    "kubepods-burstable-poda8b8a570_9d92_4702_aac3_9264b667146c.slice,"
+    "task_memcg=/kubepods.slice/kubepods-burstable.slice/"
+    "kubepods-burstable-poda8b8a570_9d92_4702_aac3_9264b667146c.slice/"
+    "cri-containerd-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope,"
+    "task=node,pid=4242,uid=0"
+)
+
+
+@pytest.mark.parametrize(
+    ("cut_after", "task_path_kept"),
+    [("_aac", False), ("abcdef.scope", False), ("abcdef.scope,ta", True)],
+)
+def test_a_summary_line_cut_short_keeps_no_value_it_cut(cut_after, task_path_kept):
+    """`dmesg | cut -c1-400`: the summary stopped inside `task_memcg=`, and the cut path was
+    given as the task's cgroup. A value is whole only when a comma ends it."""
+    at = SUMMARY_K8S.rindex(cut_after) + len(cut_after)
+    (doc,) = documents_from_lines([SUMMARY_K8S[:at]])
+    cgroup = doc["oom"]["cgroup"]
+    assert cgroup["oom_path"].endswith("aac3_9264b667146c.slice")
+    whole = SUMMARY_K8S.split("task_memcg=")[1].split(",")[0]
+    assert cgroup["task_path"] == (whole if task_path_kept else None)
+    assert doc["kubernetes"]["pod"]["uid"] == "a8b8a570-9d92-4702-aac3-9264b667146c"
+    assert doc["oom"]["incomplete_reason"] == "truncated_line"

@@ -309,3 +309,15 @@ def test_a_printk_stamp_with_the_cpu_after_an_at_sign_is_a_stamp(tmp_path, monke
     message, so the CPU line was not read (no trigger pid, no kernel)."""
     text = "".join(f"[{5 + n / 1000:12.6f}@{n % 4}]  {line}\n" for n, line in enumerate(REPORT))
     assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == dict(FACTS, host=None)
+
+
+@pytest.mark.parametrize("facility", ["kern.info: ", ""])
+def test_svlogd_lines_keep_every_fact(facility, tmp_path, monkeypatch):
+    """runit's `svlogd -tt` stamp (`2005-05-17_10:24:16.76726`), behind socklog's
+    `kern.info: ` or alone: no rule read it, so no document came out."""
+    text = "".join(
+        f"2026-11-25_10:00:05.{n:05d} {facility}{line}\n" for n, line in enumerate(REPORT)
+    )
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+    assert docs[0]["@timestamp"].startswith("2026-11-25T10:00:05.0000")

@@ -71,9 +71,14 @@ _V2_STATS_ONLY_IN_V2 = (6, 6)
 def cgroup_version(facts: ReportFacts, scope: str) -> str:
     if "memsw" in facts.counters or "kmem" in facts.counters or facts.stats_unit == "kB":
         return "v1"
-    if "swap" in facts.counters or (facts.memcg_stats_v2 and _v2_stats_mean_v2(facts)):
+    if "swap" in facts.counters or (_shows_v2_stats(facts) and _v2_stats_mean_v2(facts)):
         return "v2"
     return "none" if scope in ("global", "cpuset", "mempolicy") else "unknown"
+
+
+def _shows_v2_stats(facts: ReportFacts) -> bool:
+    """Stats in the v2 layout under their header (a header alone shows no layout)."""
+    return facts.memcg_stats_v2 and any(facts.stats_by_path.values())
 
 
 def _v2_stats_mean_v2(facts: ReportFacts) -> bool:

@@ -148,6 +148,9 @@ def _note_missing_parts(facts: ReportFacts) -> None:
     # between is a paste with its middle left out
     if trigger.comm is not None and not _has_body(facts):
         facts.note_missing("body_missing")
+    # the kernel prints a cgroup's stats right under its `Memory cgroup stats for` line
+    if any(not items for items in facts.stats_by_path.values()):
+        facts.note_missing("stats_missing")
     # a memcg report that chose a victim names its cgroups (`Task in` before 4.19, the
     # `oom-kill:` summary since): usage lines and a kill without them lost that line
     if facts.counters and facts.victims and not (facts.task_memcg or facts.oom_memcg):

@@ -906,3 +906,25 @@ def test_a_kill_line_stamped_long_before_the_header_is_another_event():
     docs = list(documents_from_lines(text.splitlines()))
     assert [doc["oom"]["selected"]["pid"] for doc in docs] == [None, 16492]
     assert docs[0]["oom"]["trigger"]["name"] == "dljgo"
+
+
+def test_a_stats_header_with_no_stats_under_it_is_not_complete_and_shows_no_layout():
+    """`Memory cgroup stats for /x:` followed straight by the summary line (the keys the
+    kernel prints under it were left out): the report said `complete: true`, and the empty
+    header was taken for v2-layout stats (cgroup v2)."""
+    text = (
+        """\
+stress invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=1000
+CPU: 1 PID: 1021 Comm: stress Not tainted 6.12.40 #1-NixOS
+Call Trace:
+ dump_stack_lvl+0x4a/0x63
+memory: usage 102400kB, limit 102400kB, failcnt 12
+Memory cgroup stats for /app.slice:
+"""
+        + TABLE_HEADER
+        + ROWS_5_15
+        + KILL_5_15
+    )
+    oom = only(text)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "stats_missing")
+    assert (oom["memcg_stats"], oom["cgroup"]["version"]) == (None, "unknown")

@@ -204,11 +204,12 @@ class Assembler:
         if len(report.lines) >= self.bounds.max_lines:
             self._close_into(done, key, "max_lines")  # emit what was collected, flagged
             return done + self._feed_idle(key, line, found)
-        if self._past_stream_age(report, report.seconds(line)):
-            # A line this far past the report's first is no part of it (the author cut the
+        reason = self._out_of_reach(report, line)
+        if reason is not None:
+            # A line this far from the report's lines is no part of it (the author cut the
             # lines between two events, the stream stopped mid-report): it is read afresh.
             # A killed report only waited for reaper lines: it ends whole.
-            self._close_into(done, key, None if report.phase == TAIL else "max_stream_age")
+            self._close_into(done, key, None if report.phase == TAIL else reason)
             return done + self._feed_idle(key, line, found)
         if report.phase == BODY and found is None:
             self._append(key, report, line)  # a line of a report's body (most lines read)
@@ -684,6 +685,27 @@ class Assembler:
                 del self._emitted[key]
                 if key not in self._open:
                     self._spare.pop(key, None)
+
+    def _out_of_reach(self, report: OpenReport, line: LogLine) -> str | None:
+        """Why the line cannot belong to the report (None: it may)."""
+        if self._past_stream_age(report, report.seconds(line)):
+            return "max_stream_age"
+        return "stream_gap" if self._past_body_gap(report, line) else None
+
+    def _past_body_gap(self, report: OpenReport, line: LogLine) -> bool:
+        """A line of a report still in its body this long after the report's last line, by
+        the kernel's stamps when both carry one (a shipper's times may be its own)."""
+        if report.phase != BODY or not report.lines:
+            return False
+        last = report.lines[-1]
+        if line.monotonic is not None and last.monotonic is not None:
+            return line.monotonic - last.monotonic > self.bounds.body_gap
+        seconds = report.seconds(line)
+        return (
+            seconds is not None
+            and report.last_time is not None
+            and seconds - report.last_time > self.bounds.body_gap
+        )
 
     def _past_stream_age(self, report: OpenReport, seconds: float | None) -> bool:
         """Whether a line at `seconds` on the report's clock is too far from its first: past

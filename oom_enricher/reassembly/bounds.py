@@ -15,6 +15,9 @@ class Bounds:
     tail_max_lines: int = 50  # other kernel lines of the host before a killed report closes
     lookback_lines: int = 512  # recent lines kept (all hosts together) to recover a report head
     lookback_gap: float = 5.0  # seconds between lines beyond which look-back stops
+    # seconds between two lines of a report's body beyond which the report has ended: the
+    # kernel prints one in a burst (a slow console spreads it, a line at a time)
+    body_gap: float = 10.0
     # A report stays open to late lines (a shipper's retry, a racing connection) this many
     # wall-clock seconds after it was emitted; a line this far behind its host's newest
     # kernel stamp starts a new stream instead (a reboot).

@@ -26,10 +26,10 @@ class Marker(Enum):
     BODY_STRONG = "body-strong"
 
 
-# The task table header and the `Task in` line open a report whose header and end are both
-# missing (a paste or `grep -A` output that starts there); the lines before them are
-# recovered by looking back. Each kind has a literal every line of it contains: a cheap exact
-# test before its regex.
+# The task table header, the `Task in` line and the memcg stats line open a report whose
+# header and end are both missing (a paste or `grep -A` output that starts there); the lines
+# before them are recovered by looking back. Each kind has a literal every line of it
+# contains: a cheap exact test before its regex.
 _ORDERED = (
     (Marker.START, " invoked oom-killer:", kernel_lines.INVOKED),
     (Marker.START, "oom-killer: gfp_mask=", kernel_lines.INVOKED_NAMELESS),
@@ -45,12 +45,21 @@ _ORDERED = (
     (Marker.PANIC, "Kernel panic - not syncing: ", kernel_lines.PANIC),
     (Marker.BODY_STRONG, "total_vm", kernel_lines.TASK_HEADER),
     (Marker.BODY_STRONG, "as a result of limit", kernel_lines.MEMCG_TASK_IN),
+    (Marker.BODY_STRONG, "Memory cgroup stats for /", kernel_lines.MEMCG_STATS_HEADER),
 )
 
 # Every marker line and unit notice contains one of these byte strings: a reader may skip
 # any line that has none of them while no report of its host is in progress.
 # Few and distinctive: each extra short literal slows the one-pass search.
-SKIM_NEEDLES = (b"oom", b"OOM", b"Kill", b"of memory", b"total_vm", b"as a result of limit")
+SKIM_NEEDLES = (
+    b"oom",
+    b"OOM",
+    b"Kill",
+    b"of memory",
+    b"total_vm",
+    b"as a result of limit",
+    b"cgroup stats for /",
+)
 _TEXT_NEEDLES = tuple(needle.decode() for needle in SKIM_NEEDLES)
 
 

@@ -17,9 +17,12 @@ STREAM_ENDED = {"end_of_input": "stream ended", "max_wall_age": "stream ended"}
 NOISE = ["eth0: link up", "EXT4-fs (sda1): re-mounted", "usb 1-1: new high-speed USB device"]
 
 
-def kmsg_records(host: str, templates: list[list[str]], first_seq: int = 1) -> list[dict]:
+def kmsg_records(
+    host: str, templates: list[list[str]], first_seq: int = 1, gap_usec: int = 30_000_000
+) -> list[dict]:
     """One host's kernel stream as Fluent Bit kmsg records: reports 30 s apart in kernel
-    time, each line 40 µs after the previous, a few other kernel lines between reports."""
+    time (`gap_usec`), each line 40 µs after the previous, a few other kernel lines between
+    reports."""
     records: list[dict] = []
     seq, usec = first_seq, 1_000_000_000
     for index, template in enumerate(templates):
@@ -35,7 +38,7 @@ def kmsg_records(host: str, templates: list[list[str]], first_seq: int = 1) -> l
                 }
             )
             seq, usec = seq + 1, usec + 40
-        usec += 30_000_000
+        usec += gap_usec
     return records
 
 
@@ -106,7 +109,8 @@ GIVEN_BACK_PLAN = [(0, 0), (0.5, 1), (2, 4), (2.5, 5), (3, 6), (3.5, 7), (4, 2),
 
 
 def given_back_stream(host: str = "node-0") -> list[dict]:
-    return kmsg_records(host, [TEMPLATES[2], TEMPLATES[3], TEMPLATES[0]])
+    # 5 s apart: a report without its kill takes lines only this close (Bounds.body_gap)
+    return kmsg_records(host, [TEMPLATES[2], TEMPLATES[3], TEMPLATES[0]], gap_usec=5_000_000)
 
 
 def chunks_of(records: list[dict], size: int) -> list[list[dict]]:

@@ -928,3 +928,40 @@ Memory cgroup stats for /app.slice:
     oom = only(text)["oom"]
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "stats_missing")
     assert (oom["memcg_stats"], oom["cgroup"]["version"]) == (None, "unknown")
+
+
+def test_a_fragment_from_the_cpu_line_to_the_memcg_stats_is_a_report():
+    """A paste that starts at the `CPU:` line and holds the memcg usage and stats, with no
+    header, table or kill: no document came out, so the cgroup and its usage were lost."""
+    text = f"""\
+[Tue Sep 22 12:43:36 2026] CPU: 1 UID: 1000 PID: 1031028 Comm: python Not tainted 6.12.48 #1
+[Tue Sep 22 12:43:36 2026] memory: usage 2097152kB, limit 2097152kB, failcnt 370
+[Tue Sep 22 12:43:36 2026] swap: usage 0kB, limit 0kB, failcnt 0
+[Tue Sep 22 12:43:36 2026] Memory cgroup stats for /system.slice/docker-{DOCKER_ID}.scope:
+[Tue Sep 22 12:43:36 2026] anon 2138112000
+[Tue Sep 22 12:43:36 2026] file 4096
+"""
+    doc = only(text)
+    oom = doc["oom"]
+    assert (oom["scope"], oom["memory"]["limit_bytes"], oom["trigger"]["pid"]) == (
+        "memcg",
+        2097152 * 1024,
+        1031028,
+    )
+    assert doc["container"]["id"] == DOCKER_ID
+    assert oom["complete"] is False
+
+
+def test_a_report_without_its_kill_ends_at_a_long_gap_in_the_kernels_stamps():
+    """A header and body without their kill, then the body of another report 30 s later by
+    the kernel's stamps: the kernel prints a report in one burst, and the later lines were
+    glued to the earlier report (the version Elasticsearch would keep)."""
+    first = [f"[  100.{n:06d}] {line}" for n, line in enumerate(HEADER_5_15.splitlines())]
+    later = [
+        f"[  130.{n:06d}] {line}"
+        for n, line in enumerate(["memory: usage 1024kB, limit 1024kB, failcnt 3", *(
+            "Memory cgroup stats for /batch.slice:", "anon 1048576")])
+    ]  # fmt: skip
+    docs = list(documents_from_lines(first + later))
+    assert [doc["oom"]["lines_count"] for doc in docs] == [len(first), len(later)]
+    assert docs[0]["oom"]["incomplete_reason"] == "stream_gap"

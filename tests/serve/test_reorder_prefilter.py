@@ -79,11 +79,12 @@ def test_late_lines_of_an_emitted_report_are_read():
 
 
 def test_lines_of_a_later_report_that_came_first_are_not_glued_to_an_earlier_one():
-    """The body of a host's second report (30 s later in kernel time) came first and was
-    acked unread; then the first report, still without its kill line. Taking the lines that
-    came ahead of its first line must stop at the gap: the first report, emitted after the
-    hold, holds its own lines only (a glued version with more lines would be the one
-    Elasticsearch keeps)."""
+    """The body of a host's second report (30 s later in kernel time) came first; then the
+    first report, still without its kill line. Taking the lines that came ahead of its first
+    line must stop at the gap: the first report, emitted after the hold, holds its own lines
+    only (a glued version with more lines would be the one Elasticsearch keeps), and the
+    second report's body, which holds its `Memory cgroup stats` line, is a fragment of its
+    own."""
     records = kmsg_records("gap-1", [TEMPLATES[0], TEMPLATES[0]])
     (first_expected, _) = in_order(records)
     second_body, first_without_kill = records[102:160], records[:86]
@@ -100,8 +101,11 @@ def test_lines_of_a_later_report_that_came_first_are_not_glued_to_an_earlier_one
         await app.stop()
         return sink.docs
 
-    (emitted,) = asyncio.run(main())
+    docs = asyncio.run(main())
+    (emitted,) = [doc for doc in docs if doc["oom"]["trigger"]["name"] is not None]
     assert emitted["oom"]["lines_count"] == first_expected["oom"]["lines_count"] - 2
+    (fragment,) = [doc for doc in docs if doc is not emitted]
+    assert fragment["oom"]["lines_count"] == len(second_body)
 
 
 def test_other_lines_of_a_host_whose_report_was_emitted_are_left_unread():

@@ -47,6 +47,10 @@ class NormalizeOptions:
 
 # What an author put around a pasted line: markdown bold or code and quotes
 # (`**Nov 25 10:00:00 h kernel: …**`, `"Nov 29 …`), or a line number (`#2 [Fri Apr 19 …] …`).
+# A shipped record whose message is indented (a stack dump's words, the `...` the kernel
+# prints after them): a kernel line of its own, where a file's indented line continues the
+# line before it (rule `continuation`).
+RECORD_INDENTED = "record-indented"
 _MARKUP = "*_`\"'"
 _LINE_NUMBER = re.compile(r"#?\d{1,6}[:.)]?\s+")
 _DECORATION_FIRST = frozenset(_MARKUP + "#0123456789")
@@ -132,6 +136,8 @@ class LineNormalizer:
         lines: list[LogLine] = []
         for raw in record.message.split("\n") if "\n" in record.message else [record.message]:
             for line in self.normalize(raw.rstrip("\r"), stream_host=record.host):
+                if line.rule == "continuation":
+                    line.rule = RECORD_INDENTED  # the shipper's record, not a paste's piece
                 if line.host is None:
                     line.host = record.host
                 if line.timestamp is None:
@@ -328,7 +334,7 @@ def _kernel_stamps_from_fields(line: LogLine, fields: dict) -> None:
     """The kernel's own stamps a record carries beside its text (Fluent Bit kmsg `sequence`,
     `sec`/`usec`; journal `_SOURCE_MONOTONIC_TIMESTAMP`): ordering and `event.id` use them."""
     # An indented message is its own kernel record here, not the continuation of the last.
-    own = line.rule in (None, "continuation")
+    own = line.rule in (None, RECORD_INDENTED)
     if isinstance(fields.get("monotonic_usec"), int) and (own or line.monotonic is None):
         line.monotonic = fields["monotonic_usec"] / 1_000_000
     if isinstance(fields.get("seq"), int) and (own or line.seq is None):

@@ -965,3 +965,28 @@ def test_a_report_without_its_kill_ends_at_a_long_gap_in_the_kernels_stamps():
     docs = list(documents_from_lines(first + later))
     assert [doc["oom"]["lines_count"] for doc in docs] == [len(first), len(later)]
     assert docs[0]["oom"]["incomplete_reason"] == "stream_gap"
+
+
+def test_an_indented_ellipsis_a_shipper_sent_as_its_own_kernel_record_is_no_elision():
+    """LoongArch and MIPS print `        ...` after a stack dump's words: a shipper sends it as
+    a kernel record with an indented message. Taken for a paste's indented `...`, it made
+    the report `elided` where the same lines read from the file were not."""
+    from datetime import UTC, datetime
+
+    from oom_enricher.model import ShippedRecord
+    from oom_enricher.pipeline import Pipeline
+
+    messages = HEADER_5_15.splitlines()
+    messages[3:3] = ["       0000000000000000 000010007e2e4000", "       ..."]
+    messages += (TABLE_HEADER + ROWS_5_15 + KILL_5_15).splitlines()
+    pipeline = Pipeline()
+    stamp = datetime(2026, 4, 14, 5, 21, 34, tzinfo=UTC)
+    docs = [
+        doc
+        for message in messages
+        for doc in pipeline.feed(
+            ShippedRecord(message, host="n1", time=stamp, fields={"is_kernel": True})
+        )
+    ]
+    (doc,) = docs + pipeline.finish()
+    assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (True, None)

@@ -168,7 +168,7 @@ class LineNormalizer:
         host_text = stamp_key[0]
         if (
             host_text[-1] == ":"
-            or (host_text, tag) in KERNEL_WORD_PAIRS
+            or KERNEL_WORD_PAIRS.get(tag) == host_text
             or RSYSLOG_NEWLINE in message
             or "\n" in message
             or may_be_glued(message)

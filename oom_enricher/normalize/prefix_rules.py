@@ -110,8 +110,8 @@ _KERNEL_HEADS = frozenset(
     | {"oom_reaper", "Workqueue", "RIP", "RSP", "RAX", "RDX", "RBP", "R10", "R13", "Code"}
 )
 # Kernel lines that begin `Word word: `, which read as a syslog host and tag when a line
-# carries a stamp alone (`Oct 16 08:16:34 Call Trace:`).
-KERNEL_WORD_PAIRS = frozenset({("Call", "Trace"), ("Hardware", "name")})
+# carries a stamp alone (`Oct 16 08:16:34 Call Trace:`): the second word, then the first.
+KERNEL_WORD_PAIRS = {"Trace": "Call", "name": "Hardware"}
 # journalctl -o short under a non-English LC_TIME writes `%b` localized (`juin 20`, `12月 01`),
 # and some templates lower-case it (`jun 20`): any month name of a glibc locale.
 BSD_SYSLOG_LOCALIZED = re.compile(
@@ -256,7 +256,7 @@ def bsd_syslog_fields(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | No
     """The fields of a BSD_SYSLOG match, or None when its host field is none."""
     if m["host"][-1] == ":":
         return None  # `kernel: oom_reaper: ...`: no host field (BSD_SYSLOG_NO_HOST)
-    if (m["host"], m["tag"]) in KERNEL_WORD_PAIRS:
+    if KERNEL_WORD_PAIRS.get(m["tag"]) == m["host"]:
         return None  # no host or tag at all (BSD_STAMP_ONLY)
     return _bsd_fields(m, ctx, MONTHS[m["mon"]])
 
@@ -272,7 +272,7 @@ def _no_host_or_tag(m: re.Match[str]) -> bool:
     carries a stamp alone (BSD_STAMP_ONLY)."""
     host, tag = m["host"], m["tag"]
     if host is not None:
-        return (host, tag) in KERNEL_WORD_PAIRS
+        return KERNEL_WORD_PAIRS.get(tag) == host
     # `oom-kill:constraint=`, `active_anon:12`: a tag is followed by a space
     return tag in _KERNEL_HEADS or m.string[m.start("msg") - 1] == ":"
 

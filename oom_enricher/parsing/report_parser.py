@@ -161,7 +161,6 @@ def _has_body(facts: ReportFacts) -> bool:
     return bool(
         facts.trace_functions
         or facts.has_mem_info
-        or facts.mem_info
         or facts.counters
         or facts.stats_by_path
         or facts.task_columns

@@ -688,11 +688,12 @@ class Assembler:
 
     def _out_of_reach(self, report: OpenReport, line: LogLine) -> str | None:
         """Why the line cannot belong to the report (None: it may)."""
-        if self._past_stream_age(report, report.seconds(line)):
+        seconds = report.seconds(line)
+        if self._past_stream_age(report, seconds):
             return "max_stream_age"
-        return "stream_gap" if self._past_body_gap(report, line) else None
+        return "stream_gap" if self._past_body_gap(report, line, seconds) else None
 
-    def _past_body_gap(self, report: OpenReport, line: LogLine) -> bool:
+    def _past_body_gap(self, report: OpenReport, line: LogLine, seconds: float | None) -> bool:
         """A line of a report still in its body this long after the report's last line, by
         the kernel's stamps when both carry one (a shipper's times may be its own)."""
         if report.phase != BODY or not report.lines:
@@ -700,7 +701,6 @@ class Assembler:
         last = report.lines[-1]
         if line.monotonic is not None and last.monotonic is not None:
             return line.monotonic - last.monotonic > self.bounds.body_gap
-        seconds = report.seconds(line)
         return (
             seconds is not None
             and report.last_time is not None

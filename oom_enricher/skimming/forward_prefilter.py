@@ -503,18 +503,25 @@ class RawLookback:
         for request in requests:
             kept_payload, tag, peer = request
             payload = kept_payload[:before] if request is upto else kept_payload
-            if needle_bytes is not None and needle_bytes not in payload:
-                continue
-            for start, end in entry_spans(payload):
-                raw = payload[start:end]
-                if needle_bytes is not None and needle_bytes not in raw:
-                    continue
-                record = _decode_record(raw, self.max_objects)
-                if record is not None:
-                    found.append((record, tag, peer))
+            if needle_bytes is None or needle_bytes in payload:
+                found.extend(
+                    (record, tag, peer)
+                    for record in self._records(payload, needle_bytes)
+                    if record is not None
+                )
             if request is upto:
                 break
         return found
+
+    def _records(self, payload: bytes, needle: bytes | None) -> Iterable[dict | None]:
+        spans = entry_spans(payload)
+        if needle is not None and spans:
+            # A host's entries are a few among many: only those its name is found in.
+            starts = [start for start, _ in spans]
+            hit = {bisect.bisect_right(starts, at) - 1 for at in _find_all(payload, needle)}
+            spans = [spans[i] for i in sorted(hit)]
+            spans = [(s, e) for s, e in spans if payload.find(needle, s, e) != -1]
+        return (_decode_record(payload[start:end], self.max_objects) for start, end in spans)
 
     def held_bytes(self) -> int:
         return self._bytes

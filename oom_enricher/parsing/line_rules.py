@@ -542,11 +542,19 @@ def on_ub_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> Non
         facts.victims.append(Victim(pid=pid, name=name, total_vm_kb=sizes.get("vm")))
 
 
+# The kill lines' own prefixes: `Memory cgroup out of memory` (2.6.29+), `Out of memory`
+# (5.1+, and 2.6-4.x `Out of memory: Kill process`), `Out of Memory` (2.6 before 2.6.25).
+_KILL_LINE_PREFIX = re.compile(r"(?:Memory cgroup out of memory|Out of [Mm]emory).*$")
+
+
 def _note_prefix(facts: ReportFacts, prefix: str | None) -> None:
     # No kernel kill-line prefix holds a `]`: text up to one is a stamp or caller id the
     # line's prefix rules could not take off (a shell prompt glued before it, say).
+    # Text before the kernel's own prefix is a caller's (a node event's `1 OOMKilling: `).
     if prefix:
-        facts.kill_prefixes.add(prefix.rpartition("]")[2].strip())
+        prefix = prefix.rpartition("]")[2].strip()
+        own = _KILL_LINE_PREFIX.search(prefix)
+        facts.kill_prefixes.add(own.group() if own else prefix)
 
 
 class Rule(NamedTuple):

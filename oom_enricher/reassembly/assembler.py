@@ -39,6 +39,15 @@ _TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED, Marker.PANIC}
 _WHOLE_EVENTS = {Marker.START, Marker.UB_KILLED}  # lines an event begins with
 
 
+def _ratelimit_notice(report: OpenReport) -> LogLine | None:
+    """The report's last line when it is a ratelimit notice and the report killed nothing
+    (`oom_kill_process: N callbacks suppressed` before a header, kernels 3.x-6.x)."""
+    last = report.lines[-1] if report.lines else None
+    if last is None or report.victim_pids or "callbacks suppressed" not in last.message:
+        return None
+    return last if kernel_lines.SUPPRESSED.search(last.message) else None
+
+
 def _has_summary(report: OpenReport) -> bool:
     return any(kernel_lines.SUMMARY.match(line.message) for line in report.lines)
 
@@ -323,8 +332,14 @@ class Assembler:
 
     def _feed_body(self, key: str, report: OpenReport, line: LogLine, found, done) -> None:
         if found is not None and found[0] is Marker.START:
-            self._close_into(done, key, "next_report_began")
-            self._begin(key, line, *found, done)
+            notice = _ratelimit_notice(report)
+            if notice is None:
+                self._close_into(done, key, "next_report_began")
+            else:
+                # The kernel prints the notice on the call it lets through: the notice
+                # heads this header's report, it was no report of its own.
+                del self._open[key]
+            self._begin(key, line, *found, done, notice)
             return
         if found is not None and found[0] is Marker.SUMMARY and _has_summary(report):
             self._close_into(done, key)  # one summary per event: `grep oom-kill` output
@@ -378,11 +393,22 @@ class Assembler:
 
     # -- transitions ----------------------------------------------------------------------
 
-    def _begin(self, key: str, line: LogLine, marker, match, done: list[ReportBlock]) -> None:
+    def _begin(
+        self,
+        key: str,
+        line: LogLine,
+        marker,
+        match,
+        done: list[ReportBlock],
+        notice: LogLine | None = None,
+    ) -> None:
+        """`notice`: a ratelimit notice printed right before this line, which heads it."""
         if len(self._open) >= self.bounds.max_open_hosts:
             oldest = next(iter(self._open))
             self._close_into(done, oldest, "max_open_hosts")
         report = OpenReport(host=line.host, has_start=marker in _WHOLE_EVENTS)
+        if notice is not None:
+            report.add(notice, report.last_wall)
         if not report.has_start:
             room = self.bounds.max_lines // 2  # leave room for the rest of the report
             for earlier in self._look_back(line)[-room:]:

@@ -96,6 +96,16 @@ def test_rate_limited_header_still_yields_marked_reports():
     assert docs[1]["oom"]["incomplete_reason"] == "missing_start"
 
 
+def test_a_ratelimit_notice_before_a_header_heads_that_report():
+    # The kernel prints the notice on the call it lets through, right before its header.
+    lines = [syslog("a", 5, "oom_kill_process: 16 callbacks suppressed")]
+    lines += [syslog("a", 5 + i / 100, t) for i, t in enumerate(memcg_report("java", 7, 8))]
+    (doc,) = docs_of(lines)
+    assert victims(doc) == [8]
+    assert doc["oom"]["trigger"]["name"] == "java"
+    assert doc["oom"]["complete"] is True
+
+
 def test_stream_that_begins_mid_report_recovers_the_lines_before_its_first_marker():
     report = memcg_report("x", 1, 11)
     noise = [syslog("b", 1, "unrelated line")]

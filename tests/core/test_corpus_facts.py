@@ -18,6 +18,10 @@ def _main_document(docs: list[dict], facts: dict) -> dict:
         pids = [victim["pid"] for victim in doc["oom"]["victims"]]
         if killed and pids[:1] == killed[:1]:
             return doc
+    selected = (facts.get("selected") or {}).get("pid")
+    for doc in docs:
+        if not killed and selected and doc["oom"]["selected"]["pid"] == selected:
+            return doc
     for doc in docs:
         if not killed and trigger.get("pid") and doc["oom"]["trigger"]["pid"] == trigger["pid"]:
             return doc

@@ -505,3 +505,21 @@ def test_a_summary_line_cut_short_keeps_no_value_it_cut(cut_after, task_path_kep
     assert cgroup["task_path"] == (whole if task_path_kept else None)
     assert doc["kubernetes"]["pod"]["uid"] == "a8b8a570-9d92-4702-aac3-9264b667146c"
     assert doc["oom"]["incomplete_reason"] == "truncated_line"
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        "1 OOMKilling: ",  # a node event's count and reason
+        "  Warning  OOMKilling  12m  kernel-monitor, node-7  ",  # kubectl describe node
+    ],
+)
+def test_kill_lines_behind_a_node_events_reason_keep_their_scope(caller):
+    lines = [
+        f"{caller}Memory cgroup out of memory: Kill process 4242 (nginx) score 998 or "
+        "sacrifice child",
+        "Killed process 4242 (nginx) total-vm:20480kB, anon-rss:8192kB, file-rss:0kB, "
+        "shmem-rss:0kB",
+    ]
+    oom = only("\n".join(lines) + "\n")["oom"]
+    assert (oom["scope"], oom["selected"]["pid"], oom["selected"]["score"]) == ("memcg", 4242, 998)

@@ -36,6 +36,9 @@ class OpenReport:
     emitted_ids: list[str] = field(default_factory=list)
     emitted_signature: str | None = None
     _seen: set | None = field(default=None, repr=False)
+    # The newest stamp of each identity kind held: a line stamped later than all of them
+    # can be no duplicate, so in-order streams never build `_seen` (memory per report).
+    _newest: dict | None = field(default=None, repr=False)
     # The last wall-clock stamp converted to seconds: the lines of one report share their
     # second's datetime (the normalizer converts each stamp once), and each line asks twice.
     _stamp: object = field(default=None, repr=False, compare=False)
@@ -45,6 +48,8 @@ class OpenReport:
         """Add the line; its seconds on this report's clock (None without a stamp of it)."""
         self.lines.append(line)
         self.last_wall = wall
+        if self._newest is not None:
+            _note_newest(self._newest, line)
         if self.wall_clock is None and (line.timestamp or line.monotonic) is not None:
             self.wall_clock = line.timestamp is not None
         stamp = self.seconds(line)
@@ -69,10 +74,22 @@ class OpenReport:
 
     def is_duplicate(self, line: LogLine) -> bool:
         """A line with a kernel sequence number or stamp that this report already holds."""
-        identity = line_identity(line)
-        if identity is None:
+        stamp = identity_stamp(line)
+        if stamp is None:
             return False  # unstamped lines may repeat legitimately (stack frames)
-        seen = self._seen
+        newest = self._newest
+        if newest is None:
+            newest = self._newest = {}
+            for held in self.lines:
+                _note_newest(newest, held)
+        identity = (*stamp, line.message.strip())
+        held_stamp = newest.get(stamp[0])
+        if held_stamp is None or stamp[1] > held_stamp:
+            newest[stamp[0]] = stamp[1]
+            if self._seen is not None:
+                self._seen.add(identity)
+            return False
+        seen = self._seen  # built once a line comes no later than the newest held
         if seen is None:
             seen = self._seen = {line_identity(held) for held in self.lines}
         if identity in seen:
@@ -141,10 +158,25 @@ class OpenReport:
 
 
 def line_identity(line: LogLine) -> tuple | None:
+    stamp = identity_stamp(line)
+    return None if stamp is None else (*stamp, line.message.strip())
+
+
+def _note_newest(newest: dict, line: LogLine) -> None:
+    stamp = identity_stamp(line)
+    if stamp is not None:
+        kind, value = stamp
+        held = newest.get(kind)
+        if held is None or value > held:
+            newest[kind] = value
+
+
+def identity_stamp(line: LogLine) -> tuple | None:
+    """The kind and value of the stamp that, with its text, tells the line apart."""
     if line.seq is not None:
-        return ("seq", line.seq, line.message.strip())
+        return ("seq", line.seq)
     if line.monotonic is not None:
-        return ("mono", line.monotonic, line.message.strip())
+        return ("mono", line.monotonic)
     stamp = line.timestamp
     # A line's own wall-clock stamp finer than the second tells it apart as a kernel stamp
     # does; a second-resolution stamp, a shipper's record time or the stamp of a line folded
@@ -156,7 +188,7 @@ def line_identity(line: LogLine) -> tuple | None:
         and RSYSLOG_NEWLINE not in line.raw
         and "\n" not in line.raw
     ):
-        return ("wall", stamp, line.message.strip())
+        return ("wall", stamp)
     return None
 
 

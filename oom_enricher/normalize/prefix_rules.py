@@ -156,11 +156,20 @@ DMESG_HUMAN_LOCALIZED = re.compile(
     r"(?:[.,]\d+)? (?P<year>\d{4})\] ?(?P<msg>.*)",
     re.S,
 )
+# `dmesg -e` (--reltime, util-linux 2.26+): `[Jan25 15:28] msg` (local time) when the
+# minute changes, then `[  +0.000007] msg` (the time since the record before).
+DMESG_RELTIME_MINUTE = re.compile(
+    r"\[(?P<mon>" + _MON + r")(?P<day>[ \d]?\d) (?P<clock>\d\d:\d\d)\] ?(?P<msg>.*)", re.S
+)
+DMESG_RELTIME_DELTA = re.compile(r"\[\s*\+\s*\d+\.\d+\] ?(?P<msg>.*)", re.S)
 # `dmesg -r` and serial consoles: `<6>[12345.678901] msg` (the level before the stamp).
 DMESG_LEVEL = re.compile(r"<(?P<level>[0-7])>(?P<rest>\[\s*\d+\.\d+\].*)", re.S)
 # Raw dmesg / console / printk time inside a syslog message: `[12345.678901] msg`; Amlogic
-# vendor kernels (4.9-5.x) add the CPU: `[36822.664529@2] msg`.
-MONOTONIC_STAMP = re.compile(r"\[\s*(?P<mono>\d+\.\d+)(?:@\d+)?\] ?(?P<msg>.*)", re.S)
+# vendor kernels (4.9-5.x) add the CPU: `[36822.664529@2] msg`; `dmesg -d` the time since the
+# record before: `[12345.678901 <    0.000012>] msg`.
+MONOTONIC_STAMP = re.compile(
+    r"\[\s*(?P<mono>\d+\.\d+)(?:@\d+| <\s*\d+\.\d+>)?\] ?(?P<msg>.*)", re.S
+)
 # CONFIG_PRINTK_CALLER adds `[  T123]` or `[  C1]` after the stamp (4.18+).
 PRINTK_CALLER = re.compile(r"\[\s*[TC]\d+\] ?(?P<msg>.*)", re.S)
 
@@ -336,6 +345,17 @@ def _dmesg_human_localized(m: re.Match[str], ctx: PrefixContext) -> PrefixFields
     return PrefixFields(message=m["msg"], rule="dmesg-T", timestamp=stamp, is_kernel=True)
 
 
+def _dmesg_reltime_minute(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    month, day = MONTHS[m["mon"]], int(m["day"])
+    stamp = ctx.local_stamp(ctx.years.year_for(month, day, None), month, day, m["clock"] + ":00")
+    return PrefixFields(message=m["msg"], rule="dmesg-reltime", timestamp=stamp, is_kernel=True)
+
+
+def _dmesg_reltime_delta(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    # No time of its own: the minute printed before may be a line a reader skipped.
+    return PrefixFields(message=m["msg"], rule="dmesg-reltime", is_kernel=True)
+
+
 def _dmesg_iso(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     return PrefixFields(
         message=m["msg"], rule="dmesg-iso", timestamp=parse_iso(m["ts"], ctx.zone), is_kernel=True
@@ -386,6 +406,8 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("openwrt-logread", "MTWFS", OPENWRT_LOGREAD, _openwrt_logread),
     ("dmesg-T", "[", DMESG_HUMAN, _dmesg_human),
     ("dmesg-T-localized", "[", DMESG_HUMAN_LOCALIZED, _dmesg_human_localized),
+    ("dmesg-reltime-minute", "[", DMESG_RELTIME_MINUTE, _dmesg_reltime_minute),
+    ("dmesg-reltime-delta", "[", DMESG_RELTIME_DELTA, _dmesg_reltime_delta),
     ("journal-monotonic", "[", JOURNAL_MONOTONIC, _journal_monotonic),
     ("dmesg", "[", MONOTONIC_STAMP, _dmesg_raw),
     # last: tried only by lines no other rule took (its names come from the locale table)

@@ -69,6 +69,10 @@ def classify(message: str) -> tuple[Marker, re.Match[str]] | None:
         # `System is deadlocked on memory` holds no needle: it only joins a report in progress
         panic = kernel_lines.PANIC.match(message) if "Kernel panic" in message else None
         return (Marker.PANIC, panic) if panic else None
+    if message[:1] in _INDENT:
+        # The kernel indents no marker line: an author indented the paste (a commit message,
+        # a markdown code block), as the line parser allows.
+        message = message.lstrip(" \t")
     for marker, literal, pattern in _ORDERED:
         if literal in message:
             m = pattern.match(message)
@@ -77,6 +81,7 @@ def classify(message: str) -> tuple[Marker, re.Match[str]] | None:
     return None
 
 
+_INDENT = (" ", "\t")
 _NO_MARKER = ()  # cached on a line: classified, and no marker
 
 

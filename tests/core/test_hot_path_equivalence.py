@@ -153,7 +153,7 @@ def _marker_by_trying_all(message: str):
         panic = kernel_lines.PANIC.match(message) if "Kernel panic" in message else None
         return (Marker.PANIC, panic.groups()) if panic else None
     for marker, _, pattern in markers._ORDERED:
-        m = pattern.match(message)
+        m = pattern.match(message.lstrip(" \t"))  # an author's indentation is no part of it
         if m:
             return marker, m.groups()
     return None

@@ -321,3 +321,21 @@ def test_svlogd_lines_keep_every_fact(facility, tmp_path, monkeypatch):
     docs = read_every_way(tmp_path, text, monkeypatch)
     assert only_facts(docs) == dict(FACTS, host=None)
     assert docs[0]["@timestamp"].startswith("2026-11-25T10:00:05.0000")
+
+
+def test_dmesg_reltime_lines_keep_every_fact(tmp_path, monkeypatch):
+    """`dmesg -e`: the minute when it changes (`[Nov25 10:00]`), else the time since the
+    record before (`[  +0.000012]`); neither was taken for a stamp, so no rule matched."""
+    lines = [f"[Nov25 10:00] {REPORT[0]}"] + [
+        f"[  +0.00001{n % 10}] {x}" for n, x in enumerate(REPORT[1:])
+    ]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+    assert docs[0]["@timestamp"].endswith("-11-25T10:00:00.000000Z")
+
+
+def test_dmesg_show_delta_lines_keep_every_fact(tmp_path, monkeypatch):
+    """`dmesg -d`: the time since the record before inside the stamp."""
+    lines = [f"[{5 + n / 1000:12.6f} <{0.001:12.6f}>] {x}" for n, x in enumerate(REPORT)]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)

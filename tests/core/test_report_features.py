@@ -990,3 +990,15 @@ def test_an_indented_ellipsis_a_shipper_sent_as_its_own_kernel_record_is_no_elis
     ]
     (doc,) = docs + pipeline.finish()
     assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (True, None)
+
+
+@pytest.mark.parametrize("indent", ["  ", "    ", "\t"])
+def test_marker_lines_of_an_indented_paste_are_read(indent):
+    """A report edited into a commit message or a markdown code block: every line indented.
+    Only the kill line was recognised (its regex allows text before it): the summary and
+    the reaper line of another kill were taken for ordinary lines."""
+    reaper = "oom_reaper: reaped process 777 (backup), now anon-rss:0kB, file-rss:0kB"
+    lines = (HEADER_5_15 + ROWS_5_15 + KILL_5_15).splitlines() + [reaper]
+    docs = list(documents_from_lines([indent + line for line in lines]))
+    assert [[victim["pid"] for victim in doc["oom"]["victims"]] for doc in docs] == [[1021], [777]]
+    assert docs[0]["oom"]["cgroup"]["task_path"] == "/app.slice"

@@ -120,7 +120,8 @@ _ZONE_SIZE = re.compile(r"\b(?P<key>present|managed):(?P<kb>\d+)kB")
 # every kernel; the count can run below zero for a moment: `Free swap  = -1636kB`
 FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>-?\d+)kB")
 TOTAL_SWAP = re.compile(r"Total swap\s*=\s*(?P<kb>\d+)kB")
-PAGES_RAM = re.compile(r"(?P<n>\d+) pages RAM")
+# show_mem's end: `N pages RAM` (lib/show_mem.c), `N pages of RAM` (older arch copies, 2.6 ARM)
+PAGES_RAM = re.compile(r"(?P<n>\d+) pages (?:of )?RAM")
 PAGES_RESERVED = re.compile(r"(?P<n>\d+) pages reserved")
 # 4.15+ title of the task table (its header line is kernel_lines.TASK_HEADER)
 TASKS_TITLE = re.compile(r"Tasks state \(memory values in pages\):")
@@ -598,7 +599,7 @@ RULES: tuple[Rule, ...] = (
     Rule("free-swap", "F", "Free swap", FREE_SWAP, on_free_swap),
     Rule("total-swap", "T", "Total swap", TOTAL_SWAP, on_total_swap),
     # `\d` also matches other scripts' digits: no first-character test
-    Rule("pages-ram", None, " pages RAM", PAGES_RAM, on_pages_ram),
+    Rule("pages-ram", None, " RAM", PAGES_RAM, on_pages_ram),
     Rule("pages-reserved", None, " pages reserved", PAGES_RESERVED, on_pages_reserved),
     Rule("cpuset", None, " cpuset=", CPUSET, on_cpuset),
     Rule("arm-trace-frame", "[", ") from [<", ARM_TRACE_FRAME, on_trace_frame),

@@ -148,6 +148,9 @@ def _note_missing_parts(facts: ReportFacts) -> None:
     # between is a paste with its middle left out
     if trigger.comm is not None and not _has_body(facts):
         facts.note_missing("body_missing")
+    # show_mem ends with its page counts (`N pages RAM`), printed before the kill
+    if facts.has_mem_info and facts.victims and facts.ram_pages is None:
+        facts.note_missing("mem_info_cut")
     # the kernel prints a cgroup's stats right under its `Memory cgroup stats for` line
     if any(not items for items in facts.stats_by_path.values()):
         facts.note_missing("stats_missing")

@@ -34,6 +34,7 @@ Call Trace:
 Mem-Info:
 Free swap  = 0kB
 Total swap = 4128764kB
+1048429 pages RAM
 [ pid ]   uid  tgid total_vm      rss cpu oom_adj oom_score_adj name
 [  456]     0   456     2771      123   0     -17         -1000 udevd
 [ 2069]    48  2069   612345   456789   1       0             0 httpd
@@ -300,6 +301,7 @@ Call Trace:
 Mem-Info:
 Free swap  = 0kB
 Total swap = 0kB
+2097152 pages RAM
 [ pid ]   uid  tgid total_vm      rss cpu oom_adj oom_score_adj name
 [ 8067]     0  8067   612345   456789   7       0             0 blast
 Out of memory: Kill process 8067 (blast) score 952 or sacrifice child

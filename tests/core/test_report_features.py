@@ -1002,3 +1002,41 @@ def test_marker_lines_of_an_indented_paste_are_read(indent):
     docs = list(documents_from_lines([indent + line for line in lines]))
     assert [[victim["pid"] for victim in doc["oom"]["victims"]] for doc in docs] == [[1021], [777]]
     assert docs[0]["oom"]["cgroup"]["task_path"] == "/app.slice"
+
+
+GLOBAL_HEAD = """\
+[ 100.000001] cc1plus invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0
+[ 100.000002] CPU: 2 PID: 4242 Comm: cc1plus Not tainted 6.1.0-18-amd64 #1 Debian 6.1.76-1
+[ 100.000003] Call Trace:
+[ 100.000004]  out_of_memory+0x106/0x2e0
+[ 100.000005] Mem-Info:
+[ 100.000006] active_anon:3922 inactive_anon:1990041 isolated_anon:0
+[ 100.000007] Node 0 DMA free:11264kB boost:0kB min:32kB low:44kB high:56kB
+[ 100.000008] Node 0 DMA: 0*4kB 0*8kB 0*16kB 0*32kB 0*64kB 0*128kB 0*256kB 0*512kB 1*1024kB = 11264kB
+"""
+GLOBAL_TAIL = """\
+[ 100.000009] 10411 total pagecache pages
+[ 100.000010] Free swap  = 0kB
+[ 100.000011] Total swap = 0kB
+[ 100.000012] 2097022 pages RAM
+"""
+GLOBAL_KILL = """\
+[ 100.000013] Tasks state (memory values in pages):
+[ 100.000014] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+[ 100.000015] [   4242]  1000  4242  2100000  1990000 16000000        0             0 cc1plus
+[ 100.000016] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/user.slice,task=cc1plus,pid=4242,uid=1000
+[ 100.000017] Out of memory: Killed process 4242 (cc1plus) total-vm:8400000kB, anon-rss:7960000kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:15625kB oom_score_adj:0
+"""
+
+
+@pytest.mark.parametrize("pages", ["2097022 pages RAM", "2097022 pages of RAM"])
+def test_a_system_wide_report_with_its_memory_summary_is_complete(pages):
+    text = GLOBAL_HEAD + GLOBAL_TAIL.replace("2097022 pages RAM", pages) + GLOBAL_KILL
+    assert only(text)["oom"]["complete"] is True
+
+
+def test_a_memory_summary_cut_before_its_page_counts_is_incomplete():
+    """Mem-Info, zones and buddy lines, then the author's cut to the kill: show_mem always
+    ends with its page counts (`N pages RAM`) before the task table and the kill."""
+    oom = only(GLOBAL_HEAD + GLOBAL_KILL)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "mem_info_cut")

@@ -26,6 +26,7 @@ from oom_enricher.normalize.prefix_rules import (
     host_field,
     match_prefix,
 )
+from oom_enricher.normalize.terminal_codes import without_terminal_codes
 from oom_enricher.normalize.timestamps import (
     MONTHS,
     YearInference,
@@ -88,6 +89,8 @@ class LineNormalizer:
         the previous line only when that line came from the same host's stream.
         """
         self._stream = stream_host
+        if "\x1b" in raw:
+            raw = without_terminal_codes(raw)
         # valid for the next line only: any other line may infer a year in between
         memo, self._stamp_memo = self._stamp_memo, None
         prefix = self._syslog_prefix

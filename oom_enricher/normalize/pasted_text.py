@@ -24,6 +24,7 @@ import orjson
 from oom_enricher.decimal_text import is_decimal
 from oom_enricher.model import ShippedRecord
 from oom_enricher.normalize.prefix_rules import PrefixContext, host_field, match_prefix
+from oom_enricher.normalize.terminal_codes import without_terminal_codes
 from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, parse_iso
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class PasteReader:
         if shape.json:
             pieces: Iterator[_Piece] = _json_pieces(lines, stats)
         else:
-            pieces = (_Piece(line, len(line)) for line in lines)
+            pieces = (_Piece(line, len(line)) for line in map(without_terminal_codes, lines))
         if shape.quoted_printable:
             pieces = _qp_decoded(pieces)
         if shape.quoted:

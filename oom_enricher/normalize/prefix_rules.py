@@ -15,6 +15,7 @@ from oom_enricher.normalize.locale_time import dated_month, month_number
 from oom_enricher.normalize.timestamps import (
     MONTHS,
     YearInference,
+    from_epoch_micros,
     local_to_utc,
     parse_iso,
 )
@@ -82,6 +83,25 @@ ISO_SYSLOG = re.compile(
     r"(?:Z|[+-]\d\d:?\d\d)?) (?P<host>\S+) " + _TAG + _STAMPED_MSG,
     re.S,
 )
+# The same with no host field (`2024-11-25 10:00:05 kernel: msg`, some templates and exports).
+ISO_SYSLOG_NO_HOST = re.compile(
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"
+    r"(?:Z|[+-]\d\d:?\d\d)?) +(?:(?P<host>\S+)(?<!:) +)?" + _TAG + _STAMPED_MSG,
+    re.S,
+)
+# journalctl -o short-full and -o with-unit (systemd 246+): `Tue 2024-11-25 10:00:05 UTC host
+# kernel: msg`, the zone as an abbreviation.
+JOURNAL_SHORT_FULL = re.compile(
+    r"(?:" + _DAY + r") (?P<date>\d{4}-\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) "
+    r"(?P<zone>[A-Za-z][A-Za-z0-9+-]{0,5}|[+-]\d\d:?\d\d) (?P<host>\S+) " + _TAG + _STAMPED_MSG,
+    re.S,
+)
+# journalctl -o short-unix: `1732528805.123456 host kernel: msg` (seconds since the epoch).
+JOURNAL_SHORT_UNIX = re.compile(
+    r"(?P<epoch>\d{9,11}\.\d{6}) (?P<host>\S+) " + _TAG + _STAMPED_MSG, re.S
+)
+# A kernel tag with nothing before it (`kernel: [ 12.345678] msg`, a filtered copy).
+KERNEL_TAG_ONLY = re.compile(r"kernel: " + _STAMPED_MSG, re.S)
 # RFC 3164 / classic /var/log/syslog and /var/log/messages, journalctl -o short / short-precise.
 BSD_SYSLOG = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
@@ -137,9 +157,10 @@ SVLOGD = re.compile(
 DMESG_ISO = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d,\d+(?:[+-]\d\d:?\d\d)?) (?P<msg>.*)", re.S
 )
-# `journalctl -o short-monotonic`: `[  617.319540] host kernel: msg`; other programs carry a pid.
+# `journalctl -o short-monotonic`: `[  617.319540] host kernel: msg`; other programs carry a pid;
+# `-o short-delta` adds the time since the entry before: `[  617.319540 <    0.000012>]`.
 JOURNAL_MONOTONIC = re.compile(
-    r"\[\s*(?P<mono>\d+\.\d+)\] (?P<host>[^\s:\[\]]+) "
+    r"\[\s*(?P<mono>\d+\.\d+)(?: <\s*\d+\.\d+>)?\] (?P<host>[^\s:\[\]]+) "
     r"(?:(?P<ktag>kernel)|(?P<tag>[^\s:\[\]]+)\[\d+\]): ?(?P<msg>.*)",
     re.S,
 )
@@ -162,6 +183,8 @@ DMESG_RELTIME_MINUTE = re.compile(
     r"\[(?P<mon>" + _MON + r")(?P<day>[ \d]?\d) (?P<clock>\d\d:\d\d)\] ?(?P<msg>.*)", re.S
 )
 DMESG_RELTIME_DELTA = re.compile(r"\[\s*\+\s*\d+\.\d+\] ?(?P<msg>.*)", re.S)
+# `dmesg --time-format delta`: `[<    0.000012>] msg`, the time since the record before alone.
+DMESG_DELTA = re.compile(r"\[<\s*\d+\.\d+>\] ?(?P<msg>.*)", re.S)
 # `dmesg -r` and serial consoles: `<6>[12345.678901] msg` (the level before the stamp).
 DMESG_LEVEL = re.compile(r"<(?P<level>[0-7])>(?P<rest>\[\s*\d+\.\d+\].*)", re.S)
 # Raw dmesg / console / printk time inside a syslog message: `[12345.678901] msg`; Amlogic
@@ -248,7 +271,9 @@ def _rfc5424(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     return _strip_monotonic(fields)
 
 
-def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
+    if m["host"] is not None and m["host"][-1] == ":":
+        return None  # `2024-11-25 10:00:05 kernel: CPU: 1 ...`: no host field
     mono = m["mono"]
     return PrefixFields(
         message=m["msg"],
@@ -259,6 +284,53 @@ def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
         is_kernel=_kernel_tag(m["tag"]),
         program=m["tag"],
     )
+
+
+def _iso_syslog_no_host(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
+    return None if _no_host_or_tag(m) else _iso_syslog(m, ctx)
+
+
+_UTC_NAMES = frozenset({"UTC", "GMT", "Z", "UCT"})
+
+
+def _journal_short_full(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    zone = m["zone"]
+    # an abbreviation other than UTC's names no offset: the configured zone stands for it
+    offset = zone if zone[0] in "+-" else ""
+    suffix = "+00:00" if zone in _UTC_NAMES else offset
+    mono = m["mono"]
+    return PrefixFields(
+        m["msg"],
+        "journal-short-full",
+        host_field(m["host"]),
+        parse_iso(f"{m['date']}T{m['clock']}{suffix}", ctx.zone),
+        None if mono is None else float(mono),
+        _kernel_tag(m["tag"]),
+        m["tag"],
+    )
+
+
+def _journal_short_unix(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    mono = m["mono"]
+    return PrefixFields(
+        m["msg"],
+        "journal-short-unix",
+        host_field(m["host"]),
+        from_epoch_micros(int(m["epoch"].replace(".", ""))),
+        None if mono is None else float(mono),
+        _kernel_tag(m["tag"]),
+        m["tag"],
+    )
+
+
+def _kernel_tag_only(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    mono = m["mono"]
+    monotonic = None if mono is None else float(mono)
+    return PrefixFields(m["msg"], "kernel-tag", None, None, monotonic, True, "kernel")
+
+
+def _dmesg_delta(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    return PrefixFields(message=m["msg"], rule="dmesg-delta", is_kernel=True)
 
 
 def bsd_syslog_fields(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
@@ -399,17 +471,23 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("rfc5424", "<", RFC5424, _rfc5424),
     ("dmesg-iso", _DIGITS, DMESG_ISO, _dmesg_iso),
     ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
+    ("iso-syslog-no-host", _DIGITS + "<", ISO_SYSLOG_NO_HOST, _iso_syslog_no_host),
+    ("journal-short-unix", _DIGITS, JOURNAL_SHORT_UNIX, _journal_short_unix),
     ("svlogd", _DIGITS, SVLOGD, _svlogd),
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, bsd_syslog_fields),
     ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),
     ("stamp-only", "JFMASOND", BSD_STAMP_ONLY, _bsd_stamp_only),
     ("openwrt-logread", "MTWFS", OPENWRT_LOGREAD, _openwrt_logread),
+    ("journal-short-full", "MTWFS", JOURNAL_SHORT_FULL, _journal_short_full),
+    ("kernel-tag", "k", KERNEL_TAG_ONLY, _kernel_tag_only),
     ("dmesg-T", "[", DMESG_HUMAN, _dmesg_human),
     ("dmesg-T-localized", "[", DMESG_HUMAN_LOCALIZED, _dmesg_human_localized),
-    ("dmesg-reltime-minute", "[", DMESG_RELTIME_MINUTE, _dmesg_reltime_minute),
-    ("dmesg-reltime-delta", "[", DMESG_RELTIME_DELTA, _dmesg_reltime_delta),
     ("journal-monotonic", "[", JOURNAL_MONOTONIC, _journal_monotonic),
     ("dmesg", "[", MONOTONIC_STAMP, _dmesg_raw),
+    # after the usual stamp, which none of them looks like: they cost its lines nothing
+    ("dmesg-reltime-minute", "[", DMESG_RELTIME_MINUTE, _dmesg_reltime_minute),
+    ("dmesg-reltime-delta", "[", DMESG_RELTIME_DELTA, _dmesg_reltime_delta),
+    ("dmesg-delta", "[", DMESG_DELTA, _dmesg_delta),
     # last: tried only by lines no other rule took (its names come from the locale table)
     ("bsd-syslog-localized", _AnyButBracket(), BSD_SYSLOG_LOCALIZED, _bsd_syslog_localized),
 )

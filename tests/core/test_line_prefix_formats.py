@@ -339,3 +339,58 @@ def test_dmesg_show_delta_lines_keep_every_fact(tmp_path, monkeypatch):
     lines = [f"[{5 + n / 1000:12.6f} <{0.001:12.6f}>] {x}" for n, x in enumerate(REPORT)]
     docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
     assert only_facts(docs) == dict(FACTS, host=None)
+
+
+def _colored(n: int, line: str) -> str:
+    # dmesg --color=always: the stamp green, a message's subsystem before its `:` brown
+    head, colon, rest = line.partition(":")
+    text = f"\x1b[33m{head}\x1b[0m{colon}{rest}" if colon else line
+    return f"\x1b[32m[{5 + n / 1000:12.6f}]\x1b[0m {text}"
+
+
+@pytest.mark.parametrize(
+    ("shape", "prefix", "host", "stamp"),
+    [
+        # journalctl -o short-full / with-unit
+        ("short-full", lambda n: "Tue 2024-11-25 10:00:05 UTC web1 kernel: ", "web1", "10:00:05"),
+        (
+            "short-full-offset",
+            lambda n: "Tue 2024-11-25 11:00:05 +0100 web1 kernel: ",
+            "web1",
+            "10:00:05",
+        ),
+        # journalctl -o short-unix
+        ("short-unix", lambda n: f"1732528805.{n:06d} web1 kernel: ", "web1", "10:00:05"),
+        # journalctl -o short-delta
+        (
+            "short-delta",
+            lambda n: f"[{5 + n / 1000:12.6f} <{0.001:12.6f}>] web1 kernel: ",
+            "web1",
+            None,
+        ),
+        # dmesg --time-format delta
+        ("dmesg-delta", lambda n: f"[<{0.001:12.6f}>] ", None, None),
+        # a kernel tag alone, with and without the printk stamp
+        ("kernel-tag", lambda n: "kernel: ", None, None),
+        ("kernel-tag-stamp", lambda n: f"kernel: [{5 + n / 1000:12.6f}] ", None, None),
+        # an ISO stamp with no host field
+        ("iso-no-host", lambda n: "2024-11-25 10:00:05 kernel: ", None, "10:00:05"),
+        ("iso-T-no-host", lambda n: "2024-11-25T10:00:05.000+0000 kernel: ", None, "10:00:05"),
+    ],
+)
+def test_more_journalctl_and_dmesg_layouts_keep_every_fact(
+    tmp_path, monkeypatch, shape, prefix, host, stamp
+):
+    """Layouts whose prefix no rule took: every anchored rule then failed on the line (no
+    trigger pid, no kernel, the report incomplete)."""
+    text = "".join(f"{prefix(n)}{line}\n" for n, line in enumerate(REPORT))
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=host)
+    if stamp is not None:
+        assert docs[0]["@timestamp"] == f"2024-11-25T{stamp}.000000Z"
+
+
+def test_terminal_colour_codes_are_no_part_of_a_line(tmp_path, monkeypatch):
+    """`dmesg --color=always` saved to a file: the codes hid the stamp and the messages."""
+    text = "".join(_colored(n, line) + "\n" for n, line in enumerate(REPORT))
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == dict(FACTS, host=None)

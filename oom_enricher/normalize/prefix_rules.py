@@ -89,6 +89,12 @@ ISO_SYSLOG_NO_HOST = re.compile(
     r"(?:Z|[+-]\d\d:?\d\d)?) +(?:(?P<host>\S+)(?<!:) +)?" + _TAG + _STAMPED_MSG,
     re.S,
 )
+# An ISO stamp then the line as a program wrote it: `kubectl logs --timestamps`,
+# `docker logs -t` (`2024-11-25T10:00:05.123456789Z [    5.000000] msg`).
+ISO_STAMP = re.compile(
+    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) (?P<msg>.*)",
+    re.S,
+)
 # journalctl -o short-full and -o with-unit (systemd 246+): `Tue 2024-11-25 10:00:05 UTC host
 # kernel: msg`, the zone as an abbreviation.
 JOURNAL_SHORT_FULL = re.compile(
@@ -102,10 +108,13 @@ JOURNAL_SHORT_UNIX = re.compile(
 )
 # A kernel tag with nothing before it (`kernel: [ 12.345678] msg`, a filtered copy).
 KERNEL_TAG_ONLY = re.compile(r"kernel: " + _STAMPED_MSG, re.S)
-# RFC 3164 / classic /var/log/syslog and /var/log/messages, journalctl -o short / short-precise.
+# RFC 3164 / classic /var/log/syslog and /var/log/messages, journalctl -o short / short-precise;
+# BusyBox syslogd writes the facility and level after the host (`web1 kern.warn kernel: `).
 BSD_SYSLOG = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
-    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) " + _TAG + _STAMPED_MSG,
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) (?:[a-z]+[0-7]?\.[a-z]+ )?"
+    + _TAG
+    + _STAMPED_MSG,
     re.S,
 )
 # The same without a host field, as some exports and templates write it
@@ -272,8 +281,9 @@ def _rfc5424(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
 
 
 def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
-    if m["host"] is not None and m["host"][-1] == ":":
-        return None  # `2024-11-25 10:00:05 kernel: CPU: 1 ...`: no host field
+    host = m["host"]
+    if host is not None and (host[-1] == ":" or KERNEL_WORD_PAIRS.get(m["tag"]) == host):
+        return None  # `… kernel: CPU: 1 ...`, `… Call Trace:`: no host field, or no tag either
     mono = m["mono"]
     return PrefixFields(
         message=m["msg"],
@@ -284,6 +294,13 @@ def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
         is_kernel=_kernel_tag(m["tag"]),
         program=m["tag"],
     )
+
+
+def _iso_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    fields = PrefixFields(
+        message=m["msg"], rule="iso-stamp", timestamp=parse_iso(m["ts"], ctx.zone)
+    )
+    return _strip_monotonic(fields)
 
 
 def _iso_syslog_no_host(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
@@ -473,6 +490,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
     ("iso-syslog-no-host", _DIGITS + "<", ISO_SYSLOG_NO_HOST, _iso_syslog_no_host),
     ("journal-short-unix", _DIGITS, JOURNAL_SHORT_UNIX, _journal_short_unix),
+    ("iso-stamp", _DIGITS, ISO_STAMP, _iso_stamp),
     ("svlogd", _DIGITS, SVLOGD, _svlogd),
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, bsd_syslog_fields),
     ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),

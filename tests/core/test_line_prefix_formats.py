@@ -373,6 +373,10 @@ def _colored(n: int, line: str) -> str:
         # a kernel tag alone, with and without the printk stamp
         ("kernel-tag", lambda n: "kernel: ", None, None),
         ("kernel-tag-stamp", lambda n: f"kernel: [{5 + n / 1000:12.6f}] ", None, None),
+        # BusyBox syslogd: facility and level after the host
+        ("busybox-syslogd", lambda n: "Nov 25 10:00:05 web1 kern.warn kernel: ", "web1", None),
+        # kubectl logs --timestamps, docker logs -t: an ISO stamp, then the line
+        ("kubectl-timestamps", lambda n: f"2024-11-25T10:00:05.{n:09d}Z ", None, "10:00:05"),
         # an ISO stamp with no host field
         ("iso-no-host", lambda n: "2024-11-25 10:00:05 kernel: ", None, "10:00:05"),
         ("iso-T-no-host", lambda n: "2024-11-25T10:00:05.000+0000 kernel: ", None, "10:00:05"),

@@ -543,8 +543,8 @@ def on_ub_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> Non
         facts.victims.append(Victim(pid=pid, name=name, total_vm_kb=sizes.get("vm")))
 
 
-# The kill lines' own prefixes: `Memory cgroup out of memory` (2.6.29+), `Out of memory`
-# (5.1+, and 2.6-4.x `Out of memory: Kill process`), `Out of Memory` (2.6 before 2.6.25).
+# The kill lines' own prefixes: `Memory cgroup out of memory` (cgroup OOMs), `Out of memory`
+# (the others; early 2.6 kernels wrote `Out of Memory`).
 _KILL_LINE_PREFIX = re.compile(r"(?:Memory cgroup out of memory|Out of [Mm]emory).*$")
 
 

@@ -82,17 +82,17 @@ class OpenReport:
             newest = self._newest = {}
             for held in self.lines:
                 _note_newest(newest, held)
-        identity = (*stamp, line.message.strip())
         held_stamp = newest.get(stamp[0])
-        if held_stamp is None or stamp[1] > held_stamp:
+        later = held_stamp is None or stamp[1] > held_stamp
+        if later:
             newest[stamp[0]] = stamp[1]
-            if self._seen is not None:
-                self._seen.add(identity)
-            return False
+            if self._seen is None:
+                return False
+        identity = (*stamp, line.message.strip())
         seen = self._seen  # built once a line comes no later than the newest held
         if seen is None:
             seen = self._seen = {line_identity(held) for held in self.lines}
-        if identity in seen:
+        if not later and identity in seen:
             return True
         seen.add(identity)
         return False

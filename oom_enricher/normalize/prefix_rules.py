@@ -95,7 +95,7 @@ ISO_STAMP = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) (?P<msg>.*)",
     re.S,
 )
-# journalctl -o short-full and -o with-unit (systemd 246+): `Tue 2024-11-25 10:00:05 UTC host
+# journalctl -o short-full and -o with-unit: `Tue 2024-11-25 10:00:05 UTC host
 # kernel: msg`, the zone as an abbreviation.
 JOURNAL_SHORT_FULL = re.compile(
     r"(?:" + _DAY + r") (?P<date>\d{4}-\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) "

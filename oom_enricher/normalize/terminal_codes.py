@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 # ECMA-48 control sequences (`ESC [ params final`) and the two-byte escapes.
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-Z\\-_])")
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-_])")
 
 
 def without_terminal_codes(text: str) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-# ECMA-48 control sequences (`ESC [ params final`) and the two-byte escapes.
-_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-_])")
+# ECMA-48 control sequences (`ESC [ params final`), charset choices (`ESC ( B`, which
+# `tput sgr0` writes) and the two-byte escapes.
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[@-_])")
 
 
 def without_terminal_codes(text: str) -> str:

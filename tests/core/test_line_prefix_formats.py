@@ -398,3 +398,10 @@ def test_terminal_colour_codes_are_no_part_of_a_line(tmp_path, monkeypatch):
     """`dmesg --color=always` saved to a file: the codes hid the stamp and the messages."""
     text = "".join(_colored(n, line) + "\n" for n, line in enumerate(REPORT))
     assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == dict(FACTS, host=None)
+
+
+def test_terminal_codes_of_every_kind_are_taken_off():
+    from oom_enricher.normalize.terminal_codes import without_terminal_codes
+
+    colored = "\x1b[32m[    5.000000]\x1b[0m \x1b[1;31mstress\x1b(B\x1b[m invoked oom-killer:"
+    assert without_terminal_codes(colored) == "[    5.000000] stress invoked oom-killer:"

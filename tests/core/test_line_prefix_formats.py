@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
+from oom_enricher.normalize.terminal_codes import without_terminal_codes
 from oom_enricher.pipeline import documents_from_lines
 from tests.core.pasted_reports import FACTS, REPORT, dmesg_lines, facts, read_every_way, stamped
 
@@ -401,7 +402,5 @@ def test_terminal_colour_codes_are_no_part_of_a_line(tmp_path, monkeypatch):
 
 
 def test_terminal_codes_of_every_kind_are_taken_off():
-    from oom_enricher.normalize.terminal_codes import without_terminal_codes
-
     colored = "\x1b[32m[    5.000000]\x1b[0m \x1b[1;31mstress\x1b(B\x1b[m invoked oom-killer:"
     assert without_terminal_codes(colored) == "[    5.000000] stress invoked oom-killer:"

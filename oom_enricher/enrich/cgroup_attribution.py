@@ -147,6 +147,10 @@ _SHAPES: tuple[_PathShape, ...] = (
     _PathShape(
         "docker_cgroupfs", re.compile(rf"/docker/{_ID}{_END}"), _container("docker", "docker")
     ),
+    # The Amazon ECS agent with the cgroupfs driver: /ecs/<task id>/<container id>.
+    _PathShape(
+        "ecs_cgroupfs", re.compile(rf"^/ecs/[^/]+/{_ID}{_END}"), _container("docker", "docker")
+    ),
     # Podman with the systemd manager: /machine.slice/libpod-<id>.scope (root) or
     # .../user@1000.service/user.slice/libpod-<id>.scope (rootless), sometimes with
     # a /container child.  libpod-conmon-<id>.scope does not match: that is conmon.

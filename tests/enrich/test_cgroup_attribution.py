@@ -30,6 +30,11 @@ def _k8s_systemd(qos: str | None, prefix: str = "cri-containerd") -> str:
 CASES = [
     # (path, expected attribution, expected hint)
     (
+        f"/ecs/f209da7f990b45b585488946f0eec404/{DOCKER_ID}",  # ECS agent, cgroupfs
+        CgroupAttribution(container_id=DOCKER_ID, container_runtime="docker", kind="docker"),
+        f"docker:{DOCKER_ID}",
+    ),
+    (
         f"/docker/{DOCKER_ID}",
         CgroupAttribution(container_id=DOCKER_ID, container_runtime="docker", kind="docker"),
         f"docker:{DOCKER_ID}",

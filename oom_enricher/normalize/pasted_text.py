@@ -11,6 +11,7 @@ a pasted stream is then read record by record through `PasteReader.records`.
 from __future__ import annotations
 
 import binascii
+import csv
 import itertools
 import logging
 import re
@@ -25,7 +26,12 @@ from oom_enricher.decimal_text import is_decimal
 from oom_enricher.model import ShippedRecord
 from oom_enricher.normalize.prefix_rules import PrefixContext, host_field, match_prefix
 from oom_enricher.normalize.terminal_codes import without_terminal_codes
-from oom_enricher.normalize.timestamps import YearInference, from_epoch_micros, parse_iso
+from oom_enricher.normalize.timestamps import (
+    MONTHS,
+    YearInference,
+    from_epoch_micros,
+    parse_iso,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,12 @@ _CUTS_TO_SEE = 2  # lines of the same longest width, each followed by its rest
 # Fluent Bit/Docker `log`, journald `MESSAGE` (-o json-pretty), Loki/logcli `line`.
 MESSAGE_KEYS = ("message", "log", "line")
 TIME_KEYS = ("@timestamp", "timestamp", "time", "lastTimestamp", "firstTimestamp", "eventTime")
+# Kibana's default `dateFormat` (`MMM D, YYYY @ HH:mm:ss.SSS`), as its CSV export writes it.
+KIBANA_DATE = re.compile(
+    r"(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2}), (?P<year>\d{4}) @ "
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)"
+)
+_COLUMN_NAME = re.compile(r"[@\w.-]+")
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
@@ -105,6 +117,7 @@ def head_of_bytes(data: bytes, complete: bool) -> list[str]:
 @dataclass(frozen=True, slots=True)
 class PasteShape:
     json: bool = False
+    csv: bool = False  # a table export (Kibana Discover CSV) with a message column
     quoted_printable: bool = False
     quoted: bool = False
     wrapped: bool = False
@@ -115,7 +128,14 @@ class PasteShape:
 
     @property
     def is_paste(self) -> bool:
-        return self.json or self.quoted_printable or self.quoted or self.wrapped or bool(self.host)
+        return (
+            self.json
+            or self.csv
+            or self.quoted_printable
+            or self.quoted
+            or self.wrapped
+            or bool(self.host)
+        )
 
 
 @dataclass(slots=True)
@@ -146,12 +166,14 @@ class PasteReader:
         first = next((line.strip() for line in head if line.strip()), "")
         shape = PasteShape(
             json=_opens_json(first),
+            csv=_csv_header(first) is not None,
             quoted_printable=_is_quoted_printable(head),
             quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
         )
         pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
-        cut_width = None if shape.json else self._cut_width(pieces)
-        wrapped = not shape.json and (
+        exported = shape.json or shape.csv
+        cut_width = None if exported else self._cut_width(pieces)
+        wrapped = not exported and (
             cut_width is not None
             or any(self._continues(before, after) for before, after in itertools.pairwise(pieces))
         )
@@ -171,6 +193,8 @@ class PasteReader:
     ) -> Iterator[_Piece]:
         if shape.json:
             pieces: Iterator[_Piece] = _json_pieces(lines, stats)
+        elif shape.csv:
+            pieces = _csv_pieces(lines)
         else:
             pieces = (_Piece(line, len(line)) for line in map(without_terminal_codes, lines))
         if shape.quoted_printable:
@@ -326,6 +350,43 @@ def _json_pieces(lines: Iterator[str], stats: PasteStats) -> Iterator[_Piece]:
         yield from _value_pieces("\n".join(held))
 
 
+def _csv_header(first: str) -> list[str] | None:
+    """The column names of a CSV export's first line when one of them holds the message."""
+    if "," not in first:
+        return None
+    names = [name.strip() for name in next(csv.reader([first]), [])]
+    if len(names) < 2 or not all(_COLUMN_NAME.fullmatch(name) for name in names):
+        return None
+    return names if any(name in MESSAGE_KEYS for name in names) else None
+
+
+def _csv_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
+    """Kibana Discover's CSV export (`"@timestamp","host.name",message`): each row a
+    record, its dotted column names nested as in the documents it was exported from."""
+    rows = csv.reader(line + "\n" for line in lines)
+    names = _csv_header(",".join(next(rows, [])))
+    if names is None:
+        return
+    try:
+        for row in rows:
+            record: dict = {}
+            for name, value in zip(names, row, strict=False):
+                _set_nested(record, name.split("."), value)
+            yield from _walk(record, None, 0)
+    except csv.Error:
+        log.warning("CSV export not readable past line %d", rows.line_num)
+
+
+def _set_nested(record: dict, keys: list[str], value: str) -> None:
+    """`host.name` -> record["host"]["name"]; a column that is a value already wins."""
+    for key in keys[:-1]:
+        inner = record.setdefault(key, {})
+        if not isinstance(inner, dict):
+            return
+        record = inner
+    record.setdefault(keys[-1], value)
+
+
 def _value_pieces(text: str) -> Iterator[_Piece]:
     try:
         value = orjson.loads(text)
@@ -448,4 +509,7 @@ def _time_of(record: dict) -> datetime | None:
         stamp = record.get(key)
         if isinstance(stamp, str) and is_decimal(stamp[:4]):
             return parse_iso(stamp, UTC)
+        if isinstance(stamp, str) and (shown := KIBANA_DATE.fullmatch(stamp.strip())):
+            month, day, year, clock = shown.group("mon", "day", "year", "clock")
+            return parse_iso(f"{year}-{MONTHS[month]:02d}-{int(day):02d}T{clock}", UTC)
     return None

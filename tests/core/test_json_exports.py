@@ -3,6 +3,8 @@ events from node-problem-detector; JSON Lines or pretty-printed, one record or m
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
 import pytest
@@ -134,3 +136,32 @@ def test_json_value_over_the_bound_is_refused_and_counted(monkeypatch):
 )
 def test_lines_that_only_look_like_json_are_not_json(first):
     assert not PasteReader().sniff([first]).json
+
+
+def kibana_csv(rows: list[tuple[str, str, str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+    out.write('"@timestamp","host.name",message\n')  # Discover quotes the names it must
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def test_kibana_discover_csv_export(tmp_path, monkeypatch):
+    """Kibana Discover's CSV export: a row per document, the line in `message` (quoted where
+    it holds commas or quotes), the host in `host.name`, the time as Kibana shows it."""
+    rows = [(f"Nov 25, 2026 @ 10:00:05.{n:03d}", "web1", line) for n, line in enumerate(REPORT)]
+    other = ("Nov 25, 2026 @ 10:00:05.500", "db2", 'systemd[1]: Started "backup", job 7.')
+    docs = read_every_way(tmp_path, kibana_csv(rows[:4] + [other] + rows[4:]), monkeypatch)
+    assert only_facts(docs) == FACTS
+    assert docs[0]["@timestamp"] == "2026-11-25T10:00:05.000000Z"
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "Nov 25 10:00:05 web1 kernel: [ 5.0] x, log, y",  # a kernel line with commas
+        "a,b,c",  # a table without a message column
+    ],
+)
+def test_lines_that_only_look_like_csv_are_not_csv(first):
+    assert not PasteReader().sniff([first]).csv

@@ -51,6 +51,7 @@ class PrefixContext:
 
 
 _MON = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+_SINCE_BEFORE = r"<\s*\d+\.\d+>"  # dmesg -d, journalctl -o short-delta: time since the one before
 _DAY = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
 _TAG = r"(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: ?"
 # The message after a syslog tag, with the printk stamp (and 4.18+ caller id) that raw kernel
@@ -78,15 +79,18 @@ RFC5424 = re.compile(
 )
 # ISO-8601 stamp then host and tag: rsyslog high precision (RSYSLOG_FileFormat,
 # RSYSLOG_ForwardFormat), journalctl -o short-iso / short-iso-precise.
+_ISO_TS = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
 ISO_SYSLOG = re.compile(
-    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"
-    r"(?:Z|[+-]\d\d:?\d\d)?) (?P<host>\S+) " + _TAG + _STAMPED_MSG,
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>" + _ISO_TS + r") (?P<host>\S+) " + _TAG + _STAMPED_MSG,
     re.S,
 )
 # The same with no host field (`2024-11-25 10:00:05 kernel: msg`, some templates and exports).
 ISO_SYSLOG_NO_HOST = re.compile(
-    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?"
-    r"(?:Z|[+-]\d\d:?\d\d)?) +(?:(?P<host>\S+)(?<!:) +)?" + _TAG + _STAMPED_MSG,
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>"
+    + _ISO_TS
+    + r") +(?:(?P<host>\S+)(?<!:) +)?"
+    + _TAG
+    + _STAMPED_MSG,
     re.S,
 )
 # An ISO stamp then the line as a program wrote it: `kubectl logs --timestamps`,
@@ -169,7 +173,7 @@ DMESG_ISO = re.compile(
 # `journalctl -o short-monotonic`: `[  617.319540] host kernel: msg`; other programs carry a pid;
 # `-o short-delta` adds the time since the entry before: `[  617.319540 <    0.000012>]`.
 JOURNAL_MONOTONIC = re.compile(
-    r"\[\s*(?P<mono>\d+\.\d+)(?: <\s*\d+\.\d+>)?\] (?P<host>[^\s:\[\]]+) "
+    r"\[\s*(?P<mono>\d+\.\d+)(?: " + _SINCE_BEFORE + r")?\] (?P<host>[^\s:\[\]]+) "
     r"(?:(?P<ktag>kernel)|(?P<tag>[^\s:\[\]]+)\[\d+\]): ?(?P<msg>.*)",
     re.S,
 )
@@ -193,14 +197,14 @@ DMESG_RELTIME_MINUTE = re.compile(
 )
 DMESG_RELTIME_DELTA = re.compile(r"\[\s*\+\s*\d+\.\d+\] ?(?P<msg>.*)", re.S)
 # `dmesg --time-format delta`: `[<    0.000012>] msg`, the time since the record before alone.
-DMESG_DELTA = re.compile(r"\[<\s*\d+\.\d+>\] ?(?P<msg>.*)", re.S)
+DMESG_DELTA = re.compile(r"\[" + _SINCE_BEFORE + r"\] ?(?P<msg>.*)", re.S)
 # `dmesg -r` and serial consoles: `<6>[12345.678901] msg` (the level before the stamp).
 DMESG_LEVEL = re.compile(r"<(?P<level>[0-7])>(?P<rest>\[\s*\d+\.\d+\].*)", re.S)
 # Raw dmesg / console / printk time inside a syslog message: `[12345.678901] msg`; Amlogic
 # vendor kernels (4.9-5.x) add the CPU: `[36822.664529@2] msg`; `dmesg -d` the time since the
 # record before: `[12345.678901 <    0.000012>] msg`.
 MONOTONIC_STAMP = re.compile(
-    r"\[\s*(?P<mono>\d+\.\d+)(?:@\d+| <\s*\d+\.\d+>)?\] ?(?P<msg>.*)", re.S
+    r"\[\s*(?P<mono>\d+\.\d+)(?:@\d+| " + _SINCE_BEFORE + r")?\] ?(?P<msg>.*)", re.S
 )
 # CONFIG_PRINTK_CALLER adds `[  T123]` or `[  C1]` after the stamp (4.18+).
 PRINTK_CALLER = re.compile(r"\[\s*[TC]\d+\] ?(?P<msg>.*)", re.S)
@@ -280,20 +284,24 @@ def _rfc5424(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     return _strip_monotonic(fields)
 
 
+def _monotonic(m: re.Match[str]) -> float | None:
+    mono = m["mono"]
+    return None if mono is None else float(mono)
+
+
+def _tagged(m: re.Match[str], rule: str, timestamp: datetime | None) -> PrefixFields:
+    """The fields of a shape with a host field (or none) and a tag before the message."""
+    tag = m["tag"]
+    return PrefixFields(
+        m["msg"], rule, host_field(m["host"]), timestamp, _monotonic(m), _kernel_tag(tag), tag
+    )
+
+
 def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
     host = m["host"]
     if host is not None and (host[-1] == ":" or KERNEL_WORD_PAIRS.get(m["tag"]) == host):
         return None  # `… kernel: CPU: 1 ...`, `… Call Trace:`: no host field, or no tag either
-    mono = m["mono"]
-    return PrefixFields(
-        message=m["msg"],
-        rule="iso-syslog",
-        host=host_field(m["host"]),
-        timestamp=parse_iso(m["ts"], ctx.zone),
-        monotonic=None if mono is None else float(mono),
-        is_kernel=_kernel_tag(m["tag"]),
-        program=m["tag"],
-    )
+    return _tagged(m, "iso-syslog", parse_iso(m["ts"], ctx.zone))
 
 
 def _iso_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
@@ -315,35 +323,17 @@ def _journal_short_full(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     # an abbreviation other than UTC's names no offset: the configured zone stands for it
     offset = zone if zone[0] in "+-" else ""
     suffix = "+00:00" if zone in _UTC_NAMES else offset
-    mono = m["mono"]
-    return PrefixFields(
-        m["msg"],
-        "journal-short-full",
-        host_field(m["host"]),
-        parse_iso(f"{m['date']}T{m['clock']}{suffix}", ctx.zone),
-        None if mono is None else float(mono),
-        _kernel_tag(m["tag"]),
-        m["tag"],
-    )
+    stamp = parse_iso(f"{m['date']}T{m['clock']}{suffix}", ctx.zone)
+    return _tagged(m, "journal-short-full", stamp)
 
 
 def _journal_short_unix(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
-    mono = m["mono"]
-    return PrefixFields(
-        m["msg"],
-        "journal-short-unix",
-        host_field(m["host"]),
-        from_epoch_micros(int(m["epoch"].replace(".", ""))),
-        None if mono is None else float(mono),
-        _kernel_tag(m["tag"]),
-        m["tag"],
-    )
+    stamp = from_epoch_micros(int(m["epoch"].replace(".", "")))
+    return _tagged(m, "journal-short-unix", stamp)
 
 
 def _kernel_tag_only(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
-    mono = m["mono"]
-    monotonic = None if mono is None else float(mono)
-    return PrefixFields(m["msg"], "kernel-tag", None, None, monotonic, True, "kernel")
+    return PrefixFields(m["msg"], "kernel-tag", None, None, _monotonic(m), True, "kernel")
 
 
 def _dmesg_delta(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
@@ -378,9 +368,7 @@ def _no_host_or_tag(m: re.Match[str]) -> bool:
 def _bsd_stamp_only(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     month, day = MONTHS[m["mon"]], int(m["day"])
     stamp = ctx.local_stamp(ctx.years.year_for(month, day, None), month, day, m["clock"])
-    mono = m["mono"]
-    monotonic = None if mono is None else float(mono)
-    return PrefixFields(m["msg"], "stamp-only", None, stamp, monotonic)
+    return PrefixFields(m["msg"], "stamp-only", None, stamp, _monotonic(m))
 
 
 def _bsd_syslog_localized(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
@@ -403,21 +391,22 @@ def _bsd_fields(m: re.Match[str], ctx: PrefixContext, month: int) -> PrefixField
 
 
 def _svlogd(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
-    facility, mono = m["facility"], m["mono"]
+    facility = m["facility"]
     return PrefixFields(
         message=m["msg"],
         rule="svlogd",
         timestamp=parse_iso(f"{m['date']}T{m['clock']}Z", ctx.zone),
-        monotonic=None if mono is None else float(mono),
+        monotonic=_monotonic(m),
         is_kernel=None if facility is None else facility == "kern",
     )
 
 
 def _openwrt_logread(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     stamp = ctx.local_stamp(int(m["year"]), MONTHS[m["mon"]], int(m["day"]), m["clock"])
-    mono, tag = m["mono"], m["tag"]
-    monotonic = None if mono is None else float(mono)
-    return PrefixFields(m["msg"], "openwrt-logread", None, stamp, monotonic, tag == "kernel", tag)
+    tag = m["tag"]
+    return PrefixFields(
+        m["msg"], "openwrt-logread", None, stamp, _monotonic(m), tag == "kernel", tag
+    )
 
 
 def _dmesg_human(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:

@@ -42,10 +42,11 @@ _WHOLE_EVENTS = {Marker.START, Marker.UB_KILLED}  # lines an event begins with
 def _ratelimit_notice(report: OpenReport) -> LogLine | None:
     """The report's last line when it is a ratelimit notice and the report killed nothing
     (`oom_kill_process: N callbacks suppressed` before a header, kernels 3.x-6.x)."""
-    last = report.lines[-1] if report.lines else None
-    if last is None or report.victim_pids or "callbacks suppressed" not in last.message:
+    if not report.lines or report.victim_pids:
         return None
-    return last if kernel_lines.SUPPRESSED.search(last.message) else None
+    last = report.lines[-1]
+    found = classify_line(last)  # classified when it was fed: the marker is kept on the line
+    return last if found is not None and found[0] is Marker.SUPPRESSED else None
 
 
 def _has_summary(report: OpenReport) -> bool:

@@ -49,7 +49,7 @@ class OpenReport:
         self.lines.append(line)
         self.last_wall = wall
         if self._newest is not None:
-            _note_newest(self._newest, line)
+            _note_newest(self._newest, identity_stamp(line))
         if self.wall_clock is None and (line.timestamp or line.monotonic) is not None:
             self.wall_clock = line.timestamp is not None
         stamp = self.seconds(line)
@@ -81,13 +81,10 @@ class OpenReport:
         if newest is None:
             newest = self._newest = {}
             for held in self.lines:
-                _note_newest(newest, held)
-        held_stamp = newest.get(stamp[0])
-        later = held_stamp is None or stamp[1] > held_stamp
-        if later:
-            newest[stamp[0]] = stamp[1]
-            if self._seen is None:
-                return False
+                _note_newest(newest, identity_stamp(held))
+        later = _note_newest(newest, stamp)
+        if later and self._seen is None:
+            return False
         identity = (*stamp, line.message.strip())
         seen = self._seen  # built once a line comes no later than the newest held
         if seen is None:
@@ -162,13 +159,16 @@ def line_identity(line: LogLine) -> tuple | None:
     return None if stamp is None else (*stamp, line.message.strip())
 
 
-def _note_newest(newest: dict, line: LogLine) -> None:
-    stamp = identity_stamp(line)
-    if stamp is not None:
-        kind, value = stamp
-        held = newest.get(kind)
-        if held is None or value > held:
-            newest[kind] = value
+def _note_newest(newest: dict, stamp: tuple | None) -> bool:
+    """Keeps the newest stamp of each kind; whether `stamp` was later than all of its kind."""
+    if stamp is None:
+        return False
+    kind, value = stamp
+    held = newest.get(kind)
+    if held is None or value > held:
+        newest[kind] = value
+        return True
+    return False
 
 
 def identity_stamp(line: LogLine) -> tuple | None:

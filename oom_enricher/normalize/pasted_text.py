@@ -18,13 +18,19 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
 
 from oom_enricher.decimal_text import is_decimal
 from oom_enricher.model import ShippedRecord
-from oom_enricher.normalize.prefix_rules import PrefixContext, host_field, match_prefix
+from oom_enricher.normalize.prefix_rules import (
+    UTC_NAMES,
+    PrefixContext,
+    host_field,
+    labels_host,
+    match_prefix,
+)
 from oom_enricher.normalize.terminal_codes import without_terminal_codes
 from oom_enricher.normalize.timestamps import (
     MONTHS,
@@ -81,6 +87,26 @@ KIBANA_DATE = re.compile(
     r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)"
 )
 _COLUMN_NAME = re.compile(r"[@\w.-]+")
+# journalctl -o verbose (systemd 38+): a head line with the entry's time (format_timestamp_us)
+# and cursor, then one `    FIELD=value` line per field; a value's further lines are
+# indented past its `=`.
+JOURNAL_VERBOSE_HEAD = re.compile(
+    r"[A-Z][a-z]{2} (?P<date>\d{4}-\d\d-\d\d) (?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) "
+    r"(?P<zone>\S+) \[s=[0-9a-f]+;i=[0-9a-f]+;"
+)
+# journalctl -o export: `FIELD=value` lines from `__CURSOR=`, a blank line after each entry; a
+# binary field is its name alone, then its length and bytes (not read: never a kernel line).
+JOURNAL_FIELD = re.compile(r"(?: {4})?(?P<name>[A-Z0-9_]+)=(?P<value>.*)", re.S)
+# Fluent Bit's stdout output (format msgpack, the default): `[0] kern: [1732528805.123456789,
+# {"msg"=>"..."}]` (1.x), `[0] kern: [[1732528805.123456789, {}], {"msg"=>"..."}]` (2.1+,
+# with the event's metadata); strings are printed as they are, unescaped.
+FLUENT_BIT_RECORD = re.compile(
+    r"\[\d+\] \S+: \[(?:(?P<time>\d+(?:\.\d+)?)|\[(?P<time2>\d+(?:\.\d+)?), \{[^{}]*\}\]), "
+    r"\{(?P<body>.*)\}\]\s*$"
+)
+_FLUENT_BIT_KEY = re.compile(r'(?:^|, )"(?P<key>[^"]+)"=>')
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LOGCLI_COMMON_LABELS = "Common labels: "
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
@@ -118,6 +144,8 @@ def head_of_bytes(data: bytes, complete: bool) -> list[str]:
 class PasteShape:
     json: bool = False
     csv: bool = False  # a table export (Kibana Discover CSV) with a message column
+    journal_fields: bool = False  # journalctl -o verbose / -o export: an entry's fields
+    fluent_bit_stdout: bool = False  # Fluent Bit's stdout output, records printed as maps
     quoted_printable: bool = False
     quoted: bool = False
     wrapped: bool = False
@@ -131,6 +159,8 @@ class PasteShape:
         return (
             self.json
             or self.csv
+            or self.journal_fields
+            or self.fluent_bit_stdout
             or self.quoted_printable
             or self.quoted
             or self.wrapped
@@ -145,6 +175,7 @@ class _Piece:
     host: str | None = None
     time: datetime | None = None
     prefixed: bool | None = None
+    fields: dict | None = None  # the kernel's own stamps a record carries (ShippedRecord)
 
 
 @dataclass
@@ -167,24 +198,32 @@ class PasteReader:
         shape = PasteShape(
             json=_opens_json(first),
             csv=_csv_header(first) is not None,
+            journal_fields=_opens_journal_fields(first),
+            fluent_bit_stdout=any(FLUENT_BIT_RECORD.match(line) for line in head),
             quoted_printable=_is_quoted_printable(head),
             quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
         )
         pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
-        exported = shape.json or shape.csv
+        exported = shape.json or shape.csv or shape.journal_fields or shape.fluent_bit_stdout
         cut_width = None if exported else self._cut_width(pieces)
         wrapped = not exported and (
             cut_width is not None
             or any(self._continues(before, after) for before, after in itertools.pairwise(pieces))
         )
-        return replace(shape, wrapped=wrapped, cut_width=cut_width, host=self._one_host(pieces))
+        host = self._one_host(pieces) or _common_labels_host(head)
+        return replace(shape, wrapped=wrapped, cut_width=cut_width, host=host)
 
     def records(self, lines: Iterable[str], shape: PasteShape) -> Iterator[ShippedRecord]:
         pieces = self._decoded(iter(lines), shape, self.stats)
         if shape.wrapped:
             pieces = self._rejoined(pieces, shape.cut_width)
         for piece in pieces:
-            yield ShippedRecord(message=piece.text, host=piece.host or shape.host, time=piece.time)
+            yield ShippedRecord(
+                message=piece.text,
+                host=piece.host or shape.host,
+                time=piece.time,
+                fields=piece.fields or {},
+            )
 
     # -- stages ---------------------------------------------------------------------------
 
@@ -195,6 +234,10 @@ class PasteReader:
             pieces: Iterator[_Piece] = _json_pieces(lines, stats)
         elif shape.csv:
             pieces = _csv_pieces(lines)
+        elif shape.journal_fields:
+            pieces = _journal_field_pieces(lines)
+        elif shape.fluent_bit_stdout:
+            pieces = _fluent_bit_pieces(lines)
         else:
             pieces = (_Piece(line, len(line)) for line in map(without_terminal_codes, lines))
         if shape.quoted_printable:
@@ -286,6 +329,15 @@ class PasteReader:
         return next(iter(hosts)) if len(hosts) == 1 and hostless else None
 
 
+def _common_labels_host(head: list[str]) -> str | None:
+    """logcli prints the labels all streams share once, before the lines: `Common labels:
+    {host="web1", job="syslog"}`; a host there is the host of every line."""
+    for line in head:
+        if line.startswith(LOGCLI_COMMON_LABELS):
+            return labels_host(line[len(LOGCLI_COMMON_LABELS) :])
+    return None
+
+
 def _cut_in_a_path(text: str) -> bool:
     """The line ends inside a cgroup path: its last word is a path (`/docker/`, `=/kubepods/`)
     that ends in a slash, which only the root path `/` does."""
@@ -375,6 +427,89 @@ def _csv_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
             yield from _walk(record, None, 0)
     except csv.Error:
         log.warning("CSV export not readable past line %d", rows.line_num)
+
+
+def _opens_journal_fields(first: str) -> bool:
+    return first.startswith("__CURSOR=") or JOURNAL_VERBOSE_HEAD.match(first) is not None
+
+
+def _journal_field_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
+    """journalctl -o verbose / -o export: each entry's fields as one journal JSON entry, which
+    the journal rule reads (host, transport, kernel stamp) as it reads `-o json`."""
+    entry: dict[str, str] = {}
+    field_name: str | None = None  # the field a verbose value's further lines belong to
+    for line in lines:
+        head = JOURNAL_VERBOSE_HEAD.match(line)
+        if head is not None or not line.strip():
+            yield from _journal_entry(entry)
+            entry, field_name = {}, None
+            if head is not None and (realtime := _verbose_realtime(head)) is not None:
+                entry["__REALTIME_TIMESTAMP"] = realtime
+            continue
+        found = JOURNAL_FIELD.fullmatch(line)
+        if found is not None:
+            field_name = found["name"]
+            entry.setdefault(field_name, found["value"])  # a repeated field: its first value
+        elif field_name and line.startswith("    ") and len(entry[field_name]) < MAX_LINE_CHARS:
+            entry[field_name] += "\n" + line.strip()
+    yield from _journal_entry(entry)
+
+
+def _journal_entry(entry: dict[str, str]) -> Iterator[_Piece]:
+    if "MESSAGE" in entry:
+        text = orjson.dumps(entry).decode()
+        yield _Piece(text, len(text))
+
+
+def _verbose_realtime(head: re.Match[str]) -> str | None:
+    """Microseconds since the epoch of a verbose head's time; None where its zone is an
+    abbreviation other than UTC's (it names no offset)."""
+    zone = head["zone"]
+    suffix = "+00:00" if zone in UTC_NAMES else zone if zone[0] in "+-" else None
+    stamp = None if suffix is None else parse_iso(f"{head['date']}T{head['clock']}{suffix}", UTC)
+    if stamp is None:
+        return None
+    return str((stamp - EPOCH) // timedelta(microseconds=1))
+
+
+def _fluent_bit_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
+    """Fluent Bit's stdout: each printed record read as the record it printed; its own log
+    lines (`[2026/11/25 10:00:05] [ info] ...`) stay text."""
+    for line in lines:
+        printed = FLUENT_BIT_RECORD.match(line)
+        if printed is None:
+            if line.strip():
+                yield _Piece(line, len(line))
+            continue
+        record = _printed_map(printed["body"])
+        epoch = float(printed["time"] or printed["time2"])
+        for piece in _walk(_kmsg_as_dmesg(record), None, 0):
+            piece.time = piece.time or from_epoch_micros(int(epoch * 1_000_000))
+            yield piece
+
+
+def _printed_map(body: str) -> dict:
+    """The top-level string and number values of a map as msgpack_object_print writes it
+    (`"key"=>"value", "n"=>5`); a nested value is not read."""
+    keys = list(_FLUENT_BIT_KEY.finditer(body))
+    record: dict = {}
+    for found, after in itertools.zip_longest(keys, keys[1:]):
+        value = body[found.end() : after.start() if after else len(body)]
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            record.setdefault(found["key"], value[1:-1])
+        elif is_decimal(value):
+            record.setdefault(found["key"], int(value))
+    return record
+
+
+def _kmsg_as_dmesg(record: dict) -> dict:
+    """A Fluent Bit kmsg record ({priority, sequence, sec, usec, msg}) with its message as
+    dmesg prints it, `[    5.001000] msg`, so its kernel stamp is read with it."""
+    sec, usec, msg = record.get("sec"), record.get("usec"), record.get("msg")
+    if not (isinstance(sec, int) and isinstance(msg, str) and "sequence" in record):
+        return record
+    usec = usec if isinstance(usec, int) else 0
+    return dict(record, log=f"[{sec:5d}.{usec:06d}] {msg.split(chr(10), 1)[0]}")
 
 
 def _set_nested(record: dict, keys: list[str], value: str) -> None:

@@ -99,6 +99,16 @@ ISO_STAMP = re.compile(
     r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) (?P<msg>.*)",
     re.S,
 )
+# Loki's logcli query output (default mode): the stream's labels that are not common to
+# all streams between the RFC 3339 stamp and the line, padded to one width; the line as it was
+# shipped (a whole syslog line when promtail read a file).
+LOGCLI = re.compile(
+    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) "
+    r"(?P<labels>\{(?:[A-Za-z_]\w*=\"(?:[^\"\\]|\\.)*\"(?:, )?)*\}) +(?P<msg>.*)",
+    re.S,
+)
+LOKI_LABEL = re.compile(r'(?P<name>[A-Za-z_]\w*)="(?P<value>(?:[^"\\]|\\.)*)"')
+LOKI_HOST_LABELS = ("host", "hostname", "node_name", "nodename")  # promtail, Alloy, k8s SD
 # journalctl -o short-full and -o with-unit: `Tue 2024-11-25 10:00:05 UTC host
 # kernel: msg`, the zone as an abbreviation.
 JOURNAL_SHORT_FULL = re.compile(
@@ -311,18 +321,35 @@ def _iso_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     return _strip_monotonic(fields)
 
 
+def _logcli(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    host, stamp = labels_host(m["labels"]), parse_iso(m["ts"], ctx.zone)
+    inner = match_prefix(m["msg"], ctx)
+    if inner is None:
+        return _strip_monotonic(PrefixFields(m["msg"], "logcli", host=host, timestamp=stamp))
+    inner.rule = "logcli+" + inner.rule
+    inner.host = inner.host or host
+    inner.timestamp = inner.timestamp or stamp
+    return inner
+
+
+def labels_host(labels: str) -> str | None:
+    """The host a Loki label set (`{host="web1", job="syslog"}`) names, if any."""
+    found = {m["name"]: m["value"] for m in LOKI_LABEL.finditer(labels)}
+    return next((host_field(found[name]) for name in LOKI_HOST_LABELS if name in found), None)
+
+
 def _iso_syslog_no_host(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
     return None if _no_host_or_tag(m) else _iso_syslog(m, ctx)
 
 
-_UTC_NAMES = frozenset({"UTC", "GMT", "Z", "UCT"})
+UTC_NAMES = frozenset({"UTC", "GMT", "Z", "UCT"})
 
 
 def _journal_short_full(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     zone = m["zone"]
     # an abbreviation other than UTC's names no offset: the configured zone stands for it
     offset = zone if zone[0] in "+-" else ""
-    suffix = "+00:00" if zone in _UTC_NAMES else offset
+    suffix = "+00:00" if zone in UTC_NAMES else offset
     stamp = parse_iso(f"{m['date']}T{m['clock']}{suffix}", ctx.zone)
     return _tagged(m, "journal-short-full", stamp)
 
@@ -479,6 +506,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("iso-syslog", _DIGITS + "<", ISO_SYSLOG, _iso_syslog),
     ("iso-syslog-no-host", _DIGITS + "<", ISO_SYSLOG_NO_HOST, _iso_syslog_no_host),
     ("journal-short-unix", _DIGITS, JOURNAL_SHORT_UNIX, _journal_short_unix),
+    ("logcli", _DIGITS, LOGCLI, _logcli),
     ("iso-stamp", _DIGITS, ISO_STAMP, _iso_stamp),
     ("svlogd", _DIGITS, SVLOGD, _svlogd),
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, bsd_syslog_fields),

@@ -165,3 +165,78 @@ def test_kibana_discover_csv_export(tmp_path, monkeypatch):
 )
 def test_lines_that_only_look_like_csv_are_not_csv(first):
     assert not PasteReader().sniff([first]).csv
+
+
+def _cursor(n: int) -> str:
+    return f"s=6f1c0a2b9d8e4f7a8b1c2d3e4f5a6b7c;i={n + 4096:x};b=9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
+
+
+def test_journalctl_verbose_entries(tmp_path, monkeypatch):
+    """journalctl -o verbose: a head line with the entry's time and cursor, then its fields
+    indented; the host from _HOSTNAME, the kernel's stamp from _SOURCE_MONOTONIC_TIMESTAMP."""
+    text = ""
+    for n, line in enumerate(REPORT):
+        text += f"Wed 2026-11-25 10:00:05.{n:06d} UTC [{_cursor(n)};m=4c4b40;t=5f0a;x=1f2e]\n"
+        text += "    _TRANSPORT=kernel\n    PRIORITY=4\n    SYSLOG_IDENTIFIER=kernel\n"
+        text += f"    _SOURCE_MONOTONIC_TIMESTAMP={5 * 10**6 + n * 1000}\n"
+        text += "    _BOOT_ID=9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d\n    _HOSTNAME=web1\n"
+        text += f"    MESSAGE={line}\n"
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == FACTS
+    assert docs[0]["@timestamp"] == "2026-11-25T10:00:05.000000Z"
+
+
+def test_journalctl_verbose_in_a_named_zone_keeps_every_fact(tmp_path, monkeypatch):
+    """A zone abbreviation names no offset: the entries keep every fact but that time."""
+    text = "".join(
+        f"Wed 2026-11-25 11:00:05.{n:06d} CET [{_cursor(n)}]\n"
+        f"    _TRANSPORT=kernel\n    _HOSTNAME=web1\n    MESSAGE={line}\n"
+        for n, line in enumerate(REPORT)
+    )
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
+
+
+def test_journalctl_export_entries(tmp_path, monkeypatch):
+    """journalctl -o export: FIELD=value lines, a blank line after each entry, a binary
+    field as its name alone on a line."""
+    text = "".join(
+        f"__CURSOR={_cursor(n)}\n__REALTIME_TIMESTAMP={EPOCH * 10**6 + n}\n"
+        f"__MONOTONIC_TIMESTAMP={5 * 10**6 + n}\n_BOOT_ID=9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d\n"
+        f"_TRANSPORT=kernel\nSYSLOG_IDENTIFIER=kernel\n_HOSTNAME=web1\nMESSAGE={line}\n"
+        + ("COREDUMP_BLOB\n" if n == 3 else "")
+        + "\n"
+        for n, line in enumerate(REPORT)
+    )
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == FACTS
+    assert docs[0]["@timestamp"] == "2026-11-25T10:00:05.000000Z"
+
+
+FLUENT_BIT_BANNER = (
+    "Fluent Bit v4.2.0\n* Copyright (C) 2015-2025 The Fluent Bit Authors\n\n"
+    "[2026/11/25 10:00:00] [ info] [engine] started (pid=4242)\n"
+    "[2026/11/25 10:00:00] [ info] [output:stdout:stdout.0] worker #0 started\n"
+)
+
+
+def test_fluent_bit_stdout_of_kmsg_records(tmp_path, monkeypatch):
+    """Fluent Bit's stdout output (format msgpack) of kmsg records, 2.1+ layout with the
+    event's metadata: each printed map read as the record, sec/usec as the kernel stamp."""
+    text = FLUENT_BIT_BANNER + "".join(
+        f'[{n}] kern: [[{EPOCH}.{n:09d}, {{}}], {{"priority"=>4, "sequence"=>{700 + n}, '
+        f'"sec"=>5, "usec"=>{n * 1000}, "msg"=>"{line}"}}]\n'
+        for n, line in enumerate(REPORT)
+    )
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert len(docs) == 1
+    assert facts(docs[0]) == dict(FACTS, host=None)  # kmsg records name no host
+    assert docs[0]["@timestamp"] == "2026-11-25T10:00:05.000000Z"
+
+
+def test_fluent_bit_stdout_of_tail_records(tmp_path, monkeypatch):
+    """The 1.x layout, `[0] tag: [time, {map}]`, of tail records holding syslog lines."""
+    text = FLUENT_BIT_BANNER + "".join(
+        f'[{n}] syslog: [{EPOCH}.{n:09d}, {{"log"=>"{line}"}}]\n'
+        for n, line in enumerate(stamped())
+    )
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS

@@ -404,3 +404,23 @@ def test_terminal_colour_codes_are_no_part_of_a_line(tmp_path, monkeypatch):
 def test_terminal_codes_of_every_kind_are_taken_off():
     colored = "\x1b[32m[    5.000000]\x1b[0m \x1b[1;31mstress\x1b(B\x1b[m invoked oom-killer:"
     assert without_terminal_codes(colored) == "[    5.000000] stress invoked oom-killer:"
+
+
+def test_logcli_query_output_keeps_every_fact(tmp_path, monkeypatch):
+    """Loki's `logcli query` (default output): the stamp, the labels not common to all
+    streams (padded), then the line as shipped; the host from a host label."""
+    labels = '{filename="/var/log/syslog", host="web1"}'
+    lines = [
+        f"2026-11-25T10:00:05Z {labels}  [{5 + n / 1000:12.6f}] {x}" for n, x in enumerate(REPORT)
+    ]
+    assert only_facts(read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)) == FACTS
+
+
+def test_logcli_common_labels_name_the_host_of_every_line(tmp_path, monkeypatch):
+    """With every label common, logcli prints them once (`Common labels:`) and `{}` on each
+    line; the line here is a whole syslog line, as promtail read it from a file."""
+    head = "http://loki:3100/loki/api/v1/query_range?direction=BACKWARD&limit=500\n"
+    head += 'Common labels: {host="web1", job="varlogs"}\n'
+    lines = [f"2026-11-25T10:00:05Z {{}} {line}" for line in stamped(host="")]
+    docs = read_every_way(tmp_path, head + "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS

@@ -58,13 +58,14 @@ QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 # of a kill line (`anon-rss:0kB`, 2.6 `vsz:`), of a usage line (`limit 1024kB`), of a cgroup
 # v1 one-line stats line (`rss_huge:0KB`: its own upper-case unit, 2.6.29-5.x), the BIOS
 # date that ends a `Hardware name:` line (`01/01/2011`, 3.x+), and the release and build
-# that end a `CPU:` line (`4.14.79-v7+ #1159`, 3.x+).
+# that end a `CPU:` line (`4.14.79-v7+ #1159`, 3.x+), also behind its taint flags
+# (`OE     5.15.107+truenas #1`, the tail of `Tainted: P`).
 CONTINUATION_START = re.compile(
     r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
     r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
     r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
     r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
-    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|\d+\.\d+\.\d+\S* #\d)"
+    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)?\d+\.\d+\.\d+\S* #\d)"
 )
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
 # `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`);

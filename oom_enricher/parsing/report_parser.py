@@ -151,6 +151,11 @@ def _note_missing_parts(facts: ReportFacts) -> None:
     # show_mem ends with its page counts (`N pages RAM`), printed before the kill
     if facts.has_mem_info and facts.victims and facts.ram_pages is None:
         facts.note_missing("mem_info_cut")
+    # between its summary and its swap and page counts show_mem prints every zone of the
+    # nodes it shows (`Node 0 DMA32 free:...`, all kernels): counts with no zone before
+    # them are a paste with the zones left out
+    if facts.has_mem_info and not facts.zones and _past_the_zones(facts):
+        facts.note_missing("mem_info_cut")
     # the kernel prints a cgroup's stats right under its `Memory cgroup stats for` line
     if any(not items for items in facts.stats_by_path.values()):
         facts.note_missing("stats_missing")
@@ -158,6 +163,10 @@ def _note_missing_parts(facts: ReportFacts) -> None:
     # `oom-kill:` summary since): usage lines and a kill without them lost that line
     if facts.counters and facts.victims and not (facts.task_memcg or facts.oom_memcg):
         facts.note_missing("cgroup_line_missing")
+
+
+def _past_the_zones(facts: ReportFacts) -> bool:
+    return facts.ram_pages is not None or facts.free_swap_kb is not None
 
 
 def _has_body(facts: ReportFacts) -> bool:

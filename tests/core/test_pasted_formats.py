@@ -139,6 +139,21 @@ def test_indented_rest_of_a_header_and_of_the_cpu_line_is_rejoined():
     assert doc["host"]["os"]["kernel"] == "4.14.65"
 
 
+def test_a_cpu_line_wrapped_inside_its_taint_flags_is_rejoined():
+    """A bug tracker's wrap inside the taint flags of a `CPU:` line: the rest, indented,
+    begins with the last flags before the release (the trigger's pid and the kernel were
+    lost: an indented piece was taken for a record of its own)."""
+    lines = [
+        "Aug 15 10:59:41 nas kernel: CPU 0/KVM invoked oom-killer: gfp_mask=0x400dc0(GFP_KERNEL_ACCOUNT|__GFP_ZERO), order=0, oom_score_adj=0",  # noqa: E501
+        "Aug 15 10:59:42 nas kernel: CPU: 9 PID: 7079 Comm: CPU 0/KVM Tainted: P    ",
+        "      OE     5.15.107+truenas #1",
+        "Aug 15 10:59:43 nas kernel: Hardware name: QEMU Standard PC (Q35 + ICH9, 2009)",
+    ]  # fmt: skip
+    (doc,) = documents_from_lines(lines)
+    assert (doc["oom"]["trigger"]["pid"], doc["oom"]["trigger"]["cpu"]) == (7079, 9)
+    assert doc["host"]["os"]["kernel"] == "5.15.107+truenas"
+
+
 def test_kill_line_wrapped_before_its_score_with_a_tab_is_rejoined(tmp_path, monkeypatch):
     """`… Kill process N (name)` then a tab-indented `score S or sacrifice child`: one line
     (the selected process was lost), as is `anon-` / `rss:` broken after the hyphen."""

@@ -428,6 +428,8 @@ CPU: 0 PID: 1 Comm: init Not tainted 3.2.0-4-amd64 #1 Debian 3.2.51-1
 Call Trace:
  [<ffffffff81067c1d>] ? dump_header+0x78/0x1bd
 Mem-Info:
+active_anon:1890541 inactive_anon:6 isolated_anon:0
+Node 0 DMA free:15900kB min:20kB low:24kB high:28kB active_anon:0kB inactive_anon:0kB present:15652kB
 Free swap  = 0kB
 Total swap = 0kB
 """
@@ -458,7 +460,7 @@ def test_the_panic_after_no_killable_processes_joins_the_report():
     assert (oom["panic"], oom["no_killable"], oom["lines_count"]) == (
         "System is deadlocked on memory",
         True,
-        9,
+        11,
     )
     assert "so the machine panicked (System is deadlocked on memory)." in oom["explanation"]
 
@@ -542,6 +544,7 @@ CPU: 0 PID: 733 Comm: sshd Not tainted 4.4.0-21-generic #37-Ubuntu
 Call Trace:
  [<ffffffff813eab23>] dump_stack+0x63/0x90
 Mem-Info:
+Node 0 DMA free:15732kB min:60kB low:72kB high:88kB present:15332kB
 Free swap  = 0kB
 Total swap = 0kB
 262014 pages RAM
@@ -1040,3 +1043,12 @@ def test_a_memory_summary_cut_before_its_page_counts_is_incomplete():
     ends with its page counts (`N pages RAM`) before the task table and the kill."""
     oom = only(GLOBAL_HEAD + GLOBAL_KILL)["oom"]
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "mem_info_cut")
+
+
+def test_a_memory_summary_with_its_zones_left_out_is_incomplete():
+    """The summary, then the author's cut to the page counts (`I've edited out some of the
+    details`): show_mem prints every zone of the nodes it shows between the two."""
+    head = "".join(line + "\n" for line in GLOBAL_HEAD.splitlines() if " DMA" not in line)
+    oom = only(head + GLOBAL_TAIL + GLOBAL_KILL)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "mem_info_cut")
+    assert oom["victims"][0]["pid"] == 4242

@@ -52,6 +52,7 @@ class NormalizeOptions:
 # prints after them): a kernel line of its own, where a file's indented line continues the
 # line before it (rule `continuation`).
 RECORD_INDENTED = "record-indented"
+PASTED = "pasted"  # ShippedRecord field of a paste's piece: its lines are a paste's lines
 _MARKUP = "*_`\"'"
 _LINE_NUMBER = re.compile(r"#?\d{1,6}[:.)]?\s+")
 _DECORATION_FIRST = frozenset(_MARKUP + "#0123456789")
@@ -139,7 +140,7 @@ class LineNormalizer:
         lines: list[LogLine] = []
         for raw in record.message.split("\n") if "\n" in record.message else [record.message]:
             for line in self.normalize(raw.rstrip("\r"), stream_host=record.host):
-                if line.rule == "continuation":
+                if line.rule == "continuation" and not record.fields.get(PASTED):
                     line.rule = RECORD_INDENTED  # the shipper's record, not a paste's piece
                 if line.host is None:
                     line.host = record.host

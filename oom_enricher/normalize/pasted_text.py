@@ -24,6 +24,7 @@ import orjson
 
 from oom_enricher.decimal_text import is_decimal
 from oom_enricher.model import ShippedRecord
+from oom_enricher.normalize.line_normalizer import PASTED
 from oom_enricher.normalize.prefix_rules import (
     UTC_NAMES,
     PrefixContext,
@@ -223,7 +224,7 @@ class PasteReader:
                 message=piece.text,
                 host=piece.host or shape.host,
                 time=piece.time,
-                fields=piece.fields or {},
+                fields={PASTED: True, **(piece.fields or {})},
             )
 
     # -- stages ---------------------------------------------------------------------------

@@ -752,7 +752,13 @@ class Assembler:
                 continue
             if not is_report_shaped(earlier.message):
                 break
-            gap = _seconds_between(earlier, later)
+            if earlier.rule == "continuation" and is_elision(earlier.message):
+                # the author's cut, indented: its stamp is the line's before, and the time
+                # across a cut tells nothing
+                later = None
+                found.append(earlier)
+                continue
+            gap = None if later is None else _seconds_between(earlier, later)
             if gap is not None and gap > self.bounds.lookback_gap:
                 break  # a report prints its lines together: this one belongs to something else
             if earlier.timestamp is not None or earlier.monotonic is not None:

@@ -139,6 +139,27 @@ def test_headerless_row_layout_by_kernel_generation(kernel, row, expect):
 # -- 9: elision lines inside a report -------------------------------------------------------
 
 
+def test_the_look_back_passes_over_an_indented_elision_where_the_stamps_jump():
+    """A mail paste from the usage line on, soft-wrapped (trailing spaces), an indented `:`
+    where the author cut 6 s of lines, then the table: the cut was taken for a line of the
+    shipper's (it carries the stamp before it), and the 6 s across it stopped the look-back,
+    so the usage figures and the scope were lost."""
+    rows = ROWS_5_15.splitlines()
+    text = (
+        "[ 8221.433608] memory: usage 102400kB, limit 102400kB, failcnt 12\n"
+        "   :\n"
+        "[ 8227.239769] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes \n"
+        "swapents oom_score_adj name\n"
+        f"[ 8227.242495] {rows[0]}\n[ 8227.242518] {rows[1]}\n"
+        "[ 8227.242706] Memory cgroup out of memory: Killed process 1021 (stress) "
+        "total-vm:299192kB, anon-rss:93176kB, file-rss:316kB, shmem-rss:12kB\n"
+    )
+    oom = only(text)["oom"]
+    assert (oom["scope"], oom["memory"]["usage_bytes"]) == ("memcg", 102400 * 1024)
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "elided")
+    assert oom["tasks"] == TASKS_5_15
+
+
 @pytest.mark.parametrize("elision", ["...", "…", "[...]", "(...snipped...)", ":"])
 def test_an_elision_inside_the_task_table_keeps_the_table_and_marks_the_report(elision):
     rows = ROWS_5_15.splitlines()

@@ -98,6 +98,7 @@ JOURNAL_VERBOSE_HEAD = re.compile(
 )
 # journalctl -o export: `FIELD=value` lines from `__CURSOR=`, a blank line after each entry; a
 # binary field is its name alone, then its length and bytes (not read: never a kernel line).
+MAX_JOURNAL_FIELDS = 256  # an entry has a few dozen; more never make one entry grow
 JOURNAL_FIELD = re.compile(r"(?: {4})?(?P<name>[A-Z0-9_]+)=(?P<value>.*)", re.S)
 # Fluent Bit's stdout output (format msgpack, the default): `[0] kern: [1732528805.123456789,
 # {"msg"=>"..."}]` (1.x), `[0] kern: [[1732528805.123456789, {}], {"msg"=>"..."}]` (2.1+,
@@ -449,7 +450,7 @@ def _journal_field_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
                 entry["__REALTIME_TIMESTAMP"] = realtime
             continue
         found = JOURNAL_FIELD.fullmatch(line)
-        if found is not None:
+        if found is not None and len(entry) < MAX_JOURNAL_FIELDS:
             field_name = found["name"]
             entry.setdefault(field_name, found["value"])  # a repeated field: its first value
         elif field_name and line.startswith("    ") and len(entry[field_name]) < MAX_LINE_CHARS:

@@ -240,3 +240,17 @@ def test_fluent_bit_stdout_of_tail_records(tmp_path, monkeypatch):
         for n, line in enumerate(stamped())
     )
     assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
+
+
+def test_a_journal_entry_that_never_ends_stays_bounded():
+    """`-o export` fields with no blank line between entries: one entry takes at most
+    MAX_JOURNAL_FIELDS of them (a hostile file cannot grow it), and its message is kept."""
+    from oom_enricher.normalize import pasted_text
+
+    lines = [f"__CURSOR={_cursor(0)}", "MESSAGE=" + REPORT[0]]
+    lines += [f"FIELD_{n}=x" for n in range(100_000)]
+    reader = PasteReader()
+    (record,) = list(reader.records(lines, reader.sniff(lines)))
+    entry = json.loads(record.message)
+    assert len(entry) == pasted_text.MAX_JOURNAL_FIELDS
+    assert entry["MESSAGE"] == REPORT[0]

@@ -52,6 +52,10 @@ MAX_LINE_CHARS = 8192
 
 # Mail quoting: `> `, `>> `, `> > ` in front of every line of a quoted reply.
 QUOTE_MARKERS = re.compile(r"(?:[ \t]*>)+ ?")
+# Log lines kept in a script or a parser's test as comments: `# ` (Python, shell, YAML),
+# `// ` (Go, JavaScript, C), the marker indented with the code. (Not `-- `: journalctl
+# writes its own lines so.)
+COMMENT_MARKER = re.compile(r"[ \t]*(?:#|//) ")
 QP_HEADER = "content-transfer-encoding: quoted-printable"
 QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 # Where a wrapped line's rest cannot begin a kernel line of its own: the later fields of a
@@ -151,6 +155,7 @@ class PasteShape:
     fluent_bit_stdout: bool = False  # Fluent Bit's stdout output, records printed as maps
     quoted_printable: bool = False
     quoted: bool = False
+    commented: bool = False  # log lines kept as comments of a script or test (`# `, `// `)
     wrapped: bool = False
     # A terminal or pager cut every long line at this many columns, mid-word: the rest
     # follows, unprefixed, with nothing lost between.
@@ -166,6 +171,7 @@ class PasteShape:
             or self.fluent_bit_stdout
             or self.quoted_printable
             or self.quoted
+            or self.commented
             or self.wrapped
             or bool(self.host)
         )
@@ -205,6 +211,7 @@ class PasteReader:
             fluent_bit_stdout=any(FLUENT_BIT_RECORD.match(line) for line in head),
             quoted_printable=_is_quoted_printable(head),
             quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
+            commented=sum(1 for line in head if self._commented_log_line(line)) >= 2,
         )
         pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
         exported = shape.json or shape.csv or shape.journal_fields or shape.fluent_bit_stdout
@@ -247,6 +254,8 @@ class PasteReader:
             pieces = _qp_decoded(pieces)
         if shape.quoted:
             pieces = _unquoted(pieces)
+        if shape.commented:
+            pieces = _uncommented(pieces)
         return pieces
 
     def _rejoined(self, pieces: Iterator[_Piece], cut_width: int | None) -> Iterator[_Piece]:
@@ -311,6 +320,10 @@ class PasteReader:
         width, count = cuts.most_common(1)[0]
         longest = max(piece.width for piece in pieces)
         return width if count >= _CUTS_TO_SEE and width == longest else None
+
+    def _commented_log_line(self, line: str) -> bool:
+        found = COMMENT_MARKER.match(line)
+        return found is not None and match_prefix(line[found.end() :], self._ctx) is not None
 
     def _prefixed(self, piece: _Piece) -> bool:
         if piece.prefixed is None:
@@ -570,6 +583,14 @@ def _qp_decoded(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
     if held:
         decoded = binascii.a2b_qp("".join(held).encode("utf-8", "surrogateescape"))
         yield _Piece(decoded.decode("utf-8", "replace"), 0)
+
+
+def _uncommented(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    for piece in pieces:
+        found = COMMENT_MARKER.match(piece.text)
+        if found is not None:
+            piece.text = piece.text[found.end() :]
+        yield piece
 
 
 def _unquoted(pieces: Iterator[_Piece]) -> Iterator[_Piece]:

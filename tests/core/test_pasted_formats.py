@@ -398,3 +398,18 @@ def test_only_a_path_deeper_than_the_root_is_rejoined_without_a_space(before, re
     from oom_enricher.normalize.pasted_text import _joint
 
     assert joined in before + _joint(before, rest) + rest
+
+
+@pytest.mark.parametrize("marker", ["# ", "    # ", "// "])
+def test_log_lines_kept_as_comments_of_a_script_or_test(marker, tmp_path, monkeypatch):
+    """A parser's test or a script keeps sample lines as comments: every anchored rule
+    failed behind the marker, so the report was lost."""
+    code = ["def test_kills():", '    """Lines as the node wrote them:"""']
+    text = "\n".join(code + [marker + line for line in stamped()] + ["    assert True"]) + "\n"
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
+
+
+def test_a_root_prompt_and_a_markdown_heading_are_no_commented_paste():
+    reader = PasteReader()
+    head = ["# dmesg | grep -i oom", "# Memory report", *stamped()]
+    assert not reader.sniff(head).commented

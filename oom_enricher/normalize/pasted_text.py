@@ -56,6 +56,10 @@ QUOTE_MARKERS = re.compile(r"(?:[ \t]*>)+ ?")
 # `// ` (Go, JavaScript, C), the marker indented with the code. (Not `-- `: journalctl
 # writes its own lines so.)
 COMMENT_MARKER = re.compile(r"[ \t]*(?:#|//) ")
+LEAD_END = re.compile(r" +")  # where a relayed line may begin: after a run of spaces
+MAX_LEAD_CHARS = 80
+MAX_LEADS = 64
+HOST_LEAD = re.compile(r"(?P<host>[\w.-]+): ")  # pdsh / clush: `node01: <the node's line>`
 QP_HEADER = "content-transfer-encoding: quoted-printable"
 QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 # Where a wrapped line's rest cannot begin a kernel line of its own: the later fields of a
@@ -156,6 +160,9 @@ class PasteShape:
     quoted_printable: bool = False
     quoted: bool = False
     commented: bool = False  # log lines kept as comments of a script or test (`# `, `// `)
+    # Text a tool wrote before the lines it relayed (`web-1  | `, `node01: `), which hides
+    # their own prefixes; `host: ` names the host (pdsh, clush).
+    leads: tuple[str, ...] = ()
     wrapped: bool = False
     # A terminal or pager cut every long line at this many columns, mid-word: the rest
     # follows, unprefixed, with nothing lost between.
@@ -172,6 +179,7 @@ class PasteShape:
             or self.quoted_printable
             or self.quoted
             or self.commented
+            or bool(self.leads)
             or self.wrapped
             or bool(self.host)
         )
@@ -215,6 +223,10 @@ class PasteReader:
         )
         pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
         exported = shape.json or shape.csv or shape.journal_fields or shape.fluent_bit_stdout
+        leads = () if exported else self._leads(pieces)
+        if leads:
+            shape = replace(shape, leads=leads)
+            pieces = list(self._decoded(iter(head), shape, PasteStats()))
         cut_width = None if exported else self._cut_width(pieces)
         wrapped = not exported and (
             cut_width is not None
@@ -256,6 +268,8 @@ class PasteReader:
             pieces = _unquoted(pieces)
         if shape.commented:
             pieces = _uncommented(pieces)
+        if shape.leads:
+            pieces = _without_leads(pieces, shape.leads)
         return pieces
 
     def _rejoined(self, pieces: Iterator[_Piece], cut_width: int | None) -> Iterator[_Piece]:
@@ -320,6 +334,24 @@ class PasteReader:
         width, count = cuts.most_common(1)[0]
         longest = max(piece.width for piece in pieces)
         return width if count >= _CUTS_TO_SEE and width == longest else None
+
+    def _leads(self, pieces: list[_Piece]) -> tuple[str, ...]:
+        """The texts that stand, each on at least two lines, before a line prefix that no
+        rule found at the start of those lines."""
+        counts: Counter[str] = Counter()
+        for piece in pieces:
+            text = piece.text
+            if text.strip() and not self._prefixed(piece):
+                lead = self._lead_of(text)
+                if lead is not None:
+                    counts[lead] += 1
+        return tuple(lead for lead, count in counts.most_common(MAX_LEADS) if count >= 2)
+
+    def _lead_of(self, text: str) -> str | None:
+        for space in LEAD_END.finditer(text, 0, MAX_LEAD_CHARS):
+            if match_prefix(text[space.end() :], self._ctx) is not None:
+                return text[: space.end()]
+        return None
 
     def _commented_log_line(self, line: str) -> bool:
         found = COMMENT_MARKER.match(line)
@@ -583,6 +615,16 @@ def _qp_decoded(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
     if held:
         decoded = binascii.a2b_qp("".join(held).encode("utf-8", "surrogateescape"))
         yield _Piece(decoded.decode("utf-8", "replace"), 0)
+
+
+def _without_leads(pieces: Iterator[_Piece], leads: tuple[str, ...]) -> Iterator[_Piece]:
+    for piece in pieces:
+        lead = next((lead for lead in leads if piece.text.startswith(lead)), None)
+        if lead is not None:
+            piece.text = piece.text[len(lead) :]
+            named = HOST_LEAD.fullmatch(lead)
+            piece.host = piece.host or (host_field(named["host"]) if named else None)
+        yield piece
 
 
 def _uncommented(pieces: Iterator[_Piece]) -> Iterator[_Piece]:

@@ -413,3 +413,31 @@ def test_a_root_prompt_and_a_markdown_heading_are_no_commented_paste():
     reader = PasteReader()
     head = ["# dmesg | grep -i oom", "# Memory report", *stamped()]
     assert not reader.sniff(head).commented
+
+
+@pytest.mark.parametrize("lead", ["web-1  | ", "Received message  ", "[pod/web-5d9c/app] "])
+def test_lines_behind_the_text_a_relaying_tool_wrote_keep_every_fact(lead, tmp_path, monkeypatch):
+    """docker compose logs (`web-1  | `), a syslog receiver's debug output, kubectl logs
+    --prefix: the text before every line hid its own prefix, so every anchored rule failed."""
+    text = "".join(f"{lead}{line}\n" for line in stamped())
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
+
+
+def test_pdsh_output_names_the_host_of_each_line(tmp_path, monkeypatch):
+    """`pdsh -w node0[1-2] dmesg`: each line behind its node's name, two nodes interleaved;
+    the dmesg lines name no host of their own."""
+    other = [line.replace("101 (stress)", "202 (stress)") for line in dmesg_lines()]
+    mixed = [x for pair in zip(dmesg_lines(), other, strict=True) for x in pair]
+    text = "".join(
+        ("web1: " if n % 2 == 0 else "web2: ") + line + "\n" for n, line in enumerate(mixed)
+    )
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert sorted((doc["host"]["name"], doc["process"]["pid"]) for doc in docs) == [
+        ("web1", 101),
+        ("web2", 202),
+    ]
+    assert facts(next(doc for doc in docs if doc["host"]["name"] == "web1")) == FACTS
+
+
+def test_a_bare_report_has_no_relayed_lines():
+    assert PasteReader().sniff(REPORT).leads == ()

@@ -531,7 +531,7 @@ def _fluent_bit_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
             continue
         record = _printed_map(printed["body"])
         epoch = float(printed["time"] or printed["time2"])
-        for piece in _walk(_kmsg_as_dmesg(record), None, 0):
+        for piece in _walk(record, None, 0):
             piece.time = piece.time or from_epoch_micros(int(epoch * 1_000_000))
             yield piece
 
@@ -652,6 +652,7 @@ def _walk(value: object, host: str | None, depth: int) -> Iterator[_Piece]:
     if not isinstance(value, dict):
         return
     host = _host_of(value) or host
+    value = _kmsg_as_dmesg(value)
     if isinstance(value.get("MESSAGE"), str | list):
         # journalctl -o json-pretty: one compact journal entry, read by the journal rule
         text = orjson.dumps(value).decode()

@@ -254,3 +254,24 @@ def test_a_journal_entry_that_never_ends_stays_bounded():
     entry = json.loads(record.message)
     assert len(entry) == pasted_text.MAX_JOURNAL_FIELDS
     assert entry["MESSAGE"] == REPORT[0]
+
+
+def test_fluent_bit_json_lines_of_kmsg_records(tmp_path, monkeypatch):
+    """Fluent Bit's stdout or file output as JSON Lines, of kmsg records: the line is in
+    `msg`, the kernel stamp in `sec`/`usec` (no message key was found: nothing was read)."""
+    text = "".join(
+        json.dumps(
+            {
+                "date": EPOCH + n / 1000,
+                "priority": 4,
+                "sequence": 700 + n,
+                "sec": 5,
+                "usec": n * 1000,
+                "msg": line,
+            }
+        )
+        + "\n"  # fmt: skip
+        for n, line in enumerate(REPORT)
+    )
+    (doc,) = read_every_way(tmp_path, text, monkeypatch)
+    assert facts(doc) == dict(FACTS, host=None)

@@ -59,6 +59,8 @@ def _says_global(facts: ReportFacts) -> bool:
         or facts.total_swap_kb is not None
         or facts.global_oom_flag
         or "out_of_memory" in facts.trace_functions
+        # vm.panic_on_oom=1 panics only for a system-wide OOM (=2, `compulsory`, for any)
+        or "system-wide panic_on_oom" in (facts.panic or "")
     )
 
 

@@ -360,6 +360,9 @@ class Assembler:
             self._append(key, report, line)
             self._apply(report, marker, match)
             return
+        if marker is None and _in_panic_dump(report) and is_report_shaped(line.message):
+            self._append(key, report, line)  # the panic's own dump: `CPU:`, trace, offsets
+            return
         if marker is not None:
             self._close_into(done, key)
             self._begin(key, line, marker, match, done)
@@ -846,6 +849,21 @@ def _holds_key_of(lines: list[LogLine], record: EmittedReport) -> bool:
         and found[0] in (Marker.KILLED, Marker.SUMMARY)
     } - {None}
     return any(line_identity(line) in kills for line in lines)
+
+
+PANIC_DUMP_LINES = 64  # panic() prints its CPU line and stack: a few dozen lines
+
+
+def _in_panic_dump(report: OpenReport) -> bool:
+    """Whether the report's lines end with the kernel's panic line and, at most, the dump
+    that panic() printed right after it."""
+    if report.tail_other_lines:
+        return False  # another line came between: the dump is over
+    for line in reversed(report.lines[-PANIC_DUMP_LINES:]):
+        found = classify_line(line)
+        if found is not None:
+            return found[0] is Marker.PANIC
+    return False
 
 
 def _seconds_between(earlier: LogLine, later: LogLine) -> float | None:

@@ -503,6 +503,36 @@ def test_panic_on_oom_ends_the_report_with_a_panic_and_no_victim():
     assert "does not show who was killed" not in oom["explanation"]
 
 
+def test_the_dump_panic_prints_after_its_line_joins_the_report():
+    """`crash> log` of a panic_on_oom box: the last task rows, the panic, then panic()'s own
+    CPU line and stack. The dump was left out, with the trigger's pid and the kernel it
+    names; `system-wide` says the OOM was (vm.panic_on_oom=1 panics for no other)."""
+    lines = [
+        '[43145.386847] [  12609]     0 12609     7001      222    94208        0             0 crond',
+        '[43145.399689] Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled',
+        '               ',
+        '[43145.405103] CPU: 1 PID: 2444 Comm: smpolicysrv Kdump: loaded Not tainted 4.18.0-553.47.1.el8_10.x86_64 #1',
+        '[43145.411186] Hardware name: Microsoft Corporation Virtual Machine/Virtual Machine, BIOS 090008  12/07/2018',
+        '[43145.416808] Call Trace:',
+        '[43145.418144]  dump_stack+0x41/0x60',
+        '[43145.419867]  panic+0xe7/0x2ac',
+        '[43145.421410]  out_of_memory.cold.36+0x2f/0x7e',
+        '[43145.480000] ---[ end Kernel panic - not syncing: Out of memory: system-wide panic_on_oom is enabled ]---',
+        '[43150.000000] hv_balloon: Balloon request will be partially fulfilled. Balloon floor reached.',
+    ]  # fmt: skip
+    text = "\n".join(lines) + "\n"  # the console's blank continuation line kept
+    doc = only(text)
+    oom = doc["oom"]
+    assert (oom["trigger"]["pid"], oom["trigger"]["cpu"]) == (2444, 1)
+    assert doc["host"]["os"]["kernel"] == "4.18.0-553.47.1.el8_10.x86_64"
+    assert (oom["scope"], oom["panic"]) == (
+        "global",
+        "Out of memory: system-wide panic_on_oom is enabled",
+    )
+    assert "hv_balloon" not in doc["event"]["original"]
+    assert "panic+0xe7/0x2ac" in doc["event"]["original"]
+
+
 def test_a_panic_with_no_report_before_it_is_no_report():
     assert (
         list(documents_from_lines(["Kernel panic - not syncing: System is deadlocked on memory"]))

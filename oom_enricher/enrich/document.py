@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from oom_enricher.enrich.cgroup_attribution import attribute_cpuset, attribute_paths
@@ -24,6 +25,9 @@ from oom_enricher.model import ReportBlock
 from oom_enricher.parsing.facts import ReportFacts, Victim
 from oom_enricher.parsing.report_parser import parse_block
 from oom_enricher.schema.document_fields import OBJECT_ARRAYS
+
+# An id masked before the report was shared (`UB XXXX`, `***`, `<ctid>`): no container's.
+_REDACTED_ID = re.compile(r"[xX*.#?]+|<[^<>]*>")
 
 DATASET = "oom_enricher.oom"
 TASK_MEMBERS = OBJECT_ARRAYS["oom.tasks"]
@@ -162,7 +166,7 @@ def _oom_section(block, facts, victims, scope, version, hit, hit_counter, page_s
 def _trigger(facts: ReportFacts) -> dict:
     trigger = facts.trigger
     flags = trigger.gfp_names
-    if flags is None and trigger.gfp_mask:
+    if flags is None and trigger.gfp_mask and not trigger.gfp_mask.endswith("*"):
         flags = decode_gfp_mask(int(trigger.gfp_mask, 16), facts.kernel)
     return {
         "pid": trigger.pid,
@@ -288,5 +292,5 @@ def _attribute(
         doc["systemd"] = {"unit": unit}
     if attribution.lxc_name:
         doc.setdefault("container", {"id": attribution.lxc_name, "runtime": "lxc"})
-    if facts.beancounter is not None:
+    if facts.beancounter is not None and not _REDACTED_ID.fullmatch(facts.beancounter):
         doc["container"] = {"id": facts.beancounter, "runtime": "openvz"}

@@ -51,7 +51,9 @@ Handler = Callable[[ReportFacts, re.Match[str], ParseState], None]
 
 _NUM = r"-?\d+"
 
-_GFP = re.compile(r"gfp_mask=(?P<mask>0x[0-9a-fA-F]+)(?:\((?P<names>[^)]*)\))?")
+# `gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE)`; a mask an author masked (`0x62****`) is kept
+# as printed: its value is not known
+_GFP = re.compile(r"gfp_mask=(?P<mask>0x[0-9a-fA-F]+\**)(?:\((?P<names>[^)]*)\))?")
 _ORDER = re.compile(r"\border=(?P<v>-?\d+)")
 # RHEL 6 (2.6.32) kernels print it misspelt: `oom_adj=0, oom_scoe_adj=0`
 _SCORE_ADJ = re.compile(r"\boom_scor?e_adj=(?P<v>-?\d+)")

@@ -567,6 +567,16 @@ def test_each_beancounter_kill_is_a_document_of_its_own_kind():
         )
 
 
+def test_a_redacted_beancounter_id_names_no_container():
+    """`Out of memory in UB XXXX:` (the author masked the container id): the mask was
+    taken for the container's id."""
+    line = UB_OOMS.splitlines()[1].replace("UB 1234", "UB XXXX")
+    (doc,) = documents_from_lines([line])
+    assert (doc["oom"]["scope"], doc["process"]["pid"]) == ("beancounter", 21738)
+    assert "container" not in doc
+    assert "XXXX" not in doc["oom"]["explanation"]
+
+
 def test_the_2_6_18_openvz_kill_line_names_its_container():
     text = "Apr 20 20:03:27 EL135 kernel: OOM killed process watchdog (pid=14490, ve=13516) exited, free=43104 gen=24501."
     (doc,) = documents_from_lines([text])
@@ -1103,3 +1113,13 @@ def test_a_memory_summary_with_its_zones_left_out_is_incomplete():
     oom = only(head + GLOBAL_TAIL + GLOBAL_KILL)["oom"]
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "mem_info_cut")
     assert oom["victims"][0]["pid"] == 4242
+
+
+@pytest.mark.parametrize("names", ["(GFP_HIGHUSER_MOVABLE|__GFP_ZERO)", ""])
+def test_a_masked_gfp_mask_is_kept_as_printed(names):
+    """A help page masked the mask (`gfp_mask=0x62****`): its first digits were taken for
+    the whole value (`0x62`), and decoded."""
+    text = HEADER_5_15.replace("gfp_mask=0xcc0(GFP_KERNEL)", f"gfp_mask=0x62****{names}")
+    trigger = only(text + TABLE_HEADER + ROWS_5_15 + KILL_5_15)["oom"]["trigger"]
+    flags = ["GFP_HIGHUSER_MOVABLE", "__GFP_ZERO"] if names else None
+    assert (trigger["gfp_mask"], trigger["gfp_flags"]) == ("0x62****", flags)

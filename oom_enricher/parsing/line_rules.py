@@ -231,6 +231,8 @@ def on_stats_header(facts: ReportFacts, m: re.Match[str], state: ParseState) -> 
     if items:
         facts.stats_by_path.setdefault(path, items)
         facts.stats_unit = "kB"
+        if not rest.rstrip().endswith("KB"):
+            facts.note_missing("truncated_line")  # each item ends in its unit: cut in one
     else:
         state.stats_path = path
         facts.stats_by_path.setdefault(path, {})

@@ -1123,3 +1123,17 @@ def test_a_masked_gfp_mask_is_kept_as_printed(names):
     trigger = only(text + TABLE_HEADER + ROWS_5_15 + KILL_5_15)["oom"]["trigger"]
     flags = ["GFP_HIGHUSER_MOVABLE", "__GFP_ZERO"] if names else None
     assert (trigger["gfp_mask"], trigger["gfp_flags"]) == ("0x62****", flags)
+
+
+def test_a_one_line_v1_stats_line_cut_inside_an_item_is_a_cut_line():
+    """A 4.x one-line stats line cut at the viewer's width (`... shmem:144KB mapped_fil`):
+    every item of that line ends in its unit, and the report said `complete: true`."""
+    stats = (
+        "Memory cgroup stats for /docker/35f18c48: cache:176KB rss:3384KB rss_huge:0KB "
+        "shmem:144KB mapped_fil"
+    )
+    lines = HEADER_5_15.splitlines()
+    lines.insert(lines.index("swap: usage 0kB, limit 9007199254740988kB, failcnt 0") + 1, stats)
+    oom = only("\n".join(lines) + "\n" + TABLE_HEADER + ROWS_5_15 + KILL_5_15)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")
+    assert oom["memcg_stats"]["rss"] == 3384 * 1024

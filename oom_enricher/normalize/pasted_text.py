@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import orjson
 
@@ -36,6 +36,7 @@ from oom_enricher.normalize.terminal_codes import without_terminal_codes
 from oom_enricher.normalize.timestamps import (
     MONTHS,
     YearInference,
+    epoch_micros,
     from_epoch_micros,
     parse_iso,
 )
@@ -116,7 +117,6 @@ FLUENT_BIT_RECORD = re.compile(
     r"\{(?P<body>.*)\}\]\s*$"
 )
 _FLUENT_BIT_KEY = re.compile(r'(?:^|, )"(?P<key>[^"]+)"=>')
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LOGCLI_COMMON_LABELS = "Common labels: "
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
@@ -192,7 +192,6 @@ class _Piece:
     host: str | None = None
     time: datetime | None = None
     prefixed: bool | None = None
-    fields: dict | None = None  # the kernel's own stamps a record carries (ShippedRecord)
 
 
 @dataclass
@@ -244,7 +243,7 @@ class PasteReader:
                 message=piece.text,
                 host=piece.host or shape.host,
                 time=piece.time,
-                fields={PASTED: True, **(piece.fields or {})},
+                fields={PASTED: True},
             )
 
     # -- stages ---------------------------------------------------------------------------
@@ -515,9 +514,7 @@ def _verbose_realtime(head: re.Match[str]) -> str | None:
     zone = head["zone"]
     suffix = "+00:00" if zone in UTC_NAMES else zone if zone[0] in "+-" else None
     stamp = None if suffix is None else parse_iso(f"{head['date']}T{head['clock']}{suffix}", UTC)
-    if stamp is None:
-        return None
-    return str((stamp - EPOCH) // timedelta(microseconds=1))
+    return None if stamp is None else str(epoch_micros(stamp))
 
 
 def _fluent_bit_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
@@ -557,7 +554,8 @@ def _kmsg_as_dmesg(record: dict) -> dict:
     if not (isinstance(sec, int) and isinstance(msg, str) and "sequence" in record):
         return record
     usec = usec if isinstance(usec, int) else 0
-    return dict(record, log=f"[{sec:5d}.{usec:06d}] {msg.split(chr(10), 1)[0]}")
+    text = msg.split("\n", 1)[0]  # dictionary lines (` SUBSYSTEM=...`) follow the message
+    return dict(record, log=f"[{sec:5d}.{usec:06d}] {text}")
 
 
 def _set_nested(record: dict, keys: list[str], value: str) -> None:

@@ -179,5 +179,12 @@ def parse_iso(text: str, zone: tzinfo) -> datetime | None:
     return stamp.astimezone(UTC)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def from_epoch_micros(value: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=value)
+    return EPOCH + timedelta(microseconds=value)
+
+
+def epoch_micros(stamp: datetime) -> int:
+    return (stamp - EPOCH) // timedelta(microseconds=1)

@@ -23,11 +23,13 @@ from datetime import UTC, datetime
 import orjson
 
 from oom_enricher.decimal_text import is_decimal
+from oom_enricher.kernel_lines import INVOKED, TASK_HEADER
 from oom_enricher.model import ShippedRecord
 from oom_enricher.normalize.line_normalizer import PASTED
 from oom_enricher.normalize.prefix_rules import (
     UTC_NAMES,
     PrefixContext,
+    PrefixFields,
     host_field,
     labels_host,
     match_prefix,
@@ -50,6 +52,21 @@ MAX_JSON_DEPTH = 64
 # A kernel line is at most about 1 KiB (printk's LOG_LINE_MAX): pieces are never joined or
 # soft-broken past this, so no run of continuation-shaped lines grows without bound.
 MAX_LINE_CHARS = 8192
+MAX_REVERSED_CHARS = 64 << 20  # a newest-first input is turned this much at a time
+_STEPS_TO_SEE = 3  # steps between stamps that differ, to tell the order by them
+_BACK_PER_FORWARD = 9
+_REPORT_STEPS_BACK_TO_SEE = 2
+# The order in which every kernel prints a report's landmarks (2.6-6.x): the header, the
+# trace, the memory summary, the task table, the choice (`Out of memory: Kill process`
+# before 5.1, the 4.19+ `oom-kill:` summary), the kill and the reaper.
+REPORT_ORDER = (
+    INVOKED,
+    re.compile(r"Call Trace:"),
+    re.compile(r"Mem-Info:"),
+    TASK_HEADER,
+    re.compile(r"oom-kill:constraint=|(?:.*: )?[Kk]ill process \d+ \(.*score"),
+    re.compile(r"(?:.*: )?Killed process \d|oom_reaper: reaped process"),
+)
 
 # Mail quoting: `> `, `>> `, `> > ` in front of every line of a quoted reply.
 QUOTE_MARKERS = re.compile(r"(?:[ \t]*>)+ ?")
@@ -168,6 +185,9 @@ class PasteShape:
     # follows, unprefixed, with nothing lost between.
     cut_width: int | None = None
     host: str | None = None  # the one host a paste names, for its lines that name none
+    # Records newest first, as Kibana Discover, logcli (--direction backward, its default)
+    # and `journalctl -r` write them: read back oldest first.
+    newest_first: bool = False
 
     @property
     def is_paste(self) -> bool:
@@ -182,6 +202,7 @@ class PasteShape:
             or bool(self.leads)
             or self.wrapped
             or bool(self.host)
+            or self.newest_first
         )
 
 
@@ -197,6 +218,7 @@ class _Piece:
 @dataclass
 class PasteStats:
     json_values_refused: int = 0  # values over MAX_JSON_CHARS, skipped with one log line
+    reversed_in_blocks: int = 0  # newest-first blocks of MAX_REVERSED_CHARS, logged once
 
 
 @dataclass
@@ -232,12 +254,17 @@ class PasteReader:
             or any(self._continues(before, after) for before, after in itertools.pairwise(pieces))
         )
         host = self._one_host(pieces) or _common_labels_host(head)
-        return replace(shape, wrapped=wrapped, cut_width=cut_width, host=host)
+        newest_first = self._newest_first(pieces)
+        return replace(
+            shape, wrapped=wrapped, cut_width=cut_width, host=host, newest_first=newest_first
+        )
 
     def records(self, lines: Iterable[str], shape: PasteShape) -> Iterator[ShippedRecord]:
         pieces = self._decoded(iter(lines), shape, self.stats)
         if shape.wrapped:
             pieces = self._rejoined(pieces, shape.cut_width)
+        if shape.newest_first:
+            pieces = self._oldest_first(pieces)
         for piece in pieces:
             yield ShippedRecord(
                 message=piece.text,
@@ -352,6 +379,47 @@ class PasteReader:
                 return text[: space.end()]
         return None
 
+    def _newest_first(self, pieces: list[_Piece]) -> bool:
+        """Stamps that go back in time from one record to the next, nearly always (a clock
+        set back or a reboot's dmesg restart is one step back among many forward); where the
+        stamps cannot tell (a report within one second of a syslog stamp), a report's lines
+        seen in the reverse of the order the kernel prints them, never once in that order."""
+        stamps = _Steps()
+        kernel_order = _Steps()
+        for piece in pieces:
+            fields = match_prefix(piece.text.lstrip(), self._ctx) if piece.text.strip() else None
+            stamps.take(_stamps(piece, fields))
+            kernel_order.take(_report_rank(piece.text if fields is None else fields.message))
+        if stamps.back + stamps.forward >= _STEPS_TO_SEE:
+            return stamps.back > _BACK_PER_FORWARD * stamps.forward
+        return kernel_order.back >= _REPORT_STEPS_BACK_TO_SEE and not kernel_order.forward
+
+    def _oldest_first(self, pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+        """Records in the reverse of the order they came in; a stamped record's own further
+        lines (a journal message's indented rest, which no prefix begins) stay after it.
+        At most MAX_REVERSED_CHARS are held: past that, each block is turned on its own."""
+        records: list[list[_Piece]] = []
+        size = 0
+        stamped = False
+        for piece in pieces:
+            fields = match_prefix(piece.text.lstrip(), self._ctx) if piece.text.strip() else None
+            if records and stamped and fields is None and piece.time is None:
+                records[-1].append(piece)  # the further lines of a stamped record
+            else:
+                records.append([piece])
+                stamped = bool(_stamps(piece, fields))
+            size += len(piece.text) + 1
+            if size > MAX_REVERSED_CHARS:
+                if not self.stats.reversed_in_blocks:
+                    log.warning(
+                        "newest-first input over %d characters turned block by block",
+                        MAX_REVERSED_CHARS,
+                    )
+                self.stats.reversed_in_blocks += 1
+                yield from itertools.chain.from_iterable(reversed(records))
+                records, size = [], 0
+        yield from itertools.chain.from_iterable(reversed(records))
+
     def _commented_log_line(self, line: str) -> bool:
         found = COMMENT_MARKER.match(line)
         return found is not None and match_prefix(line[found.end() :], self._ctx) is not None
@@ -374,6 +442,40 @@ class PasteReader:
             elif fields is not None and fields.is_kernel is not False:
                 hostless += 1  # a dmesg line, or a syslog line whose host was redacted
         return next(iter(hosts)) if len(hosts) == 1 and hostless else None
+
+
+@dataclass(slots=True)
+class _Steps:
+    """Steps from one value to the next of the same kind that differs: how many went up,
+    how many down."""
+
+    forward: int = 0
+    back: int = 0
+    before: dict[str, float] = field(default_factory=dict)
+
+    def take(self, values: Iterable[tuple[str, float]]) -> None:
+        for kind, value in values:
+            last = self.before.get(kind)
+            if last is not None:
+                self.back += value < last
+                self.forward += value > last
+            self.before[kind] = value
+
+
+def _stamps(piece: _Piece, fields: PrefixFields | None) -> list[tuple[str, float]]:
+    """What orders a record: its export's time, its prefix's wall clock, the kernel's
+    monotonic stamp (each compared only with its own kind)."""
+    found = [] if piece.time is None else [("export", piece.time.timestamp())]
+    if fields is not None and fields.timestamp is not None:
+        found.append(("clock", fields.timestamp.timestamp()))
+    if fields is not None and fields.monotonic is not None:
+        found.append(("monotonic", fields.monotonic))
+    return found
+
+
+def _report_rank(message: str) -> list[tuple[str, float]]:
+    text = message.lstrip()
+    return [("report", rank) for rank, rule in enumerate(REPORT_ORDER) if rule.match(text)][:1]
 
 
 def _common_labels_host(head: list[str]) -> str | None:

@@ -86,18 +86,34 @@ QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 # v1 one-line stats line (`rss_huge:0KB`: its own upper-case unit, 2.6.29-5.x), the BIOS
 # date that ends a `Hardware name:` line (`01/01/2011`, 3.x+), and the release and build
 # that end a `CPU:` line (`4.14.79-v7+ #1159`, 3.x+), also behind its taint flags
-# (`OE     5.15.107+truenas #1`, the tail of `Tainted: P`).
+# (`OE     5.15.107+truenas #1`, the tail of `Tainted: P`), or its build alone
+# (`#63~precise1-Ubuntu`); a kill line's name and sizes (`(.thunderbird-wr) total-vm:`, any
+# name), or the name and score of a 2.6-5.0 choice (`(beam.smp) score 1001 or`).
 CONTINUATION_START = re.compile(
     r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
     r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
     r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
     r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
-    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)?\d+\.\d+\.\d+\S* #\d)"
+    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)?\d+\.\d+\.\d+\S* #\d"
+    r"|#\d+\S*(?: (?:SMP|PREEMPT)\b.*)?\s*$|\(.*?\) (?:(?:total-vm|vsz):\d|score -?\d+ or))"
 )
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
-# `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`);
-# never an author's mark (`...`, `[snip]`, `(cut)` stand on their own lines).
-WRAPPED_REST = re.compile(r"[^\W_]|[(/][^\W_]|\[\s*(?:\d+|pid)\s*\]\s")
+# `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`), a
+# negative number (a task row's `-1000 sshd`); never an author's mark (`...`, `[snip]`,
+# `(cut)` stand on their own lines).
+WRAPPED_REST = re.compile(r"[^\W_]|[(/][^\W_]|\[\s*(?:\d+|pid)\s*\]\s|-\d")
+# Where no kernel line ends: before the path of a memcg line (`Task in`, `killed as a result
+# of limit of`, `Memory cgroup stats for`, 2.6.29+) or the name of a kill (`Killed process
+# 123`, all kernels): the next piece is its rest, bare paste or not.
+CUT_BEFORE_ITS_REST = re.compile(
+    r"(?:^|\s)(?:Task in|killed as a result of limit of|Memory cgroup stats for"
+    r"|[Kk]ill(?:ed)? process \d+|score -?\d+ or)\s*$"
+)
+# A task row wrapped before its name (every layout ends in numbers, then the name), and the
+# name alone on the next line: at most TASK_COMM_LEN - 1 = 15 characters, never an author's
+# mark (`...`, `(...snipped...)`, `<snip>`, a lone `:`).
+ROW_CUT_BEFORE_ITS_NAME = re.compile(r"\[\s*\d+\s*\](?:\s+-?\d+){6,}\s*$")
+ROW_NAME = re.compile(r"(?![.…:(<-]*$)(?!.*(?:\.\.\.|…|snip|cut))[^\s\[].{0,14}")
 # Some clients break before the space, which then begins the rest (one space, then the
 # rest of a word or number); /dev/kmsg's ` KEY=value` dictionary lines begin so too.
 WRAPPED_AT_A_SPACE = re.compile(r" (?![A-Z_]+=)\S")
@@ -326,6 +342,10 @@ class PasteReader:
         text = text.lstrip(" \t")
         if CONTINUATION_START.match(text):
             return True  # fields of a header or a summary never begin a line, indented or not
+        if CUT_BEFORE_ITS_REST.search(before.text) and WRAPPED_REST.match(text):
+            return True
+        if ROW_CUT_BEFORE_ITS_NAME.search(before.text) and ROW_NAME.fullmatch(text.rstrip()):
+            return not self._prefixed(piece)
         if text == piece.text and _cut_in_a_path(before.text) and text[0].isalnum():
             return True  # the rest of a cgroup path
         if text != piece.text and not WRAPPED_AT_A_SPACE.match(piece.text):

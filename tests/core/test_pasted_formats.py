@@ -441,3 +441,81 @@ def test_pdsh_output_names_the_host_of_each_line(tmp_path, monkeypatch):
 
 def test_a_bare_report_has_no_relayed_lines():
     assert PasteReader().sniff(REPORT).leads == ()
+
+
+V1_BREAKS_ELSEWHERE = [
+    "java invoked oom-killer: gfp_mask=0x14000c0(GFP_KERNEL), nodemask=(null), order=0,",
+    "oom_score_adj=0",
+    "CPU: 0 PID: 27424 Comm: java Tainted: G  OE    4.15.0-1037-azure",
+    "#39-Ubuntu",
+    "Call Trace:",
+    " dump_stack+0x63/0x89",
+    "Task in",
+    f"/docker/{V1_DOCKER_ID}",
+    "killed as a result of limit of",
+    f"/docker/{V1_DOCKER_ID}",
+    "memory: usage 524288kB, limit 524288kB, failcnt 77",
+    "Memory cgroup stats for",
+    f"/docker/{V1_DOCKER_ID}: cache:0KB rss:520580KB",
+    "[ pid ]   uid  tgid total_vm      rss nr_ptes nr_pmds swapents oom_score_adj name",
+    "[  613]     0   613    28285       74      53       3      192         -1000",
+    "systemd-udevd",
+    "[27281]     0 27281  1153302   134371    1466       7        0             0",
+    "java",
+    "Memory cgroup out of memory: Kill process 27281 (java) score 1027 or",
+    "sacrifice child",
+    "Killed process 27281",
+    "(java) total-vm:4613208kB, anon-rss:517316kB, file-rss:20168kB, shmem-rss:0kB",
+]
+
+
+def test_a_bare_paste_wrapped_before_a_path_a_name_and_the_build_is_rejoined(tmp_path, monkeypatch):
+    """A mail client breaks before a word too long for the rest of the line: a memcg line's
+    path after `Task in`, `limit of` or `stats for`, a task row's name after its numbers, the
+    `sacrifice child` of a choice, a kill's name, the CPU line's build. No kernel line ends
+    at any of these, so each rest is rejoined, in a paste that has no prefixes at all."""
+    (doc,) = read_every_way(tmp_path, "\n".join(V1_BREAKS_ELSEWHERE) + "\n", monkeypatch)
+    oom = doc["oom"]
+    path = f"/docker/{V1_DOCKER_ID}"
+    assert (oom["cgroup"]["task_path"], oom["cgroup"]["oom_path"]) == (path, path)
+    assert doc["container"]["id"] == V1_DOCKER_ID
+    assert oom["memcg_stats"] == {"cache": 0, "rss": 520580 * 1024}
+    assert [(row["pid"], row["name"]) for row in oom["tasks"]] == [
+        (613, "systemd-udevd"),
+        (27281, "java"),
+    ]
+    assert (oom["selected"]["pid"], oom["selected"]["score"]) == (27281, 1027)
+    assert (doc["process"]["pid"], oom["victims"][0]["anon_rss_bytes"]) == (27281, 517316 * 1024)
+    assert doc["host"]["os"]["kernel"] == "4.15.0-1037-azure"
+
+
+@pytest.mark.parametrize("soft_break", ["", " "], ids=["webmail", "flowed"])
+def test_rest_starting_with_a_dotted_name_or_a_negative_score_adj_is_rejoined(
+    soft_break, tmp_path, monkeypatch
+):
+    """The rest of a kill line that begins with its name in parentheses, whatever the name
+    begins with (`(.thunderbird-wr) total-vm:`), and the rest of a task row that begins with
+    a negative oom_score_adj (`-1000 sshd`)."""
+    lines = stamped()
+    row = lines.index(next(line for line in lines if "74798" in line))
+    head, _ = lines[row].rsplit(" 1000 stress", 1)
+    lines[row : row + 1] = [head + soft_break, "-1000 stress"]
+    head, tail = lines[-1].split(" (stress)")
+    lines[-1:] = [head + soft_break, "(.stress-wr)" + tail]
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert doc["process"] == {"pid": 101, "name": ".stress-wr"}
+    assert doc["oom"]["victims"][0]["total_vm_bytes"] == 299192 * 1024
+    assert [(row["name"], row["oom_score_adj"]) for row in doc["oom"]["tasks"]] == [
+        ("stress", -1000)
+    ]
+
+
+@pytest.mark.parametrize("mark", ["...", "(...snipped...)", "<snip>", ":", "[...]"])
+def test_a_row_cut_before_its_name_keeps_an_author_mark_after_it_apart(mark):
+    rows = [
+        "[  613]     0   613    28285       74      53       3      192         -1000",
+        mark,
+    ]
+    reader = PasteReader()
+    shape = reader.sniff(rows)
+    assert [record.message for record in reader.records(rows, shape)] == rows

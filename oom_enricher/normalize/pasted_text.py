@@ -78,6 +78,16 @@ LEAD_END = re.compile(r" +")  # where a relayed line may begin: after a run of s
 MAX_LEAD_CHARS = 80
 MAX_LEADS = 64
 HOST_LEAD = re.compile(r"(?P<host>[\w.-]+): ")  # pdsh / clush: `node01: <the node's line>`
+# Bare report lines (no prefix) that no other text begins with, to find markers and leads in
+# front of them: the CPU line (3.x+; 6.x `UID:`), the hardware, trace, memory summary and
+# task table heads, the choice and the kill (2.6+), the 4.19+ summary, memcg usage lines.
+# Not the header: its task name may be anything, so it would take in what stands before it.
+BARE_REPORT_LINE = re.compile(
+    r"CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: |Hardware name: |Call Trace:|Mem-Info:"
+    r"|Tasks state |\[\s*pid\s*\]\s+uid|oom-kill:constraint=|(?:Memory cgroup )?[Oo]ut of memory: "
+    r"|Killed process \d|Node \d+ \S+ free:|\d+ pages RAM|Free swap  = |memory: usage \d"
+    r"|Memory cgroup stats for /"
+)
 QP_HEADER = "content-transfer-encoding: quoted-printable"
 QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 # Where a wrapped line's rest cannot begin a kernel line of its own: the later fields of a
@@ -387,7 +397,7 @@ class PasteReader:
         counts: Counter[str] = Counter()
         for piece in pieces:
             text = piece.text
-            if text.strip() and not self._prefixed(piece):
+            if text.strip() and not self._prefixed(piece) and not BARE_REPORT_LINE.match(text):
                 lead = self._lead_of(text)
                 if lead is not None:
                     counts[lead] += 1
@@ -395,7 +405,7 @@ class PasteReader:
 
     def _lead_of(self, text: str) -> str | None:
         for space in LEAD_END.finditer(text, 0, MAX_LEAD_CHARS):
-            if match_prefix(text[space.end() :], self._ctx) is not None:
+            if self._log_line(text[space.end() :]):
                 return text[: space.end()]
         return None
 
@@ -442,7 +452,14 @@ class PasteReader:
 
     def _commented_log_line(self, line: str) -> bool:
         found = COMMENT_MARKER.match(line)
-        return found is not None and match_prefix(line[found.end() :], self._ctx) is not None
+        if found is None:
+            return False
+        rest = line[found.end() :]
+        return self._log_line(rest) or INVOKED.match(rest) is not None
+
+    def _log_line(self, text: str) -> bool:
+        """A line a log holds: behind a prefix, or a bare report line only the kernel writes."""
+        return BARE_REPORT_LINE.match(text) is not None or match_prefix(text, self._ctx) is not None
 
     def _prefixed(self, piece: _Piece) -> bool:
         if piece.prefixed is None:

@@ -519,3 +519,38 @@ def test_a_row_cut_before_its_name_keeps_an_author_mark_after_it_apart(mark):
     reader = PasteReader()
     shape = reader.sniff(rows)
     assert [record.message for record in reader.records(rows, shape)] == rows
+
+
+@pytest.mark.parametrize("marker", ["# ", "// "])
+def test_bare_report_lines_kept_as_comments_keep_every_fact(marker, tmp_path, monkeypatch):
+    """A parser's fixture of a report pasted bare (no prefix on any line) behind comment
+    markers: no prefix rule saw a log line behind the marker, so it stayed, and the header
+    became `# stress invoked oom-killer` with no report."""
+    text = "\n".join(["def test_kills():", *(marker + line for line in REPORT)]) + "\n"
+    (doc,) = read_every_way(tmp_path, text, monkeypatch)
+    assert facts(doc) == dict(FACTS, host=None)
+
+
+def test_pdsh_output_of_bare_lines_names_the_host_of_each_line(tmp_path, monkeypatch):
+    """`pdsh -w web[1-2] dmesg -t`: each node's bare lines behind its name."""
+    other = [line.replace("101 (stress)", "202 (stress)") for line in REPORT]
+    mixed = [x for pair in zip(REPORT, other, strict=True) for x in pair]
+    text = "".join(
+        ("web1: " if n % 2 == 0 else "web2: ") + line + "\n" for n, line in enumerate(mixed)
+    )
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert sorted((doc["host"]["name"], doc["process"]["pid"]) for doc in docs) == [
+        ("web1", 101),
+        ("web2", 202),
+    ]
+    assert facts(next(doc for doc in docs if doc["host"]["name"] == "web1")) == FACTS
+
+
+def test_the_words_before_a_report_line_of_a_bare_paste_are_no_lead():
+    """`Memory cgroup out of memory: Killed process ...` twice (a group kill) holds a bare
+    report line (`out of memory: `) after `Memory cgroup `; it is one of its own."""
+    kills = [
+        "Memory cgroup out of memory: Killed process 101 (stress) total-vm:299192kB",
+        "Memory cgroup out of memory: Killed process 102 (stress) total-vm:299192kB",
+    ]
+    assert PasteReader().sniff(REPORT[:-1] + kills).leads == ()

@@ -430,8 +430,9 @@ class Assembler:
         message = line.message
         if line.rule in _AUTHORED and is_elision(message):  # `...`: the author cut lines
             report.flag("elided")
-        # without a marker only a line ending in `>` can look cut: most lines skip the call
-        elif message.endswith((">", ">\n")) and looks_cut(message):
+        # without a marker only a line ending in `>` (and white space) can look cut: most
+        # lines skip the call
+        elif (message.endswith(">") or message[-1:].isspace()) and looks_cut(message):
             report.flag("truncated_line")
         return seconds
 

@@ -168,16 +168,17 @@ _COMPLETE_ENDING = {
 
 def looks_cut(message: str, marker: Marker | None = None) -> bool:
     """A line cut at a fixed width (pager, terminal, copy-paste) rather than as printed."""
-    # `>$` needs the `>` last or before a final newline: the regex scans the line otherwise
-    ends_in_angle = message.endswith((">", ">\n"))
+    # `>$` needs the `>` last: the regex scans the line otherwise. A paste may keep white
+    # space after it (an editor's padding), so it is looked for before that.
+    text = message.rstrip()
     if (
-        ends_in_angle
-        and _PAGER_CUT.search(message) is not None
-        and _ANGLE_TOKEN_END.search(message) is None
+        text.endswith(">")
+        and _PAGER_CUT.search(text) is not None
+        and _ANGLE_TOKEN_END.search(text) is None
     ):
         return True
     ending = _COMPLETE_ENDING.get(marker)
-    return ending is not None and ending.search(message.rstrip()) is None
+    return ending is not None and ending.search(text) is None
 
 
 # What a shipped record's raw bytes hold when one of its lines may amend an emitted report

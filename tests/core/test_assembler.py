@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import orjson
+import pytest
 
 from oom_enricher.model import LogLine
 from oom_enricher.pipeline import Pipeline, PipelineOptions, documents_from_lines
@@ -305,3 +306,17 @@ def test_bare_ellipsis_joining_another_files_report():
     assert doc["@timestamp"] == "2026-11-25T10:00:30.000000Z"
     assert "..." not in doc["event"]["original"].split("\n")
     assert doc["oom"]["lines_count"] == 7
+
+
+@pytest.mark.parametrize("padding", ["", "   ", "\t"])
+def test_a_pager_cut_line_padded_with_white_space_still_marks_the_report(padding):
+    report = memcg_report("x", 1, 11)
+    report.insert(8, "Node 0 active_anon:108496kB inactive_anon:0kB sec_paget>")
+    (doc,) = docs_of([text + padding for text in report])
+    assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (False, "truncated_line")
+    assert victims(doc) == [11]
+
+
+def test_white_space_after_a_complete_line_claims_no_cut():
+    (doc,) = docs_of([text + "   " for text in memcg_report("x", 1, 11)])
+    assert doc["oom"]["complete"] is True

@@ -178,11 +178,12 @@ def test_marker_literals_classify_as_trying_every_marker_regex(messages):
 
 
 def test_pager_cut_shortcut_answers_as_the_regex(messages):
-    cut_lines = ["abc sec_paget>", "abc sec_paget>\n", "</TASK>", "<48>", "a >", "x>y"]
-    for message in messages + cut_lines:
+    cut_lines = ["abc sec_paget>", "abc sec_paget>\n", "abc sec_paget>  ", "</TASK> ", "<48>"]
+    for message in messages + cut_lines + ["a >", "x>y"]:
+        text = message.rstrip()
         plain = (
-            markers._PAGER_CUT.search(message) is not None
-            and markers._ANGLE_TOKEN_END.search(message) is None
+            markers._PAGER_CUT.search(text) is not None
+            and markers._ANGLE_TOKEN_END.search(text) is None
         )
         assert looks_cut(message) == plain, repr(message)
     assert looks_cut("abc sec_paget>\n") and not looks_cut("</TASK>")

@@ -101,3 +101,9 @@ def test_killed_line_with_an_unknown_tail_still_ends_a_report():
 def test_anchor_lines_cut_at_a_fixed_width(message, cut):
     marker = classify(message)[0]
     assert looks_cut(message, marker) is cut
+
+
+def test_a_pager_cut_is_seen_behind_trailing_white_space():
+    assert looks_cut("Node 0 active_anon:108496kB sec_paget>   ")
+    assert looks_cut("Node 0 active_anon:108496kB sec_paget>\t\n")
+    assert not looks_cut(" </TASK>   ")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import csv
+import html
 import itertools
 import logging
 import re
@@ -74,6 +75,15 @@ QUOTE_MARKERS = re.compile(r"(?:[ \t]*>)+ ?")
 # `// ` (Go, JavaScript, C), the marker indented with the code. (Not `-- `: journalctl
 # writes its own lines so.)
 COMMENT_MARKER = re.compile(r"[ \t]*(?:#|//) ")
+# Text taken from a page's HTML source or an escaped export: `&gt;`, `&amp;`, `&#39;`.
+# Kernel lines never hold an entity, so two in the head mark the paste.
+HTML_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|apos|nbsp|#\d{1,7}|#[xX][0-9a-fA-F]{1,6});")
+# Line numbers a viewer put in front of every line: `cat -n` and `nl` (`     1\t`), `less -N`
+# (`      1 `), an editor's gutter (`  1 `, `1: `, `1. `, `1| `), `grep -n` (`1:`, its context
+# lines `1-`). A number is taken off only where the numbers go up and its layout is the
+# paste's, so a report line that begins with a number (`2048 pages RAM`) keeps it.
+LINE_NUMBER = re.compile(r"(?P<pad> *)(?P<number>\d{1,9})(?P<mark>[:.|)-]?)(?P<gap>\t| *)")
+_NUMBERS_TO_SEE = 3  # lines whose number is one more than the line's before
 LEAD_END = re.compile(r" +")  # where a relayed line may begin: after a run of spaces
 MAX_LEAD_CHARS = 80
 MAX_LEADS = 64
@@ -195,12 +205,32 @@ def head_of_bytes(data: bytes, complete: bool) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class _NumberLayout:
+    """How a viewer wrote its line numbers: right-aligned to a width (`cat -n`: 6) or not,
+    the mark after them (`grep -n`: `:`), the white space between number and line."""
+
+    width: int | None
+    marked: bool
+    gap: str
+
+    def of(self, found: re.Match[str]) -> bool:
+        padded = len(found["pad"]) + len(found["number"]) if found["pad"] else None
+        width = padded if self.width is not None else None
+        return (
+            width == self.width
+            and bool(found["mark"]) == self.marked
+            and (found["gap"].startswith(self.gap) if self.gap else True)
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PasteShape:
     json: bool = False
     csv: bool = False  # a table export (Kibana Discover CSV) with a message column
     journal_fields: bool = False  # journalctl -o verbose / -o export: an entry's fields
     fluent_bit_stdout: bool = False  # Fluent Bit's stdout output, records printed as maps
     quoted_printable: bool = False
+    html_escaped: bool = False
     quoted: bool = False
     commented: bool = False  # log lines kept as comments of a script or test (`# `, `// `)
     # Text a tool wrote before the lines it relayed (`web-1  | `, `node01: `), which hides
@@ -214,6 +244,8 @@ class PasteShape:
     # Records newest first, as Kibana Discover, logcli (--direction backward, its default)
     # and `journalctl -r` write them: read back oldest first.
     newest_first: bool = False
+    # Line numbers in front of every line (`cat -n`, `less -N`, `grep -n`), by their layout
+    line_numbers: _NumberLayout | None = None
 
     @property
     def is_paste(self) -> bool:
@@ -223,12 +255,14 @@ class PasteShape:
             or self.journal_fields
             or self.fluent_bit_stdout
             or self.quoted_printable
+            or self.html_escaped
             or self.quoted
             or self.commented
             or bool(self.leads)
             or self.wrapped
             or bool(self.host)
             or self.newest_first
+            or self.line_numbers is not None
         )
 
 
@@ -265,11 +299,16 @@ class PasteReader:
             journal_fields=_opens_journal_fields(first),
             fluent_bit_stdout=any(FLUENT_BIT_RECORD.match(line) for line in head),
             quoted_printable=_is_quoted_printable(head),
+            html_escaped=sum(len(HTML_ENTITY.findall(line)) for line in head if "&" in line) >= 2,
             quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
             commented=sum(1 for line in head if self._commented_log_line(line)) >= 2,
         )
         pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
         exported = shape.json or shape.csv or shape.journal_fields or shape.fluent_bit_stdout
+        numbers = None if exported else _number_layout(pieces)
+        if numbers is not None:
+            shape = replace(shape, line_numbers=numbers)
+            pieces = list(self._decoded(iter(head), shape, PasteStats()))
         leads = () if exported else self._leads(pieces)
         if leads:
             shape = replace(shape, leads=leads)
@@ -316,10 +355,14 @@ class PasteReader:
             pieces = (_Piece(line, len(line)) for line in map(without_terminal_codes, lines))
         if shape.quoted_printable:
             pieces = _qp_decoded(pieces)
+        if shape.html_escaped:
+            pieces = _html_unescaped(pieces)
         if shape.quoted:
             pieces = _unquoted(pieces)
         if shape.commented:
             pieces = _uncommented(pieces)
+        if shape.line_numbers is not None:
+            pieces = _unnumbered(pieces, shape.line_numbers)
         if shape.leads:
             pieces = _without_leads(pieces, shape.leads)
         return pieces
@@ -754,6 +797,13 @@ def _qp_decoded(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
         yield _Piece(decoded.decode("utf-8", "replace"), 0)
 
 
+def _html_unescaped(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    for piece in pieces:
+        if "&" in piece.text:
+            piece.text = html.unescape(piece.text).replace("\xa0", " ")
+        yield piece
+
+
 def _without_leads(pieces: Iterator[_Piece], leads: tuple[str, ...]) -> Iterator[_Piece]:
     for piece in pieces:
         lead = next((lead for lead in leads if piece.text.startswith(lead)), None)
@@ -761,6 +811,42 @@ def _without_leads(pieces: Iterator[_Piece], leads: tuple[str, ...]) -> Iterator
             piece.text = piece.text[len(lead) :]
             named = HOST_LEAD.fullmatch(lead)
             piece.host = piece.host or (host_field(named["host"]) if named else None)
+        yield piece
+
+
+def _number_layout(pieces: list[_Piece]) -> _NumberLayout | None:
+    """The layout of line numbers that count up by one on at least _NUMBERS_TO_SEE lines."""
+    layouts: Counter[_NumberLayout] = Counter()
+    before = None
+    for piece in pieces:
+        found = LINE_NUMBER.match(piece.text)
+        if found is None or not (found["mark"] or found["gap"]):
+            continue
+        number = int(found["number"])
+        if before is not None and number == before + 1:
+            width = len(found["pad"]) + len(found["number"]) if found["pad"] else None
+            layouts[_NumberLayout(width, bool(found["mark"]), found["gap"][:1])] += 1
+        before = number
+    if not layouts:
+        return None
+    layout, count = layouts.most_common(1)[0]
+    # A short paste shows fewer numbers: marked ones (`1:`) on every line are enough.
+    every_line = layout.marked and count == len(pieces) - 1
+    return layout if count >= _NUMBERS_TO_SEE or every_line else None
+
+
+def _unnumbered(pieces: Iterator[_Piece], layout: _NumberLayout) -> Iterator[_Piece]:
+    """Pieces without the numbers of `layout`; numbers go up (`grep -n` skips lines, and
+    only a layout with a width or a mark may skip: `2048 pages RAM` is no line number)."""
+    before = -1
+    for piece in pieces:
+        found = LINE_NUMBER.match(piece.text)
+        if found is not None and layout.of(found):
+            number = int(found["number"])
+            skips_ok = layout.width is not None or layout.marked
+            if number == before + 1 or (number > before and (skips_ok or before < 0)):
+                piece.text = piece.text[found.start("gap") + len(layout.gap) :]
+                before = number
         yield piece
 
 

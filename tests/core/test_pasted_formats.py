@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import quopri
 import subprocess
@@ -554,3 +555,108 @@ def test_the_words_before_a_report_line_of_a_bare_paste_are_no_lead():
         "Memory cgroup out of memory: Killed process 102 (stress) total-vm:299192kB",
     ]
     assert PasteReader().sniff(REPORT[:-1] + kills).leads == ()
+
+
+# -- line numbers a viewer wrote, entities of an HTML page ---------------------------------
+
+SHOW_MEM = ["262144 pages RAM", "0 pages HighMem/MovableOnly", "6413 pages reserved"]
+
+
+def with_show_mem(lines: list[str]) -> list[str]:
+    """REPORT's lines with show_mem's page counts, lines that begin with a number, before
+    its task table."""
+    at = next(n for n, line in enumerate(lines) if "Tasks state" in line)
+    start = lines[at][: lines[at].index("Tasks state")]
+    return [*lines[:at], *(start + line for line in SHOW_MEM), *lines[at:]]
+
+
+NUMBERINGS = {
+    "cat -n": lambda n: f"{n:6d}\t",
+    "less -N": lambda n: f"{n:7d} ",
+    "editor gutter": lambda n: f"{n:4d} ",
+    "number colon": lambda n: f"{n}: ",
+    "grep -n": lambda n: f"{n}:",
+}
+
+
+@pytest.mark.parametrize("numbering", NUMBERINGS.values(), ids=NUMBERINGS.keys())
+@pytest.mark.parametrize(
+    "lines", [stamped, dmesg_lines, lambda: REPORT], ids=["syslog", "dmesg", "bare"]
+)
+def test_line_numbers_a_viewer_wrote_are_taken_off(numbering, lines, tmp_path, monkeypatch):
+    """`cat -n`, `less -N`, an editor's gutter, `grep -n`: the number in front of every line
+    hid its prefix, so every anchored rule failed and the report was lost or half read."""
+    report = with_show_mem(lines())
+    text = "".join(numbering(n) + line + "\n" for n, line in enumerate(report, start=31))
+    (doc,) = read_every_way(tmp_path, text, monkeypatch)
+    expected = FACTS if lines is stamped else {**FACTS, "host": None}
+    assert facts(doc) == expected
+    assert doc["oom"]["system"]["ram_pages"] == 262144  # its own number kept
+
+
+def test_nl_leaves_blank_lines_unnumbered(tmp_path, monkeypatch):
+    lines = [*stamped()[:3], "", *stamped()[3:]]
+    text = "".join(
+        (f"{n:6d}\t{line}" if line else "      ") + "\n" for n, line in enumerate(lines, 1)
+    )
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
+
+
+def test_grep_n_context_lines_and_group_separators(tmp_path, monkeypatch):
+    """`grep -n -B1 -A30 invoked`: matches `41:`, context lines `40-`, groups apart by `--`;
+    numbers skip between groups."""
+    noise = "Nov 25 09:59:58 web1 systemd[1]: Started Session 4."
+    lines = [f"17-{noise}", "18:" + stamped()[0].replace("stress invoked", "cron invoked"), "--"]
+    lines += [
+        f"{40 + n}{':' if n == 1 else '-'}{line}" for n, line in enumerate([noise, *stamped()])
+    ]
+    text = "\n".join(lines) + "\n"
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert facts(docs[-1]) == FACTS
+
+
+@pytest.mark.parametrize(
+    "prefixes",
+    [
+        (f"{PREFIX}[    5.100000] ", f"{PREFIX}[    5.100001] "),
+        (
+            "kern:    info: [2026-07-25T14:23:17.527201795Z]: ",
+            "kern:     err: [2026-07-25T14:23:17.527285605Z]: ",
+        ),
+    ],
+    ids=["syslog", "talosctl dmesg"],
+)
+def test_a_two_line_grep_n_paste_keeps_the_kill(prefixes, tmp_path, monkeypatch):
+    """`grep -n oom` may match just the summary and the kill: two numbers, one step."""
+    summary, kill = REPORT[-2], REPORT[-1]
+    text = f"7:{prefixes[0]}{summary}\n8:{prefixes[1]}{kill}\n"
+    (doc,) = read_every_way(tmp_path, text, monkeypatch)
+    victim = doc["process"]
+    assert (victim["pid"], victim["name"], doc["user"]["id"]) == (101, "stress", "0")
+    assert doc["oom"]["constraint"] == "CONSTRAINT_MEMCG"
+    assert doc["oom"]["lines_count"] == 2
+
+
+def test_numbers_that_begin_report_lines_are_no_line_numbers():
+    """show_mem's `262144 pages RAM`, a markdown list: numbers that do not count up line by
+    line in the paste's layout stay."""
+    reader = PasteReader()
+    assert reader.sniff(with_show_mem(REPORT)).line_numbers is None
+    (doc,) = documents_from_lines(with_show_mem(REPORT))
+    assert doc["oom"]["system"]["ram_pages"] == 262144
+    steps = ["1. Start the service", "2. Wait an hour", "", "The kernel said:"]
+    assert reader.sniff([*steps, *REPORT]).line_numbers is None
+
+
+@pytest.mark.parametrize("quote", [False, True], ids=["text", "attribute"])
+def test_text_from_a_pages_html_source_is_unescaped(quote, tmp_path, monkeypatch):
+    """Copied from a page's HTML source or an escaped export: `&gt;` hid a pager's cut mark
+    and the `<TASK>` lines, `&#39;` and `&quot;` a process name's quotes."""
+
+    lines = [*stamped()[:-1], stamped()[-1][:60] + ">"]  # the kill line cut by a pager
+    text = html.escape("\n".join(["<pre>", *lines]) + "\n", quote=quote)
+    assert text.count("&gt;") >= 3
+    (doc,) = read_every_way(tmp_path, text, monkeypatch)
+    assert doc["oom"]["complete"] is False
+    assert doc["oom"]["incomplete_reason"] == "truncated_line"
+    assert facts(doc)["trigger"] == FACTS["trigger"]

@@ -77,6 +77,7 @@ QUOTE_MARKERS = re.compile(r"(?:[ \t]*>)+ ?")
 COMMENT_MARKER = re.compile(r"[ \t]*(?:#|//) ")
 # Text taken from a page's HTML source or an escaped export: `&gt;`, `&amp;`, `&#39;`.
 # Kernel lines never hold an entity, so two in the head mark the paste.
+NO_BREAK_SPACE = "\xa0"
 HTML_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|apos|nbsp|#\d{1,7}|#[xX][0-9a-fA-F]{1,6});")
 # Line numbers a viewer put in front of every line: `cat -n` and `nl` (`     1\t`), `less -N`
 # (`      1 `), an editor's gutter (`  1 `, `1: `, `1. `, `1| `), `grep -n` (`1:`, its context
@@ -231,6 +232,9 @@ class PasteShape:
     fluent_bit_stdout: bool = False  # Fluent Bit's stdout output, records printed as maps
     quoted_printable: bool = False
     html_escaped: bool = False
+    # No-break spaces where the kernel wrote spaces: text copied from a rendered page, which
+    # keeps runs of spaces (a task table's columns) as `&nbsp;`.
+    no_break_spaces: bool = False
     quoted: bool = False
     commented: bool = False  # log lines kept as comments of a script or test (`# `, `// `)
     # Text a tool wrote before the lines it relayed (`web-1  | `, `node01: `), which hides
@@ -256,6 +260,7 @@ class PasteShape:
             or self.fluent_bit_stdout
             or self.quoted_printable
             or self.html_escaped
+            or self.no_break_spaces
             or self.quoted
             or self.commented
             or bool(self.leads)
@@ -300,6 +305,7 @@ class PasteReader:
             fluent_bit_stdout=any(FLUENT_BIT_RECORD.match(line) for line in head),
             quoted_printable=_is_quoted_printable(head),
             html_escaped=sum(len(HTML_ENTITY.findall(line)) for line in head if "&" in line) >= 2,
+            no_break_spaces=sum(1 for line in head if NO_BREAK_SPACE in line) >= 2,
             quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
             commented=sum(1 for line in head if self._commented_log_line(line)) >= 2,
         )
@@ -357,6 +363,8 @@ class PasteReader:
             pieces = _qp_decoded(pieces)
         if shape.html_escaped:
             pieces = _html_unescaped(pieces)
+        if shape.no_break_spaces:
+            pieces = _spaced(pieces)
         if shape.quoted:
             pieces = _unquoted(pieces)
         if shape.commented:
@@ -800,7 +808,14 @@ def _qp_decoded(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
 def _html_unescaped(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
     for piece in pieces:
         if "&" in piece.text:
-            piece.text = html.unescape(piece.text).replace("\xa0", " ")
+            piece.text = html.unescape(piece.text).replace(NO_BREAK_SPACE, " ")
+        yield piece
+
+
+def _spaced(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    for piece in pieces:
+        if NO_BREAK_SPACE in piece.text:
+            piece.text = piece.text.replace(NO_BREAK_SPACE, " ")
         yield piece
 
 

@@ -22,6 +22,7 @@ from oom_enricher.sources.file_reader import (
     skip_to_line_end,
     stream_lines,
 )
+from oom_enricher.sources.text_encoding import as_utf8
 
 CHUNK_BYTES = 16 << 20
 CONTEXT_BYTES = 256 << 10  # kept from the previous chunk for look-back
@@ -43,7 +44,7 @@ def skim_documents(
         try:
             with _open(path) as stream:
                 pipeline.normalizer.set_file_time(_modified(stream))
-                yield from _skim_stream(skimmer, stream, stats, progress)
+                yield from _skim_stream(skimmer, as_utf8(stream), stats, progress)
         except OSError as error:
             stats.errors.append(f"{path}: {error.strerror or error}")
     yield from pipeline.finish()

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from oom_enricher.sources.text_encoding import as_utf8
+
 CHUNK_BYTES = 1 << 20
 # A kernel line is at most about 1 KiB (printk's record size); anything far longer is not a
 # log line (/dev/zero, a binary file). Longer lines keep their first MAX_LINE_BYTES bytes.
@@ -40,7 +42,7 @@ def read_lines(
         try:
             with _open(path) as stream:
                 total = _size(stream)
-                yield from stream_lines(stream, stats, progress, total, max_line_bytes)
+                yield from stream_lines(as_utf8(stream), stats, progress, total, max_line_bytes)
         except OSError as error:
             stats.errors.append(f"{path}: {error.strerror or error}")
 

@@ -68,10 +68,11 @@ def _comparable(docs) -> list[dict]:
     return out
 
 
-def read_every_way(tmp_path: Path, text: str, monkeypatch) -> list[dict]:
-    """The documents of `text` as a file; the same by every reading path, or the test fails."""
+def read_every_way(tmp_path: Path, text: str | bytes, monkeypatch) -> list[dict]:
+    """The documents of `text` as a file (str: in UTF-8); the same by every reading path, or
+    the test fails."""
     path = tmp_path / "paste.txt"
-    path.write_text(text, encoding="utf-8")
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     by_line = _comparable(documents_from_lines(read_lines([str(path)])))
     mapped = _comparable(skim_documents([str(path)]))
     with monkeypatch.context() as patch:

@@ -660,3 +660,14 @@ def test_text_from_a_pages_html_source_is_unescaped(quote, tmp_path, monkeypatch
     assert doc["oom"]["complete"] is False
     assert doc["oom"]["incomplete_reason"] == "truncated_line"
     assert facts(doc)["trigger"] == FACTS["trigger"]
+
+
+@pytest.mark.parametrize("spaces", [" \xa0", "\xa0\xa0"], ids=["runs kept", "every space"])
+def test_no_break_spaces_of_a_rendered_page(spaces, tmp_path, monkeypatch):
+    """A page shows runs of spaces (a task table's columns, the stamp's padding) as
+    `&nbsp;`; copied from the page they are U+00A0, and no rule matched them."""
+    lines = [line.replace("  ", spaces) for line in stamped()]
+    if spaces == "\xa0\xa0":
+        lines = [line.replace(" ", "\xa0") for line in lines]
+    assert sum("\xa0" in line for line in lines) >= 5
+    assert only_facts(read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)) == FACTS

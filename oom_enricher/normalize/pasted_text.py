@@ -85,6 +85,16 @@ HTML_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|apos|nbsp|#\d{1,7}|#[xX][0-9a-fA-F
 # paste's, so a report line that begins with a number (`2048 pages RAM`) keeps it.
 LINE_NUMBER = re.compile(r"(?P<pad> *)(?P<number>\d{1,9})(?P<mark>[:.|)-]?)(?P<gap>\t| *)")
 _NUMBERS_TO_SEE = 3  # lines whose number is one more than the line's before
+# Log lines kept as string literals of a parser's fixture or a script, one per line: Python,
+# Go, JavaScript, Java (`"…",`, `'…',`, `"…" +`, `"…\n"`), YAML (`- "…"`, `log: "…"`), or
+# the items of a JSON array.
+STRING_LITERAL = re.compile(
+    r"[ \t]*(?:- )?(?:(?:const |var |let )?[\w.]+(?:\[\])? *(?::=|=|:) *)?"  # `x = `, `- log: `
+    r"(?P<quote>[\"'])(?P<body>.*)(?P=quote)[ \t]*[,+;]?[ \t]*"
+)
+_LITERALS_TO_SEE = 2
+_SPACED_TO_SEE = 6
+LIST_PUNCTUATION = re.compile(r"[ \t]*[\[\](){};,]+[ \t]*")
 LEAD_END = re.compile(r" +")  # where a relayed line may begin: after a run of spaces
 MAX_LEAD_CHARS = 80
 MAX_LEADS = 64
@@ -250,6 +260,10 @@ class PasteShape:
     newest_first: bool = False
     # Line numbers in front of every line (`cat -n`, `less -N`, `grep -n`), by their layout
     line_numbers: _NumberLayout | None = None
+    string_literals: bool = False  # every line a quoted string (a fixture's list of lines)
+    # A blank line after every line (a page that puts each line in a paragraph of its own):
+    # blank lines are no lines, so a journal record's indented rest stays with it.
+    double_spaced: bool = False
 
     @property
     def is_paste(self) -> bool:
@@ -268,6 +282,8 @@ class PasteShape:
             or bool(self.host)
             or self.newest_first
             or self.line_numbers is not None
+            or self.string_literals
+            or self.double_spaced
         )
 
 
@@ -311,6 +327,12 @@ class PasteReader:
         )
         pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
         exported = shape.json or shape.csv or shape.journal_fields or shape.fluent_bit_stdout
+        if not exported and _string_literal_lines(pieces):
+            shape = replace(shape, string_literals=True)
+            pieces = list(self._decoded(iter(head), shape, PasteStats()))
+        if not exported and _double_spaced(pieces):
+            shape = replace(shape, double_spaced=True)
+            pieces = list(self._decoded(iter(head), shape, PasteStats()))
         numbers = None if exported else _number_layout(pieces)
         if numbers is not None:
             shape = replace(shape, line_numbers=numbers)
@@ -369,6 +391,10 @@ class PasteReader:
             pieces = _unquoted(pieces)
         if shape.commented:
             pieces = _uncommented(pieces)
+        if shape.double_spaced:
+            pieces = (piece for piece in pieces if piece.text.strip())
+        if shape.string_literals:
+            pieces = _unquoted_literals(pieces)
         if shape.line_numbers is not None:
             pieces = _unnumbered(pieces, shape.line_numbers)
         if shape.leads:
@@ -865,6 +891,50 @@ def _unnumbered(pieces: Iterator[_Piece], layout: _NumberLayout) -> Iterator[_Pi
         yield piece
 
 
+def _double_spaced(pieces: list[_Piece]) -> bool:
+    """Whether a blank line follows nearly every line of text, on at least _SPACED_TO_SEE."""
+    blank = [not piece.text.strip() for piece in pieces]
+    while blank and blank[-1]:
+        blank.pop()
+    text = blank.count(False)
+    if text < _SPACED_TO_SEE:
+        return False
+    followed = sum(1 for before, after in itertools.pairwise(blank) if not before and after)
+    return followed + 1 >= text * 0.9  # the last line of text may end the head
+
+
+def _string_literal_lines(pieces: list[_Piece]) -> bool:
+    """Whether the log lines of the head are string literals: most lines that hold a prefix
+    or report text, and at least _LITERALS_TO_SEE."""
+    literals = sum(1 for piece in pieces if STRING_LITERAL.fullmatch(piece.text))
+    text = sum(1 for piece in pieces if piece.text.strip() not in ("", "[", "]", "],", "];"))
+    return literals >= _LITERALS_TO_SEE and literals * 2 > text
+
+
+def _unquoted_literals(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    """The literals' text; the brackets that open and close their list are no lines."""
+    for piece in pieces:
+        found = STRING_LITERAL.fullmatch(piece.text)
+        if found is not None:
+            piece.text = _literal_text(found["body"], found["quote"])
+        elif LIST_PUNCTUATION.fullmatch(piece.text):
+            continue
+        yield piece
+
+
+def _literal_text(body: str, quote: str) -> str:
+    """A literal's text, its escapes undone (`\\"`, `\\t`, `\\u00e9`); a trailing newline
+    escape dropped. Text that is no valid literal stays as written."""
+    if "\\" not in body:
+        return body
+    escaped = body.replace("\\'", "'").replace('"', '\\"') if quote == "'" else body
+    try:
+        text = orjson.loads(f'"{escaped}"')
+    except orjson.JSONDecodeError:
+        return body
+    return text.rstrip("\n") if isinstance(text, str) else body
+
+
 def _uncommented(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
     for piece in pieces:
         found = COMMENT_MARKER.match(piece.text)
@@ -885,7 +955,11 @@ def _walk(value: object, host: str | None, depth: int) -> Iterator[_Piece]:
         return
     if isinstance(value, list):
         for item in value:
-            yield from _walk(item, host, depth + 1)
+            if depth == 0 and isinstance(item, str):  # a fixture's lines as a JSON array
+                text = item.rstrip("\n")
+                yield _Piece(text, len(text), host)
+            else:
+                yield from _walk(item, host, depth + 1)
         return
     if not isinstance(value, dict):
         return

@@ -671,3 +671,64 @@ def test_no_break_spaces_of_a_rendered_page(spaces, tmp_path, monkeypatch):
         lines = [line.replace(" ", "\xa0") for line in lines]
     assert sum("\xa0" in line for line in lines) >= 5
     assert only_facts(read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)) == FACTS
+
+
+LITERAL_LISTS = {
+    "python list": lambda lines: ["LINES = [", *(f"    {line!r}," for line in lines), "]"],
+    "go concatenation": lambda lines: [
+        "const dmesg = " + json.dumps(lines[0] + "\n") + " +",
+        *(json.dumps(line + "\n") + " +" for line in lines[1:]),
+        '""',
+    ],
+    "javascript array": lambda lines: [
+        "const lines = [",
+        *(f"  {json.dumps(x)}," for x in lines),
+        "];",
+    ],
+    "json array": lambda lines: [json.dumps(lines, indent=2)],
+    "yaml": lambda lines: ["lines:", *(f"  - message: {json.dumps(x)}" for x in lines)],
+}
+
+
+@pytest.mark.parametrize("literal", LITERAL_LISTS.values(), ids=LITERAL_LISTS.keys())
+def test_log_lines_kept_as_string_literals_of_a_fixture(literal, tmp_path, monkeypatch):
+    """A parser's fixture keeps a report as a list of strings: the quotes, the escapes
+    (`\\"`, `\\n`) and the list's brackets hid every prefix, so nothing was read."""
+    lines = [*stamped()[:-1], stamped()[-1].replace("(stress)", '(str"ss)')]
+    text = "\n".join(literal(lines)) + "\n"
+    (doc,) = read_every_way(tmp_path, text, monkeypatch)
+    assert doc["process"]["name"] == 'str"ss'  # its escape undone
+    assert doc["oom"]["lines_count"] == len(REPORT)  # no bracket taken for a line
+    assert {**facts(doc), "victim": FACTS["victim"]} == FACTS
+
+
+def test_quoted_words_in_a_log_are_no_string_literals():
+    reader = PasteReader()
+    head = [*stamped(), '"quoted words"', "Nov 25 10:01:00 web1 app: done"]
+    assert not reader.sniff(head).string_literals
+
+
+def test_a_blank_line_after_every_line_keeps_a_journal_records_rest(tmp_path, monkeypatch):
+    """Copied from a page that puts each line in a paragraph of its own: the blank lines
+    parted a journal record (`Memory cgroup stats for …:` and its indented keys) from its
+    rest, so the stats were cut to their first key."""
+    stats_at = next(n for n, line in enumerate(stamped()) if "swap: usage" in line)
+    start = PREFIX
+    indent = " " * len(start)
+    stats = [
+        start + "Memory cgroup stats for /app.slice:",
+        start + "anon 95408128",
+        indent + "file 4096",
+        indent + "kernel_stack 16384",
+    ]
+    lines = [*stamped()[: stats_at + 1], *stats, *stamped()[stats_at + 1 :]]
+    text = "".join(line + "\n\n" for line in lines)
+    (doc,) = read_every_way(tmp_path, text, monkeypatch)
+    assert doc["oom"]["memcg_stats"] == {"anon": 95408128, "file": 4096, "kernel_stack": 16384}
+    assert facts(doc) == FACTS
+
+
+def test_paragraphs_of_a_mail_are_not_double_spacing():
+    reader = PasteReader()
+    head = ["Hi,", "", "the node died:", "", *stamped(), "", "Any idea?"]
+    assert not reader.sniff(head).double_spaced

@@ -106,7 +106,8 @@ HOST_LEAD = re.compile(r"(?P<host>[\w.-]+): ")  # pdsh / clush: `node01: <the no
 BARE_REPORT_LINE = re.compile(
     r"CPU: \d+ (?:UID: \d+ )?PID: \d+ Comm: |Hardware name: |Call Trace:|Mem-Info:"
     r"|Tasks state |\[\s*pid\s*\]\s+uid|oom-kill:constraint=|(?:Memory cgroup )?[Oo]ut of memory: "
-    r"|Killed process \d|Node \d+ \S+ free:|\d+ pages RAM|Free swap  = |memory: usage \d"
+    r"|Killed process \d|Node \d+ \S+ free:|\d+ pages RAM|Free swap  = "
+    r"|(?:memory|memory\+swap|swap|kmem|kmem\.tcp): usage \d"
     r"|Memory cgroup stats for /"
 )
 QP_HEADER = "content-transfer-encoding: quoted-printable"
@@ -434,7 +435,7 @@ class PasteReader:
         if ROW_CUT_BEFORE_ITS_NAME.search(before.text) and ROW_NAME.fullmatch(text.rstrip()):
             return not self._prefixed(piece)
         if text == piece.text and _cut_in_a_path(before.text) and text[0].isalnum():
-            return True  # the rest of a cgroup path
+            return not BARE_REPORT_LINE.match(text)  # the rest of a cgroup path
         if text != piece.text and not WRAPPED_AT_A_SPACE.match(piece.text):
             return False  # indented lines continue records
         if not WRAPPED_REST.match(text) or not self._prefixed(before) or self._prefixed(piece):

@@ -59,6 +59,9 @@ _ORDER = re.compile(r"\border=(?P<v>-?\d+)")
 _SCORE_ADJ = re.compile(r"\boom_scor?e_adj=(?P<v>-?\d+)")
 _OOM_ADJ = re.compile(r"\b(?:oom_adj|oomkilladj)=(?P<v>-?\d+)")  # 2.6.18: oomkilladj
 _NODEMASK = re.compile(r"\bnodemask=(?P<v>[^,\s]+)")
+# A header's fields end with the trigger's score adjustment on every kernel (2.6.18
+# `oomkilladj=`, 2.6.2x-2.6.35 `oom_adj=`, 2.6.36+ `oom_score_adj=`): fields without it were cut.
+_HEADER_END = re.compile(r"\b(?:oom_scor?e_adj|oom_adj|oomkilladj)=-?\d+\s*$")
 
 # 2.6.38-4.18: `<comm> cpuset=<name> mems_allowed=0-3`
 CPUSET = re.compile(r"(?P<comm>.*?) cpuset=(?P<cpuset>\S*) mems_allowed=(?P<mems>\S+)")
@@ -119,6 +122,9 @@ ZONE = re.compile(
     r"(?: boost:\d+kB)? min:(?P<min>\d+)kB low:(?P<low>\d+)kB high:(?P<high>\d+)kB"
 )
 _ZONE_SIZE = re.compile(r"\b(?P<key>present|managed):(?P<kb>\d+)kB")
+# A zone line ends with `all_unreclaimable? no` (2.6-4.7) or `free_cma:0kB` (4.8+): one
+# without either end was cut.
+_ZONE_END = re.compile(r"(?:all_unreclaimable\? (?:yes|no)|free_cma:\d+kB)\s*$")
 # every kernel; the count can run below zero for a moment: `Free swap  = -1636kB`
 FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>-?\d+)kB")
 TOTAL_SWAP = re.compile(r"Total swap\s*=\s*(?P<kb>\d+)kB")
@@ -152,6 +158,8 @@ def on_invoked_nameless(facts: ReportFacts, m: re.Match[str], state: ParseState)
             setattr(trigger, attr, int(found["v"]))
     nodemask = _NODEMASK.search(rest)
     trigger.nodemask = nodemask["v"] if nodemask else None
+    if gfp and not _HEADER_END.search(rest):
+        facts.note_missing("truncated_line")
 
 
 def on_cpuset(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -257,6 +265,8 @@ def on_zone(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     for size in _ZONE_SIZE.finditer(m.string):
         zone[f"{size['key']}_kb"] = int(size["kb"])
     facts.zones.append(zone)
+    if not _ZONE_END.search(m.string):
+        facts.note_missing("truncated_line")
 
 
 def on_free_swap(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:

@@ -163,6 +163,17 @@ def _note_missing_parts(facts: ReportFacts) -> None:
     # `oom-kill:` summary since): usage lines and a kill without them lost that line
     if facts.counters and facts.victims and not (facts.task_memcg or facts.oom_memcg):
         facts.note_missing("cgroup_line_missing")
+    # only the root path ends in a slash (`/docker/`: a fixed-width cut inside the path)
+    if any(_cut_path(path) for path in (facts.task_memcg, facts.oom_memcg)):
+        facts.note_missing("truncated_line")
+    # a v1 one-line stats line ends with the LRU lists, `unevictable` last (3.x-5.x)
+    for items in facts.stats_by_path.values():
+        if facts.stats_unit == "kB" and items and "unevictable" not in items:
+            facts.note_missing("truncated_line")
+
+
+def _cut_path(path: str | None) -> bool:
+    return path is not None and len(path) > 1 and path.endswith("/")
 
 
 def _past_the_zones(facts: ReportFacts) -> bool:

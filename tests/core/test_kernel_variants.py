@@ -32,7 +32,7 @@ Call Trace:
  [<ffffffff810d0b71>] ? cpuset_print_task_mems_allowed+0x91/0xb0
  [<ffffffff81122f40>] ? dump_header+0x90/0x1b0
 Mem-Info:
-Node 0 DMA free:15732kB min:60kB low:72kB high:88kB present:15332kB
+Node 0 DMA free:15732kB min:60kB low:72kB high:88kB present:15332kB pages_scanned:0 all_unreclaimable? yes
 Free swap  = 0kB
 Total swap = 4128764kB
 1048429 pages RAM
@@ -300,7 +300,7 @@ Call Trace:
 ([<0000000000115c12>] show_trace+0xee/0x144)
  [<00000000001d2ba6>] oom_kill_process+0xaa/0x254
 Mem-Info:
-DMA free:15732kB min:60kB low:72kB high:88kB present:15332kB
+DMA free:15732kB min:60kB low:72kB high:88kB present:15332kB pages_scanned:0 all_unreclaimable? yes
 Free swap  = 0kB
 Total swap = 0kB
 2097152 pages RAM

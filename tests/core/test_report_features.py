@@ -450,7 +450,7 @@ Call Trace:
  [<ffffffff81067c1d>] ? dump_header+0x78/0x1bd
 Mem-Info:
 active_anon:1890541 inactive_anon:6 isolated_anon:0
-Node 0 DMA free:15900kB min:20kB low:24kB high:28kB active_anon:0kB inactive_anon:0kB present:15652kB
+Node 0 DMA free:15900kB min:20kB low:24kB high:28kB active_anon:0kB inactive_anon:0kB present:15652kB pages_scanned:0 all_unreclaimable? yes
 Free swap  = 0kB
 Total swap = 0kB
 """
@@ -605,7 +605,7 @@ CPU: 0 PID: 733 Comm: sshd Not tainted 4.4.0-21-generic #37-Ubuntu
 Call Trace:
  [<ffffffff813eab23>] dump_stack+0x63/0x90
 Mem-Info:
-Node 0 DMA free:15732kB min:60kB low:72kB high:88kB present:15332kB
+Node 0 DMA free:15732kB min:60kB low:72kB high:88kB present:15332kB managed:15248kB pages_scanned:0 all_unreclaimable? yes
 Free swap  = 0kB
 Total swap = 0kB
 262014 pages RAM
@@ -1075,7 +1075,7 @@ GLOBAL_HEAD = """\
 [ 100.000004]  out_of_memory+0x106/0x2e0
 [ 100.000005] Mem-Info:
 [ 100.000006] active_anon:3922 inactive_anon:1990041 isolated_anon:0
-[ 100.000007] Node 0 DMA free:11264kB boost:0kB min:32kB low:44kB high:56kB
+[ 100.000007] Node 0 DMA free:11264kB boost:0kB min:32kB low:44kB high:56kB free_cma:0kB
 [ 100.000008] Node 0 DMA: 0*4kB 0*8kB 0*16kB 0*32kB 0*64kB 0*128kB 0*256kB 0*512kB 1*1024kB = 11264kB
 """
 GLOBAL_TAIL = """\
@@ -1137,3 +1137,85 @@ def test_a_one_line_v1_stats_line_cut_inside_an_item_is_a_cut_line():
     oom = only("\n".join(lines) + "\n" + TABLE_HEADER + ROWS_5_15 + KILL_5_15)["oom"]
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")
     assert oom["memcg_stats"]["rss"] == 3384 * 1024
+
+
+# -- lines cut at a viewer's width, their rest lost: never `complete` --------------------------
+
+DOCKER_ID_V1 = "a4d47fb7bbc8a2bbc172bd26085c4509364b1b7eec61439669e08e281b181a0b"
+V1_DOCKER_4_4 = f"""\
+java invoked oom-killer: gfp_mask=0x24000c0(GFP_KERNEL), order=0, oom_score_adj=0
+CPU: 1 PID: 20911 Comm: java Not tainted 4.4.0-21-generic #37-Ubuntu
+Call Trace:
+ [<ffffffff813eab23>] dump_stack+0x63/0x90
+Task in /docker/{DOCKER_ID_V1} killed as a result of limit of /docker/{DOCKER_ID_V1}
+memory: usage 262144kB, limit 262144kB, failcnt 5148
+memory+swap: usage 524288kB, limit 524288kB, failcnt 77
+kmem: usage 0kB, limit 9007199254740988kB, failcnt 0
+Memory cgroup stats for /docker/{DOCKER_ID_V1}: cache:0KB rss:229600KB rss_huge:8192KB mapped_file:0KB dirty:0KB writeback:3336KB swap:294688KB inactive_anon:114804KB active_anon:114796KB inactive_file:0KB active_file:0KB unevictable:0KB
+[ pid ]   uid  tgid total_vm      rss nr_ptes nr_pmds swapents oom_score_adj name
+[20911]     0 20911  1153302    57400     466       7    73672             0 java
+Memory cgroup out of memory: Kill process 20911 (java) score 1001 or sacrifice child
+Killed process 20911 (java) total-vm:4613208kB, anon-rss:229600kB, file-rss:0kB, shmem-rss:0kB
+"""  # noqa: E501
+
+
+def cut_lines(text: str, width: int) -> list[str]:
+    return [line[:width] for line in text.splitlines()]
+
+
+def test_a_whole_v1_report_is_complete():
+    oom = only(V1_DOCKER_4_4)["oom"]
+    assert (oom["complete"], oom["memory"]["usage_bytes"]) == (True, 262144 * 1024)
+
+
+def test_a_usage_line_after_a_path_cut_at_the_width_is_no_rest_of_the_path():
+    """`less -S` at 120 columns cut `… limit of /docker/`: the next line, `memory: usage …`,
+    was taken for the rest of the path (`/docker/memory:`), so the usage and limit were lost
+    and the report said complete."""
+    doc = only("\n".join(cut_lines(V1_DOCKER_4_4, 120)) + "\n")
+    oom = doc["oom"]
+    assert oom["memory"]["usage_bytes"] == 262144 * 1024
+    assert oom["cgroup"]["oom_path"] == "/docker/"
+    assert doc["container"]["id"] == DOCKER_ID_V1  # from the task path, which is whole
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")
+
+
+def test_a_v1_stats_line_cut_after_a_whole_item_is_a_cut_line():
+    """Cut right after `rss:229600KB`: every item it shows ends in its unit, but the line
+    ends with the LRU lists (`… unevictable:0KB`) on every kernel that prints it."""
+    lines = V1_DOCKER_4_4.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith("Memory cgroup stats"))
+    lines[at] = lines[at][: lines[at].index(" rss_huge")]
+    oom = only("\n".join(lines) + "\n")["oom"]
+    assert oom["memcg_stats"] == {"cache": 0, "rss": 229600 * 1024}
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")
+
+
+@pytest.mark.parametrize("end", [", order=0", ", order=0, oom_score_adj", ""])
+def test_a_header_cut_before_its_score_adjustment_is_a_cut_line(end):
+    """Every kernel ends the header's fields with the trigger's score adjustment; a width
+    cut before it lost order= or oom_score_adj= and the report said complete."""
+    head = "java invoked oom-killer: gfp_mask=0x24000c0(GFP_KERNEL)" + end
+    text = V1_DOCKER_4_4.replace(V1_DOCKER_4_4.splitlines()[0], head)
+    oom = only(text)["oom"]
+    assert oom["trigger"]["gfp_mask"] == "0x24000c0"
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")
+
+
+@pytest.mark.parametrize(
+    "end",
+    [" all_unreclaimable? no", " pages_scanned:0 all_unreclaimable? yes", " free_cma:0kB"],
+)
+def test_a_zone_line_with_its_end_is_whole(end):
+    zone = "[ 100.000007] Node 0 DMA free:11264kB boost:0kB min:32kB low:44kB high:56kB"
+    text = GLOBAL_HEAD.replace(zone + " free_cma:0kB", zone + end) + GLOBAL_TAIL + GLOBAL_KILL
+    assert only(text)["oom"]["complete"] is True
+
+
+def test_a_zone_line_cut_before_its_end_is_a_cut_line():
+    """A zone line cut before `present:`/`managed:` lost the zone's size; it ends with
+    `all_unreclaimable?` (2.6-4.7) or `free_cma:` (4.8+) on every kernel."""
+    text = GLOBAL_HEAD.replace(" free_cma:0kB", " active_anon:0kB inac") + GLOBAL_TAIL + GLOBAL_KILL
+    oom = only(text)["oom"]
+    assert oom["system"]["zones"][0]["free_bytes"] == 11264 * 1024
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")

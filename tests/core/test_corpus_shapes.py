@@ -1,0 +1,86 @@
+"""Every real report of the corpus in the shapes people paste and view it in.
+
+A shape that keeps the text must give the same facts as the log itself; a viewer that cut
+every line at its width (the rest lost) may lose facts, but then no document says complete.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from oom_enricher.skimming.skim_files import skim_documents
+from tests.corpus_cases import corpus_cases
+
+CASES = corpus_cases()
+ASCII_CASES = [case for case in CASES if case.log.read_bytes().isascii()]
+
+
+def each_line(make: Callable[[int, str], str]) -> Callable[[str], str]:
+    return lambda text: "".join(make(n, line) + "\n" for n, line in enumerate(text.splitlines(), 1))
+
+
+# Shapes that keep every character of every line (what an SRE's tools do to a log).
+KEEPING: dict[str, Callable[[str], str | bytes]] = {
+    "cat -n": each_line(lambda n, line: f"{n:6d}\t{line}"),
+    "less -N": each_line(lambda n, line: f"{n:7d} {line}"),
+    "grep -n": each_line(lambda n, line: f"{n}:{line}"),
+    "html source": lambda text: html.escape(text),
+    "no-break spaces": lambda text: text.replace(" ", "\xa0"),
+    "double spaced": lambda text: text.replace("\n", "\n\n"),
+    "python list": lambda text: "LINES = [\n" + each_line(lambda _, x: f"    {x!r},")(text) + "]\n",
+    "json array": lambda text: json.dumps(text.splitlines(), indent=2) + "\n",
+    "crlf": lambda text: text.replace("\n", "\r\n"),
+    "utf-8 mark": lambda text: "\ufeff" + text,
+    "utf-16 (PowerShell)": lambda text: codecs.BOM_UTF16_LE + text.encode("utf-16-le"),
+}
+
+
+def comparable(doc: dict) -> dict:
+    oom = {key: value for key, value in doc["oom"].items() if key not in ("raw", "lines")}
+    return {
+        "oom": oom,
+        "host": doc.get("host", {}).get("name"),
+        "container": doc.get("container"),
+        "message": doc.get("message"),
+    }
+
+
+def documents(path: Path) -> list[dict]:
+    return [comparable(doc) for doc in skim_documents([str(path)])]
+
+
+def write(path: Path, data: str | bytes) -> Path:
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8", "surrogateescape"))
+    return path
+
+
+@pytest.mark.parametrize("shape", KEEPING, ids=KEEPING.keys())
+@pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
+def test_a_shape_that_keeps_the_text_keeps_every_fact(case, shape, tmp_path):
+    text = case.log.read_text(encoding="utf-8")
+    assert documents(write(tmp_path / "shaped.log", KEEPING[shape](text))) == documents(case.log)
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 140, 160, 200])
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_lines_cut_at_a_width_never_claim_a_complete_report(case, width, tmp_path):
+    """`less -S`, a terminal's copy, a narrow export: what a cut line lost is not known, so a
+    report that lost anything says `complete: false`."""
+    text = case.log.read_text(encoding="utf-8", errors="surrogateescape")
+    cut = "".join(line[:width] + "\n" for line in text.splitlines())
+    whole = documents(case.log)
+    for doc in documents(write(tmp_path / "cut.log", cut)):
+        if doc["oom"]["complete"]:
+            same = [
+                other
+                for other in whole
+                if (other["oom"]["victims"], other["oom"]["trigger"])
+                == (doc["oom"]["victims"], doc["oom"]["trigger"])
+            ]
+            assert same == [doc]

@@ -27,8 +27,9 @@ def parse_block(block: ReportBlock) -> ReportFacts:
     for line in block.lines:
         parse_line(facts, state, line.message)
     _settle_trigger_comm(facts)
+    named = facts.task_memcg is not None or facts.oom_memcg is not None
     _settle_cgroup_paths(facts)
-    _note_missing_parts(facts)
+    _note_missing_parts(facts, named)
     return facts
 
 
@@ -129,8 +130,9 @@ def _settle_cgroup_paths(facts: ReportFacts) -> None:
         facts.oom_memcg = next(iter(facts.stats_by_path))
 
 
-def _note_missing_parts(facts: ReportFacts) -> None:
-    """Parts every report of its kind prints, absent here: the report is not complete."""
+def _note_missing_parts(facts: ReportFacts, named: bool) -> None:
+    """Parts every report of its kind prints, absent here: the report is not complete.
+    `named`: a line named the cgroups (`Task in`, the summary), not only a stats line."""
     if facts.task_columns and not facts.tasks:
         facts.note_missing("task_rows_missing")
     # dump_stack prints `CPU: ... Comm:` (3.x+) or `Pid: ..., comm:` (2.6) right after the
@@ -151,6 +153,9 @@ def _note_missing_parts(facts: ReportFacts) -> None:
     # show_mem ends with its page counts (`N pages RAM`), printed before the kill
     if facts.has_mem_info and facts.victims and facts.ram_pages is None:
         facts.note_missing("mem_info_cut")
+    # show_swap_cache_info prints `Free swap` and `Total swap` together (all kernels)
+    if (facts.free_swap_kb is None) != (facts.total_swap_kb is None):
+        facts.note_missing("mem_info_cut")
     # between its summary and its swap and page counts show_mem prints every zone of the
     # nodes it shows (`Node 0 DMA32 free:...`, all kernels): counts with no zone before
     # them are a paste with the zones left out
@@ -161,8 +166,19 @@ def _note_missing_parts(facts: ReportFacts) -> None:
         facts.note_missing("stats_missing")
     # a memcg report that chose a victim names its cgroups (`Task in` before 4.19, the
     # `oom-kill:` summary since): usage lines and a kill without them lost that line
-    if facts.counters and facts.victims and not (facts.task_memcg or facts.oom_memcg):
+    if facts.counters and facts.victims and not named:
         facts.note_missing("cgroup_line_missing")
+    # every kernel prints the cgroup's `memory:` usage first, then memory+swap, kmem, swap
+    if facts.counters and "memory" not in facts.counters:
+        facts.note_missing("usage_line_missing")
+    # v1 on 4.x-5.x prints memory+swap and kmem under it, both always
+    v1 = {"memsw", "kmem"} & facts.counters.keys()
+    if v1 and len(v1) == 1 and _major(facts.kernel) in (4, 5):
+        facts.note_missing("usage_line_missing")
+    # before 5.0 every kernel prints its choice (`Kill process N (x) score S or sacrifice
+    # child`, 2.6.18 `... and children.`) before the kill
+    if facts.selected is None and _before_5_0(facts.kernel) and _killed(facts):
+        facts.note_missing("choice_line_missing")
     # only the root path ends in a slash (`/docker/`: a fixed-width cut inside the path)
     if any(_cut_path(path) for path in (facts.task_memcg, facts.oom_memcg)):
         facts.note_missing("truncated_line")
@@ -170,6 +186,23 @@ def _note_missing_parts(facts: ReportFacts) -> None:
     for items in facts.stats_by_path.values():
         if facts.stats_unit == "kB" and items and "unevictable" not in items:
             facts.note_missing("truncated_line")
+
+
+_RELEASE = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+)")
+
+
+def _major(release: str | None) -> int | None:
+    found = _RELEASE.match(release or "")
+    return int(found["major"]) if found else None
+
+
+def _before_5_0(release: str | None) -> bool:
+    major = _major(release)
+    return major is not None and major < 5
+
+
+def _killed(facts: ReportFacts) -> bool:
+    return any(victim.source == "killed" for victim in facts.victims)
 
 
 def _cut_path(path: str | None) -> bool:

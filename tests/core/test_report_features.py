@@ -1219,3 +1219,43 @@ def test_a_zone_line_cut_before_its_end_is_a_cut_line():
     oom = only(text)["oom"]
     assert oom["system"]["zones"][0]["free_bytes"] == 11264 * 1024
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "truncated_line")
+
+
+# -- a line the kernel always prints, left out (a rate-limited or filtered log, an edit) --------
+
+
+def without(text: str, start: str) -> str:
+    lines = text.splitlines()
+    (gone,) = [line for line in lines if line.startswith(start)]
+    return "".join(line + "\n" for line in lines if line is not gone)
+
+
+@pytest.mark.parametrize(
+    ("start", "reason"),
+    [
+        ("memory: usage", "usage_line_missing"),
+        ("memory+swap: usage", "usage_line_missing"),
+        ("kmem: usage", "usage_line_missing"),
+        ("Task in", "cgroup_line_missing"),
+        ("Memory cgroup out of memory: Kill process", "choice_line_missing"),
+    ],
+)
+def test_a_memcg_report_without_a_line_every_such_report_prints_is_incomplete(start, reason):
+    """Each line left out changed the facts (the usage and limit, the cgroup, the selected
+    task), but the report said complete: a 4.x v1 report prints the three usage lines,
+    `Task in`, and its choice before the kill, always."""
+    oom = only(without(V1_DOCKER_4_4, start))["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, reason)
+    assert oom["victims"][0]["pid"] == 20911
+
+
+def test_a_5_x_report_needs_no_choice_line():
+    text = V1_DOCKER_4_4.replace("4.4.0-21-generic #37-Ubuntu", "5.4.0-42-generic #46-Ubuntu")
+    assert only(without(text, "Memory cgroup out of memory: Kill process"))["oom"]["complete"]
+
+
+@pytest.mark.parametrize("start", ["[ 100.000010] Free swap", "[ 100.000011] Total swap"])
+def test_a_memory_summary_with_one_of_its_swap_lines_is_incomplete(start):
+    text = without(GLOBAL_HEAD + GLOBAL_TAIL + GLOBAL_KILL, start)
+    oom = only(text)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (False, "mem_info_cut")

@@ -155,8 +155,29 @@ WRAP_WIDTHS = (64, 100)
 _CUTS_TO_SEE = 2  # lines of the same longest width, each followed by its rest
 # JSON fields that hold the kernel line: Elasticsearch/Kibana/Filebeat `message`,
 # Fluent Bit/Docker `log`, journald `MESSAGE` (-o json-pretty), Loki/logcli `line`.
-MESSAGE_KEYS = ("message", "log", "line")
-TIME_KEYS = ("@timestamp", "timestamp", "time", "lastTimestamp", "firstTimestamp", "eventTime")
+# The record's line, by the tools that export it: ECS and most shippers, container logs,
+# Loki; Splunk and Sumo Logic (`_raw`), CloudWatch Logs Insights (`@message`), Google Cloud
+# Logging (`textPayload`), Azure Monitor's Syslog table (`SyslogMessage`), Graylog.
+MESSAGE_KEYS = (
+    "message",
+    "log",
+    "line",
+    "_raw",
+    "@message",
+    "textPayload",
+    "SyslogMessage",
+    "full_message",
+)
+TIME_KEYS = (
+    "@timestamp",
+    "timestamp",
+    "time",
+    "lastTimestamp",
+    "firstTimestamp",
+    "eventTime",
+    "_time",  # Splunk
+    "TimeGenerated",  # Azure Monitor
+)
 # Kibana's default `dateFormat` (`MMM D, YYYY @ HH:mm:ss.SSS`), as its CSV export writes it.
 KIBANA_DATE = re.compile(
     r"(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2}), (?P<year>\d{4}) @ "
@@ -1005,6 +1026,11 @@ def _host_of(record: dict) -> str | None:
         _inner(record, "source", "host"),  # Kubernetes events (node-problem-detector)
         record.get("node_name"),
         record.get("nodename"),
+        record.get("Computer"),  # Azure Monitor
+        record.get("HostName"),
+        record.get("_sourcehost"),  # Sumo Logic
+        _inner(record, "labels", "compute.googleapis.com/resource_name"),  # Google Cloud
+        _inner(record.get("resource"), "labels", "instance_id"),
     )
     for candidate in candidates:
         if isinstance(candidate, dict):
@@ -1014,8 +1040,8 @@ def _host_of(record: dict) -> str | None:
     return None
 
 
-def _inner(record: dict, outer: str, key: str) -> object:
-    value = record.get(outer)
+def _inner(record: object, outer: str, key: str) -> object:
+    value = record.get(outer) if isinstance(record, dict) else None
     return value.get(key) if isinstance(value, dict) else None
 
 

@@ -275,3 +275,76 @@ def test_fluent_bit_json_lines_of_kmsg_records(tmp_path, monkeypatch):
     )
     (doc,) = read_every_way(tmp_path, text, monkeypatch)
     assert facts(doc) == dict(FACTS, host=None)
+
+
+def _iso(n: int) -> str:
+    return f"2026-11-25T10:00:05.{n:03d}Z"
+
+
+EXPORTS = {
+    "splunk json (newest first)": lambda lines: "".join(
+        json.dumps({"preview": False, "result": {"_raw": x, "host": "web1", "_time": _iso(n)}})
+        + "\n"
+        for n, x in reversed(list(enumerate(lines)))
+    ),
+    "cloudwatch logs insights": lambda lines: json.dumps(
+        [
+            {"@timestamp": _iso(n), "@message": x, "@logStream": "i-0abc"}
+            for n, x in enumerate(lines)
+        ],
+        indent=2,
+    ),
+    "google cloud logging": lambda lines: "".join(
+        json.dumps(
+            {
+                "textPayload": x,
+                "timestamp": _iso(n),
+                "resource": {"type": "gce_instance", "labels": {"instance_id": "4711"}},
+                "labels": {"compute.googleapis.com/resource_name": "web1"},
+            }
+        )
+        + "\n"
+        for n, x in enumerate(lines)
+    ),
+    "azure monitor syslog": lambda lines: json.dumps(
+        [
+            {"TimeGenerated": _iso(n), "Computer": "web1", "Facility": "kern", "SyslogMessage": x}
+            for n, x in enumerate(lines)
+        ]
+    ),
+    "graylog": lambda lines: "".join(
+        json.dumps({"full_message": x, "source": "web1", "timestamp": _iso(n)}) + "\n"
+        for n, x in enumerate(lines)
+    ),
+}
+
+
+# (export, its lines as syslog wrote them or bare, the host the export names)
+EXPORT_CASES = {
+    "splunk json (newest first)": ("splunk json (newest first)", True, "web1"),
+    "cloudwatch logs insights": ("cloudwatch logs insights", False, None),
+    "google cloud logging": ("google cloud logging", False, "web1"),
+    "azure monitor syslog": ("azure monitor syslog", False, "web1"),
+    "graylog": ("graylog", False, None),  # its `source` may be a file or a host: not taken
+}
+
+
+@pytest.mark.parametrize(("export", "syslog", "host"), EXPORT_CASES.values(), ids=EXPORT_CASES)
+def test_exports_of_log_platforms_keep_every_fact(export, syslog, host, tmp_path, monkeypatch):
+    """Where a fleet's kernel lines end up: Splunk keeps the whole line in `_raw` (newest
+    first), CloudWatch in `@message`, Google Cloud in `textPayload`, Azure in
+    `SyslogMessage` (the host in `Computer`), Graylog in `full_message`: none was read."""
+    text = EXPORTS[export](stamped() if syslog else REPORT)
+    docs = read_every_way(tmp_path, text, monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=host)
+    assert docs[0]["@timestamp"] == "2026-11-25T10:00:05.000000Z"
+
+
+def test_a_splunk_csv_export_with_its_raw_column(tmp_path, monkeypatch):
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(["_time", "host", "_raw"])
+    for n, line in reversed(list(enumerate(stamped()))):
+        writer.writerow([_iso(n), "web1", line])
+    docs = read_every_way(tmp_path, out.getvalue(), monkeypatch)
+    assert only_facts(docs) == FACTS

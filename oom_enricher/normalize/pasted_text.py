@@ -75,9 +75,9 @@ QUOTE_MARKERS = re.compile(r"(?:[ \t]*>)+ ?")
 # `// ` (Go, JavaScript, C), the marker indented with the code. (Not `-- `: journalctl
 # writes its own lines so.)
 COMMENT_MARKER = re.compile(r"[ \t]*(?:#|//) ")
+NO_BREAK_SPACE = "\xa0"  # a rendered page's `&nbsp;`, where the kernel wrote a space
 # Text taken from a page's HTML source or an escaped export: `&gt;`, `&amp;`, `&#39;`.
 # Kernel lines never hold an entity, so two in the head mark the paste.
-NO_BREAK_SPACE = "\xa0"
 HTML_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|apos|nbsp|#\d{1,7}|#[xX][0-9a-fA-F]{1,6});")
 # Line numbers a viewer put in front of every line: `cat -n` and `nl` (`     1\t`), `less -N`
 # (`      1 `), an editor's gutter (`  1 `, `1: `, `1. `, `1| `), `grep -n` (`1:`, its context
@@ -153,11 +153,11 @@ WRAPPED_AT_A_SPACE = re.compile(r" (?![A-Z_]+=)\S")
 # is the rest of it when its first word would not have fitted on that line.
 WRAP_WIDTHS = (64, 100)
 _CUTS_TO_SEE = 2  # lines of the same longest width, each followed by its rest
-# JSON fields that hold the kernel line: Elasticsearch/Kibana/Filebeat `message`,
-# Fluent Bit/Docker `log`, journald `MESSAGE` (-o json-pretty), Loki/logcli `line`.
-# The record's line, by the tools that export it: ECS and most shippers, container logs,
-# Loki; Splunk and Sumo Logic (`_raw`), CloudWatch Logs Insights (`@message`), Google Cloud
-# Logging (`textPayload`), Azure Monitor's Syslog table (`SyslogMessage`), Graylog.
+# The fields that hold the kernel line, by the tools that export it: Elasticsearch/Kibana/
+# Filebeat `message`, Fluent Bit/Docker `log`, Loki/logcli `line` (journald's `MESSAGE` is
+# read by the journal rule); Splunk and Sumo Logic `_raw`, CloudWatch Logs Insights
+# `@message`, Google Cloud Logging `textPayload`, Azure Monitor's Syslog table
+# `SyslogMessage`, Graylog `full_message`.
 MESSAGE_KEYS = (
     "message",
     "log",
@@ -929,7 +929,9 @@ def _string_literal_lines(pieces: list[_Piece]) -> bool:
     """Whether the log lines of the head are string literals: most lines that hold a prefix
     or report text, and at least _LITERALS_TO_SEE."""
     literals = sum(1 for piece in pieces if STRING_LITERAL.fullmatch(piece.text))
-    text = sum(1 for piece in pieces if piece.text.strip() not in ("", "[", "]", "],", "];"))
+    text = sum(
+        1 for piece in pieces if piece.text.strip() and not LIST_PUNCTUATION.fullmatch(piece.text)
+    )
     return literals >= _LITERALS_TO_SEE and literals * 2 > text
 
 

@@ -173,7 +173,7 @@ def _note_missing_parts(facts: ReportFacts, named: bool) -> None:
         facts.note_missing("usage_line_missing")
     # v1 on 4.x-5.x prints memory+swap and kmem under it, both always
     v1 = {"memsw", "kmem"} & facts.counters.keys()
-    if v1 and len(v1) == 1 and _major(facts.kernel) in (4, 5):
+    if len(v1) == 1 and _major(facts.kernel) in (4, 5):
         facts.note_missing("usage_line_missing")
     # before 5.0 every kernel prints its choice (`Kill process N (x) score S or sacrifice
     # child`, 2.6.18 `... and children.`) before the kill
@@ -188,7 +188,7 @@ def _note_missing_parts(facts: ReportFacts, named: bool) -> None:
             facts.note_missing("truncated_line")
 
 
-_RELEASE = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+)")
+_RELEASE = re.compile(r"(?P<major>\d+)\.\d+")
 
 
 def _major(release: str | None) -> int | None:

@@ -68,9 +68,10 @@ CPUSET = re.compile(r"(?P<comm>.*?) cpuset=(?P<cpuset>\S*) mems_allowed=(?P<mems
 # 3.x-6.x: `CPU: 1 PID: 183960 Comm: stress-ng-vm Not tainted 5.15.0-1041-azure #48-Ubuntu`;
 # 6.11+ insert `UID: 0`; RHEL adds `Kdump: loaded`.
 # RHEL 7 puts `------------ T` among the taint flags.
-# A paste may end the line with an author's `...` after the release or in its place.
+# A paste may end the line with an author's `...` after the release or in its place; a tool
+# that turned runs of spaces into tabs (`unexpand`, an editor) leaves tabs among the flags.
 _TAINT = (
-    r"(?:Not tainted|Tainted:)(?:[A-Z \-]*? +(?P<release>\d\S*?)(?P<cut>\.{3,}|…)?(?=\s|$)"
+    r"(?:Not tainted|Tainted:)(?:[A-Z \t\-]*?[ \t]+(?P<release>\d\S*?)(?P<cut>\.{3,}|…)?(?=\s|$)"
     r"|\s*(?P<elided>\.{3,}|…))"
 )
 CPU_LINE = re.compile(

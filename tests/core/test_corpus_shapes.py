@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import html
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,19 @@ def each_line(make: Callable[[int, str], str]) -> Callable[[str], str]:
     return lambda text: "".join(make(n, line) + "\n" for n, line in enumerate(text.splitlines(), 1))
 
 
+def unexpanded(line: str) -> str:
+    """`unexpand -a` (GNU): a run of blanks that reaches a tab stop (every 8 columns) is a tab
+    up to it, as editors and some archives store a log's padding."""
+    stops = [line[i : i + 8] for i in range(0, len(line), 8)]
+    out = []
+    for i, chunk in enumerate(stops):
+        run = len(chunk) - len(chunk.rstrip(" "))
+        after = stops[i + 1][:1] if i + 1 < len(stops) else ""
+        tab = len(chunk) == 8 and (run >= 2 or (run == 1 and after == " "))
+        out.append(chunk.rstrip(" ") + "\t" if tab else chunk)
+    return "".join(out)
+
+
 # Shapes that keep every character of every line (what an SRE's tools do to a log).
 KEEPING: dict[str, Callable[[str], str | bytes]] = {
     "cat -n": each_line(lambda n, line: f"{n:6d}\t{line}"),
@@ -35,6 +49,8 @@ KEEPING: dict[str, Callable[[str], str | bytes]] = {
     "double spaced": lambda text: text.replace("\n", "\n\n"),
     "python list": lambda text: "LINES = [\n" + each_line(lambda _, x: f"    {x!r},")(text) + "]\n",
     "json array": lambda text: json.dumps(text.splitlines(), indent=2) + "\n",
+    "unexpand -a": each_line(lambda _, line: unexpanded(line)),
+    "spaces squashed (a page without <pre>)": lambda text: re.sub(" +", " ", text),
     "crlf": lambda text: text.replace("\n", "\r\n"),
     "utf-8 mark": lambda text: "\ufeff" + text,
     "utf-16 (PowerShell)": lambda text: codecs.BOM_UTF16_LE + text.encode("utf-16-le"),

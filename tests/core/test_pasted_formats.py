@@ -155,6 +155,23 @@ def test_a_cpu_line_wrapped_inside_its_taint_flags_is_rejoined():
     assert doc["host"]["os"]["kernel"] == "5.15.107+truenas"
 
 
+def test_tabs_among_the_taint_flags_of_a_cpu_line():
+    """An editor or `unexpand` stored the flags' padding as tabs: the trigger's pid and CPU
+    and the kernel were lost, and the report was taken for one without its CPU line."""
+    lines = [
+        "Dec 17 00:34:31 fanatica kernel: stress invoked oom-killer: gfp_mask=0x24000c0(GFP_KERNEL), order=0, oom_score_adj=0",  # noqa: E501
+        "Dec 17 00:34:31 fanatica kernel: CPU: 1 PID: 12906 Comm: stress Tainted: P\t     OE\t  4.8.11-200.fc24.x86_64 #1",  # noqa: E501
+        "Dec 17 00:34:31 fanatica kernel: [ 4567.123456] Pid: 23105, comm: apt-check Tainted: G    B\t W  2.6.30 #11",  # noqa: E501
+    ]  # fmt: skip
+    (doc,) = documents_from_lines(lines[:2])
+    assert (doc["oom"]["trigger"]["pid"], doc["oom"]["trigger"]["cpu"]) == (12906, 1)
+    assert doc["host"]["os"]["kernel"] == "4.8.11-200.fc24.x86_64"
+    old = [lines[0].replace("oom_score_adj=0", "oom_adj=0"), lines[2]]
+    (doc,) = documents_from_lines(old)
+    assert doc["oom"]["trigger"]["pid"] == 23105
+    assert doc["host"]["os"]["kernel"] == "2.6.30"
+
+
 def test_kill_line_wrapped_before_its_score_with_a_tab_is_rejoined(tmp_path, monkeypatch):
     """`… Kill process N (name)` then a tab-indented `score S or sacrifice child`: one line
     (the selected process was lost), as is `anon-` / `rss:` broken after the hyphen."""

@@ -79,6 +79,21 @@ NO_BREAK_SPACE = "\xa0"  # a rendered page's `&nbsp;`, where the kernel wrote a 
 # Text taken from a page's HTML source or an escaped export: `&gt;`, `&amp;`, `&#39;`.
 # Kernel lines never hold an entity, so two in the head mark the paste.
 HTML_ENTITY = re.compile(r"&(?:lt|gt|amp|quot|apos|nbsp|#\d{1,7}|#[xX][0-9a-fA-F]{1,6});")
+# The markup of a page's source around the lines (`<pre>`, `<code>`, a highlighter's `<span>`,
+# a blog's `<br />`). Only these names are tags: the kernel's own `<TASK>`, `<IRQ>`, `<EOI>`
+# and `<4>` levels are text. Tags that end a line where the page shows a break:
+HTML_BREAK_TAGS = ("br", "p", "div", "li", "tr", "pre", "hr", "h[1-6]", "blockquote", "table")
+HTML_INLINE_TAGS = ("code", "span", "a", "b", "i", "em", "strong", "font", "tt", "samp", "kbd")
+HTML_PAGE_TAGS = ("html", "head", "body", "td", "th", "tbody", "thead", "ul", "ol", "small", "u")
+_TAG = r"</?(?:{})(?:\s[^<>]*)?/?>"
+HTML_BREAK = re.compile(_TAG.format("|".join(HTML_BREAK_TAGS)), re.I)
+HTML_TAG = re.compile(
+    _TAG.format("|".join(HTML_BREAK_TAGS + HTML_INLINE_TAGS + HTML_PAGE_TAGS)), re.I
+)
+# A line that begins with a tag, or two that end with one, mark the source of a page; a log
+# line that quotes a tag has its prefix first.
+HTML_LINE_START = re.compile(r"\s*" + HTML_TAG.pattern, re.I)
+HTML_LINE_END = re.compile(HTML_TAG.pattern + r"\s*$", re.I)
 # Line numbers a viewer put in front of every line: `cat -n` and `nl` (`     1\t`), `less -N`
 # (`      1 `), an editor's gutter (`  1 `, `1: `, `1. `, `1| `), `grep -n` (`1:`, its context
 # lines `1-`). A number is taken off only where the numbers go up and its layout is the
@@ -264,6 +279,7 @@ class PasteShape:
     fluent_bit_stdout: bool = False  # Fluent Bit's stdout output, records printed as maps
     quoted_printable: bool = False
     html_escaped: bool = False
+    html_markup: bool = False  # the lines inside a page's tags (which also escape `<` and `&`)
     # No-break spaces where the kernel wrote spaces: text copied from a rendered page, which
     # keeps runs of spaces (a task table's columns) as `&nbsp;`.
     no_break_spaces: bool = False
@@ -296,6 +312,7 @@ class PasteShape:
             or self.fluent_bit_stdout
             or self.quoted_printable
             or self.html_escaped
+            or self.html_markup
             or self.no_break_spaces
             or self.quoted
             or self.commented
@@ -343,6 +360,7 @@ class PasteReader:
             fluent_bit_stdout=any(FLUENT_BIT_RECORD.match(line) for line in head),
             quoted_printable=_is_quoted_printable(head),
             html_escaped=sum(len(HTML_ENTITY.findall(line)) for line in head if "&" in line) >= 2,
+            html_markup=_has_html_markup(head),
             no_break_spaces=sum(1 for line in head if NO_BREAK_SPACE in line) >= 2,
             quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
             commented=sum(1 for line in head if self._commented_log_line(line)) >= 2,
@@ -405,7 +423,9 @@ class PasteReader:
             pieces = (_Piece(line, len(line)) for line in map(without_terminal_codes, lines))
         if shape.quoted_printable:
             pieces = _qp_decoded(pieces)
-        if shape.html_escaped:
+        if shape.html_markup:
+            pieces = _html_untagged(pieces)
+        if shape.html_escaped or shape.html_markup:
             pieces = _html_unescaped(pieces)
         if shape.no_break_spaces:
             pieces = _spaced(pieces)
@@ -851,6 +871,26 @@ def _qp_decoded(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
     if held:
         decoded = binascii.a2b_qp("".join(held).encode("utf-8", "surrogateescape"))
         yield _Piece(decoded.decode("utf-8", "replace"), 0)
+
+
+def _has_html_markup(head: list[str]) -> bool:
+    tagged = [line for line in head if "<" in line]
+    return any(HTML_LINE_START.match(line) for line in tagged) or (
+        sum(1 for line in tagged if HTML_LINE_END.search(line)) >= 2
+    )
+
+
+def _html_untagged(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    """A page's lines without its tags: a break tag ends a line, and a line that held only
+    tags (`<pre>` above the log) is no line."""
+    for piece in pieces:
+        if "<" not in piece.text:
+            yield piece
+            continue
+        for part in HTML_BREAK.split(piece.text):
+            text = HTML_TAG.sub("", part)
+            if text.strip():
+                yield replace(piece, text=text, width=len(text))
 
 
 def _html_unescaped(pieces: Iterator[_Piece]) -> Iterator[_Piece]:

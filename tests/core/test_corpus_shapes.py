@@ -45,6 +45,8 @@ KEEPING: dict[str, Callable[[str], str | bytes]] = {
     "less -N": each_line(lambda n, line: f"{n:7d} {line}"),
     "grep -n": each_line(lambda n, line: f"{n}:{line}"),
     "html source": lambda text: html.escape(text),
+    "a page's <pre>": lambda text: "<body><pre><code>" + html.escape(text) + "</code></pre>\n",
+    "a blog's <br />": each_line(lambda _, line: f"<p>{html.escape(line)}<br />"),
     "no-break spaces": lambda text: text.replace(" ", "\xa0"),
     "double spaced": lambda text: text.replace("\n", "\n\n"),
     "python list": lambda text: "LINES = [\n" + each_line(lambda _, x: f"    {x!r},")(text) + "]\n",

@@ -679,6 +679,42 @@ def test_text_from_a_pages_html_source_is_unescaped(quote, tmp_path, monkeypatch
     assert facts(doc)["trigger"] == FACTS["trigger"]
 
 
+PAGE_MARKUP = {
+    "pre block": lambda lines: [
+        '<div class="post"><pre><code class="language-text">' + lines[0],
+        *lines[1:-1],
+        lines[-1] + "</code></pre></div>",
+    ],
+    "pre on lines of its own": lambda lines: ["<pre>", *lines, "</pre>"],
+    "blog paragraphs": lambda lines: [f"<p>{line}<br />" for line in lines],
+    "highlighter spans": lambda lines: [f'<span class="line">{line}</span>' for line in lines],
+}
+
+
+@pytest.mark.parametrize("markup", PAGE_MARKUP, ids=PAGE_MARKUP.keys())
+def test_the_lines_inside_a_pages_markup(markup, tmp_path, monkeypatch):
+    """A page's source: the log inside `<pre>`, a highlighter's `<span>`s or a blog's
+    paragraphs with `<br />`, `<` and `&` escaped. The tags hid the first line's stamp and
+    every prefix (no report, or one without its header); the kernel's own `<TASK>` lines,
+    escaped, are text."""
+    lines = PAGE_MARKUP[markup]([html.escape(line) for line in stamped()])
+    assert any("&lt;TASK&gt;" in line for line in lines)
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert facts(doc) == FACTS
+    assert doc["oom"]["lines_count"] == len(REPORT)
+
+
+def test_a_log_line_that_quotes_a_tag_is_no_page_markup():
+    """A syslog line of an application that logs HTML has its prefix before the tag, and
+    markup the kernel prints (`<TASK>`, a raw `<4>` level) is no tag."""
+    reader = PasteReader()
+    logged = [*stamped()[:3], "Nov 25 10:00:05 web1 app[7]: sent <p>done</p><br>", *stamped()[3:]]
+    assert not reader.sniff(logged).html_markup
+    raw_levels = [f"<4>[{5 + n / 1000:12.6f}] {line}" for n, line in enumerate(REPORT)]
+    assert not reader.sniff(raw_levels).html_markup
+    assert not reader.sniff([" <TASK>", " dump_stack+0x1/0x2", " </TASK>"] * 2).html_markup
+
+
 @pytest.mark.parametrize("spaces", [" \xa0", "\xa0\xa0"], ids=["runs kept", "every space"])
 def test_no_break_spaces_of_a_rendered_page(spaces, tmp_path, monkeypatch):
     """A page shows runs of spaces (a task table's columns, the stamp's padding) as

@@ -90,6 +90,17 @@ HTML_BREAK = re.compile(_TAG.format("|".join(HTML_BREAK_TAGS)), re.I)
 HTML_TAG = re.compile(
     _TAG.format("|".join(HTML_BREAK_TAGS + HTML_INLINE_TAGS + HTML_PAGE_TAGS)), re.I
 )
+# Markup that opens or closes a code block in a forum's, tracker's or wiki's text: Markdown
+# fences (a language after the opening one), BBCode `[code]` (`[code=text]`, `[/code]`), Jira
+# and Confluence `{code}` (`{code:none}`) and `{noformat}`. A line that is only markup is no
+# line; markup glued to the first or last line of the log is taken off it.
+_BLOCK_MARKER = (
+    r"(?:`{3,}|~{3,})"
+    r"|\[/?(?:code|pre|quote|log|spoiler|noparse)(?:=[^\]]*)?\]"
+    r"|\{(?:code|noformat|quote|panel)(?::[^}]*)?\}"
+)
+BLOCK_MARKER_AT_START = re.compile(rf"[ \t]*(?:{_BLOCK_MARKER})(?:[\w+.-]+[ \t]*$)?[ \t]*", re.I)
+BLOCK_MARKER_AT_END = re.compile(rf"[ \t]*(?:{_BLOCK_MARKER})[ \t]*$", re.I)
 # A line that begins with a tag, or two that end with one, mark the source of a page; a log
 # line that quotes a tag has its prefix first.
 HTML_LINE_START = re.compile(r"\s*" + HTML_TAG.pattern, re.I)
@@ -280,6 +291,7 @@ class PasteShape:
     quoted_printable: bool = False
     html_escaped: bool = False
     html_markup: bool = False  # the lines inside a page's tags (which also escape `<` and `&`)
+    block_markers: bool = False  # the lines inside a code block's markup (```, [code], {code})
     # No-break spaces where the kernel wrote spaces: text copied from a rendered page, which
     # keeps runs of spaces (a task table's columns) as `&nbsp;`.
     no_break_spaces: bool = False
@@ -313,6 +325,7 @@ class PasteShape:
             or self.quoted_printable
             or self.html_escaped
             or self.html_markup
+            or self.block_markers
             or self.no_break_spaces
             or self.quoted
             or self.commented
@@ -367,6 +380,9 @@ class PasteReader:
         )
         pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
         exported = shape.json or shape.csv or shape.journal_fields or shape.fluent_bit_stdout
+        if any(BLOCK_MARKER_AT_START.match(piece.text) for piece in pieces):
+            shape = replace(shape, block_markers=True)
+            pieces = list(self._decoded(iter(head), shape, PasteStats()))
         if not exported and _string_literal_lines(pieces):
             shape = replace(shape, string_literals=True)
             pieces = list(self._decoded(iter(head), shape, PasteStats()))
@@ -433,6 +449,8 @@ class PasteReader:
             pieces = _unquoted(pieces)
         if shape.commented:
             pieces = _uncommented(pieces)
+        if shape.block_markers:
+            pieces = _unmarked_blocks(pieces)
         if shape.double_spaced:
             pieces = (piece for piece in pieces if piece.text.strip())
         if shape.string_literals:
@@ -1004,6 +1022,17 @@ def _uncommented(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
         found = COMMENT_MARKER.match(piece.text)
         if found is not None:
             piece.text = piece.text[found.end() :]
+        yield piece
+
+
+def _unmarked_blocks(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    for piece in pieces:
+        text = piece.text
+        if "`" in text or "~" in text or "[" in text or "{" in text:
+            text = BLOCK_MARKER_AT_END.sub("", BLOCK_MARKER_AT_START.sub("", text, count=1))
+            if not text.strip() and piece.text.strip():
+                continue
+            piece.text = text
         yield piece
 
 

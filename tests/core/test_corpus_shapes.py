@@ -53,6 +53,11 @@ KEEPING: dict[str, Callable[[str], str | bytes]] = {
     "json array": lambda text: json.dumps(text.splitlines(), indent=2) + "\n",
     "unexpand -a": each_line(lambda _, line: unexpanded(line)),
     "spaces squashed (a page without <pre>)": lambda text: re.sub(" +", " ", text),
+    "markdown fence": lambda text: "```text\n" + text + "```\n",
+    "bbcode glued": lambda text: "[code]" + text.rstrip("\n") + "[/code]\n",
+    "jira noformat, quoted": lambda text: (
+        "> {noformat}\n" + each_line(lambda _, line: "> " + line)(text) + "> {noformat}\n"
+    ),
     "crlf": lambda text: text.replace("\n", "\r\n"),
     "utf-8 mark": lambda text: "\ufeff" + text,
     "utf-16 (PowerShell)": lambda text: codecs.BOM_UTF16_LE + text.encode("utf-16-le"),

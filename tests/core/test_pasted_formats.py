@@ -704,6 +704,26 @@ def test_the_lines_inside_a_pages_markup(markup, tmp_path, monkeypatch):
     assert doc["oom"]["lines_count"] == len(REPORT)
 
 
+BLOCK_MARKUP = {
+    "markdown fence glued": lambda lines: ["```" + lines[0], *lines[1:-1], lines[-1] + "```"],
+    "tilde fence with a language": lambda lines: ["~~~console", *lines, "~~~"],
+    "bbcode": lambda lines: ["[CODE=text]" + lines[0], *lines[1:], "[/CODE]"],
+    "jira code": lambda lines: ["{code:title=dmesg|borderStyle=solid}", *lines, "{code}"],
+    "jira noformat glued": lambda lines: ["{noformat}" + lines[0], *lines[1:-1], lines[-1] + "{noformat}"],  # noqa: E501
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("markup", BLOCK_MARKUP, ids=BLOCK_MARKUP.keys())
+def test_the_lines_inside_a_code_blocks_markup(markup, tmp_path, monkeypatch):
+    """A forum's BBCode, a tracker's `{code}` / `{noformat}` or a Markdown fence around the
+    log, glued to its first or last line: it hid the first line's prefix and the victim's
+    name, or was counted as a line of the report."""
+    lines = BLOCK_MARKUP[markup](stamped())
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert facts(doc) == FACTS
+    assert doc["oom"]["lines_count"] == len(REPORT)
+
+
 def test_a_log_line_that_quotes_a_tag_is_no_page_markup():
     """A syslog line of an application that logs HTML has its prefix before the tag, and
     markup the kernel prints (`<TASK>`, a raw `<4>` level) is no tag."""

@@ -209,7 +209,13 @@ KIBANA_DATE = re.compile(
     r"(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2}), (?P<year>\d{4}) @ "
     r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)"
 )
-_COLUMN_NAME = re.compile(r"[@\w.-]+")
+# Azure Monitor's CSV export (Log Analytics, en-US): `12/4/2026, 6:48:08.123 PM`
+US_DATE = re.compile(
+    r"(?P<mon>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4}),? (?P<hour>\d{1,2}):(?P<rest>\d\d:\d\d"
+    r"(?:\.\d+)?) (?P<half>AM|PM)"
+)
+# A column's name, and the zone Azure Monitor adds to a time's (`TimeGenerated [UTC]`)
+_COLUMN_NAME = re.compile(r"(?P<name>[@\w.-]+)(?: \[[\w ]+\])?")
 # journalctl -o verbose (systemd 38+): a head line with the entry's time (format_timestamp_us)
 # and cursor, then one `    FIELD=value` line per field; a value's further lines are
 # indented past its `=`.
@@ -729,9 +735,10 @@ def _csv_header(first: str) -> list[str] | None:
     """The column names of a CSV export's first line when one of them holds the message."""
     if "," not in first:
         return None
-    names = [name.strip() for name in next(csv.reader([first]), [])]
-    if len(names) < 2 or not all(_COLUMN_NAME.fullmatch(name) for name in names):
+    columns = [_COLUMN_NAME.fullmatch(name.strip()) for name in next(csv.reader([first]), [])]
+    if len(columns) < 2 or not all(columns):
         return None
+    names = [column["name"] for column in columns if column]
     return names if any(name in MESSAGE_KEYS for name in names) else None
 
 
@@ -1100,6 +1107,7 @@ def _host_of(record: dict) -> str | None:
         record.get("Computer"),  # Azure Monitor
         record.get("HostName"),
         record.get("_sourcehost"),  # Sumo Logic
+        _graylog_source(record),
         _inner(record, "labels", "compute.googleapis.com/resource_name"),  # Google Cloud
         _inner(record.get("resource"), "labels", "instance_id"),
     )
@@ -1108,6 +1116,14 @@ def _host_of(record: dict) -> str | None:
             candidate = candidate.get("name") or candidate.get("hostname")
         if isinstance(candidate, str) and candidate:
             return host_field(candidate)
+    return None
+
+
+def _graylog_source(record: dict) -> str | None:
+    """Graylog names the host `source`; elsewhere a `source` is a file (Splunk) or a map."""
+    source = record.get("source")
+    if isinstance(source, str) and source and not any(c in source for c in "/\\ :"):
+        return source
     return None
 
 
@@ -1124,4 +1140,8 @@ def _time_of(record: dict) -> datetime | None:
         if isinstance(stamp, str) and (shown := KIBANA_DATE.fullmatch(stamp.strip())):
             month, day, year, clock = shown.group("mon", "day", "year", "clock")
             return parse_iso(f"{year}-{MONTHS[month]:02d}-{int(day):02d}T{clock}", UTC)
+        if isinstance(stamp, str) and (shown := US_DATE.fullmatch(stamp.strip())):
+            hour = int(shown["hour"]) % 12 + (12 if shown["half"] == "PM" else 0)
+            date = f"{shown['year']}-{int(shown['mon']):02d}-{int(shown['day']):02d}"
+            return parse_iso(f"{date}T{hour:02d}:{shown['rest']}", UTC)
     return None

@@ -325,7 +325,7 @@ EXPORT_CASES = {
     "cloudwatch logs insights": ("cloudwatch logs insights", False, None),
     "google cloud logging": ("google cloud logging", False, "web1"),
     "azure monitor syslog": ("azure monitor syslog", False, "web1"),
-    "graylog": ("graylog", False, None),  # its `source` may be a file or a host: not taken
+    "graylog": ("graylog", False, "web1"),  # its `source`
 }
 
 
@@ -348,3 +348,29 @@ def test_a_splunk_csv_export_with_its_raw_column(tmp_path, monkeypatch):
         writer.writerow([_iso(n), "web1", line])
     docs = read_every_way(tmp_path, out.getvalue(), monkeypatch)
     assert only_facts(docs) == FACTS
+
+
+@pytest.mark.parametrize("stamps", [True, False], ids=["kernel stamps", "bare lines"])
+def test_an_azure_monitor_csv_export_newest_first(stamps, tmp_path, monkeypatch):
+    """Log Analytics' CSV export: a zone after the time column's name (`TimeGenerated [UTC]`),
+    which hid the whole export, the host in `Computer`, the line in `SyslogMessage`, the time
+    as en-US shows it, newest first (its default sort): read back by that time."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(["TenantId", "TimeGenerated [UTC]", "Computer", "Facility", "SyslogMessage"])
+    lines = stamped() if stamps else [f"Nov 25 10:00:05 web1 kernel: {line}" for line in REPORT]
+    for n, line in reversed(list(enumerate(lines))):
+        shown = f"11/25/2026, 10:{n // 60:02d}:{n % 60:02d}.000 AM"
+        writer.writerow(["0f1e", shown, "web1", "kern", line.split(" kernel: ", 1)[1]])
+    assert only_facts(read_every_way(tmp_path, out.getvalue(), monkeypatch)) == FACTS
+
+
+def test_a_source_that_is_a_file_is_no_host(tmp_path, monkeypatch):
+    """Graylog keeps the sender as `source`, a host's name; Splunk's `source` is the file
+    the line came from: no host."""
+    rows = [
+        {"_time": _iso(n), "source": "/var/log/kern.log", "_raw": line}
+        for n, line in enumerate(REPORT)
+    ]
+    docs = read_every_way(tmp_path, "".join(json.dumps(row) + "\n" for row in rows), monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)

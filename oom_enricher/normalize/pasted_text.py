@@ -138,6 +138,9 @@ BARE_REPORT_LINE = re.compile(
 )
 QP_HEADER = "content-transfer-encoding: quoted-printable"
 QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
+# An encoder's own marks: the `=` every kernel report holds (`gfp_mask=3D0x...`), a byte above
+# ASCII; a line cut after `pid=` over `18...`, `rss=20`, are none.
+QP_MARK = re.compile(r"=3D|=[C-F][0-9A-F]=[89AB][0-9A-F]")
 # Where a wrapped line's rest cannot begin a kernel line of its own: the later fields of a
 # header (`gfp_mask=`, `order=` ... all kernels), of the 4.19+ summary (`task_memcg=`, `uid=`),
 # of a kill line (`anon-rss:0kB`, 2.6 `vsz:`), of a usage line (`limit 1024kB`), of a cgroup
@@ -152,7 +155,7 @@ CONTINUATION_START = re.compile(
     r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
     r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
     r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
-    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)?\d+\.\d+\.\d+\S* #\d"
+    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)*\d+\.\d+\.\d+\S* #\d"
     r"|#\d+\S*(?: (?:SMP|PREEMPT)\b.*)?\s*$|\(.*?\) (?:(?:total-vm|vsz):\d|score -?\d+ or))"
 )
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
@@ -172,6 +175,52 @@ CUT_BEFORE_ITS_REST = re.compile(
 # mark (`...`, `(...snipped...)`, `<snip>`, a lone `:`).
 ROW_CUT_BEFORE_ITS_NAME = re.compile(r"\[\s*\d+\s*\](?:\s+-?\d+){6,}\s*$")
 ROW_NAME = re.compile(r"(?![.…:(<-]*$)(?!.*(?:\.\.\.|…|snip|cut))[^\s\[].{0,14}")
+# Wrapped inside the numbers of a row or the column names of its header (a mail client's
+# width is less than a row's): the rest is the row's last numbers and its name, or the last
+# names up to `name`. Also inside a line of `key:value` items (Mem-Info's per-node line, a
+# zone's, 2.6+) or of a buddy list (`Node 0 DMA: 45*4kB (U) ...`), whose rest begins with
+# the next item: such lines are wider than any medium's wrap.
+ROW_CUT_IN_ITS_NUMBERS = re.compile(r"\[\s*\d+\s*\](?:\s+-?\d+)+\s*$")
+ROW_NUMBERS_REST = re.compile(r"(?:-?\d+ +)*-?\d+(?: +(?![.…:(<-]*$)[^\s\[].{0,14})?\s*")
+HEADER_CUT_IN_ITS_NAMES = re.compile(r"\[\s*pid\s*\]\s+uid\s+tgid(?:\s+[a-z_]+)*\s*$")
+HEADER_NAMES_REST = re.compile(r"(?:[a-z_]+ +)*name\s*")
+ROW_CUT_IN_ITS_PID = re.compile(r"\[\s*(?:pid|\d+)?\s*$")
+ROW_PID_REST = re.compile(r"\s*(?:pid|\d+)?\s*\]\s+(?:uid\s+tgid|-?\d+\s+-?\d+)")
+ITEMS_CUT = re.compile(r"(?:[a-z_()]+:-?\d+(?:kB|KB)?|\d+\*\d+kB(?: \([A-Z]+\))?)\s*$")
+ITEMS_REST = re.compile(r"[a-z_()]+:-?\d+|\d+\*\d+kB")
+# The kernel's phrases that a wrap may break between any two of their words (which no line
+# begins with once the phrase is begun): what follows a path (`Task in /x` / `killed as a
+# result of limit of /y`, 2.6.29-4.18; a 4.19+ group kill), the memcg stats head, the choice
+# (2.6-5.0) and the ends of show_mem's page counts.
+KERNEL_PHRASES = (
+    "killed as a result of limit of",
+    "are going to be killed due to memory.oom.group set",
+    "Memory cgroup stats for",
+    "Memory cgroup out of memory: Kill process",
+    "Memory cgroup out of memory: Killed process",
+    "Out of memory: Kill process",
+    "Out of memory: Killed process",
+    "or sacrifice child",
+    "is already exiting. Skip killing the task",
+    "Tasks state (memory values in pages):",
+    "total pagecache pages",
+    "pages in swap cache",
+)
+
+
+def _phrase_breaks(phrases: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Each phrase's first words (one or more), and the words that may follow them."""
+    breaks: dict[str, set[str]] = {}
+    for phrase in phrases:
+        words = phrase.split(" ")
+        for k in range(1, len(words)):
+            breaks.setdefault(" ".join(words[:k]), set()).add(words[k])
+    return {begun: tuple(sorted(nexts)) for begun, nexts in breaks.items()}
+
+
+PHRASE_BREAKS = _phrase_breaks(KERNEL_PHRASES)
+_ONE_WORD_LINE = 40  # a physical line this long without a blank was cut inside its word
+_WRAPPED_ITEMS_WIDTH = 40  # the narrowest wrap seen in mail (64) less the longest item
 # Some clients break before the space, which then begins the rest (one space, then the
 # rest of a word or number); /dev/kmsg's ` KEY=value` dictionary lines begin so too.
 WRAPPED_AT_A_SPACE = re.compile(r" (?![A-Z_]+=)\S")
@@ -310,6 +359,9 @@ class PasteShape:
     # A terminal or pager cut every long line at this many columns, mid-word: the rest
     # follows, unprefixed, with nothing lost between.
     cut_width: int | None = None
+    # The medium kept the space at each break (format=flowed, `fold -s`), so a line as wide as
+    # the widest that ends in no space had a word too long for a line cut at this width.
+    flowed_width: int | None = None
     host: str | None = None  # the one host a paste names, for its lines that name none
     # Records newest first, as Kibana Discover, logcli (--direction backward, its default)
     # and `journalctl -r` write them: read back oldest first.
@@ -408,16 +460,22 @@ class PasteReader:
             cut_width is not None
             or any(self._continues(before, after) for before, after in itertools.pairwise(pieces))
         )
+        flowed_width = None if cut_width is not None else self._flowed_width(pieces)
         host = self._one_host(pieces) or _common_labels_host(head)
         newest_first = self._newest_first(pieces)
         return replace(
-            shape, wrapped=wrapped, cut_width=cut_width, host=host, newest_first=newest_first
+            shape,
+            wrapped=wrapped,
+            cut_width=cut_width,
+            flowed_width=flowed_width,
+            host=host,
+            newest_first=newest_first,
         )
 
     def records(self, lines: Iterable[str], shape: PasteShape) -> Iterator[ShippedRecord]:
         pieces = self._decoded(iter(lines), shape, self.stats)
         if shape.wrapped:
-            pieces = self._rejoined(pieces, shape.cut_width)
+            pieces = self._rejoined(pieces, shape.cut_width, shape.flowed_width)
         if shape.newest_first:
             pieces = self._oldest_first(pieces)
         for piece in pieces:
@@ -467,23 +525,30 @@ class PasteReader:
             pieces = _without_leads(pieces, shape.leads)
         return pieces
 
-    def _rejoined(self, pieces: Iterator[_Piece], cut_width: int | None) -> Iterator[_Piece]:
+    def _rejoined(
+        self, pieces: Iterator[_Piece], cut_width: int | None, flowed_width: int | None = None
+    ) -> Iterator[_Piece]:
         before: _Piece | None = None
+        last = ""  # the text of before's last physical line
         for piece in pieces:
             if before is None or len(before.text) + len(piece.text) >= MAX_LINE_CHARS:
                 pass
-            elif cut_width is not None and self._cut_at(before, piece, cut_width):
+            elif (cut_width is not None and self._cut_at(before, piece, cut_width)) or (
+                flowed_width is not None and self._cut_in_a_word(before, last, piece, flowed_width)
+            ):
                 before.text += piece.text  # cut mid-word: nothing was lost at the cut
-                before.width = piece.width
+                before.width, last = piece.width, piece.text
                 continue
-            elif self._continues(before, piece):
+            elif self._continues(before, piece) or (
+                flowed_width is not None and self._broke_at_a_blank(before, piece, flowed_width)
+            ):
                 rest = piece.text.lstrip(" \t")
-                before.text += _joint(before.text, rest) + rest
-                before.width = piece.width
+                before.text += _joint(before.text, rest, last) + rest
+                before.width, last = piece.width, piece.text
                 continue
             if before is not None:
                 yield before
-            before = piece
+            before, last = piece, piece.text
         if before is not None:
             yield before
 
@@ -499,6 +564,10 @@ class PasteReader:
             return True
         if ROW_CUT_BEFORE_ITS_NAME.search(before.text) and ROW_NAME.fullmatch(text.rstrip()):
             return not self._prefixed(piece)
+        if _breaks_a_phrase(before.text, text):
+            return not self._prefixed(piece)
+        if self._cut_in_a_table_or_list(before, text, indented=text != piece.text):
+            return not self._prefixed(piece)
         if text == piece.text and _cut_in_a_path(before.text) and text[0].isalnum():
             return not BARE_REPORT_LINE.match(text)  # the rest of a cgroup path
         if text != piece.text and not WRAPPED_AT_A_SPACE.match(piece.text):
@@ -510,6 +579,45 @@ class PasteReader:
         low, high = WRAP_WIDTHS
         first_word = len(text.split(" ", 1)[0])
         return before.width <= high and before.width + 1 + first_word > low
+
+    def _broke_at_a_blank(self, before: _Piece, piece: _Piece, width: int) -> bool:
+        """Where the medium keeps the blank it broke at, a line ending in one whose next word
+        would not have fit in the width was broken there, whatever the word."""
+        if not piece.text.strip() or not before.text.endswith(" ") or not before.text.strip():
+            return False
+        word = len(piece.text) - len(piece.text.lstrip()) + len(piece.text.split(None, 1)[0])
+        return (
+            before.width + word > width
+            and not self._prefixed(piece)
+            and not BARE_REPORT_LINE.match(piece.text)
+        )
+
+    def _cut_in_a_word(self, before: _Piece, last: str, piece: _Piece, width: int) -> bool:
+        """A medium that breaks at the last blank that fits (`fold -s`, format=flowed) cuts
+        inside a word only where a line as wide as the widest holds no blank at all."""
+        return (
+            " " not in last
+            and self._cut_at(before, piece, width)
+            and not BARE_REPORT_LINE.match(piece.text)  # a long word that just fit the width
+        )
+
+    def _cut_in_a_table_or_list(self, before: _Piece, text: str, indented: bool) -> bool:
+        """A row's or header's rest may begin with the padding the break fell in; an item's
+        rest never does (Mem-Info's own further lines are indented)."""
+        if ROW_CUT_IN_ITS_PID.search(before.text):
+            return ROW_PID_REST.match(text) is not None
+        if ROW_CUT_IN_ITS_NUMBERS.search(before.text):
+            return ROW_NUMBERS_REST.fullmatch(text) is not None
+        if HEADER_CUT_IN_ITS_NAMES.search(before.text) and not before.text.rstrip().endswith(
+            " name"
+        ):
+            return HEADER_NAMES_REST.fullmatch(text) is not None
+        return (
+            not indented
+            and before.width >= _WRAPPED_ITEMS_WIDTH
+            and ITEMS_CUT.search(before.text) is not None
+            and ITEMS_REST.match(text) is not None
+        )
 
     def _cut_at(self, before: _Piece, piece: _Piece, width: int) -> bool:
         return (
@@ -533,6 +641,18 @@ class PasteReader:
         width, count = cuts.most_common(1)[0]
         longest = max(piece.width for piece in pieces)
         return width if count >= _CUTS_TO_SEE and width == longest else None
+
+    def _flowed_width(self, pieces: list[_Piece]) -> int | None:
+        """The widest line's width, when most lines that continue on the next end in the
+        space the medium kept at the break (at least _CUTS_TO_SEE of them)."""
+        ends = [
+            before.text.endswith(" ")
+            for before, after in itertools.pairwise(pieces)
+            if self._continues(before, after)
+        ]
+        if ends.count(True) < _CUTS_TO_SEE or ends.count(True) * 2 <= len(ends):
+            return None
+        return max(piece.width for piece in pieces)
 
     def _leads(self, pieces: list[_Piece]) -> tuple[str, ...]:
         """The texts that stand, each on at least two lines, before a line prefix that no
@@ -677,12 +797,27 @@ def _cut_in_a_path(text: str) -> bool:
     return len(word) > 1 and word.startswith("/")
 
 
-def _joint(text: str, rest: str) -> str:
+def _breaks_a_phrase(text: str, rest: str) -> bool:
+    """`text` ends with the first words of a kernel phrase and `rest` begins with the next."""
+    ending = text.rstrip()
+    first = rest.split(" ", 1)[0]
+    for begun, nexts in PHRASE_BREAKS.items():
+        if first in nexts and ending.endswith(begun):
+            boundary = len(ending) - len(begun) - 1
+            if boundary < 0 or ending[boundary] == " ":
+                return True
+    return False
+
+
+def _joint(text: str, rest: str, last: str = "") -> str:
     """What stood at a wrap: the space the medium dropped, or nothing where it kept the space,
     broke after a word's hyphen (`anon-` / `rss:312kB`, `oom-` / `killer:`), inside a
     cgroup path (`/docker/` / `0f2b...`: only the root path `/` ends in a slash) or inside
-    a v1 stats key (`inacti` / `ve_file:88KB`: every key of that line has its value)."""
+    a v1 stats key (`inacti` / `ve_file:88KB`: every key of that line has its value), or
+    inside a word that filled its whole physical line `last` (no blank to break at)."""
     if text.endswith(" ") or (text.endswith("-") and text[-2:-1].isalpha()):
+        return ""
+    if len(last) >= _ONE_WORD_LINE and " " not in last.strip():
         return ""
     if _cut_in_a_path(text) or _cut_in_a_stats_key(text, rest):
         return ""
@@ -870,7 +1005,11 @@ def _is_quoted_printable(head: list[str]) -> bool:
     if any(line.strip().casefold() == QP_HEADER for line in head):
         return True
     escapes = sum(len(QP_ESCAPE.findall(line)) for line in head if "=" in line)
-    return escapes >= 2 and any(line.rstrip().endswith("=") for line in head)
+    return (
+        escapes >= 2
+        and any(QP_MARK.search(line) for line in head if "=" in line)
+        and any(line.rstrip().endswith("=") for line in head)
+    )
 
 
 def _depth_change(line: str) -> int:
@@ -943,12 +1082,17 @@ def _without_leads(pieces: Iterator[_Piece], leads: tuple[str, ...]) -> Iterator
 
 
 def _number_layout(pieces: list[_Piece]) -> _NumberLayout | None:
-    """The layout of line numbers that count up by one on at least _NUMBERS_TO_SEE lines."""
+    """The layout of line numbers that count up by one on at least _NUMBERS_TO_SEE lines, one
+    after the other: a viewer numbers every line (`nl` leaves blank ones, `grep` writes `--`
+    between its groups), so numbers with text between them (the pids that begin the wrapped
+    rest of consecutive kill lines) are no line numbers."""
     layouts: Counter[_NumberLayout] = Counter()
     before = None
     for piece in pieces:
         found = LINE_NUMBER.match(piece.text)
         if found is None or not (found["mark"] or found["gap"]):
+            if piece.text.strip() not in ("", "--"):
+                before = None
             continue
         number = int(found["number"])
         if before is not None and number == before + 1:

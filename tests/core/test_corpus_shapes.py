@@ -90,6 +90,42 @@ def test_a_shape_that_keeps_the_text_keeps_every_fact(case, shape, tmp_path):
     assert documents(write(tmp_path / "shaped.log", KEEPING[shape](text))) == documents(case.log)
 
 
+def folded(line: str, width: int) -> list[str]:
+    """`fold -s -w width` (GNU): each line broken after the last blank that fits, the blank
+    kept at the end, a word longer than the width cut at it: a mail client's wrap as sent
+    with format=flowed (RFC 3676)."""
+    out = []
+    while len(line) > width:
+        blank = line.rfind(" ", 0, width)
+        cut = blank + 1 if blank >= 0 else width
+        out.append(line[:cut])
+        line = line[cut:]
+    return [*out, line]
+
+
+def facts_only(docs: list[dict]) -> list[dict]:
+    """The facts a report gives; not how many lines it took (a wrapped trace frame or
+    `Code:` line that stayed two counts twice)."""
+    for doc in docs:
+        doc["oom"].pop("lines_count")
+    return docs
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["sent", "quoted in a reply"])
+@pytest.mark.parametrize("width", [64, 72, 76, 78, 100])
+@pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
+def test_a_mail_clients_wrap_keeps_every_fact(case, width, quoted, tmp_path):
+    """Every line wrapped as a mail client sends it, then maybe quoted (`> `): rows broken
+    in their numbers or their header's names, paths cut inside, `key:value` lists, a kill
+    line's pid at the start of the next line (taken for a line number), `pid=18...` after a
+    line cut at `=` (taken for quoted-printable) all kept their facts."""
+    text = case.log.read_text(encoding="utf-8")
+    lines = [piece for line in text.splitlines() for piece in folded(line, width)]
+    wrapped = "".join(("> " if quoted else "") + line + "\n" for line in lines)
+    got = facts_only(documents(write(tmp_path / "wrapped.eml", wrapped)))
+    assert got == facts_only(documents(case.log))
+
+
 @pytest.mark.parametrize("width", [80, 100, 120, 140, 160, 200])
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_lines_cut_at_a_width_never_claim_a_complete_report(case, width, tmp_path):

@@ -805,3 +805,63 @@ def test_paragraphs_of_a_mail_are_not_double_spacing():
     reader = PasteReader()
     head = ["Hi,", "", "the node died:", "", *stamped(), "", "Any idea?"]
     assert not reader.sniff(head).double_spaced
+
+
+def _mail_wrapped(lines: list[str], width: int = 64) -> list[str]:
+    """As a mail client sends them (format=flowed): broken after the last blank that fits,
+    the blank kept; a word longer than the width cut at it."""
+    out = []
+    for line in lines:
+        while len(line) > width:
+            blank = line.rfind(" ", 0, width)
+            cut = blank + 1 if blank >= 0 else width
+            out.append(line[:cut])
+            line = line[cut:]
+        out.append(line)
+    return out
+
+
+def test_a_bare_report_wrapped_by_a_mail_client(tmp_path, monkeypatch):
+    """A report without prefixes, wrapped at 64 columns: its task table's header broken in
+    its names and its row in its numbers (the row was lost and the report said its table
+    had no rows), and the summary cut inside its words (a blank was put between the
+    pieces)."""
+    lines = _mail_wrapped(REPORT)
+    assert "oom_score_adj name" in lines and "   1000 stress" in lines
+    assert any(line.startswith("ms_allowed=0,oom_memcg=") for line in lines)
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert facts(doc) == dict(FACTS, host=None)
+    assert doc["oom"]["cgroup"]["task_path"] == "/app.slice"
+
+
+def test_pids_that_begin_the_wrapped_rest_of_kill_lines_are_no_line_numbers(tmp_path, monkeypatch):
+    """A group kill of processes with consecutive pids, each kill line wrapped before its
+    pid: the pids counted up by one and were taken off as a viewer's line numbers."""
+    kills = [
+        f"[ 5.{n:06d}] Memory cgroup out of memory: Killed process {3804873 + n} (stress) "
+        "total-vm:13632272kB, anon-rss:1489488kB, file-rss:264kB, shmem-rss:0kB"
+        for n in range(4)
+    ]
+    lines = [*(f"[ 5.000000] {line}" for line in REPORT[:-1]), *_mail_wrapped(kills, 60)]
+    assert sum(line.startswith("38048") for line in lines) == 4
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert [victim["pid"] for doc in docs for victim in doc["oom"]["victims"]][:4] == [
+        3804873,
+        3804874,
+        3804875,
+        3804876,
+    ]
+
+
+def test_a_line_cut_after_an_equals_sign_is_no_quoted_printable(tmp_path, monkeypatch):
+    """Only the summary names the victim (its kill line is not in the paste), cut by the
+    wrap right after `pid=`, and `=18...` further on: taken for a quoted-printable body,
+    whose `=` soft break glued `pid` to the number and lost the victim's pid."""
+    lines = stamped()[:-1]  # no kill line
+    summary = lines.pop()
+    wraps = (_mail_wrapped([summary], width) for width in range(60, 80))
+    wrapped = next(pieces for pieces in wraps if any(p.endswith("pid=") for p in pieces))
+    lines += [*wrapped, "Nov 25 10:00:06 web1 app[7]: total=1800 rss=20"]
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    victim = doc["oom"]["victims"][0]
+    assert (victim["pid"], victim["name"], victim["uid"]) == (101, "stress", 0)

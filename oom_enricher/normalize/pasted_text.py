@@ -148,26 +148,33 @@ QP_MARK = re.compile(r"=3D|=[C-F][0-9A-F]=[89AB][0-9A-F]")
 # date that ends a `Hardware name:` line (`01/01/2011`, 3.x+), and the release and build
 # that end a `CPU:` line (`4.14.79-v7+ #1159`, 3.x+), also behind its taint flags
 # (`OE     5.15.107+truenas #1`, the tail of `Tainted: P`), or its build alone
-# (`#63~precise1-Ubuntu`); a kill line's name and sizes (`(.thunderbird-wr) total-vm:`, any
-# name), or the name and score of a 2.6-5.0 choice (`(beam.smp) score 1001 or`).
+# (`#63~precise1-Ubuntu`), or its taint and release (`Not tainted 5.15.0-107-generic`; 6.10+
+# print the taint's legend, `Tainted: [C]=CRAP`, on a line of its own); a kill line's name and
+# sizes (`(.thunderbird-wr) total-vm:`, any name), or the name and score of a 2.6-5.0 choice
+# (`(beam.smp) score 1001 or`).
 CONTINUATION_START = re.compile(
     r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
     r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
     r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
     r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
     r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)*\d+\.\d+\.\d+\S* #\d"
-    r"|#\d+\S*(?: (?:SMP|PREEMPT)\b.*)?\s*$|\(.*?\) (?:(?:total-vm|vsz):\d|score -?\d+ or))"
+    r"|#\d+\S*(?: (?:SMP|PREEMPT)\b.*)?\s*$|\(.*?\) (?:(?:total-vm|vsz):\d|score -?\d+ or)"
+    r"|(?:Not tainted|Tainted:[A-Z \-]*?) +\d+\.\d+)"
 )
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
 # `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`), a
-# negative number (a task row's `-1000 sshd`); never an author's mark (`...`, `[snip]`,
-# `(cut)` stand on their own lines).
-WRAPPED_REST = re.compile(r"[^\W_]|[(/][^\W_]|\[\s*(?:\d+|pid)\s*\]\s|-\d")
+# negative number (a task row's `-1000 sshd`), a symbol (`__do_fault+0x3c/0x170`), or what
+# another program's line holds (`&{Source:...`, `="..."`); never an author's mark (`...`,
+# `[snip]`, `(cut)`, `<snip>` stand on their own lines).
+WRAPPED_REST = re.compile(
+    r"[^\W_]|[(/][^\W_]|\[\s*(?:\d+|pid)\s*\]\s|-\d"
+    r"|_\w|[&{\"'=]\S"  # a symbol's name, the rest of some other program's text
+)
 # Where no kernel line ends: before the path of a memcg line (`Task in`, `killed as a result
 # of limit of`, `Memory cgroup stats for`, 2.6.29+) or the name of a kill (`Killed process
 # 123`, all kernels): the next piece is its rest, bare paste or not.
 CUT_BEFORE_ITS_REST = re.compile(
-    r"(?:^|\s)(?:Task in|killed as a result of limit of|Memory cgroup stats for"
+    r"(?:^|\s)(?:Tasks? in|killed as a result of limit of|Memory cgroup stats for"
     r"|[Kk]ill(?:ed)? process \d+|score -?\d+ or)\s*$"
 )
 # A task row wrapped before its name (every layout ends in numbers, then the name), and the
@@ -186,6 +193,9 @@ HEADER_CUT_IN_ITS_NAMES = re.compile(r"\[\s*pid\s*\]\s+uid\s+tgid(?:\s+[a-z_]+)*
 HEADER_NAMES_REST = re.compile(r"(?:[a-z_]+ +)*name\s*")
 ROW_CUT_IN_ITS_PID = re.compile(r"\[\s*(?:pid|\d+)?\s*$")
 ROW_PID_REST = re.compile(r"\s*(?:pid|\d+)?\s*\]\s+(?:uid\s+tgid|-?\d+\s+-?\d+)")
+# A v2 stats line (4.19+, `key value`, one per line) broken before its value
+STATS_KEY_CUT = re.compile(r"(?:^|\s)[a-z][a-z0-9_]*_[a-z0-9_]+\s*$")
+STATS_VALUE_REST = re.compile(r"\d+\s*")
 ITEMS_CUT = re.compile(r"(?:[a-z_()]+:-?\d+(?:kB|KB)?|\d+\*\d+kB(?: \([A-Z]+\))?)\s*$")
 ITEMS_REST = re.compile(r"[a-z_()]+:-?\d+|\d+\*\d+kB")
 # The kernel's phrases that a wrap may break between any two of their words (which no line
@@ -209,17 +219,18 @@ KERNEL_PHRASES = (
 
 
 def _phrase_breaks(phrases: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """Each phrase's first words (one or more), and the words that may follow them."""
+    """Each word that may follow a phrase's first words (one or more), and those words."""
     breaks: dict[str, set[str]] = {}
     for phrase in phrases:
         words = phrase.split(" ")
         for k in range(1, len(words)):
-            breaks.setdefault(" ".join(words[:k]), set()).add(words[k])
-    return {begun: tuple(sorted(nexts)) for begun, nexts in breaks.items()}
+            breaks.setdefault(words[k], set()).add(" ".join(words[:k]))
+    return {after: tuple(sorted(begun)) for after, begun in breaks.items()}
 
 
 PHRASE_BREAKS = _phrase_breaks(KERNEL_PHRASES)
-_ONE_WORD_LINE = 40  # a physical line this long without a blank was cut inside its word
+# Of these, what follows a cgroup path on its line: its rest may begin right after the path.
+AFTER_A_PATH = ("killed as a result of", "are going to be killed due to")
 _WRAPPED_ITEMS_WIDTH = 40  # the narrowest wrap seen in mail (64) less the longest item
 # Some clients break before the space, which then begins the rest (one space, then the
 # rest of a word or number); /dev/kmsg's ` KEY=value` dictionary lines begin so too.
@@ -362,6 +373,7 @@ class PasteShape:
     # The medium kept the space at each break (format=flowed, `fold -s`), so a line as wide as
     # the widest that ends in no space had a word too long for a line cut at this width.
     flowed_width: int | None = None
+    widest: int | None = None  # the widest line of a wrapped paste: where the medium wrapped
     host: str | None = None  # the one host a paste names, for its lines that name none
     # Records newest first, as Kibana Discover, logcli (--direction backward, its default)
     # and `journalctl -r` write them: read back oldest first.
@@ -461,6 +473,7 @@ class PasteReader:
             or any(self._continues(before, after) for before, after in itertools.pairwise(pieces))
         )
         flowed_width = None if cut_width is not None else self._flowed_width(pieces)
+        widest = max((piece.width for piece in pieces), default=0) if wrapped else None
         host = self._one_host(pieces) or _common_labels_host(head)
         newest_first = self._newest_first(pieces)
         return replace(
@@ -468,6 +481,7 @@ class PasteReader:
             wrapped=wrapped,
             cut_width=cut_width,
             flowed_width=flowed_width,
+            widest=widest,
             host=host,
             newest_first=newest_first,
         )
@@ -475,7 +489,7 @@ class PasteReader:
     def records(self, lines: Iterable[str], shape: PasteShape) -> Iterator[ShippedRecord]:
         pieces = self._decoded(iter(lines), shape, self.stats)
         if shape.wrapped:
-            pieces = self._rejoined(pieces, shape.cut_width, shape.flowed_width)
+            pieces = self._rejoined(pieces, shape)
         if shape.newest_first:
             pieces = self._oldest_first(pieces)
         for piece in pieces:
@@ -525,16 +539,17 @@ class PasteReader:
             pieces = _without_leads(pieces, shape.leads)
         return pieces
 
-    def _rejoined(
-        self, pieces: Iterator[_Piece], cut_width: int | None, flowed_width: int | None = None
-    ) -> Iterator[_Piece]:
+    def _rejoined(self, pieces: Iterator[_Piece], shape: PasteShape) -> Iterator[_Piece]:
+        cut_width, flowed_width = shape.cut_width, shape.flowed_width
         before: _Piece | None = None
         last = ""  # the text of before's last physical line
         for piece in pieces:
+            # A line as wide as the widest with no blank in it was cut inside its word.
+            in_a_word = before is not None and _one_word(last) and before.width == shape.widest
             if before is None or len(before.text) + len(piece.text) >= MAX_LINE_CHARS:
                 pass
             elif (cut_width is not None and self._cut_at(before, piece, cut_width)) or (
-                flowed_width is not None and self._cut_in_a_word(before, last, piece, flowed_width)
+                in_a_word and self._rest_of_a_word(piece)
             ):
                 before.text += piece.text  # cut mid-word: nothing was lost at the cut
                 before.width, last = piece.width, piece.text
@@ -543,7 +558,8 @@ class PasteReader:
                 flowed_width is not None and self._broke_at_a_blank(before, piece, flowed_width)
             ):
                 rest = piece.text.lstrip(" \t")
-                before.text += _joint(before.text, rest, last) + rest
+                joint = " " if in_a_word and rest != piece.text else _joint(before.text, rest)
+                before.text += ("" if in_a_word and rest == piece.text else joint) + rest
                 before.width, last = piece.width, piece.text
                 continue
             if before is not None:
@@ -592,14 +608,13 @@ class PasteReader:
             and not BARE_REPORT_LINE.match(piece.text)
         )
 
-    def _cut_in_a_word(self, before: _Piece, last: str, piece: _Piece, width: int) -> bool:
-        """A medium that breaks at the last blank that fits (`fold -s`, format=flowed) cuts
-        inside a word only where a line as wide as the widest holds no blank at all."""
-        return (
-            " " not in last
-            and self._cut_at(before, piece, width)
-            and not BARE_REPORT_LINE.match(piece.text)  # a long word that just fit the width
-        )
+    def _rest_of_a_word(self, piece: _Piece) -> bool:
+        """The rest of a word cut at the width: not indented (a blank after the word began
+        it), beginning no report line."""
+        text = piece.text
+        if not text.strip() or text[:1] in " \t":
+            return False
+        return not self._prefixed(piece) and not BARE_REPORT_LINE.match(text)
 
     def _cut_in_a_table_or_list(self, before: _Piece, text: str, indented: bool) -> bool:
         """A row's or header's rest may begin with the padding the break fell in; an item's
@@ -608,6 +623,8 @@ class PasteReader:
             return ROW_PID_REST.match(text) is not None
         if ROW_CUT_IN_ITS_NUMBERS.search(before.text):
             return ROW_NUMBERS_REST.fullmatch(text) is not None
+        if STATS_KEY_CUT.search(before.text) and STATS_VALUE_REST.fullmatch(text):
+            return True
         if HEADER_CUT_IN_ITS_NAMES.search(before.text) and not before.text.rstrip().endswith(
             " name"
         ):
@@ -630,7 +647,7 @@ class PasteReader:
     def _cut_width(self, pieces: list[_Piece]) -> int | None:
         """The width at which a terminal cut the lines: the longest lines are all that wide,
         and at least two of them, each followed by an unprefixed piece (a line of its own
-        that is exactly as long as the longest is rare)."""
+        that is exactly as long as the longest is rare), are most of the lines broken."""
         cuts = Counter(
             before.width
             for before, after in itertools.pairwise(pieces)
@@ -640,7 +657,10 @@ class PasteReader:
             return None
         width, count = cuts.most_common(1)[0]
         longest = max(piece.width for piece in pieces)
-        return width if count >= _CUTS_TO_SEE and width == longest else None
+        # A terminal cuts every long line at its width; a wrap at words leaves most of the
+        # lines it broke shorter than the width (their next word did not fit).
+        most = count * 2 > sum(cuts.values())
+        return width if count >= _CUTS_TO_SEE and width == longest and most else None
 
     def _flowed_width(self, pieces: list[_Piece]) -> int | None:
         """The widest line's width, when most lines that continue on the next end in the
@@ -800,24 +820,26 @@ def _cut_in_a_path(text: str) -> bool:
 def _breaks_a_phrase(text: str, rest: str) -> bool:
     """`text` ends with the first words of a kernel phrase and `rest` begins with the next."""
     ending = text.rstrip()
-    first = rest.split(" ", 1)[0]
-    for begun, nexts in PHRASE_BREAKS.items():
-        if first in nexts and ending.endswith(begun):
+    if rest.startswith(AFTER_A_PATH) and ending[ending.rfind(" ") + 1 :].startswith("/"):
+        return True
+    for begun in PHRASE_BREAKS.get(rest.split(" ", 1)[0], ()):
+        if ending.endswith(begun):
             boundary = len(ending) - len(begun) - 1
-            if boundary < 0 or ending[boundary] == " ":
+            if boundary < 0 or not (ending[boundary].isalnum() or ending[boundary] == "_"):
                 return True
     return False
 
 
-def _joint(text: str, rest: str, last: str = "") -> str:
+def _one_word(line: str) -> bool:
+    return bool(line) and " " not in line.strip()
+
+
+def _joint(text: str, rest: str) -> str:
     """What stood at a wrap: the space the medium dropped, or nothing where it kept the space,
     broke after a word's hyphen (`anon-` / `rss:312kB`, `oom-` / `killer:`), inside a
     cgroup path (`/docker/` / `0f2b...`: only the root path `/` ends in a slash) or inside
-    a v1 stats key (`inacti` / `ve_file:88KB`: every key of that line has its value), or
-    inside a word that filled its whole physical line `last` (no blank to break at)."""
+    a v1 stats key (`inacti` / `ve_file:88KB`: every key of that line has its value)."""
     if text.endswith(" ") or (text.endswith("-") and text[-2:-1].isalpha()):
-        return ""
-    if len(last) >= _ONE_WORD_LINE and " " not in last.strip():
         return ""
     if _cut_in_a_path(text) or _cut_in_a_stats_key(text, rest):
         return ""

@@ -103,6 +103,13 @@ def folded(line: str, width: int) -> list[str]:
     return [*out, line]
 
 
+# Where a wrap at 64 columns that drops the blank it broke at loses a fact, and why.
+NARROW_WEBMAIL = {
+    "025": "an author's `...` whose prefix went to the line before is an elision (the report "
+    "says elided, not kill_line_ratelimited; incomplete either way)",
+}
+
+
 def facts_only(docs: list[dict]) -> list[dict]:
     """The facts a report gives; not how many lines it took (a wrapped trace frame or
     `Code:` line that stayed two counts twice)."""
@@ -111,17 +118,27 @@ def facts_only(docs: list[dict]) -> list[dict]:
     return docs
 
 
-@pytest.mark.parametrize("quoted", [False, True], ids=["sent", "quoted in a reply"])
+MAIL_WRAPS = {
+    "sent": lambda line: line,
+    "quoted in a reply": lambda line: "> " + line,
+    "blank at the break dropped": lambda line: line.rstrip(" "),  # webmail, no format=flowed
+}
+
+
+@pytest.mark.parametrize("wrap", MAIL_WRAPS, ids=MAIL_WRAPS.keys())
 @pytest.mark.parametrize("width", [64, 72, 76, 78, 100])
 @pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
-def test_a_mail_clients_wrap_keeps_every_fact(case, width, quoted, tmp_path):
-    """Every line wrapped as a mail client sends it, then maybe quoted (`> `): rows broken
-    in their numbers or their header's names, paths cut inside, `key:value` lists, a kill
-    line's pid at the start of the next line (taken for a line number), `pid=18...` after a
-    line cut at `=` (taken for quoted-printable) all kept their facts."""
+def test_a_mail_clients_wrap_keeps_every_fact(case, width, wrap, tmp_path):
+    """Every line wrapped as a mail client sends it, then maybe quoted (`> `) or without the
+    blank it broke at: rows broken in their numbers or their header's names, paths cut
+    inside, `key:value` lists, a kill line's pid at the start of the next line (taken for a
+    line number), `pid=18...` after a line cut at `=` (taken for quoted-printable), another
+    program's line that quotes a kill all kept their facts."""
+    if (width, wrap) == (64, "blank at the break dropped") and case.name[:3] in NARROW_WEBMAIL:
+        pytest.xfail(NARROW_WEBMAIL[case.name[:3]])
     text = case.log.read_text(encoding="utf-8")
     lines = [piece for line in text.splitlines() for piece in folded(line, width)]
-    wrapped = "".join(("> " if quoted else "") + line + "\n" for line in lines)
+    wrapped = "".join(MAIL_WRAPS[wrap](line) + "\n" for line in lines)
     got = facts_only(documents(write(tmp_path / "wrapped.eml", wrapped)))
     assert got == facts_only(documents(case.log))
 

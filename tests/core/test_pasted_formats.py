@@ -857,11 +857,9 @@ def test_a_line_cut_after_an_equals_sign_is_no_quoted_printable(tmp_path, monkey
     """Only the summary names the victim (its kill line is not in the paste), cut by the
     wrap right after `pid=`, and `=18...` further on: taken for a quoted-printable body,
     whose `=` soft break glued `pid` to the number and lost the victim's pid."""
-    lines = stamped()[:-1]  # no kill line
-    summary = lines.pop()
-    wraps = (_mail_wrapped([summary], width) for width in range(60, 80))
-    wrapped = next(pieces for pieces in wraps if any(p.endswith("pid=") for p in pieces))
-    lines += [*wrapped, "Nov 25 10:00:06 web1 app[7]: total=1800 rss=20"]
+    lines = [*stamped()[:-1], "Nov 25 10:00:06 web1 app[7]: total=1800 rss=20"]  # no kill
+    wraps = (_mail_wrapped(lines, width) for width in range(60, 80))
+    lines = next(pieces for pieces in wraps if any(p.endswith(",pid=") for p in pieces))
     (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
     victim = doc["oom"]["victims"][0]
     assert (victim["pid"], victim["name"], victim["uid"]) == (101, "stress", 0)

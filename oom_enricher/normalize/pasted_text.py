@@ -191,6 +191,7 @@ ROW_CUT_IN_ITS_NUMBERS = re.compile(r"\[\s*\d+\s*\](?:\s+-?\d+)+\s*$")
 ROW_NUMBERS_REST = re.compile(r"(?:-?\d+ +)*-?\d+(?: +(?![.…:(<-]*$)[^\s\[].{0,14})?\s*")
 HEADER_CUT_IN_ITS_NAMES = re.compile(r"\[\s*pid\s*\]\s+uid\s+tgid(?:\s+[a-z_]+)*\s*$")
 HEADER_NAMES_REST = re.compile(r"(?:[a-z_]+ +)*name\s*")
+ROW_START = re.compile(r"\[\s*(?:\d+|pid)\s*\]\s")
 ROW_CUT_IN_ITS_PID = re.compile(r"\[\s*(?:pid|\d+)?\s*$")
 ROW_PID_REST = re.compile(r"\s*(?:pid|\d+)?\s*\]\s+(?:uid\s+tgid|-?\d+\s+-?\d+)")
 # A v2 stats line (4.19+, `key value`, one per line) broken before its value
@@ -231,6 +232,7 @@ def _phrase_breaks(phrases: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
 PHRASE_BREAKS = _phrase_breaks(KERNEL_PHRASES)
 # Of these, what follows a cgroup path on its line: its rest may begin right after the path.
 AFTER_A_PATH = ("killed as a result of", "are going to be killed due to")
+_TAIL_CHARS = 48  # a line's end that the cut patterns look at: an item or a row's pid fits
 _WRAPPED_ITEMS_WIDTH = 40  # the narrowest wrap seen in mail (64) less the longest item
 # Some clients break before the space, which then begins the rest (one space, then the
 # rest of a word or number); /dev/kmsg's ` KEY=value` dictionary lines begin so too.
@@ -239,6 +241,9 @@ WRAPPED_AT_A_SPACE = re.compile(r" (?![A-Z_]+=)\S")
 # is the rest of it when its first word would not have fitted on that line.
 WRAP_WIDTHS = (64, 100)
 _CUTS_TO_SEE = 2  # lines of the same longest width, each followed by its rest
+_BARE_CUTS_TO_SEE = 2  # the same without prefixes
+MIN_TERMINAL_WIDTH = 64
+MIN_WIDE_CUT = 100  # wider than any mail wrap: a line cut there was cut at the width
 # The fields that hold the kernel line, by the tools that export it: Elasticsearch/Kibana/
 # Filebeat `message`, Fluent Bit/Docker `log`, Loki/logcli `line` (journald's `MESSAGE` is
 # read by the journal rule); Splunk and Sumo Logic `_raw`, CloudWatch Logs Insights
@@ -468,12 +473,21 @@ class PasteReader:
             shape = replace(shape, leads=leads)
             pieces = list(self._decoded(iter(head), shape, PasteStats()))
         cut_width = None if exported else self._cut_width(pieces)
+        widest = max((piece.width for piece in pieces), default=0)
+        continuing = [
+            (before, after)
+            for before, after in itertools.pairwise(pieces)
+            if self._continues(before, after)
+        ]
         wrapped = not exported and (
             cut_width is not None
-            or any(self._continues(before, after) for before, after in itertools.pairwise(pieces))
+            or bool(continuing)
+            or any(
+                self._cut_at_the_widest(before, after, widest)
+                for before, after in itertools.pairwise(pieces)
+            )
         )
-        flowed_width = None if cut_width is not None else self._flowed_width(pieces)
-        widest = max((piece.width for piece in pieces), default=0) if wrapped else None
+        flowed_width = None if cut_width is not None else _flowed_width(pieces, continuing)
         host = self._one_host(pieces) or _common_labels_host(head)
         newest_first = self._newest_first(pieces)
         return replace(
@@ -481,7 +495,7 @@ class PasteReader:
             wrapped=wrapped,
             cut_width=cut_width,
             flowed_width=flowed_width,
-            widest=widest,
+            widest=widest if wrapped else None,
             host=host,
             newest_first=newest_first,
         )
@@ -548,8 +562,10 @@ class PasteReader:
             in_a_word = before is not None and _one_word(last) and before.width == shape.widest
             if before is None or len(before.text) + len(piece.text) >= MAX_LINE_CHARS:
                 pass
-            elif (cut_width is not None and self._cut_at(before, piece, cut_width)) or (
-                in_a_word and self._rest_of_a_word(piece)
+            elif (
+                (cut_width is not None and self._cut_at(before, piece, cut_width))
+                or (in_a_word and self._rest_of_a_word(piece))
+                or self._cut_at_the_widest(before, piece, shape.widest)
             ):
                 before.text += piece.text  # cut mid-word: nothing was lost at the cut
                 before.width, last = piece.width, piece.text
@@ -580,6 +596,8 @@ class PasteReader:
             return True
         if ROW_CUT_BEFORE_ITS_NAME.search(before.text) and ROW_NAME.fullmatch(text.rstrip()):
             return not self._prefixed(piece)
+        if text == piece.text and _cut_before_a_unit(before.text, text):
+            return True
         if _breaks_a_phrase(before.text, text):
             return not self._prefixed(piece)
         if self._cut_in_a_table_or_list(before, text, indented=text != piece.text):
@@ -608,6 +626,20 @@ class PasteReader:
             and not BARE_REPORT_LINE.match(piece.text)
         )
 
+    def _cut_at_the_widest(self, before: _Piece, piece: _Piece, widest: int | None) -> bool:
+        """A wide terminal (MIN_WIDE_CUT+) cut the one line longer than itself inside a
+        number or word (`anon-rss:5225` / `576kB`): the widest prefixed line, followed by
+        an unprefixed piece that goes on with the same token."""
+        return (
+            widest is not None
+            and widest >= MIN_WIDE_CUT
+            and before.width == widest
+            and before.text[-1:].isalnum()
+            and piece.text[:1].isalnum()
+            and (self._prefixed(before) or _one_word(piece.text))  # bare: the rest of a path
+            and self._rest_of_a_word(piece)
+        )
+
     def _rest_of_a_word(self, piece: _Piece) -> bool:
         """The rest of a word cut at the width: not indented (a blank after the word began
         it), beginning no report line."""
@@ -618,30 +650,42 @@ class PasteReader:
 
     def _cut_in_a_table_or_list(self, before: _Piece, text: str, indented: bool) -> bool:
         """A row's or header's rest may begin with the padding the break fell in; an item's
-        rest never does (Mem-Info's own further lines are indented)."""
-        if ROW_CUT_IN_ITS_PID.search(before.text):
-            return ROW_PID_REST.match(text) is not None
-        if ROW_CUT_IN_ITS_NUMBERS.search(before.text):
-            return ROW_NUMBERS_REST.fullmatch(text) is not None
-        if STATS_KEY_CUT.search(before.text) and STATS_VALUE_REST.fullmatch(text):
-            return True
-        if HEADER_CUT_IN_ITS_NAMES.search(before.text) and not before.text.rstrip().endswith(
-            " name"
+        rest never does (Mem-Info's own further lines are indented). The rests are matched
+        first: they are anchored, the cuts are searched back from the line's end."""
+        line = before.text
+        tail = max(len(line) - _TAIL_CHARS, 0)  # where a row's pid or a line's last item begins
+        if ROW_PID_REST.match(text):
+            return ROW_CUT_IN_ITS_PID.search(line, tail) is not None
+        if (
+            ROW_NUMBERS_REST.fullmatch(text)
+            and "]" in line
+            and ROW_CUT_IN_ITS_NUMBERS.search(line) is not None
         ):
-            return HEADER_NAMES_REST.fullmatch(text) is not None
+            return True
+        if STATS_VALUE_REST.fullmatch(text) and STATS_KEY_CUT.search(line, tail):
+            return True
+        if HEADER_NAMES_REST.fullmatch(text) and "pid" in line:
+            return HEADER_CUT_IN_ITS_NAMES.search(line) is not None and not line.rstrip().endswith(
+                " name"
+            )
         return (
             not indented
+            and line[:1] not in (" ", "\t")  # a record's own further line ends there
             and before.width >= _WRAPPED_ITEMS_WIDTH
-            and ITEMS_CUT.search(before.text) is not None
             and ITEMS_REST.match(text) is not None
+            and ITEMS_CUT.search(line, tail) is not None
         )
 
     def _cut_at(self, before: _Piece, piece: _Piece, width: int) -> bool:
+        """A line cut at `width`, and its rest: no line of the report's own (task rows of one
+        width, the longest lines of a bare paste, each begin one)."""
         return (
             before.width == width
             and bool(piece.text.strip())
             and not self._prefixed(piece)
             and bool(before.text.strip())
+            and not ROW_START.match(piece.text)
+            and not BARE_REPORT_LINE.match(piece.text)
         )
 
     def _cut_width(self, pieces: list[_Piece]) -> int | None:
@@ -653,6 +697,8 @@ class PasteReader:
             for before, after in itertools.pairwise(pieces)
             if after.text.strip() and self._prefixed(before) and not self._prefixed(after)
         )
+        if not cuts and not any(self._prefixed(piece) for piece in pieces):
+            return self._bare_cut_width(pieces)
         if not cuts:
             return None
         width, count = cuts.most_common(1)[0]
@@ -662,17 +708,19 @@ class PasteReader:
         most = count * 2 > sum(cuts.values())
         return width if count >= _CUTS_TO_SEE and width == longest and most else None
 
-    def _flowed_width(self, pieces: list[_Piece]) -> int | None:
-        """The widest line's width, when most lines that continue on the next end in the
-        space the medium kept at the break (at least _CUTS_TO_SEE of them)."""
-        ends = [
-            before.text.endswith(" ")
+    def _bare_cut_width(self, pieces: list[_Piece]) -> int | None:
+        """The same for lines without prefixes (a terminal's copy of `dmesg -t`): at least
+        _BARE_CUTS_TO_SEE lines as wide as the widest, a width no shorter than a terminal's,
+        each followed by a line of text."""
+        longest = max((piece.width for piece in pieces), default=0)
+        cut = sum(
+            1
             for before, after in itertools.pairwise(pieces)
-            if self._continues(before, after)
-        ]
-        if ends.count(True) < _CUTS_TO_SEE or ends.count(True) * 2 <= len(ends):
-            return None
-        return max(piece.width for piece in pieces)
+            if before.width == longest
+            and self._cut_at(before, after, longest)
+            and not before.text.endswith((">", "…"))  # a pager's mark: the rest is lost
+        )
+        return longest if cut >= _BARE_CUTS_TO_SEE and longest >= MIN_TERMINAL_WIDTH else None
 
     def _leads(self, pieces: list[_Piece]) -> tuple[str, ...]:
         """The texts that stand, each on at least two lines, before a line prefix that no
@@ -830,6 +878,15 @@ def _breaks_a_phrase(text: str, rest: str) -> bool:
     return False
 
 
+def _flowed_width(pieces: list[_Piece], continuing: list[tuple[_Piece, _Piece]]) -> int | None:
+    """The widest line's width, when most lines that continue on the next (`continuing`) end
+    in the blank the medium kept at the break (at least _CUTS_TO_SEE of them)."""
+    kept = sum(1 for before, _ in continuing if before.text.endswith(" "))
+    if kept < _CUTS_TO_SEE or kept * 2 <= len(continuing):
+        return None
+    return max(piece.width for piece in pieces)
+
+
 def _one_word(line: str) -> bool:
     return bool(line) and " " not in line.strip()
 
@@ -848,6 +905,8 @@ def _joint(text: str, rest: str) -> str:
 
 _STATS_ITEM = re.compile(r"[a-z_]+:\d+KB")
 _KEY_PIECE = re.compile(r" [a-z_]+$")
+_VALUE_END = re.compile(r"[a-z_()]+:\d+[kK]B [a-z_()]+:\d+$")
+_UNIT_REST = re.compile(r"\d*[kK]B(?:\s|$)")
 
 
 def _cut_in_a_stats_key(text: str, rest: str) -> bool:
@@ -855,7 +914,13 @@ def _cut_in_a_stats_key(text: str, rest: str) -> bool:
         _KEY_PIECE.search(text) is not None
         and _STATS_ITEM.match(rest) is not None
         and _STATS_ITEM.search(text) is not None
-    )
+    ) or _cut_before_a_unit(text, rest)
+
+
+def _cut_before_a_unit(text: str, rest: str) -> bool:
+    """A stats or zone item cut in its number or before its unit (`swap:0` / `KB inactive_`,
+    `inactive_anon:1` / `4980KB`), after a whole one."""
+    return _UNIT_REST.match(rest) is not None and _VALUE_END.search(text) is not None
 
 
 def _json_pieces(lines: Iterator[str], stats: PasteStats) -> Iterator[_Piece]:

@@ -144,6 +144,20 @@ def test_a_mail_clients_wrap_keeps_every_fact(case, width, wrap, tmp_path):
 
 
 @pytest.mark.parametrize("width", [80, 100, 120, 140, 160, 200])
+@pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
+def test_a_terminals_wrap_keeps_every_fact(case, width, tmp_path):
+    """Copied from a terminal (or `fold -w`): every longer line cut at the width, the rest
+    on the next line, nothing lost. A bare paste's cut lines (no prefix tells a rest from
+    a line), and a wide terminal's single cut inside a number or path, were kept apart."""
+    text = case.log.read_text(encoding="utf-8")
+    cut = [
+        line[i : i + width] for line in text.splitlines() for i in range(0, len(line) or 1, width)
+    ]
+    got = facts_only(documents(write(tmp_path / "terminal.log", "\n".join(cut) + "\n")))
+    assert got == facts_only(documents(case.log))
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 140, 160, 200])
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_lines_cut_at_a_width_never_claim_a_complete_report(case, width, tmp_path):
     """`less -S`, a terminal's copy, a narrow export: what a cut line lost is not known, so a

@@ -121,7 +121,10 @@ STRING_LITERAL = re.compile(
 _LITERALS_TO_SEE = 2
 _SPACED_TO_SEE = 6
 LIST_PUNCTUATION = re.compile(r"[ \t]*[\[\](){};,]+[ \t]*")
-LEAD_END = re.compile(r" +")  # where a relayed line may begin: after a run of spaces
+# Where a relayed line may begin: after a tool's separator and a blank (`web-1  | `,
+# `node01: `, `[pod/web/app] `) or two blanks (`Received message  `); a word and one blank
+# (`Memory` / `cgroup ` wrapped before `stats for`) is a line's own text.
+LEAD_END = re.compile(r"(?<=[|:\]>)]) +|  +")
 MAX_LEAD_CHARS = 80
 MAX_LEADS = 64
 HOST_LEAD = re.compile(r"(?P<host>[\w.-]+): ")  # pdsh / clush: `node01: <the node's line>`
@@ -159,7 +162,7 @@ CONTINUATION_START = re.compile(
     r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
     r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)*\d+\.\d+\.\d+\S* #\d"
     r"|#\d+\S*(?: (?:SMP|PREEMPT)\b.*)?\s*$|\(.*?\) (?:(?:total-vm|vsz):\d|score -?\d+ or)"
-    r"|(?:Not tainted|Tainted:[A-Z \-]*?) +\d+\.\d+)"
+    r"|(?:Not tainted|Tainted:[A-Z \-]*?) +\d+\.\d+|-?\d+ or (?:sacrifice|a) child)"
 )
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
 # `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`), a
@@ -191,6 +194,9 @@ ROW_CUT_IN_ITS_NUMBERS = re.compile(r"\[\s*\d+\s*\](?:\s+-?\d+)+\s*$")
 ROW_NUMBERS_REST = re.compile(r"(?:-?\d+ +)*-?\d+(?: +(?![.…:(<-]*$)[^\s\[].{0,14})?\s*")
 HEADER_CUT_IN_ITS_NAMES = re.compile(r"\[\s*pid\s*\]\s+uid\s+tgid(?:\s+[a-z_]+)*\s*$")
 HEADER_NAMES_REST = re.compile(r"(?:[a-z_]+ +)*name\s*")
+# A wrap after a hyphen inside a word (`cri-` / `containerd-...`, `6.12.62+rpt-` / `rpi-v8`), as
+# some clients break: no kernel line ends in one.
+HYPHEN_END = re.compile(r"[^\W_]-$")
 ROW_START = re.compile(r"\[\s*(?:\d+|pid)\s*\]\s")
 ROW_CUT_IN_ITS_PID = re.compile(r"\[\s*(?:pid|\d+)?\s*$")
 ROW_PID_REST = re.compile(r"\s*(?:pid|\d+)?\s*\]\s+(?:uid\s+tgid|-?\d+\s+-?\d+)")
@@ -243,7 +249,7 @@ WRAP_WIDTHS = (64, 100)
 _CUTS_TO_SEE = 2  # lines of the same longest width, each followed by its rest
 _BARE_CUTS_TO_SEE = 2  # the same without prefixes
 MIN_TERMINAL_WIDTH = 64
-MIN_WIDE_CUT = 100  # wider than any mail wrap: a line cut there was cut at the width
+MIN_WIDE_CUT = 101  # wider than any mail wrap (100 at most): a line cut there was cut at the width
 # The fields that hold the kernel line, by the tools that export it: Elasticsearch/Kibana/
 # Filebeat `message`, Fluent Bit/Docker `log`, Loki/logcli `line` (journald's `MESSAGE` is
 # read by the journal rule); Splunk and Sumo Logic `_raw`, CloudWatch Logs Insights
@@ -598,6 +604,8 @@ class PasteReader:
             return not self._prefixed(piece)
         if text == piece.text and _cut_before_a_unit(before.text, text):
             return True
+        if text == piece.text and HYPHEN_END.search(before.text) and text[:1].isalnum():
+            return not self._prefixed(piece) and not BARE_REPORT_LINE.match(text)
         if _breaks_a_phrase(before.text, text):
             return not self._prefixed(piece)
         if self._cut_in_a_table_or_list(before, text, indented=text != piece.text):
@@ -724,15 +732,22 @@ class PasteReader:
 
     def _leads(self, pieces: list[_Piece]) -> tuple[str, ...]:
         """The texts that stand, each on at least two lines, before a line prefix that no
-        rule found at the start of those lines."""
+        rule found at the start of those lines, on most such lines: the rests of wrapped
+        lines that happen to begin the same (`cgroup out of memory: ` after `Memory`) are
+        a few among many."""
         counts: Counter[str] = Counter()
+        unprefixed = 0
         for piece in pieces:
             text = piece.text
             if text.strip() and not self._prefixed(piece) and not BARE_REPORT_LINE.match(text):
+                unprefixed += 1
                 lead = self._lead_of(text)
                 if lead is not None:
                     counts[lead] += 1
-        return tuple(lead for lead, count in counts.most_common(MAX_LEADS) if count >= 2)
+        leads = [(lead, count) for lead, count in counts.most_common(MAX_LEADS) if count >= 2]
+        if sum(count for _, count in leads) * 2 < unprefixed:
+            return ()
+        return tuple(lead for lead, _ in leads)
 
     def _lead_of(self, text: str) -> str | None:
         for space in LEAD_END.finditer(text, 0, MAX_LEAD_CHARS):

@@ -732,22 +732,23 @@ class PasteReader:
 
     def _leads(self, pieces: list[_Piece]) -> tuple[str, ...]:
         """The texts that stand, each on at least two lines, before a line prefix that no
-        rule found at the start of those lines, on most such lines: the rests of wrapped
-        lines that happen to begin the same (`cgroup out of memory: ` after `Memory`) are
-        a few among many."""
+        rule found at the start of those lines; not on the rest of a wrapped line, which
+        may begin alike before a report line (`cgroup out of memory: ` after `Memory`)."""
         counts: Counter[str] = Counter()
-        unprefixed = 0
+        before: _Piece | None = None
         for piece in pieces:
             text = piece.text
-            if text.strip() and not self._prefixed(piece) and not BARE_REPORT_LINE.match(text):
-                unprefixed += 1
+            if (
+                text.strip()
+                and not self._prefixed(piece)
+                and not BARE_REPORT_LINE.match(text)
+                and not (before is not None and self._continues(before, piece))
+            ):
                 lead = self._lead_of(text)
                 if lead is not None:
                     counts[lead] += 1
-        leads = [(lead, count) for lead, count in counts.most_common(MAX_LEADS) if count >= 2]
-        if sum(count for _, count in leads) * 2 < unprefixed:
-            return ()
-        return tuple(lead for lead, _ in leads)
+            before = piece
+        return tuple(lead for lead, count in counts.most_common(MAX_LEADS) if count >= 2)
 
     def _lead_of(self, text: str) -> str | None:
         for space in LEAD_END.finditer(text, 0, MAX_LEAD_CHARS):

@@ -863,3 +863,29 @@ def test_a_line_cut_after_an_equals_sign_is_no_quoted_printable(tmp_path, monkey
     (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
     victim = doc["oom"]["victims"][0]
     assert (victim["pid"], victim["name"], victim["uid"]) == (101, "stress", 0)
+
+
+def test_the_rests_of_wrapped_lines_that_begin_alike_are_no_lead(tmp_path, monkeypatch):
+    """Kill lines wrapped after `Memory`: their rests begin `cgroup out of memory: ` before
+    a report line, twice, and were taken for a relaying tool's text and cut off."""
+    lines = [*stamped()[:-1]]
+    for n in range(2):
+        lines += [
+            f"Nov 25 10:00:05 web1 kernel: [    5.01{2 + n}000] Memory",
+            f"cgroup out of memory: Killed process {101 + n} (stress) total-vm:299192kB",
+        ]
+    assert PasteReader().sniff(lines).leads == ()
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert [victim["pid"] for doc in docs for victim in doc["oom"]["victims"]] == [101, 102]
+
+
+def test_a_wrap_after_a_hyphen_inside_a_word_is_joined_without_a_blank(tmp_path, monkeypatch):
+    """A client that breaks after hyphens (`cri-` / `containerd-...`) in the summary's cgroup
+    path: the rest stood alone, and the victim's cgroup and container were lost."""
+    path = "/kubepods-burstable.slice/cri-containerd-0123abcd.scope"
+    lines = [line.replace("task_memcg=/app.slice", f"task_memcg={path}") for line in stamped()]
+    summary = next(n for n, line in enumerate(lines) if "oom-kill:" in line)
+    cut = lines[summary].index("cri-") + 4
+    lines[summary : summary + 1] = [lines[summary][:cut], lines[summary][cut:]]
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert doc["oom"]["cgroup"]["task_path"] == path

@@ -120,6 +120,7 @@ STRING_LITERAL = re.compile(
 )
 _LITERALS_TO_SEE = 2
 _SPACED_TO_SEE = 6
+_INDENTED_TO_SEE = 3  # lines of text that share an indent, to take it off
 LIST_PUNCTUATION = re.compile(r"[ \t]*[\[\](){};,]+[ \t]*")
 # Where a relayed line may begin: after a tool's separator and a blank (`web-1  | `,
 # `node01: `, `[pod/web/app] `) or two blanks (`Received message  `); a word and one blank
@@ -369,6 +370,9 @@ class PasteShape:
     html_escaped: bool = False
     html_markup: bool = False  # the lines inside a page's tags (which also escape `<` and `&`)
     block_markers: bool = False  # the lines inside a code block's markup (```, [code], {code})
+    # The indent every line shares (a Markdown code block's four spaces, a quoted log's tab):
+    # a wrapped line's rest has it too, which made it look like a record's indented rest.
+    indent: str = ""
     # No-break spaces where the kernel wrote spaces: text copied from a rendered page, which
     # keeps runs of spaces (a task table's columns) as `&nbsp;`.
     no_break_spaces: bool = False
@@ -407,6 +411,7 @@ class PasteShape:
             or self.html_escaped
             or self.html_markup
             or self.block_markers
+            or bool(self.indent)
             or self.no_break_spaces
             or self.quoted
             or self.commented
@@ -473,6 +478,10 @@ class PasteReader:
         numbers = None if exported else _number_layout(pieces)
         if numbers is not None:
             shape = replace(shape, line_numbers=numbers)
+            pieces = list(self._decoded(iter(head), shape, PasteStats()))
+        indent = "" if exported else _common_indent(pieces)
+        if indent:
+            shape = replace(shape, indent=indent)
             pieces = list(self._decoded(iter(head), shape, PasteStats()))
         leads = () if exported else self._leads(pieces)
         if leads:
@@ -555,6 +564,8 @@ class PasteReader:
             pieces = _unquoted_literals(pieces)
         if shape.line_numbers is not None:
             pieces = _unnumbered(pieces, shape.line_numbers)
+        if shape.indent:
+            pieces = _dedented(pieces, shape.indent)
         if shape.leads:
             pieces = _without_leads(pieces, shape.leads)
         return pieces
@@ -1276,6 +1287,26 @@ def _uncommented(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
         found = COMMENT_MARKER.match(piece.text)
         if found is not None:
             piece.text = piece.text[found.end() :]
+        yield piece
+
+
+def _common_indent(pieces: list[_Piece]) -> str:
+    """The blanks every line of text begins with, when there are at least _INDENTED_TO_SEE."""
+    texts = [piece.text for piece in pieces if piece.text.strip()]
+    if len(texts) < _INDENTED_TO_SEE:
+        return ""
+    indent = texts[0][: len(texts[0]) - len(texts[0].lstrip(" \t"))]
+    for text in texts[1:]:
+        while indent and not text.startswith(indent):
+            indent = indent[:-1]
+    return indent
+
+
+def _dedented(pieces: Iterator[_Piece], indent: str) -> Iterator[_Piece]:
+    for piece in pieces:
+        if piece.text.startswith(indent):
+            piece.text = piece.text[len(indent) :]
+            piece.width = max(piece.width - len(indent), 0)
         yield piece
 
 

@@ -133,6 +133,8 @@ MAIL_WRAPS: dict[str, Callable[[str, int], list[str]]] = {
     # webmail without format=flowed
     "blank at the break dropped": lambda line, width: [p.rstrip(" ") for p in folded(line, width)],
     "broken after hyphens too": hyphen_wrapped,
+    # then pasted as a Markdown code block: the rests share the block's indent
+    "in a code block": lambda line, width: ["    " + piece for piece in folded(line, width)],
 }
 
 

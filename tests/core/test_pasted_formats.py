@@ -441,11 +441,13 @@ def test_lines_behind_the_text_a_relaying_tool_wrote_keep_every_fact(lead, tmp_p
     assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == FACTS
 
 
-def test_pdsh_output_names_the_host_of_each_line(tmp_path, monkeypatch):
-    """`pdsh -w node0[1-2] dmesg`: each line behind its node's name, two nodes interleaved;
-    the dmesg lines name no host of their own."""
-    other = [line.replace("101 (stress)", "202 (stress)") for line in dmesg_lines()]
-    mixed = [x for pair in zip(dmesg_lines(), other, strict=True) for x in pair]
+@pytest.mark.parametrize("bare", [False, True], ids=["dmesg", "dmesg -t"])
+def test_pdsh_output_names_the_host_of_each_line(bare, tmp_path, monkeypatch):
+    """`pdsh -w web[1-2] dmesg`: each line behind its node's name, two nodes interleaved;
+    the dmesg lines (bare or stamped) name no host of their own."""
+    lines = REPORT if bare else dmesg_lines()
+    other = [line.replace("101 (stress)", "202 (stress)") for line in lines]
+    mixed = [x for pair in zip(lines, other, strict=True) for x in pair]
     text = "".join(
         ("web1: " if n % 2 == 0 else "web2: ") + line + "\n" for n, line in enumerate(mixed)
     )
@@ -547,21 +549,6 @@ def test_bare_report_lines_kept_as_comments_keep_every_fact(marker, tmp_path, mo
     text = "\n".join(["def test_kills():", *(marker + line for line in REPORT)]) + "\n"
     (doc,) = read_every_way(tmp_path, text, monkeypatch)
     assert facts(doc) == dict(FACTS, host=None)
-
-
-def test_pdsh_output_of_bare_lines_names_the_host_of_each_line(tmp_path, monkeypatch):
-    """`pdsh -w web[1-2] dmesg -t`: each node's bare lines behind its name."""
-    other = [line.replace("101 (stress)", "202 (stress)") for line in REPORT]
-    mixed = [x for pair in zip(REPORT, other, strict=True) for x in pair]
-    text = "".join(
-        ("web1: " if n % 2 == 0 else "web2: ") + line + "\n" for n, line in enumerate(mixed)
-    )
-    docs = read_every_way(tmp_path, text, monkeypatch)
-    assert sorted((doc["host"]["name"], doc["process"]["pid"]) for doc in docs) == [
-        ("web1", 101),
-        ("web2", 202),
-    ]
-    assert facts(next(doc for doc in docs if doc["host"]["name"] == "web1")) == FACTS
 
 
 def test_the_words_before_a_report_line_of_a_bare_paste_are_no_lead():

@@ -99,8 +99,15 @@ _BLOCK_MARKER = (
     r"|\[/?(?:code|pre|quote|log|spoiler|noparse)(?:=[^\]]*)?\]"
     r"|\{(?:code|noformat|quote|panel)(?::[^}]*)?\}"
 )
-BLOCK_MARKER_AT_START = re.compile(rf"[ \t]*(?:{_BLOCK_MARKER})(?:[\w+.-]+[ \t]*$)?[ \t]*", re.I)
-BLOCK_MARKER_AT_END = re.compile(rf"[ \t]*(?:{_BLOCK_MARKER})[ \t]*$", re.I)
+# A fixture's raw string around the log, glued to its first and last line: Go and JavaScript
+# backquotes (`const dmesg = \``), Python triple quotes, Rust `r#"`.
+_RAW_STRING_OPEN = r"(?:(?:const|var|let|static)\s+)?[\w.]+\s*(?::=|=)\s*(?:`|\"{3}|'{3}|r#*\")"
+_MARK_CHARS = "`~[{'\""  # a block's or raw string's markup holds one
+_RAW_STRING_CLOSE = r"(?:`|\"{3}|'{3}|\"#+)[ \t]*[;,)]*"
+BLOCK_MARKER_AT_START = re.compile(
+    rf"[ \t]*(?:(?:{_BLOCK_MARKER})(?:[\w+.-]+[ \t]*$)?|{_RAW_STRING_OPEN}\\?)[ \t]*", re.I
+)
+BLOCK_MARKER_AT_END = re.compile(rf"[ \t]*(?:{_BLOCK_MARKER}|{_RAW_STRING_CLOSE})[ \t]*$", re.I)
 # A line that begins with a tag, or two that end with one, mark the source of a page; a log
 # line that quotes a tag has its prefix first.
 HTML_LINE_START = re.compile(r"\s*" + HTML_TAG.pattern, re.I)
@@ -1313,7 +1320,7 @@ def _dedented(pieces: Iterator[_Piece], indent: str) -> Iterator[_Piece]:
 def _unmarked_blocks(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
     for piece in pieces:
         text = piece.text
-        if "`" in text or "~" in text or "[" in text or "{" in text:
+        if any(mark in text for mark in _MARK_CHARS):
             text = BLOCK_MARKER_AT_END.sub("", BLOCK_MARKER_AT_START.sub("", text, count=1))
             if not text.strip() and piece.text.strip():
                 continue

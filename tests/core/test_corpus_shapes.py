@@ -55,6 +55,8 @@ KEEPING: dict[str, Callable[[str], str | bytes]] = {
     "unexpand -a": each_line(lambda _, line: unexpanded(line)),
     "spaces squashed (a page without <pre>)": lambda text: re.sub(" +", " ", text),
     "markdown fence": lambda text: "```text\n" + text + "```\n",
+    "go raw string": lambda text: "const dmesg = `" + text.rstrip("\n") + "`\n",
+    "python triple quotes": lambda text: 'LOG = """' + text.rstrip("\n") + '"""\n',
     "bbcode glued": lambda text: "[code]" + text.rstrip("\n") + "[/code]\n",
     "jira noformat, quoted": lambda text: (
         "> {noformat}\n" + each_line(lambda _, line: "> " + line)(text) + "> {noformat}\n"

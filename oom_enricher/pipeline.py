@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+import orjson
 
 from oom_enricher.model import LogLine, ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
@@ -26,6 +30,10 @@ class PipelineStats:
     reports: int = 0
     incomplete: int = 0
     replaced_characters: int = 0  # undecodable bytes turned into U+FFFD in documents
+    repeated: int = 0  # documents a finished input gave again (the same text twice)
+
+
+MAX_REMEMBERED_DOCUMENTS = 65536  # documents a finished input's run tells repeats of
 
 
 class Pipeline:
@@ -36,11 +44,17 @@ class Pipeline:
         *,
         live: bool = False,
     ) -> None:
-        """`live`: fed by shippers as lines happen (serve), not reading a finished input."""
+        """`live`: fed by shippers as lines happen (serve), not reading a finished input.
+
+        Reading a finished input, a document the run already gave is not given again: the
+        same report pasted twice, or rotated logs read together that overlap, is one kill.
+        (Live, a report given again is an amendment or a resend, which its sinks settle by
+        its `event.id`.)"""
         self.options = options or PipelineOptions()
         self.normalizer = LineNormalizer(self.options.normalize)
         self.assembler = Assembler(self.options.bounds, clock, live=live)
         self.stats = PipelineStats()
+        self._given: OrderedDict[bytes, None] | None = None if live else OrderedDict()
 
     def feed_line(self, raw: str) -> list[dict]:
         self.stats.lines += 1
@@ -137,9 +151,24 @@ class Pipeline:
         docs = [build_document(block) for block in blocks]
         for doc in docs:
             self.stats.replaced_characters += clean_document(doc)
+        if self._given is not None:
+            docs = [doc for doc in docs if self._first_time(doc)]
         self.stats.reports += len(docs)
         self.stats.incomplete += sum(1 for doc in docs if not doc["oom"]["complete"])
         return docs
+
+    def _first_time(self, doc: dict) -> bool:
+        given = self._given
+        assert given is not None
+        event = {key: value for key, value in doc["event"].items() if key != "created"}
+        key = hashlib.blake2b(orjson.dumps({**doc, "event": event}), digest_size=16).digest()
+        if key in given:
+            self.stats.repeated += 1
+            return False
+        given[key] = None
+        if len(given) > MAX_REMEMBERED_DOCUMENTS:
+            given.popitem(last=False)
+        return True
 
 
 def documents_from_lines(

@@ -524,7 +524,9 @@ def on_group(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
 
 
 def on_exiting(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
-    facts.skipped_exiting.append(int(m["pid"]))
+    pid = int(m["pid"])
+    if pid not in facts.skipped_exiting:  # a task the text names twice was skipped once
+        facts.skipped_exiting.append(pid)
 
 
 def on_reaped(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:

@@ -190,3 +190,13 @@ def test_lines_cut_at_a_width_never_claim_a_complete_report(case, width, tmp_pat
                 == (doc["oom"]["victims"], doc["oom"]["trigger"])
             ]
             assert same == [doc]
+
+
+@pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
+def test_the_same_text_twice_gives_each_kill_once(case, tmp_path):
+    """A report pasted twice, or rotated logs read together that overlap: each kill is one
+    document (the same document came out twice, and a group kill's `already exiting` tasks
+    were counted twice)."""
+    text = case.log.read_text(encoding="utf-8")
+    twice = facts_only(documents(write(tmp_path / "twice.log", text + text)))
+    assert twice == facts_only(documents(case.log))

@@ -33,7 +33,7 @@ class PipelineStats:
     repeated: int = 0  # documents a finished input gave again (the same text twice)
 
 
-MAX_REMEMBERED_DOCUMENTS = 65536  # documents a finished input's run tells repeats of
+MAX_REMEMBERED = 1 << 18  # documents and their lines a finished input's run tells repeats of
 
 
 class Pipeline:
@@ -152,23 +152,36 @@ class Pipeline:
         for doc in docs:
             self.stats.replaced_characters += clean_document(doc)
         if self._given is not None:
-            docs = [doc for doc in docs if self._first_time(doc)]
+            docs = [doc for doc, block in zip(docs, blocks, strict=True) if self._first(doc, block)]
         self.stats.reports += len(docs)
         self.stats.incomplete += sum(1 for doc in docs if not doc["oom"]["complete"])
         return docs
 
-    def _first_time(self, doc: dict) -> bool:
+    def _first(self, doc: dict, block: ReportBlock) -> bool:
+        """Not given before: neither the same document nor, for an incomplete one, a piece
+        of one (a post that quotes a report's header again after the whole report)."""
         given = self._given
         assert given is not None
         event = {key: value for key, value in doc["event"].items() if key != "created"}
-        key = hashlib.blake2b(orjson.dumps({**doc, "event": event}), digest_size=16).digest()
-        if key in given:
+        key = _digest(orjson.dumps({**doc, "event": event}))
+        # a record by its line and its text (records glued on one line share the line)
+        lines = [
+            _digest(f"{line.raw}\0{line.message}".encode("utf-8", "surrogatepass"))
+            for line in block.lines
+        ]
+        piece = not doc["oom"]["complete"] and bool(lines) and all(line in given for line in lines)
+        if key in given or piece:
             self.stats.repeated += 1
             return False
-        given[key] = None
-        if len(given) > MAX_REMEMBERED_DOCUMENTS:
+        for remembered in (key, *lines):
+            given[remembered] = None
+        while len(given) > MAX_REMEMBERED:
             given.popitem(last=False)
         return True
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def documents_from_lines(

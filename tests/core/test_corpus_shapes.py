@@ -200,3 +200,13 @@ def test_the_same_text_twice_gives_each_kill_once(case, tmp_path):
     text = case.log.read_text(encoding="utf-8")
     twice = facts_only(documents(write(tmp_path / "twice.log", text + text)))
     assert twice == facts_only(documents(case.log))
+
+
+@pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
+def test_a_piece_of_the_report_quoted_again_after_it_is_no_second_kill(case, tmp_path):
+    """A post that shows the whole report, then quotes its first lines to explain them:
+    the quoted header was a second, incomplete report of its own."""
+    text = case.log.read_text(encoding="utf-8")
+    quoted = text + "\nIt begins with:\n\n" + "".join(text.splitlines(keepends=True)[:3])
+    again = facts_only(documents(write(tmp_path / "post.txt", quoted)))
+    assert again == facts_only(documents(case.log))

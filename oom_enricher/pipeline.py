@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-
-import orjson
 
 from oom_enricher.model import LogLine, ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
@@ -33,9 +29,6 @@ class PipelineStats:
     repeated: int = 0  # documents a finished input gave again (the same text twice)
 
 
-MAX_REMEMBERED = 1 << 18  # documents and their lines a finished input's run tells repeats of
-
-
 class Pipeline:
     def __init__(
         self,
@@ -43,18 +36,17 @@ class Pipeline:
         clock=time.monotonic,
         *,
         live: bool = False,
+        once: bool = False,
     ) -> None:
         """`live`: fed by shippers as lines happen (serve), not reading a finished input.
-
-        Reading a finished input, a document the run already gave is not given again: the
-        same report pasted twice, or rotated logs read together that overlap, is one kill.
-        (Live, a report given again is an amendment or a resend, which its sinks settle by
-        its `event.id`.)"""
+        `once`: reading a finished input, each kill once (enrich.repeats): the same report
+        twice, or a piece of one quoted again, gives one document."""
         self.options = options or PipelineOptions()
         self.normalizer = LineNormalizer(self.options.normalize)
         self.assembler = Assembler(self.options.bounds, clock, live=live)
         self.stats = PipelineStats()
-        self._given: OrderedDict[bytes, None] | None = None if live else OrderedDict()
+        self._once = once and not live
+        self._repeats = None  # made with the first report, as the other enrich modules
 
     def feed_line(self, raw: str) -> list[dict]:
         self.stats.lines += 1
@@ -119,7 +111,10 @@ class Pipeline:
         return self._documents(self.assembler.tick(now))
 
     def finish(self) -> list[dict]:
-        return self._documents(self.assembler.finish())
+        docs = self._documents(self.assembler.finish())
+        if self._repeats is not None:
+            docs += self._counted(self._repeats.flush())
+        return docs
 
     def snapshot(self) -> dict:
         return {"assembler": self.assembler.snapshot(), "normalizer": self.normalizer.snapshot()}
@@ -151,43 +146,28 @@ class Pipeline:
         docs = [build_document(block) for block in blocks]
         for doc in docs:
             self.stats.replaced_characters += clean_document(doc)
-        if self._given is not None:
-            docs = [doc for doc, block in zip(docs, blocks, strict=True) if self._first(doc, block)]
+        if self._once:
+            if self._repeats is None:
+                from oom_enricher.enrich.repeats import RepeatFilter
+
+                self._repeats = RepeatFilter()
+            repeats = self._repeats
+            pairs = zip(docs, blocks, strict=True)
+            docs = [given for doc, block in pairs for given in repeats.pass_on(doc, block)]
+        return self._counted(docs)
+
+    def _counted(self, docs: list[dict]) -> list[dict]:
         self.stats.reports += len(docs)
         self.stats.incomplete += sum(1 for doc in docs if not doc["oom"]["complete"])
+        if self._repeats is not None:
+            self.stats.repeated = self._repeats.repeated
         return docs
-
-    def _first(self, doc: dict, block: ReportBlock) -> bool:
-        """Not given before: neither the same document nor, for an incomplete one, a piece
-        of one (a post that quotes a report's header again after the whole report)."""
-        given = self._given
-        assert given is not None
-        event = {key: value for key, value in doc["event"].items() if key != "created"}
-        key = _digest(orjson.dumps({**doc, "event": event}))
-        # a record by its line and its text (records glued on one line share the line)
-        lines = [
-            _digest(f"{line.raw}\0{line.message}".encode("utf-8", "surrogatepass"))
-            for line in block.lines
-        ]
-        piece = not doc["oom"]["complete"] and bool(lines) and all(line in given for line in lines)
-        if key in given or piece:
-            self.stats.repeated += 1
-            return False
-        for remembered in (key, *lines):
-            given[remembered] = None
-        while len(given) > MAX_REMEMBERED:
-            given.popitem(last=False)
-        return True
-
-
-def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
 
 
 def documents_from_lines(
     lines: Iterable[str], options: PipelineOptions | None = None
 ) -> Iterator[dict]:
-    pipeline = Pipeline(options)
+    pipeline = Pipeline(options, once=True)
     stream = iter(lines)
     yield from pipeline.feed_text(head_lines(stream), stream)
     yield from pipeline.finish()

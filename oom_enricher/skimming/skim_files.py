@@ -38,7 +38,7 @@ def skim_documents(
 ) -> Iterator[dict]:
     """Documents of all inputs read as one stream ("-" is stdin)."""
     stats = stats if stats is not None else ReadStats()
-    pipeline = Pipeline(options)
+    pipeline = Pipeline(options, once=True)
     skimmer = Skimmer(pipeline, finder, stats, max_line_bytes)
     for path in paths or ["-"]:
         try:

@@ -210,3 +210,13 @@ def test_a_piece_of_the_report_quoted_again_after_it_is_no_second_kill(case, tmp
     quoted = text + "\nIt begins with:\n\n" + "".join(text.splitlines(keepends=True)[:3])
     again = facts_only(documents(write(tmp_path / "post.txt", quoted)))
     assert again == facts_only(documents(case.log))
+
+
+@pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
+def test_a_piece_of_the_report_shown_before_it_is_no_second_kill(case, tmp_path):
+    """The first lines shown on their own, then the whole report: the piece is held until
+    the report that holds all its records is given, and is then no kill of its own."""
+    text = case.log.read_text(encoding="utf-8")
+    shown = "".join(text.splitlines(keepends=True)[:3]) + "\n" + text
+    again = facts_only(documents(write(tmp_path / "post.txt", shown)))
+    assert again == facts_only(documents(case.log))

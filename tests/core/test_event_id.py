@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from oom_enricher.pipeline import Pipeline
+from oom_enricher.pipeline import Pipeline, documents_from_lines
 from oom_enricher.sources.kmsg_source import KmsgSource, parse_kmsg
 from oom_enricher.sources.record_shapes import from_record
 from tests.core.report_lines import memcg_report
@@ -139,7 +139,9 @@ def test_without_kernel_stamps_the_id_falls_back_to_wall_clock_then_text():
     assert len(set(ids)) == 2
     assert ids_from_lines(at_ten) == ids[:1]
     (pasted,) = ids_from_lines(text)
-    assert ids_from_lines(text + text) == [pasted]  # given once
+    assert ids_from_lines(text + text) == [pasted, pasted]
+    # reading a finished input gives that one report once
+    assert [doc["event"]["id"] for doc in documents_from_lines(text + text)] == [pasted]
 
 
 def test_id_is_the_same_with_or_without_the_body_lines():

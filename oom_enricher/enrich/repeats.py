@@ -1,0 +1,88 @@
+"""Each kill once when reading a finished input: repeats and pieces of a report are no kills.
+
+A post may show the same report twice, quote its first lines before or after the whole
+report to explain them, and rotated logs read together may overlap. The same document is
+given once; an incomplete report all of whose records another document of the run holds
+is a piece of it, not a kill of its own. A report is held until the next one is given, so a
+piece quoted before its report is also told (the order of documents stays the input's).
+Live (serve), a report given again is an amendment or a resend, which sinks settle by its
+`event.id`: this filter is for finished inputs only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import orjson
+
+from oom_enricher.model import ReportBlock
+
+MAX_REMEMBERED = 1 << 18  # documents and records remembered (16 bytes each, oldest forgotten)
+
+
+class RepeatFilter:
+    def __init__(self, max_remembered: int = MAX_REMEMBERED) -> None:
+        self._given: OrderedDict[bytes, None] = OrderedDict()
+        self._max = max_remembered
+        self._held: tuple[dict, frozenset[bytes]] | None = None  # an incomplete report
+        self.repeated = 0
+
+    def pass_on(self, doc: dict, block: ReportBlock) -> list[dict]:
+        """The documents to give now: the held one unless this one holds all its records,
+        then this one unless it was given before or is a piece of one given."""
+        key = _digest(orjson.dumps({**doc, "event": _without_created(doc["event"])}))
+        records = frozenset(_record_keys(block))
+        out = self._release(records)
+        if key in self._given or (_incomplete(doc) and records and records <= self._given.keys()):
+            self.repeated += 1
+            return out
+        if _incomplete(doc):
+            self._held = (doc, records | {key})
+            return out
+        self._remember(records | {key})
+        return [*out, doc]
+
+    def flush(self) -> list[dict]:
+        """The held report, at the input's end."""
+        return self._release(frozenset())
+
+    def _release(self, records: frozenset[bytes]) -> list[dict]:
+        if self._held is None:
+            return []
+        (doc, held), self._held = self._held, None
+        if records and held - {_digest_of(doc)} <= records:
+            self.repeated += 1  # a piece of the report that follows it
+            return []
+        self._remember(held)
+        return [doc]
+
+    def _remember(self, keys: frozenset[bytes]) -> None:
+        for key in keys:
+            self._given[key] = None
+        while len(self._given) > self._max:
+            self._given.popitem(last=False)
+
+
+def _record_keys(block: ReportBlock) -> list[bytes]:
+    # a record by its line and its text: records glued onto one line share the line
+    return [
+        _digest(f"{line.raw}\0{line.message}".encode("utf-8", "surrogatepass"))
+        for line in block.lines
+    ]
+
+
+def _digest_of(doc: dict) -> bytes:
+    return _digest(orjson.dumps({**doc, "event": _without_created(doc["event"])}))
+
+
+def _without_created(event: dict) -> dict:
+    return {key: value for key, value in event.items() if key != "created"}
+
+
+def _incomplete(doc: dict) -> bool:
+    return not doc["oom"]["complete"]
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()

@@ -17,6 +17,7 @@ from collections import OrderedDict
 import orjson
 
 from oom_enricher.model import ReportBlock
+from oom_enricher.reassembly.markers import classify_line, is_report_shaped
 
 MAX_REMEMBERED = 1 << 18  # documents and records remembered (16 bytes each, oldest forgotten)
 
@@ -65,10 +66,12 @@ class RepeatFilter:
 
 
 def _record_keys(block: ReportBlock) -> list[bytes]:
-    # a record by its line and its text: records glued onto one line share the line
+    """Its report lines by their line and their text (records glued onto one line share the
+    line); not an author's words a bare paste took in (`The full log:`)."""
     return [
         _digest(f"{line.raw}\0{line.message}".encode("utf-8", "surrogatepass"))
         for line in block.lines
+        if classify_line(line) is not None or is_report_shaped(line.message)
     ]
 
 

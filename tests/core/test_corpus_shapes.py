@@ -215,8 +215,9 @@ def test_a_piece_of_the_report_quoted_again_after_it_is_no_second_kill(case, tmp
 @pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
 def test_a_piece_of_the_report_shown_before_it_is_no_second_kill(case, tmp_path):
     """The first lines shown on their own, then the whole report: the piece is held until
-    the report that holds all its records is given, and is then no kill of its own."""
+    the report that holds all its records is given, and is then no kill of its own (the
+    author's words a bare paste takes into the piece are no report lines)."""
     text = case.log.read_text(encoding="utf-8")
-    shown = "".join(text.splitlines(keepends=True)[:3]) + "\n" + text
+    shown = "".join(text.splitlines(keepends=True)[:3]) + "\nThe whole log:\n" + text
     again = facts_only(documents(write(tmp_path / "post.txt", shown)))
     assert again == facts_only(documents(case.log))

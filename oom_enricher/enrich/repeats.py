@@ -12,34 +12,54 @@ Live (serve), a report given again is an amendment or a resend, which sinks sett
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 
 import orjson
 
 from oom_enricher.model import ReportBlock
 from oom_enricher.reassembly.markers import classify_line, is_report_shaped
 
-MAX_REMEMBERED = 1 << 18  # documents and records remembered (16 bytes each, oldest forgotten)
+MAX_REMEMBERED = 1 << 17  # documents and records remembered (about 10 MB), the oldest forgotten
+
+
+class _Remembered:
+    """Keys in two generations: when the newer is full the older is forgotten whole, so
+    memory stays bounded and every step costs O(1)."""
+
+    def __init__(self, most: int) -> None:
+        self._half = max(most // 2, 1)
+        self._newer: set[int] = set()
+        self._older: set[int] = set()
+
+    def __contains__(self, key: int) -> bool:
+        return key in self._newer or key in self._older
+
+    def holds_all(self, keys: frozenset[int]) -> bool:
+        return all(key in self for key in keys)
+
+    def add(self, keys: frozenset[int]) -> None:
+        self._newer |= keys
+        if len(self._newer) >= self._half:
+            self._older, self._newer = self._newer, set()
 
 
 class RepeatFilter:
     def __init__(self, max_remembered: int = MAX_REMEMBERED) -> None:
-        self._given: OrderedDict[bytes, None] = OrderedDict()
-        self._max = max_remembered
-        self._held: tuple[dict, frozenset[bytes]] | None = None  # an incomplete report
+        self._given = _Remembered(max_remembered)
+        # an incomplete report, its key and its records
+        self._held: tuple[dict, int, frozenset[int]] | None = None
         self.repeated = 0
 
     def pass_on(self, doc: dict, block: ReportBlock) -> list[dict]:
         """The documents to give now: the held one unless this one holds all its records,
         then this one unless it was given before or is a piece of one given."""
-        key = _digest(orjson.dumps({**doc, "event": _without_created(doc["event"])}))
+        key = _digest_of(doc)
         records = frozenset(_record_keys(block))
         out = self._release(records)
-        if key in self._given or (_incomplete(doc) and records and records <= self._given.keys()):
+        if key in self._given or (_incomplete(doc) and records and self._given.holds_all(records)):
             self.repeated += 1
             return out
         if _incomplete(doc):
-            self._held = (doc, records | {key})
+            self._held = (doc, key, records)
             return out
         self._remember(records | {key})
         return [*out, doc]
@@ -48,24 +68,21 @@ class RepeatFilter:
         """The held report, at the input's end."""
         return self._release(frozenset())
 
-    def _release(self, records: frozenset[bytes]) -> list[dict]:
+    def _release(self, records: frozenset[int]) -> list[dict]:
         if self._held is None:
             return []
-        (doc, held), self._held = self._held, None
-        if records and held - {_digest_of(doc)} <= records:
+        (doc, key, held), self._held = self._held, None
+        if records and held and held <= records:
             self.repeated += 1  # a piece of the report that follows it
             return []
-        self._remember(held)
+        self._remember(held | {key})
         return [doc]
 
-    def _remember(self, keys: frozenset[bytes]) -> None:
-        for key in keys:
-            self._given[key] = None
-        while len(self._given) > self._max:
-            self._given.popitem(last=False)
+    def _remember(self, keys: frozenset[int]) -> None:
+        self._given.add(keys)
 
 
-def _record_keys(block: ReportBlock) -> list[bytes]:
+def _record_keys(block: ReportBlock) -> list[int]:
     """Its report lines by their line and their text (records glued onto one line share the
     line); not an author's words a bare paste took in (`The full log:`)."""
     return [
@@ -75,7 +92,7 @@ def _record_keys(block: ReportBlock) -> list[bytes]:
     ]
 
 
-def _digest_of(doc: dict) -> bytes:
+def _digest_of(doc: dict) -> int:
     return _digest(orjson.dumps({**doc, "event": _without_created(doc["event"])}))
 
 
@@ -87,5 +104,5 @@ def _incomplete(doc: dict) -> bool:
     return not doc["oom"]["complete"]
 
 
-def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
+def _digest(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest())

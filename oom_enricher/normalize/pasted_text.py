@@ -282,7 +282,13 @@ TIME_KEYS = (
     "eventTime",
     "_time",  # Splunk
     "TimeGenerated",  # Azure Monitor
+    "date",  # Datadog's CSV export
 )
+# Column names as exports capitalise them (`Message`, `Host`, Datadog's `Date`, Grafana's
+# `Line`): the field they name, whatever its case.
+_HOST_COLUMNS = ("host", "hostname", "Computer", "HostName", "source")
+# reversed: where two keys differ only in case, the first one listed is the one named
+_KNOWN_COLUMNS = {key.lower(): key for key in reversed((*MESSAGE_KEYS, *TIME_KEYS, *_HOST_COLUMNS))}
 # Kibana's default `dateFormat` (`MMM D, YYYY @ HH:mm:ss.SSS`), as its CSV export writes it.
 KIBANA_DATE = re.compile(
     r"(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2}), (?P<year>\d{4}) @ "
@@ -994,8 +1000,12 @@ def _csv_header(first: str) -> list[str] | None:
     columns = [_COLUMN_NAME.fullmatch(name.strip()) for name in next(csv.reader([first]), [])]
     if len(columns) < 2 or not all(columns):
         return None
-    names = [column["name"] for column in columns if column]
+    names = [_known_name(column["name"]) for column in columns if column]
     return names if any(name in MESSAGE_KEYS for name in names) else None
+
+
+def _known_name(name: str) -> str:
+    return _KNOWN_COLUMNS.get(name.lower(), name)
 
 
 def _csv_pieces(lines: Iterator[str]) -> Iterator[_Piece]:

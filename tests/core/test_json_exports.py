@@ -374,3 +374,14 @@ def test_a_source_that_is_a_file_is_no_host(tmp_path, monkeypatch):
     ]
     docs = read_every_way(tmp_path, "".join(json.dumps(row) + "\n" for row in rows), monkeypatch)
     assert only_facts(docs) == dict(FACTS, host=None)
+
+
+def test_a_csv_export_whose_columns_are_capitalised(tmp_path, monkeypatch):
+    """Datadog's log explorer exports `Date,Host,Service,Message`, newest first: no column was
+    taken for the message, so the whole export was read as bare text."""
+    out = io.StringIO()
+    writer = csv.writer(out, quoting=csv.QUOTE_ALL)
+    writer.writerow(["Date", "Host", "Service", "Message"])
+    for n, line in reversed(list(enumerate(REPORT))):
+        writer.writerow([_iso(n), "web1", "kernel", line])
+    assert only_facts(read_every_way(tmp_path, out.getvalue(), monkeypatch)) == FACTS

@@ -1339,10 +1339,24 @@ def _unmarked_blocks(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
 
 
 def _unquoted(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    """Pieces without their quote markers. A marker alone before an unquoted piece is a
+    quoted line the replying client broke right after its marker (the line did not fit
+    beside it): no blank line, which would end the paragraph the piece goes on."""
+    bare_marker: _Piece | None = None
     for piece in pieces:
-        if piece.text.lstrip()[:1] == ">":
+        quoted = piece.text.lstrip()[:1] == ">"
+        if bare_marker is not None:
+            if quoted or not piece.text.strip():
+                yield bare_marker
+            bare_marker = None
+        if quoted:
             piece.text = QUOTE_MARKERS.sub("", piece.text, count=1)
+            if not piece.text.strip():
+                bare_marker = piece
+                continue
         yield piece
+    if bare_marker is not None:
+        yield bare_marker
 
 
 def _walk(value: object, host: str | None, depth: int) -> Iterator[_Piece]:

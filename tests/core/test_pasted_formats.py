@@ -876,3 +876,26 @@ def test_a_wrap_after_a_hyphen_inside_a_word_is_joined_without_a_blank(tmp_path,
     lines[summary : summary + 1] = [lines[summary][:cut], lines[summary][cut:]]
     (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
     assert doc["oom"]["cgroup"]["task_path"] == path
+
+
+def test_a_quoted_line_broken_right_after_its_marker(tmp_path, monkeypatch):
+    """A reply's client wrapped the quoted lines again: a quoted path too long to stand
+    beside its `> ` went to the next line without it, leaving the marker alone, which read
+    as a blank line that ended the line the path goes on (the cgroups and the container
+    were lost)."""
+    path = "/docker/a4d47fb7bbc8a2bbc172bd26085c4509364b1b7eec61439669e08e281b181a0b"
+    lines = [
+        "> [    5.000000] sh invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0",
+        "> [    5.000001] CPU: 0 PID: 20908 Comm: sh Not tainted 3.13.0-36-generic #63",
+        "> [    5.000002] Task in ",
+        "> ",
+        path,
+        "> killed as a result of limit of ",
+        ">",
+        path,
+        "> [    5.000003] memory: usage 10240kB, limit 10240kB, failcnt 1",
+        "> [    5.000004] Killed process 20977 (sh) total-vm:4404kB, anon-rss:0kB, file-rss:508kB",
+    ]
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert (doc["oom"]["cgroup"]["task_path"], doc["oom"]["cgroup"]["oom_path"]) == (path, path)
+    assert doc["container"]["id"] == path.rsplit("/", 1)[1]

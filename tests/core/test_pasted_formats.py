@@ -413,7 +413,7 @@ def test_a_bare_paste_wrapped_inside_a_path_a_stats_line_and_a_bios_date_is_rejo
     ],
 )
 def test_only_a_path_deeper_than_the_root_is_rejoined_without_a_space(before, rest, joined):
-    from oom_enricher.normalize.pasted_text import _joint
+    from oom_enricher.normalize.wrap_rules import joint as _joint
 
     assert joined in before + _joint(before, rest) + rest
 

@@ -1,0 +1,208 @@
+"""How a medium's wrap is told from a line's end, by what the kernel prints.
+
+A line's rest that a mail client, webmail, a terminal or a pager put on the next line begins
+with something no kernel line begins with (the later fields of a header, a row's last numbers,
+the next words of a kernel phrase), or follows a line that no kernel line ends like (a path or
+a word cut inside). These are the tables and the text tests; the paste reader
+(`pasted_text`) decides with them, and with what it knows of prefixes, which pieces it joins.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Where a wrapped line's rest cannot begin a kernel line of its own: the later fields of a
+# header (`gfp_mask=`, `order=` ... all kernels), of the 4.19+ summary (`task_memcg=`, `uid=`),
+# of a kill line (`anon-rss:0kB`, 2.6 `vsz:`), of a usage line (`limit 1024kB`), of a cgroup
+# v1 one-line stats line (`rss_huge:0KB`: its own upper-case unit, 2.6.29-5.x), the BIOS
+# date that ends a `Hardware name:` line (`01/01/2011`, 3.x+), and the release and build
+# that end a `CPU:` line (`4.14.79-v7+ #1159`, 3.x+), also behind its taint flags
+# (`OE     5.15.107+truenas #1`, the tail of `Tainted: P`), or its build alone
+# (`#63~precise1-Ubuntu`), or its taint and release (`Not tainted 5.15.0-107-generic`; 6.10+
+# print the taint's legend, `Tainted: [C]=CRAP`, on a line of its own); a kill line's name and
+# sizes (`(.thunderbird-wr) total-vm:`, any name), or the name and score of a 2.6-5.0 choice
+# (`(beam.smp) score 1001 or`).
+CONTINUATION_START = re.compile(
+    r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
+    r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
+    r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
+    r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
+    r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)*\d+\.\d+\.\d+\S* #\d"
+    r"|#\d+\S*(?: (?:SMP|PREEMPT)\b.*)?\s*$|\(.*?\) (?:(?:total-vm|vsz):\d|score -?\d+ or)"
+    r"|(?:Not tainted|Tainted:[A-Z \-]*?) +\d+\.\d+|-?\d+ or (?:sacrifice|a) child)"
+)
+# How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
+# `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`), a
+# negative number (a task row's `-1000 sshd`), a symbol (`__do_fault+0x3c/0x170`), or what
+# another program's line holds (`&{Source:...`, `="..."`); never an author's mark (`...`,
+# `[snip]`, `(cut)`, `<snip>` stand on their own lines).
+WRAPPED_REST = re.compile(
+    r"[^\W_]|[(/][^\W_]|\[\s*(?:\d+|pid)\s*\]\s|-\d"
+    r"|_\w|[&{\"'=]\S"  # a symbol's name, the rest of some other program's text
+)
+# Where no kernel line ends: before the path of a memcg line (`Task in`, `killed as a result
+# of limit of`, `Memory cgroup stats for`, 2.6.29+) or the name of a kill (`Killed process
+# 123`, all kernels): the next piece is its rest, bare paste or not.
+CUT_BEFORE_ITS_REST = re.compile(
+    r"(?:^|\s)(?:Tasks? in|killed as a result of limit of|Memory cgroup stats for"
+    r"|[Kk]ill(?:ed)? process \d+|score -?\d+ or)\s*$"
+)
+# A task row wrapped before its name (every layout ends in numbers, then the name), and the
+# name alone on the next line: at most TASK_COMM_LEN - 1 = 15 characters, never an author's
+# mark (`...`, `(...snipped...)`, `<snip>`, a lone `:`).
+ROW_CUT_BEFORE_ITS_NAME = re.compile(r"\[\s*\d+\s*\](?:\s+-?\d+){6,}\s*$")
+ROW_NAME = re.compile(r"(?![.…:(<-]*$)(?!.*(?:\.\.\.|…|snip|cut))[^\s\[].{0,14}")
+# Wrapped inside the numbers of a row or the column names of its header (a mail client's
+# width is less than a row's): the rest is the row's last numbers and its name, or the last
+# names up to `name`. Also inside a line of `key:value` items (Mem-Info's per-node line, a
+# zone's, 2.6+) or of a buddy list (`Node 0 DMA: 45*4kB (U) ...`), whose rest begins with
+# the next item: such lines are wider than any medium's wrap.
+ROW_CUT_IN_ITS_NUMBERS = re.compile(r"\[\s*\d+\s*\](?:\s+-?\d+)+\s*$")
+ROW_NUMBERS_REST = re.compile(r"(?:-?\d+ +)*-?\d+(?: +(?![.…:(<-]*$)[^\s\[].{0,14})?\s*")
+HEADER_CUT_IN_ITS_NAMES = re.compile(r"\[\s*pid\s*\]\s+uid\s+tgid(?:\s+[a-z_]+)*\s*$")
+HEADER_NAMES_REST = re.compile(r"(?:[a-z_]+ +)*name\s*")
+# A wrap after a hyphen inside a word (`cri-` / `containerd-...`, `6.12.62+rpt-` / `rpi-v8`), as
+# some clients break: no kernel line ends in one.
+HYPHEN_END = re.compile(r"[^\W_]-$")
+ROW_START = re.compile(r"\[\s*(?:\d+|pid)\s*\]\s")
+ROW_CUT_IN_ITS_PID = re.compile(r"\[\s*(?:pid|\d+)?\s*$")
+ROW_PID_REST = re.compile(r"\s*(?:pid|\d+)?\s*\]\s+(?:uid\s+tgid|-?\d+\s+-?\d+)")
+# A v2 stats line (4.19+, `key value`, one per line) broken before its value
+STATS_KEY_CUT = re.compile(r"(?:^|\s)[a-z][a-z0-9_]*_[a-z0-9_]+\s*$")
+STATS_VALUE_REST = re.compile(r"\d+\s*")
+ITEMS_CUT = re.compile(r"(?:[a-z_()]+:-?\d+(?:kB|KB)?|\d+\*\d+kB(?: \([A-Z]+\))?)\s*$")
+ITEMS_REST = re.compile(r"[a-z_()]+:-?\d+|\d+\*\d+kB")
+# The kernel's phrases that a wrap may break between any two of their words (which no line
+# begins with once the phrase is begun): what follows a path (`Task in /x` / `killed as a
+# result of limit of /y`, 2.6.29-4.18; a 4.19+ group kill), the memcg stats head, the choice
+# (2.6-5.0) and the ends of show_mem's page counts.
+KERNEL_PHRASES = (
+    "killed as a result of limit of",
+    "are going to be killed due to memory.oom.group set",
+    "Memory cgroup stats for",
+    "Memory cgroup out of memory: Kill process",
+    "Memory cgroup out of memory: Killed process",
+    "Out of memory: Kill process",
+    "Out of memory: Killed process",
+    "or sacrifice child",
+    "is already exiting. Skip killing the task",
+    "Tasks state (memory values in pages):",
+    "total pagecache pages",
+    "pages in swap cache",
+)
+
+
+def _phrase_breaks(phrases: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """Each word that may follow a phrase's first words (one or more), and those words."""
+    breaks: dict[str, set[str]] = {}
+    for phrase in phrases:
+        words = phrase.split(" ")
+        for k in range(1, len(words)):
+            breaks.setdefault(words[k], set()).add(" ".join(words[:k]))
+    return {after: tuple(sorted(begun)) for after, begun in breaks.items()}
+
+
+PHRASE_BREAKS = _phrase_breaks(KERNEL_PHRASES)
+# Of these, what follows a cgroup path on its line: its rest may begin right after the path.
+AFTER_A_PATH = ("killed as a result of", "are going to be killed due to")
+TAIL_CHARS = 48  # a line's end that the cut patterns look at: an item or a row's pid fits
+WRAPPED_ITEMS_WIDTH = 40  # the narrowest wrap seen in mail (64) less the longest item
+# Some clients break before the space, which then begins the rest (one space, then the
+# rest of a word or number); /dev/kmsg's ` KEY=value` dictionary lines begin so too.
+WRAPPED_AT_A_SPACE = re.compile(r" (?![A-Z_]+=)\S")
+# Webmail and mail clients wrap at a width between these: a bare piece after a prefixed line
+# is the rest of it when its first word would not have fitted on that line.
+WRAP_WIDTHS = (64, 100)
+CUTS_TO_SEE = 2  # lines of the same longest width, each followed by its rest
+BARE_CUTS_TO_SEE = 2  # the same without prefixes
+MIN_TERMINAL_WIDTH = 64
+MIN_WIDE_CUT = 101  # wider than any mail wrap (100 at most): a line cut there was cut at the width
+
+
+def cut_in_a_path(text: str) -> bool:
+    """The line ends inside a cgroup path: its last word is a path (`/docker/`, `=/kubepods/`)
+    that ends in a slash, which only the root path `/` does."""
+    if not text.endswith("/"):
+        return False
+    word = text[text.rfind(" ") + 1 :]
+    word = word[word.rfind("=") + 1 :]
+    return len(word) > 1 and word.startswith("/")
+
+
+def breaks_a_phrase(text: str, rest: str) -> bool:
+    """`text` ends with the first words of a kernel phrase and `rest` begins with the next."""
+    ending = text.rstrip()
+    if rest.startswith(AFTER_A_PATH) and ending[ending.rfind(" ") + 1 :].startswith("/"):
+        return True
+    for begun in PHRASE_BREAKS.get(rest.split(" ", 1)[0], ()):
+        if ending.endswith(begun):
+            boundary = len(ending) - len(begun) - 1
+            if boundary < 0 or not (ending[boundary].isalnum() or ending[boundary] == "_"):
+                return True
+    return False
+
+
+def one_word(line: str) -> bool:
+    return bool(line) and " " not in line.strip()
+
+
+def joint(text: str, rest: str) -> str:
+    """What stood at a wrap: the space the medium dropped, or nothing where it kept the space,
+    broke after a word's hyphen (`anon-` / `rss:312kB`, `oom-` / `killer:`), inside a
+    cgroup path (`/docker/` / `0f2b...`: only the root path `/` ends in a slash) or inside
+    a v1 stats key (`inacti` / `ve_file:88KB`: every key of that line has its value)."""
+    if text.endswith(" ") or (text.endswith("-") and text[-2:-1].isalpha()):
+        return ""
+    if cut_in_a_path(text) or _cut_in_a_stats_key(text, rest):
+        return ""
+    return " "
+
+
+_STATS_ITEM = re.compile(r"[a-z_]+:\d+KB")
+_KEY_PIECE = re.compile(r" [a-z_]+$")
+_VALUE_END = re.compile(r"[a-z_()]+:\d+[kK]B [a-z_()]+:\d+$")
+_UNIT_REST = re.compile(r"\d*[kK]B(?:\s|$)")
+
+
+def _cut_in_a_stats_key(text: str, rest: str) -> bool:
+    return (
+        _KEY_PIECE.search(text) is not None
+        and _STATS_ITEM.match(rest) is not None
+        and _STATS_ITEM.search(text) is not None
+    ) or cut_before_a_unit(text, rest)
+
+
+def cut_before_a_unit(text: str, rest: str) -> bool:
+    """A stats or zone item cut in its number or before its unit (`swap:0` / `KB inactive_`,
+    `inactive_anon:1` / `4980KB`), after a whole one."""
+    return _UNIT_REST.match(rest) is not None and _VALUE_END.search(text) is not None
+
+
+def cut_in_a_table_or_list(line: str, width: int, text: str, indented: bool) -> bool:
+    """Whether `text` (unindented) is the rest of `line` (its last physical line `width`
+    wide) cut inside a task row, its header or a list of items. A row's or header's rest may
+    begin with the padding the break fell in (`indented`); an item's rest never does
+    (Mem-Info's own further lines are indented). The rests are matched first: they are
+    anchored, the cuts are searched back from the line's end."""
+    tail = max(len(line) - TAIL_CHARS, 0)  # where a row's pid or a line's last item begins
+    if ROW_PID_REST.match(text):
+        return ROW_CUT_IN_ITS_PID.search(line, tail) is not None
+    if (
+        ROW_NUMBERS_REST.fullmatch(text)
+        and "]" in line
+        and ROW_CUT_IN_ITS_NUMBERS.search(line) is not None
+    ):
+        return True
+    if STATS_VALUE_REST.fullmatch(text) and STATS_KEY_CUT.search(line, tail):
+        return True
+    if HEADER_NAMES_REST.fullmatch(text) and "pid" in line:
+        return HEADER_CUT_IN_ITS_NAMES.search(line) is not None and not line.rstrip().endswith(
+            " name"
+        )
+    return (
+        not indented
+        and line[:1] not in (" ", "\t")  # a record's own further line ends there
+        and width >= WRAPPED_ITEMS_WIDTH
+        and ITEMS_REST.match(text) is not None
+        and ITEMS_CUT.search(line, tail) is not None
+    )

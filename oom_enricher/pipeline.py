@@ -6,12 +6,16 @@ import itertools
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from oom_enricher.model import LogLine, ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer, NormalizeOptions
 from oom_enricher.normalize.pasted_text import PasteReader, PasteShape, head_lines
 from oom_enricher.reassembly.assembler import Assembler
 from oom_enricher.reassembly.bounds import Bounds
+
+if TYPE_CHECKING:
+    from oom_enricher.enrich.repeats import RepeatFilter
 
 
 @dataclass
@@ -46,7 +50,7 @@ class Pipeline:
         self.assembler = Assembler(self.options.bounds, clock, live=live)
         self.stats = PipelineStats()
         self._once = once and not live
-        self._repeats = None  # made with the first report, as the other enrich modules
+        self._repeats: RepeatFilter | None = None  # made with the first report, as enrich is
 
     def feed_line(self, raw: str) -> list[dict]:
         self.stats.lines += 1

@@ -30,7 +30,6 @@ class PipelineStats:
     reports: int = 0
     incomplete: int = 0
     replaced_characters: int = 0  # undecodable bytes turned into U+FFFD in documents
-    repeated: int = 0  # documents a finished input gave again (the same text twice)
 
 
 class Pipeline:
@@ -163,8 +162,6 @@ class Pipeline:
     def _counted(self, docs: list[dict]) -> list[dict]:
         self.stats.reports += len(docs)
         self.stats.incomplete += sum(1 for doc in docs if not doc["oom"]["complete"])
-        if self._repeats is not None:
-            self.stats.repeated = self._repeats.repeated
         return docs
 
 

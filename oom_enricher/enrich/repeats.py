@@ -47,7 +47,6 @@ class RepeatFilter:
         self._given = _Remembered(max_remembered)
         # an incomplete report, its key and its records
         self._held: tuple[dict, int, frozenset[int]] | None = None
-        self.repeated = 0
 
     def pass_on(self, doc: dict, block: ReportBlock) -> list[dict]:
         """The documents to give now: the held one unless this one holds all its records,
@@ -56,7 +55,6 @@ class RepeatFilter:
         records = frozenset(_record_keys(block))
         out = self._release(records)
         if key in self._given or (_incomplete(doc) and records and self._given.holds_all(records)):
-            self.repeated += 1
             return out
         if _incomplete(doc):
             self._held = (doc, key, records)
@@ -73,8 +71,7 @@ class RepeatFilter:
             return []
         (doc, key, held), self._held = self._held, None
         if records and held and held <= records:
-            self.repeated += 1  # a piece of the report that follows it
-            return []
+            return []  # a piece of the report that follows it
         self._remember(held | {key})
         return [doc]
 

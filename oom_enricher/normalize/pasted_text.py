@@ -430,7 +430,7 @@ class PasteReader:
                 for before, after in itertools.pairwise(pieces)
             )
         )
-        flowed_width = None if cut_width is not None else _flowed_width(pieces, continuing)
+        flowed_width = None if cut_width is not None else _flowed_width(widest, continuing)
         host = self._one_host(pieces) or _common_labels_host(head)
         newest_first = self._newest_first(pieces)
         return replace(
@@ -547,7 +547,7 @@ class PasteReader:
         if text == piece.text and cut_before_a_unit(before.text, text):
             return True
         if text == piece.text and HYPHEN_END.search(before.text) and text[:1].isalnum():
-            return not self._prefixed(piece) and not BARE_REPORT_LINE.match(text)
+            return self._begins_no_line(piece)
         if breaks_a_phrase(before.text, text):
             return not self._prefixed(piece)
         if cut_in_a_table_or_list(before.text, before.width, text, indented=text != piece.text):
@@ -570,11 +570,7 @@ class PasteReader:
         if not piece.text.strip() or not before.text.endswith(" ") or not before.text.strip():
             return False
         word = len(piece.text) - len(piece.text.lstrip()) + len(piece.text.split(None, 1)[0])
-        return (
-            before.width + word > width
-            and not self._prefixed(piece)
-            and not BARE_REPORT_LINE.match(piece.text)
-        )
+        return before.width + word > width and self._begins_no_line(piece)
 
     def _cut_at_the_widest(self, before: _Piece, piece: _Piece, widest: int | None) -> bool:
         """A wide terminal (MIN_WIDE_CUT+) cut the one line longer than itself inside a
@@ -596,7 +592,11 @@ class PasteReader:
         text = piece.text
         if not text.strip() or text[:1] in " \t":
             return False
-        return not self._prefixed(piece) and not BARE_REPORT_LINE.match(text)
+        return self._begins_no_line(piece)
+
+    def _begins_no_line(self, piece: _Piece) -> bool:
+        """Behind no prefix, and no bare report line: the rest of the line before it."""
+        return not self._prefixed(piece) and not BARE_REPORT_LINE.match(piece.text)
 
     def _cut_at(self, before: _Piece, piece: _Piece, width: int) -> bool:
         """A line cut at `width`, and its rest: no line of the report's own (task rows of one
@@ -604,10 +604,9 @@ class PasteReader:
         return (
             before.width == width
             and bool(piece.text.strip())
-            and not self._prefixed(piece)
             and bool(before.text.strip())
             and not ROW_START.match(piece.text)
-            and not BARE_REPORT_LINE.match(piece.text)
+            and self._begins_no_line(piece)
         )
 
     def _cut_width(self, pieces: list[_Piece]) -> int | None:
@@ -638,8 +637,7 @@ class PasteReader:
         cut = sum(
             1
             for before, after in itertools.pairwise(pieces)
-            if before.width == longest
-            and self._cut_at(before, after, longest)
+            if self._cut_at(before, after, longest)
             and not before.text.endswith((">", "…"))  # a pager's mark: the rest is lost
         )
         return longest if cut >= BARE_CUTS_TO_SEE and longest >= MIN_TERMINAL_WIDTH else None
@@ -654,8 +652,7 @@ class PasteReader:
             text = piece.text
             if (
                 text.strip()
-                and not self._prefixed(piece)
-                and not BARE_REPORT_LINE.match(text)
+                and self._begins_no_line(piece)
                 and not (before is not None and self._continues(before, piece))
             ):
                 lead = self._lead_of(text)
@@ -785,13 +782,13 @@ def _common_labels_host(head: list[str]) -> str | None:
     return None
 
 
-def _flowed_width(pieces: list[_Piece], continuing: list[tuple[_Piece, _Piece]]) -> int | None:
+def _flowed_width(widest: int, continuing: list[tuple[_Piece, _Piece]]) -> int | None:
     """The widest line's width, when most lines that continue on the next (`continuing`) end
     in the blank the medium kept at the break (at least CUTS_TO_SEE of them)."""
     kept = sum(1 for before, _ in continuing if before.text.endswith(" "))
     if kept < CUTS_TO_SEE or kept * 2 <= len(continuing):
         return None
-    return max(piece.width for piece in pieces)
+    return widest
 
 
 def _json_pieces(lines: Iterator[str], stats: PasteStats) -> Iterator[_Piece]:

@@ -36,8 +36,9 @@ CONTINUATION_START = re.compile(
 # negative number (a task row's `-1000 sshd`), a symbol (`__do_fault+0x3c/0x170`), or what
 # another program's line holds (`&{Source:...`, `="..."`); never an author's mark (`...`,
 # `[snip]`, `(cut)`, `<snip>` stand on their own lines).
+ROW_START = re.compile(r"\[\s*(?:\d+|pid)\s*\]\s")  # a task row or its header
 WRAPPED_REST = re.compile(
-    r"[^\W_]|[(/][^\W_]|\[\s*(?:\d+|pid)\s*\]\s|-\d"
+    rf"[^\W_]|[(/][^\W_]|{ROW_START.pattern}|-\d"
     r"|_\w|[&{\"'=]\S"  # a symbol's name, the rest of some other program's text
 )
 # Where no kernel line ends: before the path of a memcg line (`Task in`, `killed as a result
@@ -64,7 +65,6 @@ HEADER_NAMES_REST = re.compile(r"(?:[a-z_]+ +)*name\s*")
 # A wrap after a hyphen inside a word (`cri-` / `containerd-...`, `6.12.62+rpt-` / `rpi-v8`), as
 # some clients break: no kernel line ends in one.
 HYPHEN_END = re.compile(r"[^\W_]-$")
-ROW_START = re.compile(r"\[\s*(?:\d+|pid)\s*\]\s")
 ROW_CUT_IN_ITS_PID = re.compile(r"\[\s*(?:pid|\d+)?\s*$")
 ROW_PID_REST = re.compile(r"\s*(?:pid|\d+)?\s*\]\s+(?:uid\s+tgid|-?\d+\s+-?\d+)")
 # A v2 stats line (4.19+, `key value`, one per line) broken before its value

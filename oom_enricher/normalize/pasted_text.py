@@ -167,6 +167,11 @@ BARE_REPORT_LINE = re.compile(
     r"|Killed process \d|Node \d+ \S+ free:|\d+ pages RAM|Free swap  = "
     r"|(?:memory|memory\+swap|swap|kmem|kmem\.tcp): usage \d"
     r"|Memory cgroup stats for /"
+    # Mem-Info's own lines (2.6+; the per-node line 4.8+, hugepages 3.x+): a long zone line
+    # cut at a width is no rest of them
+    r"|lowmem_reserve\[\]: |Node \d+ active_anon:\d|Node \d+ \S+: \d+\*\d+kB |active_anon:\d+ "
+    r"|Node \d+ hugepages_total=|\d+ total pagecache pages|\d+ pages in swap cache"
+    r"|Total swap = \d|\d+ pages (?:reserved|HighMem|cma reserved|hwpoisoned)"
 )
 QP_HEADER = "content-transfer-encoding: quoted-printable"
 QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
@@ -224,9 +229,13 @@ JOURNAL_VERBOSE_HEAD = re.compile(
     r"(?P<zone>\S+) \[s=[0-9a-f]+;i=[0-9a-f]+;"
 )
 # journalctl -o export: `FIELD=value` lines from `__CURSOR=`, a blank line after each entry; a
-# binary field is its name alone, then its length and bytes (not read: never a kernel line).
+# value holding a newline (a kernel record printed with line breaks in it, like Mem-Info's
+# page counts before 4.9) is its name alone on a line, then its size as 8 bytes, little
+# endian, then its bytes: its lines run to the next field or the entry's end.
 MAX_JOURNAL_FIELDS = 256  # an entry has a few dozen; more never make one entry grow
 JOURNAL_FIELD = re.compile(r"(?: {4})?(?P<name>[A-Z0-9_]+)=(?P<value>.*)", re.S)
+JOURNAL_BINARY_FIELD = re.compile(r"[A-Z0-9_]+")
+EXPORT_SIZE_CHARS = 8  # the size's bytes, one character each once decoded (sizes < 32 KiB)
 # Fluent Bit's stdout output (format msgpack, the default): `[0] kern: [1732528805.123456789,
 # {"msg"=>"..."}]` (1.x), `[0] kern: [[1732528805.123456789, {}], {"msg"=>"..."}]` (2.1+,
 # with the event's metadata); strings are printed as they are, unescaped.
@@ -541,7 +550,7 @@ class PasteReader:
         if CONTINUATION_START.match(text):
             return True  # fields of a header or a summary never begin a line, indented or not
         if CUT_BEFORE_ITS_REST.search(before.text) and WRAPPED_REST.match(text):
-            return True
+            return not self._prefixed(piece)  # a line of its own: the kernel's split pieces
         if ROW_CUT_BEFORE_ITS_NAME.search(before.text) and ROW_NAME.fullmatch(text.rstrip()):
             return not self._prefixed(piece)
         if text == piece.text and cut_before_a_unit(before.text, text):
@@ -862,7 +871,21 @@ def _journal_field_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
     the journal rule reads (host, transport, kernel stamp) as it reads `-o json`."""
     entry: dict[str, str] = {}
     field_name: str | None = None  # the field a verbose value's further lines belong to
+    binary: list[str] | None = None  # the lines of an export's binary value being read
     for line in lines:
+        if binary is not None:
+            if binary == [""] and line[1 : EXPORT_SIZE_CHARS - 1] != "\x00" * 6:
+                # no size followed the name (a size's line feed is followed by its zeros):
+                # the blank line ended the entry
+                yield from _journal_entry(entry)
+                entry, field_name, binary = {}, None, None
+            elif not binary or not _ends_binary_value(line, binary):
+                binary.append(line)  # its first line begins with the size (a 10 is a break)
+                continue
+            else:
+                assert field_name is not None
+                entry.setdefault(field_name, "\n".join(binary)[EXPORT_SIZE_CHARS:])
+                binary = None
         head = JOURNAL_VERBOSE_HEAD.match(line)
         if head is not None or not line.strip():
             yield from _journal_entry(entry)
@@ -874,9 +897,24 @@ def _journal_field_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
         if found is not None and len(entry) < MAX_JOURNAL_FIELDS:
             field_name = found["name"]
             entry.setdefault(field_name, found["value"])  # a repeated field: its first value
+        elif JOURNAL_BINARY_FIELD.fullmatch(line) and len(entry) < MAX_JOURNAL_FIELDS:
+            field_name, binary = line, []
         elif field_name and line.startswith("    ") and len(entry[field_name]) < MAX_LINE_CHARS:
             entry[field_name] += "\n" + line.strip()
+    if binary is not None and field_name is not None:
+        entry.setdefault(field_name, "\n".join(binary)[EXPORT_SIZE_CHARS:])
     yield from _journal_entry(entry)
+
+
+def _ends_binary_value(line: str, value: list[str]) -> bool:
+    """The line after a binary value: the next field, the entry's end, or one past the
+    bound on a line."""
+    return (
+        not line.strip()
+        or JOURNAL_FIELD.fullmatch(line) is not None
+        or JOURNAL_BINARY_FIELD.fullmatch(line) is not None
+        or sum(map(len, value)) >= MAX_LINE_CHARS
+    )
 
 
 def _journal_entry(entry: dict[str, str]) -> Iterator[_Piece]:

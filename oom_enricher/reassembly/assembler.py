@@ -15,6 +15,7 @@ from oom_enricher.reassembly.markers import (
     Marker,
     classify_line,
     has_skim_needle,
+    is_authors_elision,
     is_elision,
     is_report_shaped,
     looks_cut,
@@ -35,6 +36,14 @@ _SUMMARY_PID = re.compile(r"[,:]pid=(\d+)")
 # Lines with no prefix of their own: bare text, or indented under a prefixed line (an
 # author's `...` aligned with the messages above it).
 _AUTHORED = (None, "continuation")
+
+
+def _authors_elision(report: OpenReport, message: str) -> bool:
+    """The report's newest line (just added) is an elision its author wrote."""
+    previous = report.lines[-2].message if len(report.lines) > 1 else None
+    return is_authors_elision(message, previous)
+
+
 _TAIL_KINDS = {Marker.GROUP, Marker.EXITING, Marker.REAPED, Marker.PANIC}
 _WHOLE_EVENTS = {Marker.START, Marker.UB_KILLED}  # lines an event begins with
 
@@ -417,7 +426,7 @@ class Assembler:
             room = self.bounds.max_lines // 2  # leave room for the rest of the report
             for earlier in self._look_back(line)[-room:]:
                 report.add(earlier, report.last_wall)
-                if earlier.rule in _AUTHORED and is_elision(earlier.message):
+                if earlier.rule in _AUTHORED and _authors_elision(report, earlier.message):
                     report.flag("elided")
         self._open[key] = report
         self._append(key, report, line)
@@ -428,8 +437,8 @@ class Assembler:
         seconds = report.add(line, self._clock())
         self._open.move_to_end(key)
         message = line.message
-        if line.rule in _AUTHORED and is_elision(message):  # `...`: the author cut lines
-            report.flag("elided")
+        if line.rule in _AUTHORED and _authors_elision(report, message):
+            report.flag("elided")  # `...`: the author cut lines
         # without a marker only a line ending in `>` (and white space) can look cut: most
         # lines skip the call
         elif (message.endswith(">") or message[-1:].isspace()) and looks_cut(message):

@@ -148,6 +148,23 @@ def is_elision(message: str) -> bool:
     return ELISION.fullmatch(message) is not None
 
 
+# MIPS and LoongArch `show_stacktrace` (all kernels) end a stack dump cut at 40 words with
+# ` ...` on its next line of words: the kernel's mark, indented as those words are.
+STACK_WORDS = re.compile(r"\s+[0-9a-f]{8,16}(?: [0-9a-f]{8,16})+\s*")
+STACK_WORDS_CUT = re.compile(r"\s+\.\.\.\s*")
+
+
+def is_authors_elision(message: str, previous: str | None) -> bool:
+    """An elision the author wrote, not the kernel's mark after a line of stack words."""
+    if not is_elision(message):
+        return False
+    return not (
+        previous is not None
+        and STACK_WORDS_CUT.fullmatch(message) is not None
+        and STACK_WORDS.fullmatch(previous) is not None
+    )
+
+
 def is_report_shaped(message: str) -> bool:
     return REPORT_SHAPED_LINE.match(message) is not None or is_elision(message)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from oom_enricher.normalize.locale_time import dated_month, month_number
 from oom_enricher.normalize.timestamps import (
@@ -54,6 +54,8 @@ _MON = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _SINCE_BEFORE = r"<\s*\d+\.\d+>"  # dmesg -d, journalctl -o short-delta: time since the one before
 _DAY = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
 _TAG = r"(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: ?"
+# A host field: never a printk stamp (`[ 5.000000] Pid: 1, comm: x` is no host and tag)
+_HOST = r"(?P<host>[^\s\[]\S*)"
 # The message after a syslog tag, with the printk stamp (and 4.18+ caller id) that raw kernel
 # lines carry taken off in the same match: MONOTONIC_STAMP and PRINTK_CALLER, inline.
 _STAMPED_MSG = r"(?:\[\s*(?P<mono>\d+\.\d+)(?:@\d+)?\] ?(?:\[\s*[TC]\d+\] ?)?)?(?P<msg>.*)"
@@ -81,22 +83,27 @@ RFC5424 = re.compile(
 # RSYSLOG_ForwardFormat), journalctl -o short-iso / short-iso-precise.
 _ISO_TS = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
 ISO_SYSLOG = re.compile(
-    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>" + _ISO_TS + r") (?P<host>\S+) " + _TAG + _STAMPED_MSG,
+    r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>" + _ISO_TS + r") " + _HOST + " " + _TAG + _STAMPED_MSG,
     re.S,
 )
 # The same with no host field (`2024-11-25 10:00:05 kernel: msg`, some templates and exports).
 ISO_SYSLOG_NO_HOST = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<ts>"
     + _ISO_TS
-    + r") +(?:(?P<host>\S+)(?<!:) +)?"
+    + r") +(?:"
+    + _HOST
+    + r"(?<!:) +)?"
     + _TAG
     + _STAMPED_MSG,
     re.S,
 )
 # An ISO stamp then the line as a program wrote it: `kubectl logs --timestamps`,
-# `docker logs -t` (`2024-11-25T10:00:05.123456789Z [    5.000000] msg`).
+# `docker logs -t` (`2024-11-25T10:00:05.123456789Z [    5.000000] msg`); copied from a log
+# viewer's table, with a blank or a tab between date and time and after the stamp (Grafana
+# Explore `2024-11-25 10:00:05.123 msg`, CloudWatch `...05.123Z<TAB>msg`, ` UTC` in others).
 ISO_STAMP = re.compile(
-    r"(?P<ts>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?) (?P<msg>.*)",
+    r"(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+    r"(?: (?P<utc>UTC))?(?: |\t+)(?P<msg>.*)",
     re.S,
 )
 # Loki's logcli query output (default mode): the stream's labels that are not common to
@@ -126,7 +133,9 @@ KERNEL_TAG_ONLY = re.compile(r"kernel: " + _STAMPED_MSG, re.S)
 # BusyBox syslogd writes the facility and level after the host (`web1 kern.warn kernel: `).
 BSD_SYSLOG = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
-    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) (?P<host>\S+) (?:[a-z]+[0-7]?\.[a-z]+ )?"
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?) "
+    + _HOST
+    + r" (?:[a-z]+[0-7]?\.[a-z]+ )?"
     + _TAG
     + _STAMPED_MSG,
     re.S,
@@ -134,7 +143,7 @@ BSD_SYSLOG = re.compile(
 # The same without a host field, as some exports and templates write it
 # (`Nov 25 10:00:00 kernel: msg`), or with an empty one (`10:00:00  kernel:`). A host name
 # never ends with the `:` of a tag, so `kernel: oom_reaper: ...` is no host and tag.
-_BSD_HOST = r" +(?:(?P<host>\S+)(?<!:) +)?"
+_BSD_HOST = r" +(?:" + _HOST + r"(?<!:) +)?"
 BSD_SYSLOG_NO_HOST = re.compile(
     r"(?:<(?P<pri>\d{1,3})>)?(?P<mon>" + _MON + r") +(?P<day>\d{1,2}) "
     r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)" + _BSD_HOST + _TAG + _STAMPED_MSG,
@@ -315,9 +324,8 @@ def _iso_syslog(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
 
 
 def _iso_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
-    fields = PrefixFields(
-        message=m["msg"], rule="iso-stamp", timestamp=parse_iso(m["ts"], ctx.zone)
-    )
+    zone = UTC if m["utc"] else ctx.zone
+    fields = PrefixFields(message=m["msg"], rule="iso-stamp", timestamp=parse_iso(m["ts"], zone))
     return _strip_monotonic(fields)
 
 

@@ -97,6 +97,16 @@ PRINTERS: dict[str, Printer] = {
     "OpenWrt logread": lambda s, m, i: (
         f"{wall(s):%a %b %d %H:%M:%S %Y} kern.warn kernel: [{s:12.6f}] {m}"
     ),
+    "journalctl --no-hostname": lambda s, m, i: f"{wall(s):%b %d %H:%M:%S} kernel: {m}",
+    "dmesg --color=always": lambda s, m, i: f"\x1b[32m[{s:12.6f}]\x1b[0m \x1b[33m{m}\x1b[0m",
+    # copied from a log viewer's table: its time column, then the line as shipped
+    "Grafana Explore": lambda s, m, i: f"{wall(s):%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" [{s:12.6f}] {m}",
+    "CloudWatch console": lambda s, m, i: (
+        f"{wall(s):%Y-%m-%dT%H:%M:%S.%f}"[:-3] + f"Z\t[{s:12.6f}] {m}"
+    ),
+    "a viewer's UTC column": lambda s, m, i: (
+        f"{wall(s):%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC [{s:12.6f}] {m}"
+    ),
     "docker json-file": lambda s, m, i: json.dumps(
         {
             "log": f"[{s:12.6f}] {m}\n",
@@ -153,6 +163,7 @@ for _format in ("dmesg -t", "dmesg -T", "journalctl", "journalctl -o short-iso")
         "and with no printk stamp to tell them apart, is taken for a piece of it quoted again"
     )
 KNOWN[("007", "journalctl -o short-full")] = KNOWN[("007", "dmesg -T")]
+KNOWN[("007", "journalctl --no-hostname")] = KNOWN[("007", "dmesg -T")]
 KNOWN[("007", "journalctl -o cat")] = KNOWN[("007", "dmesg -t")]
 
 
@@ -292,3 +303,25 @@ def test_the_kernels_mark_after_a_stack_dump_is_no_authors_elision(tmp_path):
     path.write_text("".join(line + "\n" for line in elided))
     (doc,) = skim_documents([str(path)])
     assert doc["oom"]["incomplete_reason"] == "elided"  # an author's own elision still is
+
+
+def test_a_log_viewers_copy_with_a_blank_in_its_stamp_keeps_the_line(tmp_path):
+    """Grafana Explore copies `2023-06-21 01:52:57.426 [64377.426686] Pid: 23105, comm: ...`:
+    the stamp was not taken (a blank, not a `T`, between date and time), and the syslog rule
+    took the printk stamp for a host and `Pid` for a program, so 2.6's trigger line was lost."""
+    lines = [
+        "apt-check invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0",
+        "Pid: 23105, comm: apt-check Tainted: G    B   W  2.6.30 #11",
+        "Call Trace:",
+        "Out of memory: kill process 23105 (apt-check) score 9 or a child",
+        "Killed process 23105 (apt-check)",
+    ]
+    path = tmp_path / "explore.txt"
+    path.write_text(
+        "".join(
+            f"2023-06-21 01:52:57.{n:03d} [64377.42{n}] {line}\n" for n, line in enumerate(lines)
+        )
+    )
+    (doc,) = skim_documents([str(path)])
+    assert doc["oom"]["trigger"]["pid"] == 23105
+    assert doc["@timestamp"] == "2023-06-21T01:52:57.000000Z"

@@ -26,7 +26,7 @@ from oom_enricher.normalize.prefix_rules import (
     host_field,
     match_prefix,
 )
-from oom_enricher.normalize.terminal_codes import without_terminal_codes
+from oom_enricher.normalize.terminal_codes import is_pager_status, without_terminal_codes
 from oom_enricher.normalize.timestamps import (
     MONTHS,
     YearInference,
@@ -247,6 +247,8 @@ class LineNormalizer:
         return lines
 
     def _bare(self, raw: str, stream_host: str | None = None) -> list[LogLine]:
+        if is_pager_status(raw):
+            return []  # a page's end the copy took in: the next page goes on with the log
         previous = self._previous
         if (
             previous is not None

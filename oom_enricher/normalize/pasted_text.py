@@ -35,7 +35,7 @@ from oom_enricher.normalize.prefix_rules import (
     labels_host,
     match_prefix,
 )
-from oom_enricher.normalize.terminal_codes import without_terminal_codes
+from oom_enricher.normalize.terminal_codes import is_pager_status, without_terminal_codes
 from oom_enricher.normalize.timestamps import (
     MONTHS,
     YearInference,
@@ -480,7 +480,11 @@ class PasteReader:
         elif shape.fluent_bit_stdout:
             pieces = _fluent_bit_pieces(lines)
         else:
-            pieces = (_Piece(line, len(line)) for line in map(without_terminal_codes, lines))
+            pieces = (
+                _Piece(line, len(line))
+                for line in map(without_terminal_codes, lines)
+                if not is_pager_status(line)
+            )
         if shape.quoted_printable:
             pieces = _qp_decoded(pieces)
         if shape.html_markup:

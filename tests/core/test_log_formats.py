@@ -325,3 +325,33 @@ def test_a_log_viewers_copy_with_a_blank_in_its_stamp_keeps_the_line(tmp_path):
     (doc,) = skim_documents([str(path)])
     assert doc["oom"]["trigger"]["pid"] == 23105
     assert doc["@timestamp"] == "2023-06-21T01:52:57.000000Z"
+
+
+# What a pager prints below each page, copied with the pages (a lone `:` is not here: it is
+# also an author's vertical ellipsis, which makes a report incomplete).
+PAGER_STATUS = {
+    "more": "--More--({percent}%)",
+    "less -M, journalctl's pager": "lines {first}-{last}/{total} {percent}%",
+    "less at the end": "lines {first}-{last}/{total} (END)",
+    "less -m": "byte {last}00/{total}00 {percent}%",
+}
+
+
+@pytest.mark.parametrize("pager", PAGER_STATUS)
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_a_pagers_status_lines_between_pages_lose_no_fact(case, pager, plain_facts, tmp_path):
+    """Copied from `dmesg | more` or `journalctl -k` page by page: the status line below each
+    page broke the task table (the report said unreadable_line and lost its tasks), ended the
+    look-back of a report whose header was lost, or went onto a task's name (`mcelog (END)`)."""
+    records = kernel_records(case.log.read_text(encoding="utf-8", errors="surrogateescape"))
+    lines = [f"[{s:12.6f}] {m}" for s, m in records]
+    page = 24
+    out = []
+    for n, line in enumerate(lines, 1):
+        out.append(line)
+        if n % page == 0 and n < len(lines):
+            numbers = {"first": n - page + 1, "last": n, "total": len(lines)}
+            out.append(PAGER_STATUS[pager].format(percent=100 * n // len(lines), **numbers))
+    path = tmp_path / "paged.txt"
+    path.write_text("".join(line + "\n" for line in out), "utf-8", "surrogateescape")
+    assert facts_of(path) == plain_facts[case.name]

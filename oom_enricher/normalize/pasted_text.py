@@ -836,8 +836,8 @@ def _json_pieces(lines: Iterator[str], stats: PasteStats) -> Iterator[_Piece]:
 
 def _csv_header(first: str) -> list[str] | None:
     """The column names of a CSV export's first line when one of them holds the message."""
-    if "," not in first:
-        return None
+    if "," not in first or "\r" in first:
+        return None  # a carriage return inside a line (binary data, old Mac line ends): no CSV
     columns = [_COLUMN_NAME.fullmatch(name.strip()) for name in next(csv.reader([first]), [])]
     if len(columns) < 2 or not all(columns):
         return None

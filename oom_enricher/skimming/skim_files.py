@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import mmap
 import os
-import stat
-import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from oom_enricher.normalize.pasted_text import SNIFF_BYTES, PasteReader, head_of_bytes
 from oom_enricher.normalize.timestamps import journal_end
 from oom_enricher.pipeline import Pipeline, PipelineOptions
 from oom_enricher.skimming.marker_finder import MarkerFinder
 from oom_enricher.skimming.skimmer import Skimmer
+from oom_enricher.sources.compressed_files import modified_time, open_input
 from oom_enricher.sources.file_reader import (
     MAX_LINE_BYTES,
     ProgressCallback,
@@ -42,18 +40,12 @@ def skim_documents(
     skimmer = Skimmer(pipeline, finder, stats, max_line_bytes)
     for path in paths or ["-"]:
         try:
-            with _open(path) as stream:
-                pipeline.normalizer.set_file_time(_modified(stream))
+            with open_input(path) as stream:
+                pipeline.normalizer.set_file_time(modified_time(stream))
                 yield from _skim_stream(skimmer, as_utf8(stream), stats, progress)
         except OSError as error:
             stats.errors.append(f"{path}: {error.strerror or error}")
     yield from pipeline.finish()
-
-
-def _open(path: str):
-    if path == "-":
-        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
-    return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
 
 
 def _skim_stream(skimmer: Skimmer, stream, stats: ReadStats, progress) -> Iterator[dict]:
@@ -104,12 +96,6 @@ class _Replayed:
             data, self._first = self._first, b""
             return data
         return self._stream.read(size)
-
-
-def _modified(stream) -> datetime | None:
-    """A regular file's modification time: its RFC 3164 stamps are dated no later."""
-    info = os.fstat(stream.fileno())
-    return datetime.fromtimestamp(info.st_mtime, UTC) if stat.S_ISREG(info.st_mode) else None
 
 
 def _map(stream) -> mmap.mmap | None:

@@ -42,6 +42,7 @@ from oom_enricher.normalize.timestamps import YearInference, journal_end
 from oom_enricher.pipeline import Pipeline, PipelineOptions
 from oom_enricher.reassembly.markers import Marker, classify_line
 from oom_enricher.skimming.skimmer import Skimmer
+from oom_enricher.sources.compressed_files import MAGIC_BYTES, codec_of
 from oom_enricher.sources.file_reader import MAX_LINE_BYTES, ProgressCallback, ReadStats
 from oom_enricher.sources.text_encoding import MARK_BYTES, marked_codec
 
@@ -73,8 +74,8 @@ def splittable(path: str, jobs: int, min_bytes: int) -> bool:
         if not stat.S_ISREG(info.st_mode) or info.st_size < max(min_bytes, 1):
             return False
         with open(path, "rb") as stream, _mapped(stream) as data:
-            if marked_codec(data[:MARK_BYTES]) is not None:
-                return False  # read through a decoder, by one process
+            if marked_codec(data[:MARK_BYTES]) is not None or codec_of(data[:MAGIC_BYTES]):
+                return False  # read through a decoder (or a decompressor), by one process
             head = head_of_bytes(data, len(data) <= SNIFF_BYTES)
     except (OSError, ValueError):
         return False  # the single-process reader reports why

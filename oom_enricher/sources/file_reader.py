@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from oom_enricher.sources.compressed_files import open_input
 from oom_enricher.sources.text_encoding import as_utf8
 
 CHUNK_BYTES = 1 << 20
@@ -40,17 +40,11 @@ def read_lines(
     stats = stats if stats is not None else ReadStats()
     for path in paths or ["-"]:
         try:
-            with _open(path) as stream:
+            with open_input(path) as stream:
                 total = _size(stream)
                 yield from stream_lines(as_utf8(stream), stats, progress, total, max_line_bytes)
         except OSError as error:
             stats.errors.append(f"{path}: {error.strerror or error}")
-
-
-def _open(path: str) -> BinaryIO:
-    if path == "-":
-        return os.fdopen(os.dup(sys.stdin.fileno()), "rb")
-    return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
 
 
 def _size(stream: BinaryIO) -> int | None:

@@ -20,8 +20,8 @@ from pathlib import Path
 from elasticsearch import Elasticsearch, helpers
 
 from bench.bench_node import es_for_bench
+from oom_enricher.jobs.es_backfill import Backfill, BackfillOptions
 from oom_enricher.sinks.elasticsearch import ElasticsearchSink, EsConnection, SinkConfig
-from oom_enricher.sinks.elasticsearch.backfill import Backfill, BackfillOptions
 from oom_enricher.sinks.elasticsearch.installer import install
 
 REPO = Path(__file__).resolve().parents[1]

@@ -172,10 +172,3 @@ def documents_from_lines(
     stream = iter(lines)
     yield from pipeline.feed_text(head_lines(stream), stream)
     yield from pipeline.finish()
-
-
-def iter_documents(paths: list[str], options: PipelineOptions | None = None) -> Iterator[dict]:
-    """Documents from files ("-" is stdin), read one after another as one stream."""
-    from oom_enricher.skimming.skim_files import skim_documents
-
-    return skim_documents(paths, options)

@@ -27,7 +27,7 @@ from oom_enricher.sinks.elasticsearch.k8s_lookup import DEFAULT_LOGS_INDEX
 
 
 def register(subparsers) -> None:
-    from oom_enricher.sinks.elasticsearch.backfill import PRESETS
+    from oom_enricher.jobs.es_backfill import PRESETS
 
     parser = subparsers.add_parser(
         "backfill",
@@ -70,9 +70,9 @@ def register(subparsers) -> None:
 
 
 def options_from_args(args: argparse.Namespace):
+    from oom_enricher.jobs.es_backfill import PRESETS, BackfillOptions, SourceFields
     from oom_enricher.normalize.line_normalizer import NormalizeOptions
     from oom_enricher.pipeline import PipelineOptions
-    from oom_enricher.sinks.elasticsearch.backfill import PRESETS, BackfillOptions, SourceFields
 
     preset = PRESETS[args.preset]
     fields = SourceFields(
@@ -121,7 +121,7 @@ class _Progress:
 def run(args: argparse.Namespace) -> int:
     from elasticsearch import ApiError, TransportError
 
-    from oom_enricher.sinks.elasticsearch.backfill import Backfill
+    from oom_enricher.jobs.es_backfill import Backfill
     from oom_enricher.sinks.elasticsearch.bulk_sink import ElasticsearchSink
 
     try:

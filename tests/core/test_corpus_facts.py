@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from oom_enricher.pipeline import iter_documents
+from oom_enricher.skimming.skim_files import skim_documents
 from tests.corpus_cases import CorpusCase, corpus_cases
 
 CASES = corpus_cases()
@@ -65,7 +65,7 @@ def _kb(value):
 @pytest.fixture(scope="module", params=CASES, ids=[case.name for case in CASES])
 def parsed(request) -> tuple[CorpusCase, list[dict], dict]:
     case: CorpusCase = request.param
-    docs = list(iter_documents([str(case.log)]))
+    docs = list(skim_documents([str(case.log)]))
     assert docs, f"{case.name}: no document"
     return case, docs, _main_document(docs, case.facts)
 

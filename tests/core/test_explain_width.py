@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from oom_enricher.pipeline import iter_documents
 from oom_enricher.sinks.explain_text import render, shorten_middle
+from oom_enricher.skimming.skim_files import skim_documents
 from tests.corpus_cases import REPO
 
 CORPUS = sorted((REPO / "tests" / "corpus").glob("*.log"))
@@ -32,7 +32,7 @@ def _explain(*args: str) -> str:
 
 
 def _docs() -> list[dict]:
-    return [doc for log in CORPUS for doc in iter_documents([str(log)])]
+    return [doc for log in CORPUS for doc in skim_documents([str(log)])]
 
 
 def test_explain_of_the_whole_corpus_fits_80_columns_when_piped():

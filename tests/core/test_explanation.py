@@ -6,20 +6,20 @@ import re
 
 import pytest
 
-from oom_enricher.pipeline import iter_documents
+from oom_enricher.skimming.skim_files import skim_documents
 from tests.corpus_cases import REPO, corpus_cases
 
 CORPUS = REPO / "tests" / "corpus"
 
 
 def explanation(name: str, index: int = 0) -> str:
-    docs = list(iter_documents([str(next(CORPUS.glob(name + "*.log")))]))
+    docs = list(skim_documents([str(next(CORPUS.glob(name + "*.log")))]))
     return docs[index]["oom"]["explanation"]
 
 
 @pytest.mark.parametrize("case", corpus_cases(), ids=lambda case: case.name)
 def test_two_to_five_sentences(case):
-    for doc in iter_documents([str(case.log)]):
+    for doc in skim_documents([str(case.log)]):
         sentences = re.findall(r"[^.!?]+(?:[.!?](?=\s|$))", doc["oom"]["explanation"])
         assert 1 <= len(sentences) <= 5, doc["oom"]["explanation"]
 
@@ -108,12 +108,12 @@ def _unsupported(doc: dict) -> list[str]:
 
 @pytest.mark.parametrize("case", corpus_cases(), ids=lambda case: case.name)
 def test_every_number_and_name_of_the_explanation_is_in_the_report(case):
-    for doc in iter_documents([str(case.log)]):
+    for doc in skim_documents([str(case.log)]):
         assert _unsupported(doc) == [], doc["oom"]["explanation"]
 
 
 def test_the_check_of_numbers_and_names_catches_an_invented_one():
-    (doc,) = [d for d in iter_documents([str(next(CORPUS.glob("seed-docker-beam*.log")))])]
+    (doc,) = [d for d in skim_documents([str(next(CORPUS.glob("seed-docker-beam*.log")))])]
     doc["oom"]["explanation"] = doc["oom"]["explanation"].replace("512 MiB", "640 MiB", 1)
     doc["oom"]["explanation"] += " The kernel chose beam.smp (pid 31337)."
     assert _unsupported(doc) == ["640 MiB", "beam.smp (pid 31337)", "31337"]
@@ -140,7 +140,7 @@ def test_a_manual_oom_says_it_was_forced_and_no_allocation_failed(tmp_path):
     that the allocation which failed was made by the worker that ran the request."""
     path = tmp_path / "sysrq.log"
     path.write_text(SYSRQ_F)
-    (doc,) = iter_documents([str(path)])
+    (doc,) = skim_documents([str(path)])
     text = doc["oom"]["explanation"]
     assert "started by hand" in text and "no allocation failed" in text
     assert "ran out of memory" not in text and "allocation that failed" not in text
@@ -159,7 +159,7 @@ def test_a_kill_of_another_pid_without_a_task_table_does_not_say_it_was_a_child(
         "[Tue Sep 15 00:01:24 2020] Killed process 1295 (clickhouse-serv) "
         "total-vm:32828748kB, anon-rss:10494108kB, file-rss:51264kB, shmem-rss:0kB\n"
     )
-    (doc,) = iter_documents([str(path)])
+    (doc,) = skim_documents([str(path)])
     text = doc["oom"]["explanation"]
     assert "child clickhouse-serv" not in text and "itself was not killed" not in text
     assert (

@@ -8,7 +8,8 @@ import sys
 import orjson
 import pytest
 
-from oom_enricher.pipeline import documents_from_lines, iter_documents
+from oom_enricher.pipeline import documents_from_lines
+from oom_enricher.skimming.skim_files import skim_documents
 from tests.corpus_cases import REPO
 
 DOCKER_ID = "3f2a9c4e5b6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8"
@@ -269,7 +270,7 @@ def test_the_whole_report_is_complete():
 
 def test_a_foreign_line_inside_the_memcg_stats_does_not_end_them():
     path = REPO / "oom_enricher" / "samples" / "fleet-interleaved.log"
-    docs = {doc["host"]["name"]: doc["oom"] for doc in iter_documents([str(path)])}
+    docs = {doc["host"]["name"]: doc["oom"] for doc in skim_documents([str(path)])}
     node6 = docs["node-0006.fleet.example"]
     assert len(node6["memcg_stats"]) == len(docs["node-0005.fleet.example"]["memcg_stats"]) == 51
     assert (node6["memcg_stats"]["percpu"], node6["memcg_stats"]["zswap"]) == (0, 0)
@@ -811,7 +812,7 @@ def test_a_report_repeated_verbatim_with_sub_second_wall_stamps_is_one_document(
     between = "kern:    info: [2026-07-25T14:23:18.100000000Z]: eth0: link up\n"
     path = tmp_path / "twice.log"
     path.write_text(talos + between + talos)
-    docs = list(iter_documents([str(path)]))
+    docs = list(skim_documents([str(path)]))
     assert [(doc["process"]["pid"], doc["oom"]["lines_count"]) for doc in docs] == [(109324, 2)]
 
 

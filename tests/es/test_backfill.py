@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from oom_enricher.cli.main import main
-from oom_enricher.normalize.line_normalizer import NormalizeOptions
-from oom_enricher.pipeline import PipelineOptions, documents_from_lines
-from oom_enricher.sinks.elasticsearch import ElasticsearchSink, EsConnection, SinkConfig, names
-from oom_enricher.sinks.elasticsearch.backfill import (
+from oom_enricher.jobs.es_backfill import (
     Backfill,
     BackfillOptions,
     kernel_lines_query,
     to_record,
 )
+from oom_enricher.normalize.line_normalizer import NormalizeOptions
+from oom_enricher.pipeline import PipelineOptions, documents_from_lines
+from oom_enricher.sinks.elasticsearch import ElasticsearchSink, EsConnection, SinkConfig, names
 from oom_enricher.sinks.elasticsearch.installer import install
 
 from .helpers import client, unique_namespace

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from oom_enricher.pipeline import iter_documents
 from oom_enricher.report.render import render_html, render_json, render_markdown
 from oom_enricher.report.tables import report_tables
 from oom_enricher.report.trends import build_report
+from oom_enricher.skimming.skim_files import skim_documents
 from tests.report.chromium import ensure_chromium
 from tests.report.dom import markdown_tables, parse_dom
 from tests.report.test_report_browser import check_rendered
@@ -18,7 +18,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 
 def corpus_documents() -> list[dict]:
     """Each file parsed on its own, as separate hosts' logs would be."""
-    return [doc for log in sorted(CORPUS.glob("*.log")) for doc in iter_documents([str(log)])]
+    return [doc for log in sorted(CORPUS.glob("*.log")) for doc in skim_documents([str(log)])]
 
 
 def test_corpus_report_numbers_agree_across_formats():

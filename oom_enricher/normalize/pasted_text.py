@@ -234,7 +234,7 @@ JOURNAL_VERBOSE_HEAD = re.compile(
 # endian, then its bytes: its lines run to the next field or the entry's end.
 MAX_JOURNAL_FIELDS = 256  # an entry has a few dozen; more never make one entry grow
 JOURNAL_FIELD = re.compile(r"(?: {4})?(?P<name>[A-Z0-9_]+)=(?P<value>.*)", re.S)
-JOURNAL_BINARY_FIELD = re.compile(r"[A-Z0-9_]+")
+JOURNAL_BINARY_FIELD = re.compile(r"[A-Z_][A-Z0-9_]*")  # names begin with a letter or _
 EXPORT_SIZE_CHARS = 8  # the size's bytes, one character each once decoded (sizes < 32 KiB)
 # Fluent Bit's stdout output (format msgpack, the default): `[0] kern: [1732528805.123456789,
 # {"msg"=>"..."}]` (1.x), `[0] kern: [[1732528805.123456789, {}], {"msg"=>"..."}]` (2.1+,

@@ -178,6 +178,11 @@ OPENWRT_LOGREAD = re.compile(
     r"(?P<year>\d{4}) [a-z]+\.[a-z]+ " + _TAG + _STAMPED_MSG,
     re.S,
 )
+# A time of day alone before a printk stamp: moreutils `ts -s` / `ts '%H:%M:%S'` (`dmesg -w |
+# ts`), a viewer's time column. No date: the printk stamp is the line's time.
+CLOCK_BEFORE_STAMP = re.compile(
+    r"\d\d:\d\d:\d\d(?:[.,]\d+)?[ \t]+(?=\[\s*\d+\.\d+\])(?P<msg>.*)", re.S
+)
 # runit's `svlogd -tt` (UTC, `_` between date and time), behind socklog's `facility.level: `:
 # `2005-05-17_10:24:16.76726 kern.info: oom-killer: gfp_mask=0x80d2`.
 SVLOGD = re.compile(
@@ -327,6 +332,10 @@ def _iso_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     zone = UTC if m["utc"] else ctx.zone
     fields = PrefixFields(message=m["msg"], rule="iso-stamp", timestamp=parse_iso(m["ts"], zone))
     return _strip_monotonic(fields)
+
+
+def _clock_before_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    return _strip_monotonic(PrefixFields(message=m["msg"], rule="clock-stamp", is_kernel=True))
 
 
 def _logcli(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
@@ -517,6 +526,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("logcli", _DIGITS, LOGCLI, _logcli),
     ("iso-stamp", _DIGITS, ISO_STAMP, _iso_stamp),
     ("svlogd", _DIGITS, SVLOGD, _svlogd),
+    ("clock-stamp", _DIGITS, CLOCK_BEFORE_STAMP, _clock_before_stamp),
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, bsd_syslog_fields),
     ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),
     ("stamp-only", "JFMASOND", BSD_STAMP_ONLY, _bsd_stamp_only),

@@ -98,6 +98,8 @@ PRINTERS: dict[str, Printer] = {
         f"{wall(s):%a %b %d %H:%M:%S %Y} kern.warn kernel: [{s:12.6f}] {m}"
     ),
     "journalctl --no-hostname": lambda s, m, i: f"{wall(s):%b %d %H:%M:%S} kernel: {m}",
+    "dmesg | ts -s": lambda s, m, i: f"00:{i // 60 % 60:02d}:{i % 60:02d} [{s:12.6f}] {m}",
+    "a console server's stamps": lambda s, m, i: f"[{wall(s):%Y-%m-%d %H:%M:%S}] [{s:12.6f}] {m}",
     "dmesg --color=always": lambda s, m, i: f"\x1b[32m[{s:12.6f}]\x1b[0m \x1b[33m{m}\x1b[0m",
     # copied from a log viewer's table: its time column, then the line as shipped
     "Grafana Explore": lambda s, m, i: f"{wall(s):%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" [{s:12.6f}] {m}",
@@ -355,3 +357,24 @@ def test_a_pagers_status_lines_between_pages_lose_no_fact(case, pager, plain_fac
     path = tmp_path / "paged.txt"
     path.write_text("".join(line + "\n" for line in out), "utf-8", "surrogateescape")
     assert facts_of(path) == plain_facts[case.name]
+
+
+def test_a_time_of_day_alone_before_the_printk_stamp_is_a_prefix(tmp_path):
+    """`dmesg -w | ts -s` writes `00:00:03 [15447.035789] /lxc/foo`: the time was taken for
+    the message's first word, and the cgroup path on its line of its own became `00:00:03`."""
+    lines = [
+        "big_alloc invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0",
+        "Task in /lxc/foo",
+        "killed as a result of limit of ",
+        "/lxc/foo",
+        "memory: usage 3072kB, limit 3072kB, failcnt 127",
+        "Memory cgroup out of memory: Kill process 9228 (sh) score 909 or sacrifice child",
+        "Killed process 9228 (sh) total-vm:3332kB, anon-rss:2740kB, file-rss:52kB",
+    ]
+    path = tmp_path / "ts.log"
+    path.write_text(
+        "".join(f"00:00:{n:02d} [15447.{n:06d}] {line}\n" for n, line in enumerate(lines))
+    )
+    (doc,) = skim_documents([str(path)])
+    assert doc["oom"]["cgroup"]["oom_path"] == "/lxc/foo"
+    assert doc["oom"]["victims"][0]["pid"] == 9228

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import struct
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +28,6 @@ STAMPED = re.compile(rf"^(?:{SYSLOG})?\[\s*(\d+\.\d+)\] ?(.*)$")
 UNSTAMPED = re.compile(rf"^{SYSLOG}(.*)$")
 
 Record = tuple[float, str]  # printk seconds, message
-Printer = Callable[[float, str, int], str]
 
 
 def kernel_records(text: str) -> list[Record]:
@@ -49,74 +47,48 @@ def wall(seconds: float) -> datetime:
     return BOOT + timedelta(seconds=seconds)
 
 
-# One printed line per record: (printk seconds, message, index of the record).
-PRINTERS: dict[str, Printer] = {
-    "dmesg -r": lambda s, m, i: f"<4>[{s:12.6f}] {m}",
-    "dmesg -x": lambda s, m, i: f"kern  :warn  : [{s:12.6f}] {m}",
-    "dmesg -t": lambda s, m, i: m,
-    "dmesg -T": lambda s, m, i: f"[{wall(s):%a %b %d %H:%M:%S %Y}] {m}",
-    "dmesg --time-format iso": lambda s, m, i: f"{wall(s):%Y-%m-%dT%H:%M:%S,%f}+00:00 {m}",
-    "dmesg -d": lambda s, m, i: f"[{s:12.6f} <{0.000012:12.6f}>] {m}",
-    "dmesg -e": lambda s, m, i: (
-        f"[{wall(s):%b%d %H:%M}] {m}" if i == 0 else f"[  +{0.000012:.6f}] {m}"
+# One printed line per record, as str.format templates of: `s` the printk seconds, `m` the
+# message, `t` the wall time (a datetime), `ms` its milliseconds, `host`, `epoch` (seconds),
+# `elapsed` (`ts -s`: since the first record, one a second here).
+PRINTERS: dict[str, str] = {
+    "dmesg -r": "<4>[{s:12.6f}] {m}",
+    "dmesg -x": "kern  :warn  : [{s:12.6f}] {m}",
+    "dmesg -t": "{m}",
+    "dmesg -T": "[{t:%a %b %d %H:%M:%S %Y}] {m}",
+    "dmesg --time-format iso": "{t:%Y-%m-%dT%H:%M:%S,%f}+00:00 {m}",
+    "dmesg -d": "[{s:12.6f} <    0.000012>] {m}",
+    "dmesg -e": "[  +0.000012] {m}",  # after the first record's `[Jun20 08:02]`
+    "dmesg --color=always": "\x1b[32m[{s:12.6f}]\x1b[0m \x1b[33m{m}\x1b[0m",
+    "dmesg | ts -s": "{elapsed} [{s:12.6f}] {m}",
+    "journalctl": "{t:%b %d %H:%M:%S} {host} kernel: {m}",
+    "journalctl --no-hostname": "{t:%b %d %H:%M:%S} kernel: {m}",
+    "journalctl -o short-monotonic": "[{s:12.6f}] {host} kernel: {m}",
+    "journalctl -o short-iso": "{t:%Y-%m-%dT%H:%M:%S}+0000 {host} kernel: {m}",
+    "journalctl -o short-iso-precise": "{t:%Y-%m-%dT%H:%M:%S.%f}+00:00 {host} kernel: {m}",
+    "journalctl -o short-precise": "{t:%b %d %H:%M:%S.%f} {host} kernel: {m}",
+    "journalctl -o short-unix": "{epoch:.6f} {host} kernel: {m}",
+    "journalctl -o short-full": "{t:%a %Y-%m-%d %H:%M:%S} UTC {host} kernel: {m}",
+    "journalctl -o short-delta": "[{s:12.6f} <    0.000012>] {host} kernel: {m}",
+    "journalctl -o cat": "{m}",
+    "RFC 5424": "<4>1 {t:%Y-%m-%dT%H:%M:%S.%f}+00:00 {host} kernel - - - {m}",
+    "RFC 5424 with structured data": (
+        '<4>1 {t:%Y-%m-%dT%H:%M:%S.%f}Z {host} kernel - - [o x="1"] {m}'
     ),
-    "journalctl": lambda s, m, i: f"{wall(s):%b %d %H:%M:%S} {HOST} kernel: {m}",
-    "journalctl -o short-monotonic": lambda s, m, i: f"[{s:12.6f}] {HOST} kernel: {m}",
-    "journalctl -o short-iso": lambda s, m, i: (
-        f"{wall(s):%Y-%m-%dT%H:%M:%S}+0000 {HOST} kernel: {m}"
+    "rsyslog RSYSLOG_FileFormat": "{t:%Y-%m-%dT%H:%M:%S.%f}+00:00 {host} kernel: [{s:12.6f}] {m}",
+    "rsyslog RSYSLOG_TraditionalForwardFormat": (
+        "<4>{t:%b %d %H:%M:%S} {host} kernel: [{s:12.6f}] {m}"
     ),
-    "journalctl -o short-iso-precise": lambda s, m, i: (
-        f"{wall(s):%Y-%m-%dT%H:%M:%S.%f}+00:00 {HOST} kernel: {m}"
-    ),
-    "journalctl -o short-precise": lambda s, m, i: (
-        f"{wall(s):%b %d %H:%M:%S.%f} {HOST} kernel: {m}"
-    ),
-    "journalctl -o short-unix": lambda s, m, i: f"{wall(s).timestamp():.6f} {HOST} kernel: {m}",
-    "journalctl -o short-full": lambda s, m, i: (
-        f"{wall(s):%a %Y-%m-%d %H:%M:%S} UTC {HOST} kernel: {m}"
-    ),
-    "journalctl -o short-delta": lambda s, m, i: (
-        f"[{s:12.6f} <{0.000012:12.6f}>] {HOST} kernel: {m}"
-    ),
-    "journalctl -o cat": lambda s, m, i: m,
-    "RFC 5424": lambda s, m, i: (
-        f"<4>1 {wall(s):%Y-%m-%dT%H:%M:%S.%f}+00:00 {HOST} kernel - - - {m}"
-    ),
-    "RFC 5424 with structured data": lambda s, m, i: (
-        f'<4>1 {wall(s):%Y-%m-%dT%H:%M:%S.%f}Z {HOST} kernel - - [origin x="1"] {m}'
-    ),
-    "rsyslog RSYSLOG_FileFormat": lambda s, m, i: (
-        f"{wall(s):%Y-%m-%dT%H:%M:%S.%f}+00:00 {HOST} kernel: [{s:12.6f}] {m}"
-    ),
-    "rsyslog RSYSLOG_TraditionalForwardFormat": lambda s, m, i: (
-        f"<4>{wall(s):%b %d %H:%M:%S} {HOST} kernel: [{s:12.6f}] {m}"
-    ),
-    "syslog-ng ISO stamps": lambda s, m, i: (
-        f"{wall(s):%Y-%m-%dT%H:%M:%S}+00:00 {HOST} kernel: [{s:12.6f}] {m}"
-    ),
-    "OpenWrt logread": lambda s, m, i: (
-        f"{wall(s):%a %b %d %H:%M:%S %Y} kern.warn kernel: [{s:12.6f}] {m}"
-    ),
-    "journalctl --no-hostname": lambda s, m, i: f"{wall(s):%b %d %H:%M:%S} kernel: {m}",
-    "dmesg | ts -s": lambda s, m, i: f"00:{i // 60 % 60:02d}:{i % 60:02d} [{s:12.6f}] {m}",
-    "a console server's stamps": lambda s, m, i: f"[{wall(s):%Y-%m-%d %H:%M:%S}] [{s:12.6f}] {m}",
-    "dmesg --color=always": lambda s, m, i: f"\x1b[32m[{s:12.6f}]\x1b[0m \x1b[33m{m}\x1b[0m",
+    "syslog-ng ISO stamps": "{t:%Y-%m-%dT%H:%M:%S}+00:00 {host} kernel: [{s:12.6f}] {m}",
+    "OpenWrt logread": "{t:%a %b %d %H:%M:%S %Y} kern.warn kernel: [{s:12.6f}] {m}",
+    "a console server's stamps": "[{t:%Y-%m-%d %H:%M:%S}] [{s:12.6f}] {m}",
     # copied from a log viewer's table: its time column, then the line as shipped
-    "Grafana Explore": lambda s, m, i: f"{wall(s):%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" [{s:12.6f}] {m}",
-    "CloudWatch console": lambda s, m, i: (
-        f"{wall(s):%Y-%m-%dT%H:%M:%S.%f}"[:-3] + f"Z\t[{s:12.6f}] {m}"
-    ),
-    "a viewer's UTC column": lambda s, m, i: (
-        f"{wall(s):%Y-%m-%d %H:%M:%S.%f}"[:-3] + f" UTC [{s:12.6f}] {m}"
-    ),
-    "docker json-file": lambda s, m, i: json.dumps(
-        {
-            "log": f"[{s:12.6f}] {m}\n",
-            "stream": "stdout",
-            "time": f"{wall(s):%Y-%m-%dT%H:%M:%S.%f}Z",
-        }
-    ),
+    "Grafana Explore": "{t:%Y-%m-%d %H:%M:%S}.{ms:03d} [{s:12.6f}] {m}",
+    "CloudWatch console": "{t:%Y-%m-%dT%H:%M:%S}.{ms:03d}Z\t[{s:12.6f}] {m}",
+    "a viewer's UTC column": "{t:%Y-%m-%d %H:%M:%S}.{ms:03d} UTC [{s:12.6f}] {m}",
+    "docker json-file": "{docker_json}",
 }
+FIRST_LINES = {"dmesg -e": "[{t:%b%d %H:%M}] {m}"}  # where the first record is printed apart
+PLAIN_DMESG = "[{s:12.6f}] {m}"  # what every format is compared with
 
 
 def export_entries(records: list[Record]) -> bytes:
@@ -138,8 +110,17 @@ def export_entries(records: list[Record]) -> bytes:
     return bytes(out)
 
 
-def printed(records: list[Record], printer: Printer) -> str:
-    return "".join(printer(s, m, i) + "\n" for i, (s, m) in enumerate(records))
+def printed(records: list[Record], template: str, first: str | None = None) -> str:
+    lines = []
+    for i, (seconds, message) in enumerate(records):
+        template_of = first if i == 0 and first is not None else template
+        t = wall(seconds)
+        stamped = f"[{seconds:12.6f}] {message}\n"
+        docker = {"log": stamped, "stream": "stdout", "time": f"{t:%Y-%m-%dT%H:%M:%S.%f}Z"}
+        fields = {"s": seconds, "m": message, "t": t, "ms": t.microsecond // 1000, "host": HOST}
+        fields.update(epoch=t.timestamp(), elapsed=f"00:{i // 60 % 60:02d}:{i % 60:02d}")
+        lines.append(template_of.format(**fields, docker_json=json.dumps(docker)) + "\n")
+    return "".join(lines)
 
 
 def facts_of(path: Path) -> list[dict]:
@@ -177,9 +158,7 @@ def plain_facts(tmp_path_factory) -> dict[str, list[dict]]:
     for case in CASES:
         records = kernel_records(case.log.read_text(encoding="utf-8", errors="surrogateescape"))
         path = folder / f"{case.name}.log"
-        path.write_text(
-            printed(records, lambda s, m, i: f"[{s:12.6f}] {m}"), "utf-8", "surrogateescape"
-        )
+        path.write_text(printed(records, PLAIN_DMESG), "utf-8", "surrogateescape")
         found[case.name] = facts_of(path)
     return found
 
@@ -194,25 +173,30 @@ def test_a_tools_output_format_keeps_every_fact(case, name, plain_facts, tmp_pat
     if name == "journalctl -o export":
         path.write_bytes(export_entries(records))
     else:
-        path.write_text(printed(records, PRINTERS[name]), "utf-8", "surrogateescape")
+        text = printed(records, PRINTERS[name], FIRST_LINES.get(name))
+        path.write_text(text, "utf-8", "surrogateescape")
     assert facts_of(path) == plain_facts[case.name]
+
+
+# 4.x memcg report with `Task in`, `killed as a result of limit of ` and the path as three records
+SPLIT_TASK_IN = [
+    "big_alloc invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0",
+    "Task in /lxc/foo",
+    "killed as a result of limit of ",
+    "/lxc/foo",
+    "memory: usage 3072kB, limit 3072kB, failcnt 127",
+    "[ pid ]   uid  tgid total_vm      rss nr_ptes swapents oom_score_adj name",
+    "[ 9228]     0  9228      833      698       6        0             0 sh",
+    "Memory cgroup out of memory: Kill process 9228 (sh) score 909 or sacrifice child",
+    "Killed process 9228 (sh) total-vm:3332kB, anon-rss:2740kB, file-rss:52kB",
+]
 
 
 def test_a_path_the_kernel_printed_on_a_line_of_its_own_is_no_rest_of_the_line_before(tmp_path):
     """4.x memcg reports may print `Task in /lxc/foo`, `killed as a result of limit of ` and
     the path as three records: behind `dmesg -x`'s prefix the path's line was taken for the
     rest of the line before it (a paste's wrap), prefix and all, and both paths were lost."""
-    lines = [
-        "big_alloc invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0",
-        "Task in /lxc/foo",
-        "killed as a result of limit of ",
-        "/lxc/foo",
-        "memory: usage 3072kB, limit 3072kB, failcnt 127",
-        "[ pid ]   uid  tgid total_vm      rss nr_ptes swapents oom_score_adj name",
-        "[ 9228]     0  9228      833      698       6        0             0 sh",
-        "Memory cgroup out of memory: Kill process 9228 (sh) score 909 or sacrifice child",
-        "Killed process 9228 (sh) total-vm:3332kB, anon-rss:2740kB, file-rss:52kB",
-    ]
+    lines = SPLIT_TASK_IN
     path = tmp_path / "dmesg-x.log"
     path.write_text(
         "".join(f"kern  :warn  : [15447.{n:06d}] {line}\n" for n, line in enumerate(lines))
@@ -362,15 +346,7 @@ def test_a_pagers_status_lines_between_pages_lose_no_fact(case, pager, plain_fac
 def test_a_time_of_day_alone_before_the_printk_stamp_is_a_prefix(tmp_path):
     """`dmesg -w | ts -s` writes `00:00:03 [15447.035789] /lxc/foo`: the time was taken for
     the message's first word, and the cgroup path on its line of its own became `00:00:03`."""
-    lines = [
-        "big_alloc invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0",
-        "Task in /lxc/foo",
-        "killed as a result of limit of ",
-        "/lxc/foo",
-        "memory: usage 3072kB, limit 3072kB, failcnt 127",
-        "Memory cgroup out of memory: Kill process 9228 (sh) score 909 or sacrifice child",
-        "Killed process 9228 (sh) total-vm:3332kB, anon-rss:2740kB, file-rss:52kB",
-    ]
+    lines = SPLIT_TASK_IN
     path = tmp_path / "ts.log"
     path.write_text(
         "".join(f"00:00:{n:02d} [15447.{n:06d}] {line}\n" for n, line in enumerate(lines))

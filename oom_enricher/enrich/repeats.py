@@ -82,8 +82,9 @@ class RepeatFilter:
 def _record_keys(block: ReportBlock) -> list[int]:
     """Its report lines by their line and their text (records glued onto one line share the
     line); not an author's words a bare paste took in (`The full log:`)."""
+    # hash(): the filter lives in one process (each `parse --jobs` worker has its own)
     return [
-        _digest(f"{line.raw}\0{line.message}".encode("utf-8", "surrogatepass"))
+        hash((line.raw, line.message))
         for line in block.lines
         if classify_line(line) is not None or is_report_shaped(line.message)
     ]

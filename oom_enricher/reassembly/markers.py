@@ -149,8 +149,9 @@ def is_elision(message: str) -> bool:
 
 
 # MIPS and LoongArch `show_stacktrace` (all kernels) end a stack dump cut at 40 words with
-# ` ...` on its next line of words: the kernel's mark, indented as those words are.
-STACK_WORDS = re.compile(r"\s+[0-9a-f]{8,16}(?: [0-9a-f]{8,16})+\s*")
+# ` ...` on its next line of words: the kernel's mark (its words indented, or not once a
+# continuation line was stripped).
+STACK_WORDS = re.compile(r"\s*[0-9a-f]{8,16}(?: [0-9a-f]{8,16})+\s*")
 STACK_WORDS_CUT = re.compile(r"\s+\.\.\.\s*")
 
 

@@ -100,11 +100,6 @@ class Decompressed(io.RawIOBase):
             total += len(piece)
         return b"".join(pieces)
 
-    def readinto(self, buffer) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def fileno(self) -> int:
         raise io.UnsupportedOperation("decompressed: no file number")
 

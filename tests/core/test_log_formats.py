@@ -192,16 +192,20 @@ SPLIT_TASK_IN = [
 ]
 
 
+def split_report_behind(tmp_path: Path, prefix: str) -> dict:
+    """The one document of SPLIT_TASK_IN, each line behind `prefix` (`{n}`: its index)."""
+    path = tmp_path / "split.log"
+    text = "".join(prefix.format(n=n) + line + "\n" for n, line in enumerate(SPLIT_TASK_IN))
+    path.write_text(text)
+    (doc,) = skim_documents([str(path)])
+    return doc
+
+
 def test_a_path_the_kernel_printed_on_a_line_of_its_own_is_no_rest_of_the_line_before(tmp_path):
     """4.x memcg reports may print `Task in /lxc/foo`, `killed as a result of limit of ` and
     the path as three records: behind `dmesg -x`'s prefix the path's line was taken for the
     rest of the line before it (a paste's wrap), prefix and all, and both paths were lost."""
-    lines = SPLIT_TASK_IN
-    path = tmp_path / "dmesg-x.log"
-    path.write_text(
-        "".join(f"kern  :warn  : [15447.{n:06d}] {line}\n" for n, line in enumerate(lines))
-    )
-    (doc,) = skim_documents([str(path)])
+    doc = split_report_behind(tmp_path, "kern  :warn  : [15447.{n:06d}] ")
     assert doc["oom"]["cgroup"]["task_path"] == "/lxc/foo"
     assert doc["oom"]["cgroup"]["oom_path"] == "/lxc/foo"
 
@@ -346,11 +350,6 @@ def test_a_pagers_status_lines_between_pages_lose_no_fact(case, pager, plain_fac
 def test_a_time_of_day_alone_before_the_printk_stamp_is_a_prefix(tmp_path):
     """`dmesg -w | ts -s` writes `00:00:03 [15447.035789] /lxc/foo`: the time was taken for
     the message's first word, and the cgroup path on its line of its own became `00:00:03`."""
-    lines = SPLIT_TASK_IN
-    path = tmp_path / "ts.log"
-    path.write_text(
-        "".join(f"00:00:{n:02d} [15447.{n:06d}] {line}\n" for n, line in enumerate(lines))
-    )
-    (doc,) = skim_documents([str(path)])
+    doc = split_report_behind(tmp_path, "00:00:{n:02d} [15447.{n:06d}] ")
     assert doc["oom"]["cgroup"]["oom_path"] == "/lxc/foo"
     assert doc["oom"]["victims"][0]["pid"] == 9228

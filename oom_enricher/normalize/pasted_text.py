@@ -45,6 +45,8 @@ from oom_enricher.normalize.timestamps import (
 )
 from oom_enricher.normalize.wrap_rules import (
     BARE_CUTS_TO_SEE,
+    COMB_NARROWER,
+    COMB_TAIL,
     CONTINUATION_START,
     CUT_BEFORE_ITS_REST,
     CUTS_TO_SEE,
@@ -515,17 +517,33 @@ class PasteReader:
         cut_width, flowed_width = shape.cut_width, shape.flowed_width
         before: _Piece | None = None
         last = ""  # the text of before's last physical line
+        full_again = False  # last is the tail a reply's wrap put after a full quoted line
         for piece in pieces:
             # A line as wide as the widest with no blank in it was cut inside its word.
-            in_a_word = before is not None and one_word(last) and before.width == shape.widest
+            in_a_word = (
+                before is not None
+                and one_word(last)
+                and (before.width == shape.widest or full_again)
+            )
+            tail = before is not None and _a_full_lines_tail(before.width, last, piece.text)
             if before is None or len(before.text) + len(piece.text) >= MAX_LINE_CHARS:
                 pass
+            elif tail and self._rest_of_a_word(piece):
+                # a reply's second wrap: at a blank it kept or dropped, or inside a word
+                between = "" if one_word(last) else joint(before.text, piece.text)
+                before.text += between + piece.text
+                full_again = one_word(last) and one_word(piece.text)
+                # as wide as the line was before the reply wrapped it
+                before.width += len(between) + len(piece.text)
+                last = piece.text
+                continue
             elif (
                 (cut_width is not None and self._cut_at(before, piece, cut_width))
                 or (in_a_word and self._rest_of_a_word(piece))
                 or self._cut_at_the_widest(before, piece, shape.widest)
             ):
                 before.text += piece.text  # cut mid-word: nothing was lost at the cut
+                full_again = tail and one_word(last) and one_word(piece.text)
                 before.width, last = piece.width, piece.text
                 continue
             elif self._continues(before, piece) or (
@@ -537,11 +555,11 @@ class PasteReader:
                 else:
                     between = joint(before.text, rest)
                 before.text += between + rest
-                before.width, last = piece.width, piece.text
+                before.width, last, full_again = piece.width, piece.text, False
                 continue
             if before is not None:
                 yield before
-            before, last = piece, piece.text
+            before, last, full_again = piece, piece.text, False
         if before is not None:
             yield before
 
@@ -750,6 +768,20 @@ class PasteReader:
             elif fields is not None and fields.is_kernel is not False:
                 hostless += 1  # a dmesg line, or a syslog line whose host was redacted
         return next(iter(hosts)) if len(hosts) == 1 and hostless else None
+
+
+def _a_full_lines_tail(width: int, last: str, tail: str) -> bool:
+    """A reply that wraps quoted text at the width it was wrapped at pushes the end of each
+    full line (as many characters as its quote marker adds, `width - len(last)`, and as
+    many more as it wraps narrower) onto a line of its own: the comb. A word the sender cut
+    at its width is cut again one line early: its tail, then the next piece, go on with it."""
+    marker = width - len(last)
+    return (
+        width >= WRAP_WIDTHS[0]
+        and marker > 0
+        and 0 < len(tail.rstrip()) <= marker + COMB_NARROWER
+        and COMB_TAIL.fullmatch(tail) is not None
+    )
 
 
 @dataclass(slots=True)

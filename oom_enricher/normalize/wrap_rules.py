@@ -48,6 +48,11 @@ CUT_BEFORE_ITS_REST = re.compile(
     r"(?:^|\s)(?:Tasks? in|killed as a result of limit of|Memory cgroup stats for"
     r"|[Kk]ill(?:ed)? process \d+|score -?\d+ or)\s*$"
 )
+# The end of a full quoted line that a reply's wrap put on a line of its own: a word's last
+# characters (`0b`, `,m`, `5_`) or a row's opening bracket; never an author's mark (`:`,
+# `..`, `-`).
+COMB_NARROWER = 6  # how much narrower a reply may wrap than the text it quotes (76 -> 70)
+COMB_TAIL = re.compile(r"(?:[^\W_]|[\[(/,=]|[._-]\w)\S*\s*")
 # A task row wrapped before its name (every layout ends in numbers, then the name), and the
 # name alone on the next line: at most TASK_COMM_LEN - 1 = 15 characters, never an author's
 # mark (`...`, `(...snipped...)`, `<snip>`, a lone `:`).

@@ -28,16 +28,17 @@ from oom_enricher.kernel_lines import INVOKED, TASK_HEADER
 from oom_enricher.model import ShippedRecord
 from oom_enricher.normalize.line_normalizer import PASTED
 from oom_enricher.normalize.prefix_rules import (
+    KIBANA_DATE,
     UTC_NAMES,
     PrefixContext,
     PrefixFields,
     host_field,
+    kibana_time,
     labels_host,
     match_prefix,
 )
 from oom_enricher.normalize.terminal_codes import is_pager_status, without_terminal_codes
 from oom_enricher.normalize.timestamps import (
-    MONTHS,
     YearInference,
     epoch_micros,
     from_epoch_micros,
@@ -149,6 +150,11 @@ STRING_LITERAL = re.compile(
     r"(?P<quote>[\"'])(?P<body>.*)(?P=quote)[ \t]*[,+;]?[ \t]*"
 )
 _LITERALS_TO_SEE = 2
+# Where a string's escapes joined lines (`\n`, `\r\n`; never `\\n`, an escaped backslash
+# before an `n`), and the quote that closes the string after its last line.
+ESCAPED_NEWLINE = re.compile(r"(?<!\\)(?:\\r)?\\n")
+UNESCAPED_QUOTE = {quote: re.compile(rf"(?<!\\){quote}") for quote in "\"'"}
+_ESCAPED_TO_SEE = 2
 _SPACED_TO_SEE = 6
 _INDENTED_TO_SEE = 3  # lines of text that share an indent, to take it off
 LIST_PUNCTUATION = re.compile(r"[ \t]*[\[\](){};,]+[ \t]*")
@@ -211,11 +217,6 @@ TIME_KEYS = (
 _HOST_COLUMNS = ("host", "hostname", "Computer", "HostName", "source")
 # reversed: where two keys differ only in case, the first one listed is the one named
 _KNOWN_COLUMNS = {key.lower(): key for key in reversed((*MESSAGE_KEYS, *TIME_KEYS, *_HOST_COLUMNS))}
-# Kibana's default `dateFormat` (`MMM D, YYYY @ HH:mm:ss.SSS`), as its CSV export writes it.
-KIBANA_DATE = re.compile(
-    r"(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2}), (?P<year>\d{4}) @ "
-    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)"
-)
 # Azure Monitor's CSV export (Log Analytics, en-US): `12/4/2026, 6:48:08.123 PM`
 US_DATE = re.compile(
     r"(?P<mon>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4}),? (?P<hour>\d{1,2}):(?P<rest>\d\d:\d\d"
@@ -303,6 +304,8 @@ class _NumberLayout:
 class PasteShape:
     json: bool = False
     csv: bool = False  # a table export (Kibana Discover CSV) with a message column
+    # `\t` for a table copied as tab-separated text (a data grid's copy, `Copy as text`)
+    csv_delimiter: str = ","
     journal_fields: bool = False  # journalctl -o verbose / -o export: an entry's fields
     fluent_bit_stdout: bool = False  # Fluent Bit's stdout output, records printed as maps
     quoted_printable: bool = False
@@ -316,6 +319,9 @@ class PasteShape:
     # keeps runs of spaces (a task table's columns) as `&nbsp;`.
     no_break_spaces: bool = False
     quoted: bool = False
+    # A log's lines joined into one with `\n` escapes: a string value copied out of a JSON
+    # viewer or an error message, a program's repr of what it read.
+    escaped_newlines: bool = False
     commented: bool = False  # log lines kept as comments of a script or test (`# `, `// `)
     # Text a tool wrote before the lines it relayed (`web-1  | `, `node01: `), which hides
     # their own prefixes; `host: ` names the host (pdsh, clush).
@@ -353,6 +359,7 @@ class PasteShape:
             or bool(self.indent)
             or self.no_break_spaces
             or self.quoted
+            or self.escaped_newlines
             or self.commented
             or bool(self.leads)
             or self.wrapped
@@ -391,9 +398,11 @@ class PasteReader:
         """The shape of a stream from its first lines (SNIFF_LINES within SNIFF_BYTES)."""
         head = _within_budget(head)
         first = next((line.strip() for line in head if line.strip()), "")
+        delimiter = _table_delimiter(first)
         shape = PasteShape(
             json=_opens_json(first),
-            csv=_csv_header(first) is not None,
+            csv=delimiter is not None,
+            csv_delimiter=delimiter or ",",
             journal_fields=_opens_journal_fields(first),
             fluent_bit_stdout=any(FLUENT_BIT_RECORD.match(line) for line in head),
             quoted_printable=_is_quoted_printable(head),
@@ -405,6 +414,9 @@ class PasteReader:
         )
         pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
         exported = shape.json or shape.csv or shape.journal_fields or shape.fluent_bit_stdout
+        if not exported and self._escaped_newlines(pieces):
+            shape = replace(shape, escaped_newlines=True)
+            pieces = list(self._decoded(iter(head), shape, PasteStats()))
         if any(BLOCK_MARKER_AT_START.match(piece.text) for piece in pieces):
             shape = replace(shape, block_markers=True)
             pieces = list(self._decoded(iter(head), shape, PasteStats()))
@@ -476,7 +488,7 @@ class PasteReader:
         if shape.json:
             pieces: Iterator[_Piece] = _json_pieces(lines, stats)
         elif shape.csv:
-            pieces = _csv_pieces(lines)
+            pieces = _csv_pieces(lines, shape.csv_delimiter)
         elif shape.journal_fields:
             pieces = _journal_field_pieces(lines)
         elif shape.fluent_bit_stdout:
@@ -487,6 +499,8 @@ class PasteReader:
                 for line in map(without_terminal_codes, lines)
                 if not is_pager_status(line)
             )
+        if shape.escaped_newlines:
+            pieces = self._split_at_escapes(pieces)
         if shape.quoted_printable:
             pieces = _qp_decoded(pieces)
         if shape.html_markup:
@@ -594,6 +608,47 @@ class PasteReader:
         low, high = WRAP_WIDTHS
         first_word = len(text.split(" ", 1)[0])
         return before.width <= high and before.width + 1 + first_word > low
+
+    def _escaped_newlines(self, pieces: list[_Piece]) -> bool:
+        """Whether a line of the head holds log lines joined by `\\n` escapes: at least
+        _ESCAPED_TO_SEE of the parts after its first are log lines, or all but the last."""
+        for piece in pieces:
+            if "\\n" not in piece.text:
+                continue
+            parts = [part.lstrip() for part in ESCAPED_NEWLINE.split(piece.text)[1:]]
+            logged = sum(1 for part in parts if self._log_line(part))
+            some = len([part for part in parts if part]) - 1  # the last may close the string
+            if logged and logged >= min(_ESCAPED_TO_SEE, some):
+                return True
+        return False
+
+    def _split_at_escapes(self, pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+        """Each part between `\\n` escapes a piece of its own, its escapes undone (`\\t`,
+        `\\"`, `\\'`). What stood before the string (`message: "`, `got '`) and the
+        quote that closed it go."""
+        for piece in pieces:
+            if "\\n" not in piece.text:
+                yield piece
+                continue
+            parts = ESCAPED_NEWLINE.split(piece.text)
+            opened = self._string_opened(parts[0])
+            quote = "'" if opened.endswith("'") else '"'
+            if opened:
+                parts[0] = parts[0][len(opened) :]
+                closed = [found.start() for found in UNESCAPED_QUOTE[quote].finditer(parts[-1])]
+                parts[-1] = parts[-1][: closed[-1]] if closed else parts[-1]
+            for part in parts:
+                text = _literal_text(part, quote)
+                yield _Piece(text, len(text), piece.host, piece.time)
+
+    def _string_opened(self, first: str) -> str:
+        """The text up to the quote that opens a string whose first line is a log line."""
+        if self._log_line(first.lstrip()):
+            return ""
+        for found in re.finditer("[\"']", first):
+            if self._log_line(first[found.end() :].lstrip()):
+                return first[: found.end()]
+        return ""
 
     def _broke_at_a_blank(self, before: _Piece, piece: _Piece, width: int) -> bool:
         """Where the medium keeps the blank it broke at, a line ending in one whose next word
@@ -866,11 +921,17 @@ def _json_pieces(lines: Iterator[str], stats: PasteStats) -> Iterator[_Piece]:
         yield from _value_pieces("\n".join(held))
 
 
-def _csv_header(first: str) -> list[str] | None:
+def _table_delimiter(first: str) -> str | None:
+    """`,` or `\t`: what separates the columns of a table whose first line names them."""
+    return next((mark for mark in ",\t" if _csv_header(first, mark) is not None), None)
+
+
+def _csv_header(first: str, delimiter: str = ",") -> list[str] | None:
     """The column names of a CSV export's first line when one of them holds the message."""
-    if "," not in first or "\r" in first:
+    if delimiter not in first or "\r" in first:
         return None  # a carriage return inside a line (binary data, old Mac line ends): no CSV
-    columns = [_COLUMN_NAME.fullmatch(name.strip()) for name in next(csv.reader([first]), [])]
+    names = next(_table_rows([first], delimiter), [])
+    columns = [_COLUMN_NAME.fullmatch(name.strip()) for name in names]
     if len(columns) < 2 or not all(columns):
         return None
     names = [_known_name(column["name"]) for column in columns if column]
@@ -881,11 +942,19 @@ def _known_name(name: str) -> str:
     return _KNOWN_COLUMNS.get(name.lower(), name)
 
 
-def _csv_pieces(lines: Iterator[str]) -> Iterator[_Piece]:
-    """Kibana Discover's CSV export (`"@timestamp","host.name",message`): each row a
-    record, its dotted column names nested as in the documents it was exported from."""
-    rows = csv.reader(line + "\n" for line in lines)
-    names = _csv_header(",".join(next(rows, [])))
+def _table_rows(lines: Iterable[str], delimiter: str) -> Iterator[list[str]]:
+    """CSV rows; tab-separated text is copied unquoted (a `"` in a kernel line is its own)."""
+    if delimiter == "\t":
+        return csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE)
+    return csv.reader(lines)
+
+
+def _csv_pieces(lines: Iterator[str], delimiter: str = ",") -> Iterator[_Piece]:
+    """Kibana Discover's CSV export (`"@timestamp","host.name",message`) or a table copied
+    as tab-separated text: each row a record, its dotted column names nested as in the
+    documents it was exported from."""
+    rows = _table_rows((line + "\n" for line in lines), delimiter)
+    names = _csv_header(delimiter.join(next(rows, [])), delimiter)
     if names is None:
         return
     try:
@@ -1349,8 +1418,7 @@ def _time_of(record: dict) -> datetime | None:
         if isinstance(stamp, str) and is_decimal(stamp[:4]):
             return parse_iso(stamp, UTC)
         if isinstance(stamp, str) and (shown := KIBANA_DATE.fullmatch(stamp.strip())):
-            month, day, year, clock = shown.group("mon", "day", "year", "clock")
-            return parse_iso(f"{year}-{MONTHS[month]:02d}-{int(day):02d}T{clock}", UTC)
+            return kibana_time(shown, UTC)
         if isinstance(stamp, str) and (shown := US_DATE.fullmatch(stamp.strip())):
             hour = int(shown["hour"]) % 12 + (12 if shown["half"] == "PM" else 0)
             date = f"{shown['year']}-{int(shown['mon']):02d}-{int(shown['day']):02d}"

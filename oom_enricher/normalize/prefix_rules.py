@@ -106,6 +106,14 @@ ISO_STAMP = re.compile(
     r"(?: (?P<utc>UTC))?(?: |\t+)(?P<msg>.*)",
     re.S,
 )
+# Kibana's default `dateFormat` (`MMM D, YYYY @ HH:mm:ss.SSS`, 4.x+), as its CSV export and
+# Discover's table write it; copied from the table, a tab or blanks then the message column
+# (a kernel message, or the whole syslog line a shipper read).
+KIBANA_DATE = re.compile(
+    r"(?P<mon>[A-Z][a-z]{2}) (?P<day>\d{1,2}), (?P<year>\d{4}) @ "
+    r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)"
+)
+KIBANA_STAMP = re.compile(KIBANA_DATE.pattern + r"(?:\t+| +)(?P<msg>.*)", re.S)
 # Loki's logcli query output (default mode): the stream's labels that are not common to
 # all streams between the RFC 3339 stamp and the line, padded to one width; the line as it was
 # shipped (a whole syslog line when promtail read a file).
@@ -349,6 +357,25 @@ def _logcli(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     return inner
 
 
+def kibana_time(m: re.Match[str], zone: tzinfo) -> datetime | None:
+    month, day, year, clock = m.group("mon", "day", "year", "clock")
+    if month not in MONTHS:
+        return None
+    return parse_iso(f"{year}-{MONTHS[month]:02d}-{int(day):02d}T{clock}", zone)
+
+
+def _kibana_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
+    stamp = kibana_time(m, ctx.zone)
+    if stamp is None:
+        return None
+    inner = match_prefix(m["msg"], ctx)
+    if inner is None:
+        return _strip_monotonic(PrefixFields(m["msg"], "kibana-stamp", timestamp=stamp))
+    inner.rule = "kibana-stamp+" + inner.rule
+    inner.timestamp = inner.timestamp or stamp
+    return inner
+
+
 def labels_host(labels: str) -> str | None:
     """The host a Loki label set (`{host="web1", job="syslog"}`) names, if any."""
     found = {m["name"]: m["value"] for m in LOKI_LABEL.finditer(labels)}
@@ -530,6 +557,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("bsd-syslog", "JFMASOND<", BSD_SYSLOG, bsd_syslog_fields),
     ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),
     ("stamp-only", "JFMASOND", BSD_STAMP_ONLY, _bsd_stamp_only),
+    ("kibana-stamp", "JFMASOND", KIBANA_STAMP, _kibana_stamp),
     ("openwrt-logread", "MTWFS", OPENWRT_LOGREAD, _openwrt_logread),
     ("journal-short-full", "MTWFS", JOURNAL_SHORT_FULL, _journal_short_full),
     ("kernel-tag", "k", KERNEL_TAG_ONLY, _kernel_tag_only),

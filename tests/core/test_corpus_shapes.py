@@ -62,6 +62,11 @@ KEEPING: dict[str, Callable[[str], str | bytes]] = {
         "> {noformat}\n" + each_line(lambda _, line: "> " + line)(text) + "> {noformat}\n"
     ),
     "crlf": lambda text: text.replace("\n", "\r\n"),
+    # the whole log on one line, its line ends escaped: a string value copied out of a JSON
+    # viewer, a program's repr, an error message that quotes what it read
+    "one line, \\n escapes": lambda text: json.dumps(text)[1:-1] + "\n",
+    "a quoted string value": lambda text: "message: " + json.dumps(text) + "\n",
+    "python repr": lambda text: f"got {text!r} from the node\n",
     "utf-8 mark": lambda text: "\ufeff" + text,
     "utf-16 (PowerShell)": lambda text: codecs.BOM_UTF16_LE + text.encode("utf-16-le"),
 }

@@ -156,10 +156,24 @@ def test_kibana_discover_csv_export(tmp_path, monkeypatch):
     assert docs[0]["@timestamp"] == "2026-11-25T10:00:05.000000Z"
 
 
+def test_kibana_discover_rows_copied_as_tab_separated_text_newest_first(tmp_path, monkeypatch):
+    """Discover's `Copy selection as text`: the column names, then a row per document with
+    its values between tabs, unquoted (a kernel line's `"` is its own), newest first. It was
+    no table: every row came out as text with the date in front, and no report."""
+    rows = [(f"Nov 25, 2026 @ 10:00:05.{n:03d}", "web1", line) for n, line in enumerate(REPORT)]
+    other = ("Nov 25, 2026 @ 10:00:05.500", "db2", 'systemd[1]: Started "backup", job 7.')
+    rows = list(reversed(rows[:4] + [other] + rows[4:]))
+    text = "@timestamp\thost.name\tmessage\n" + "".join("\t".join(row) + "\n" for row in rows)
+    (doc,) = read_every_way(tmp_path, text, monkeypatch)
+    assert facts(doc) == dict(FACTS, host="web1")
+    assert doc["@timestamp"] == "2026-11-25T10:00:05.000000Z"
+
+
 @pytest.mark.parametrize(
     "first",
     [
         "Nov 25 10:00:05 web1 kernel: [ 5.0] x, log, y",  # a kernel line with commas
+        "Nov 25 10:00:05 web1 kernel: [ 5.0] x\tlog\ty",  # and with tabs
         "a,b,c",  # a table without a message column
     ],
 )

@@ -85,9 +85,15 @@ PRINTERS: dict[str, str] = {
     "Grafana Explore": "{t:%Y-%m-%d %H:%M:%S}.{ms:03d} [{s:12.6f}] {m}",
     "CloudWatch console": "{t:%Y-%m-%dT%H:%M:%S}.{ms:03d}Z\t[{s:12.6f}] {m}",
     "a viewer's UTC column": "{t:%Y-%m-%d %H:%M:%S}.{ms:03d} UTC [{s:12.6f}] {m}",
+    "Kibana Discover's table": "{t:%b} {t.day}, {t:%Y @ %H:%M:%S}.{ms:03d}\t[{s:12.6f}] {m}",
+    "Kibana Discover, journald's message": "{t:%b} {t.day}, {t:%Y @ %H:%M:%S}.{ms:03d}\t{m}",
+    "Kibana Discover, copied as text": (
+        "{t:%b} {t.day}, {t:%Y @ %H:%M:%S}.{ms:03d}\t{host}\t[{s:12.6f}] {m}"
+    ),
     "docker json-file": "{docker_json}",
 }
 FIRST_LINES = {"dmesg -e": "[{t:%b%d %H:%M}] {m}"}  # where the first record is printed apart
+HEADERS = {"Kibana Discover, copied as text": "@timestamp\thost.name\tmessage\n"}  # a table's
 PLAIN_DMESG = "[{s:12.6f}] {m}"  # what every format is compared with
 
 
@@ -173,7 +179,7 @@ def test_a_tools_output_format_keeps_every_fact(case, name, plain_facts, tmp_pat
     if name == "journalctl -o export":
         path.write_bytes(export_entries(records))
     else:
-        text = printed(records, PRINTERS[name], FIRST_LINES.get(name))
+        text = HEADERS.get(name, "") + printed(records, PRINTERS[name], FIRST_LINES.get(name))
         path.write_text(text, "utf-8", "surrogateescape")
     assert facts_of(path) == plain_facts[case.name]
 

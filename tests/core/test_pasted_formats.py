@@ -899,3 +899,18 @@ def test_a_quoted_line_broken_right_after_its_marker(tmp_path, monkeypatch):
     (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
     assert (doc["oom"]["cgroup"]["task_path"], doc["oom"]["cgroup"]["oom_path"]) == (path, path)
     assert doc["container"]["id"] == path.rsplit("/", 1)[1]
+
+
+def test_a_log_on_one_line_joined_by_newline_escapes_is_read_line_by_line(tmp_path, monkeypatch):
+    """A string value copied out of a JSON viewer or an error message: every line of the
+    log in one, between `\\n` escapes, quotes escaped. It was one line: no report."""
+    body = json.dumps("".join(line + "\n" for line in stamped()))
+    text = f"error: node web1 reported {body} and went NotReady\n"
+    (doc,) = read_every_way(tmp_path, text, monkeypatch)
+    assert facts(doc) == FACTS
+
+
+def test_a_program_line_with_newline_escapes_that_holds_no_log_lines_stays_one_line():
+    """`\\n` in another program's text (a stack trace in a JSON message) splits nothing."""
+    line = 'Nov 25 10:00:05 web1 app[7]: {"err": "boom\\n  at main.go:12\\n  at run.go:40"}'
+    assert not PasteReader().sniff([line]).escaped_newlines

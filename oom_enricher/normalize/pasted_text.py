@@ -702,7 +702,10 @@ class PasteReader:
         cuts = Counter(
             before.width
             for before, after in itertools.pairwise(pieces)
-            if after.text.strip() and self._prefixed(before) and not self._prefixed(after)
+            if after.text.strip()
+            and self._prefixed(before)
+            and not self._prefixed(after)
+            and not _name_after_its_row(before.text, after.text)
         )
         if not cuts and not any(self._prefixed(piece) for piece in pieces):
             return self._bare_cut_width(pieces)
@@ -823,6 +826,16 @@ class PasteReader:
             elif fields is not None and fields.is_kernel is not False:
                 hostless += 1  # a dmesg line, or a syslog line whose host was redacted
         return next(iter(hosts)) if len(hosts) == 1 and hostless else None
+
+
+def _name_after_its_row(text: str, rest: str) -> bool:
+    """A task row's name right after its numbers, no blank between: a terminal keeps the
+    blank that stood there, so this break was a word wrap's, however wide the row."""
+    return (
+        ROW_CUT_BEFORE_ITS_NAME.search(text) is not None
+        and not text.endswith((" ", "\t"))
+        and ROW_NAME.fullmatch(rest.rstrip()) is not None
+    )
 
 
 def _a_full_lines_tail(width: int, last: str, tail: str) -> bool:

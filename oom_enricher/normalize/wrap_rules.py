@@ -33,12 +33,12 @@ CONTINUATION_START = re.compile(
 )
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
 # `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`), a
-# negative number (a task row's `-1000 sshd`), a symbol (`__do_fault+0x3c/0x170`), or what
-# another program's line holds (`&{Source:...`, `="..."`); never an author's mark (`...`,
-# `[snip]`, `(cut)`, `<snip>` stand on their own lines).
+# signed number (a task row's `-1000 sshd`, a zone offset `+0000`), a symbol
+# (`__do_fault+0x3c/0x170`), or what another program's line holds (`&{Source:...`, `="..."`);
+# never an author's mark (`...`, `[snip]`, `(cut)`, `<snip>` stand on their own lines).
 ROW_START = re.compile(r"\[\s*(?:\d+|pid)\s*\]\s")  # a task row or its header
 WRAPPED_REST = re.compile(
-    rf"[^\W_]|[(/][^\W_]|{ROW_START.pattern}|-\d"
+    rf"[^\W_]|[(/][^\W_]|{ROW_START.pattern}|[+-]\d"
     r"|_\w|[&{\"'=]\S"  # a symbol's name, the rest of some other program's text
 )
 # Where no kernel line ends: before the path of a memcg line (`Task in`, `killed as a result
@@ -63,7 +63,7 @@ ROW_NAME = re.compile(r"(?![.…:(<-]*$)(?!.*(?:\.\.\.|…|snip|cut))[^\s\[].{0,
 # names up to `name`. Also inside a line of `key:value` items (Mem-Info's per-node line, a
 # zone's, 2.6+) or of a buddy list (`Node 0 DMA: 45*4kB (U) ...`), whose rest begins with
 # the next item: such lines are wider than any medium's wrap.
-ROW_CUT_IN_ITS_NUMBERS = re.compile(r"\[\s*\d+\s*\](?:\s+-?\d+)+\s*$")
+ROW_CUT_IN_ITS_NUMBERS = re.compile(r"\[\s*\d+\s*\](?:\s+-?\d+)*\s*$")
 ROW_NUMBERS_REST = re.compile(r"(?:-?\d+ +)*-?\d+(?: +(?![.…:(<-]*$)[^\s\[].{0,14})?\s*")
 HEADER_CUT_IN_ITS_NAMES = re.compile(r"\[\s*pid\s*\]\s+uid\s+tgid(?:\s+[a-z_]+)*\s*$")
 HEADER_NAMES_REST = re.compile(r"(?:[a-z_]+ +)*name\s*")

@@ -191,6 +191,8 @@ QP_MARK = re.compile(r"=3D|=[C-F][0-9A-F]=[89AB][0-9A-F]")
 # read by the journal rule); Splunk and Sumo Logic `_raw`, CloudWatch Logs Insights
 # `@message`, Google Cloud Logging `textPayload`, Azure Monitor's Syslog table
 # `SyslogMessage`, Graylog `full_message`.
+# The fields that hold the line, the first found taken; ECS `event.original` (the line as
+# read, which Elastic Agent and Filebeat keep) after them, for documents with no `message`.
 MESSAGE_KEYS = (
     "message",
     "log",
@@ -1363,8 +1365,7 @@ def _walk(value: object, host: str | None, depth: int) -> Iterator[_Piece]:
         text = orjson.dumps(value).decode()
         yield _Piece(text, len(text))
         return
-    for key in MESSAGE_KEYS:
-        message = value.get(key)
+    for message in (*map(value.get, MESSAGE_KEYS), _inner(value, "event", "original")):
         if isinstance(message, str):
             text = message.rstrip("\n")
             yield _Piece(text, len(text), host, _time_of(value))

@@ -40,6 +40,19 @@ def test_elasticsearch_json_lines_with_bare_message(tmp_path, monkeypatch):
     assert docs[0]["@timestamp"] == "2026-11-25T10:00:05.000000Z"
 
 
+def test_ecs_documents_with_the_line_only_in_event_original(tmp_path, monkeypatch):
+    """Elastic Agent / Filebeat with `preserve_original_event`, the message dropped or
+    renamed by a pipeline: the line is in `event.original`. No report came out."""
+    hits = []
+    for n, line in enumerate(stamped()):
+        hit = es_hit(n, line)
+        source = hit["_source"]
+        source["event"] = {"original": source.pop("message"), "dataset": "system.syslog"}
+        hits.append(hit)
+    docs = read_every_way(tmp_path, "".join(json.dumps(hit) + "\n" for hit in hits), monkeypatch)
+    assert only_facts(docs) == FACTS
+
+
 def test_kibana_search_response_pretty_printed(tmp_path, monkeypatch):
     hits = [es_hit(n, line) for n, line in enumerate(stamped())]
     response = {"took": 4, "timed_out": False, "hits": {"total": {"value": 13}, "hits": hits}}

@@ -62,8 +62,10 @@ from oom_enricher.normalize.wrap_rules import (
     WRAPPED_REST,
     breaks_a_phrase,
     cut_before_a_unit,
+    cut_in_a_long_token,
     cut_in_a_path,
     cut_in_a_table_or_list,
+    field_after_a_dropped_blank,
     joint,
     one_word,
 )
@@ -535,11 +537,14 @@ class PasteReader:
         last = ""  # the text of before's last physical line
         full_again = False  # last is the tail a reply's wrap put after a full quoted line
         for piece in pieces:
-            # A line as wide as the widest with no blank in it was cut inside its word.
+            # A line as wide as the widest with no blank in it was cut inside its word,
+            # unless the word just fit: the kernel's next words or fields follow a blank.
             in_a_word = (
                 before is not None
                 and one_word(last)
                 and (before.width == shape.widest or full_again)
+                and not breaks_a_phrase(before.text, piece.text.lstrip(" \t"))
+                and not field_after_a_dropped_blank(before.text, piece.text)
             )
             tail = before is not None and _a_full_lines_tail(before.width, last, piece.text)
             if before is None or len(before.text) + len(piece.text) >= MAX_LINE_CHARS:
@@ -557,6 +562,11 @@ class PasteReader:
                 (cut_width is not None and self._cut_at(before, piece, cut_width))
                 or (in_a_word and self._rest_of_a_word(piece))
                 or self._cut_at_the_widest(before, piece, shape.widest)
+                or (
+                    before.width == shape.widest
+                    and cut_in_a_long_token(before.text, piece.text)
+                    and self._begins_no_line(piece)
+                )
             ):
                 before.text += piece.text  # cut mid-word: nothing was lost at the cut
                 full_again = tail and one_word(last) and one_word(piece.text)
@@ -694,6 +704,9 @@ class PasteReader:
             and bool(piece.text.strip())
             and bool(before.text.strip())
             and not ROW_START.match(piece.text)
+            and not _name_after_its_row(before.text, piece.text)
+            and not breaks_a_phrase(before.text, piece.text)  # a terminal keeps the blank
+            and not field_after_a_dropped_blank(before.text, piece.text)
             and self._begins_no_line(piece)
         )
 
@@ -832,10 +845,12 @@ class PasteReader:
 
 def _name_after_its_row(text: str, rest: str) -> bool:
     """A task row's name right after its numbers, no blank between: a terminal keeps the
-    blank that stood there, so this break was a word wrap's, however wide the row."""
+    blank that stood there, so this break was a word wrap's, however wide the row. A rest
+    that begins with a digit goes on with the last number (`-10` / `00 auditd`)."""
     return (
         ROW_CUT_BEFORE_ITS_NAME.search(text) is not None
         and not text.endswith((" ", "\t"))
+        and not rest[:1].isdigit()
         and ROW_NAME.fullmatch(rest.rstrip()) is not None
     )
 

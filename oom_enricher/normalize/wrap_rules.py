@@ -31,6 +31,7 @@ CONTINUATION_START = re.compile(
     r"|#\d+\S*(?: (?:SMP|PREEMPT)\b.*)?\s*$|\(.*?\) (?:(?:total-vm|vsz):\d|score -?\d+ or)"
     r"|(?:Not tainted|Tainted:[A-Z \-]*?) +\d+\.\d+|-?\d+ or (?:sacrifice|a) child)"
 )
+STATS_ITEM_START = re.compile(r"[a-z_]+:\d+KB")  # a v1 stats item, or the end of its key
 # How the rest of a wrapped line can begin: a word, a name or path (`(stress) total-vm:`,
 # `/kubepods/...`), a task row's pid or the table header (`[  101]  0 ...`, `[  pid  ]`), a
 # signed number (a task row's `-1000 sshd`, a zone offset `+0000`), a symbol
@@ -134,6 +135,48 @@ def cut_in_a_path(text: str) -> bool:
     return len(word) > 1 and word.startswith("/")
 
 
+LONG_TOKEN_CHARS = 12  # a `key=value` list this long at a line's end may go on
+_TOKEN_REST = re.compile(r"(?!\.\.)[\w.=,(-]")  # never an author's `...`
+
+
+def field_after_a_dropped_blank(text: str, rest: str) -> bool:
+    """A header's, kill line's or choice's next field right after the line's last word
+    (`score` / `1001 or sacrifice child`, `process 123` / `(sh) total-vm:`), or a v2 stats
+    key's value (`workingset_nodereclaim` / `0`): the kernel puts a blank there and a
+    terminal keeps it, so a word wrap broke here. Only a summary's fields follow theirs with
+    no blank (`cpuset=x` / `,mems_allowed=0`, `=` / `task=x`)."""
+    if not (text[-1:].isalnum() or text.endswith(")")) or rest[:1] in (" ", "\t", ","):
+        return False
+    if STATS_VALUE_REST.fullmatch(rest):
+        return STATS_KEY_CUT.search(text, max(len(text) - TAIL_CHARS, 0)) is not None
+    return (
+        CONTINUATION_START.match(rest) is not None
+        and STATS_ITEM_START.match(rest) is None  # `ca` / `che:0KB` was cut inside a key
+    )
+
+
+def cut_in_a_long_token(text: str, rest: str) -> bool:
+    """A line as wide as the wrap ends inside a long word (`Memory cgroup stats for
+    /docker/4b1b7e` / `ec61...`, `,task_memcg=/kubep` / `ods.slice`): a wrap that also
+    breaks words too long for a line (stdlib textwrap's default) fills the line with the
+    word's first characters (`oom-k` / `ill:constraint=...`). A path or a `key=value` list
+    never ends at a word, only at a kernel phrase (`killed as a result of`) or its own
+    punctuation (`: cache:`, `,uid=`)."""
+    word = text[text.rfind(" ") + 1 :]
+    path = word[word.rfind("=") + 1 :]
+    goes_on = rest.split(" ", 1)[0]
+    return (
+        (
+            (len(path) > 1 and path.startswith("/"))
+            or (len(word) >= LONG_TOKEN_CHARS and "=" in word)
+            or (len(goes_on) >= LONG_TOKEN_CHARS and "=" in goes_on and word[-1:].isalnum())
+        )
+        and _TOKEN_REST.match(rest) is not None
+        and not breaks_a_phrase(text, rest)
+        and not field_after_a_dropped_blank(text, rest)  # the word just fit (`x.scope`)
+    )
+
+
 def breaks_a_phrase(text: str, rest: str) -> bool:
     """`text` ends with the first words of a kernel phrase and `rest` begins with the next."""
     ending = text.rstrip()
@@ -156,8 +199,8 @@ def joint(text: str, rest: str) -> str:
     broke after a word's hyphen (`anon-` / `rss:312kB`, `oom-` / `killer:`), inside a
     cgroup path (`/docker/` / `0f2b...`: only the root path `/` ends in a slash) or inside
     a v1 stats key (`inacti` / `ve_file:88KB`: every key of that line has its value)."""
-    if text.endswith(" ") or (text.endswith("-") and text[-2:-1].isalpha()):
-        return ""
+    if text.endswith(" ") or (text.endswith("-") and text[-2:-1].isalnum()):
+        return ""  # `anon-` / `rss:`, a range `0-` / `7`
     if cut_in_a_path(text) or _cut_in_a_stats_key(text, rest):
         return ""
     return " "

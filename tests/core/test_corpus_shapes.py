@@ -118,6 +118,13 @@ NARROW_WEBMAIL = {
 }
 
 
+WORDS_BROKEN_KNOWN = {
+    ("014", 76, "long words broken too"): "a bare paste whose lines are mostly as wide as the "
+    "wrap reads as a terminal's cut, so a task row broken between two numbers (the blank "
+    "dropped) joins them into one",
+}
+
+
 def facts_only(docs: list[dict]) -> list[dict]:
     """The facts a report gives; not how many lines it took (a wrapped trace frame or
     `Code:` line that stayed two counts twice)."""
@@ -134,12 +141,21 @@ def hyphen_wrapped(line: str, width: int) -> list[str]:
     return textwrap.wrap(line, width, break_long_words=False, replace_whitespace=False)
 
 
+def words_broken(line: str, width: int) -> list[str]:
+    """stdlib textwrap's defaults: also a word too long for a line is broken, the line
+    filled with its first characters, as tools that wrap with it do."""
+    if not line.strip():
+        return [line]
+    return textwrap.wrap(line, width, replace_whitespace=False)
+
+
 MAIL_WRAPS: dict[str, Callable[[str, int], list[str]]] = {
     "sent": folded,
     "quoted in a reply": lambda line, width: ["> " + piece for piece in folded(line, width)],
     # webmail without format=flowed
     "blank at the break dropped": lambda line, width: [p.rstrip(" ") for p in folded(line, width)],
     "broken after hyphens too": hyphen_wrapped,
+    "long words broken too": words_broken,
     # then pasted as a Markdown code block: the rests share the block's indent
     "in a code block": lambda line, width: ["    " + piece for piece in folded(line, width)],
 }
@@ -155,10 +171,19 @@ def test_a_mail_clients_wrap_keeps_every_fact(case, width, wrap, tmp_path):
     line number), `pid=18...` after a line cut at `=` (taken for quoted-printable), another
     program's line that quotes a kill all kept their facts. Rows as wide as the wrap, their
     names on the next line without the blank, were taken for a terminal's cut (`0sshd`); a
-    row broken right after its pid, or another program's line before `+0000`, stayed apart."""
-    narrow = wrap in ("blank at the break dropped", "broken after hyphens too")
+    row broken right after its pid, or another program's line before `+0000`, stayed apart.
+    Where long words are broken too (textwrap's default), paths and `key=value` lists cut
+    inside a word were rejoined with a blank, and a word that just fit was glued to the
+    kernel's next word or field (`...0bkilled as a result`, `score1001`, `.scopemems_allowed`)."""
+    narrow = wrap in (
+        "blank at the break dropped",
+        "broken after hyphens too",
+        "long words broken too",
+    )
     if width == 64 and narrow and case.name[:3] in NARROW_WEBMAIL:
         pytest.xfail(NARROW_WEBMAIL[case.name[:3]])
+    if (case.name[:3], width, wrap) in WORDS_BROKEN_KNOWN:
+        pytest.xfail(WORDS_BROKEN_KNOWN[case.name[:3], width, wrap])
     text = case.log.read_text(encoding="utf-8")
     lines = [piece for line in text.splitlines() for piece in MAIL_WRAPS[wrap](line, width)]
     wrapped = "".join(line + "\n" for line in lines)

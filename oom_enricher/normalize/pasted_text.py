@@ -72,7 +72,10 @@ from oom_enricher.normalize.wrap_rules import (
 
 log = logging.getLogger(__name__)
 
-SNIFF_LINES = 200  # the head of a stream that decides its shape
+SNIFF_LINES = 200  # lines of text at the head of a stream that decide its shape
+# and at most this many lines in all: a page's blank line after every line does not halve
+# what the head shows (the widest line of a wrap among them)
+SNIFF_ALL_LINES = 2 * SNIFF_LINES
 SNIFF_BYTES = 1 << 20
 MAX_JSON_CHARS = 64 << 20  # one JSON value (a whole pretty-printed export) at most
 MAX_JSON_DEPTH = 64
@@ -258,22 +261,26 @@ _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 def head_lines(lines: Iterator[str]) -> list[str]:
     """The first lines of a stream that `sniff` looks at (taken from `lines`)."""
     head: list[str] = []
-    size = 0
+    size = texts = 0
     for line in lines:
         head.append(line)
         size += len(line.encode("utf-8", "surrogateescape")) + 1
-        if len(head) >= SNIFF_LINES or size >= SNIFF_BYTES:
+        texts += bool(line.strip())
+        if texts >= SNIFF_LINES or len(head) >= SNIFF_ALL_LINES or size >= SNIFF_BYTES:
             break
     return head
 
 
 def _within_budget(head: list[str]) -> list[str]:
-    size = 0
-    for count, line in enumerate(head[:SNIFF_LINES]):
+    size = texts = 0
+    for count, line in enumerate(head[:SNIFF_ALL_LINES]):
         size += len(line.encode("utf-8", "surrogateescape")) + 1
         if size > SNIFF_BYTES:
             return head[:count]
-    return head[:SNIFF_LINES]
+        texts += bool(line.strip())
+        if texts >= SNIFF_LINES:
+            return head[: count + 1]
+    return head[:SNIFF_ALL_LINES]
 
 
 def head_of_bytes(data: bytes, complete: bool) -> list[str]:
@@ -281,8 +288,8 @@ def head_of_bytes(data: bytes, complete: bool) -> list[str]:
     pieces = bytes(data[:SNIFF_BYTES]).split(b"\n")
     if not complete or pieces[-1] == b"":
         pieces.pop()  # an unfinished last line
-    lines = [piece.decode("utf-8", "replace") for piece in pieces[:SNIFF_LINES]]
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    lines = [piece.decode("utf-8", "replace") for piece in pieces[:SNIFF_ALL_LINES]]
+    return _within_budget([line[:-1] if line.endswith("\r") else line for line in lines])
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +406,8 @@ class PasteReader:
         self._ctx = PrefixContext(zone=UTC, years=YearInference(reference=datetime.now(UTC)))
 
     def sniff(self, head: list[str]) -> PasteShape:
-        """The shape of a stream from its first lines (SNIFF_LINES within SNIFF_BYTES)."""
+        """The shape of a stream from its first lines (SNIFF_LINES of text, SNIFF_ALL_LINES in
+        all, within SNIFF_BYTES)."""
         head = _within_budget(head)
         first = next((line.strip() for line in head if line.strip()), "")
         delimiter = _table_delimiter(first)
@@ -1190,9 +1198,12 @@ def _html_untagged(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
 
 
 def _html_unescaped(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    """The text as written before a page escaped it, as wide as the medium wrapped it."""
     for piece in pieces:
         if "&" in piece.text:
-            piece.text = html.unescape(piece.text).replace(NO_BREAK_SPACE, " ")
+            text = html.unescape(piece.text).replace(NO_BREAK_SPACE, " ")
+            piece.width -= len(piece.text) - len(text)
+            piece.text = text
         yield piece
 
 

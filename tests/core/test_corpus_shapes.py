@@ -191,6 +191,25 @@ def test_a_mail_clients_wrap_keeps_every_fact(case, width, wrap, tmp_path):
     assert got == facts_only(documents(case.log))
 
 
+# What a page does to a mail it shows, after the mail client wrapped it.
+SHOWN_WRAPPED: dict[str, Callable[[str], str]] = {
+    "a mail archive's html source": html.escape,
+    "a paragraph per line": lambda text: text.replace("\n", "\n\n"),
+}
+
+
+@pytest.mark.parametrize("shown", SHOWN_WRAPPED, ids=SHOWN_WRAPPED.keys())
+@pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
+def test_a_wrapped_mail_shown_on_a_page_keeps_every_fact(case, shown, tmp_path):
+    """The wrap is judged by the widths the mail client saw: escaping (`&quot;`) made some
+    lines wider than the wrap, so a path cut at it was rejoined with a blank; a blank line
+    after each line halved the head that shows the widest line."""
+    text = case.log.read_text(encoding="utf-8")
+    wrapped = "".join(piece + "\n" for line in text.splitlines() for piece in folded(line, 72))
+    got = facts_only(documents(write(tmp_path / "page.txt", SHOWN_WRAPPED[shown](wrapped))))
+    assert got == facts_only(documents(case.log))
+
+
 def rewrapped(line: str, width: int) -> list[str]:
     """A reply's wrap of a quoted line (`> ` and the line fit in `width`): as `fold -s`, but
     the blanks it breaks in stay at the end of the line (no line of blanks alone)."""

@@ -37,7 +37,12 @@ from oom_enricher.normalize.prefix_rules import (
     labels_host,
     match_prefix,
 )
-from oom_enricher.normalize.terminal_codes import is_pager_status, without_terminal_codes
+from oom_enricher.normalize.terminal_codes import (
+    from_caret_notation,
+    is_pager_status,
+    shows_caret_notation,
+    without_terminal_codes,
+)
 from oom_enricher.normalize.timestamps import (
     YearInference,
     epoch_micros,
@@ -320,6 +325,7 @@ class PasteShape:
     journal_fields: bool = False  # journalctl -o verbose / -o export: an entry's fields
     fluent_bit_stdout: bool = False  # Fluent Bit's stdout output, records printed as maps
     quoted_printable: bool = False
+    caret_notation: bool = False  # `cat -v`'s `^M` line ends and `^[[32m` codes
     html_escaped: bool = False
     html_markup: bool = False  # the lines inside a page's tags (which also escape `<` and `&`)
     block_markers: bool = False  # the lines inside a code block's markup (```, [code], {code})
@@ -364,6 +370,7 @@ class PasteShape:
             or self.journal_fields
             or self.fluent_bit_stdout
             or self.quoted_printable
+            or self.caret_notation
             or self.html_escaped
             or self.html_markup
             or self.block_markers
@@ -418,6 +425,7 @@ class PasteReader:
             journal_fields=_opens_journal_fields(first),
             fluent_bit_stdout=any(FLUENT_BIT_RECORD.match(line) for line in head),
             quoted_printable=_is_quoted_printable(head),
+            caret_notation=shows_caret_notation(head),
             html_escaped=sum(len(HTML_ENTITY.findall(line)) for line in head if "&" in line) >= 2,
             html_markup=_has_html_markup(head),
             no_break_spaces=sum(1 for line in head if NO_BREAK_SPACE in line) >= 2,
@@ -506,6 +514,8 @@ class PasteReader:
         elif shape.fluent_bit_stdout:
             pieces = _fluent_bit_pieces(lines)
         else:
+            if shape.caret_notation:
+                lines = map(from_caret_notation, lines)
             pieces = (
                 _Piece(line, len(line))
                 for line in map(without_terminal_codes, lines)

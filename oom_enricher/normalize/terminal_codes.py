@@ -1,5 +1,6 @@
 """Terminal colour codes in a copied line (`dmesg --color=always`, `journalctl` on a pager),
-and the status lines a pager printed between the pages someone copied."""
+also in the caret notation `cat -v` shows them in, and the status lines a pager printed
+between the pages someone copied."""
 
 from __future__ import annotations
 
@@ -13,6 +14,27 @@ _ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[@-_])")
 def without_terminal_codes(text: str) -> str:
     """The text as the terminal showed it: colour and cursor codes removed."""
     return _ESCAPE.sub("", text) if "\x1b" in text else text
+
+
+# `cat -v` (and vim, a serial console's capture) show an escape as `^[` and the carriage
+# return of a CRLF line end (Windows tools, a console's `\r\n`) as `^M`.
+_CARET_ESCAPE = re.compile(r"\^\[(?=[\[()])")
+_CARET_RETURN = re.compile(r"(?:\^M)+$")
+CARETS_TO_SEE = 2
+
+
+def shows_caret_notation(lines: list[str]) -> bool:
+    """Whether CARETS_TO_SEE lines of the head end in `^M` or hold a `^[[` code."""
+    shown = sum(1 for line in lines if line.endswith("^M") or "^[[" in line)
+    return shown >= CARETS_TO_SEE
+
+
+def from_caret_notation(text: str) -> str:
+    """The line as written: `^[` an escape again (removed with the codes it begins), a
+    trailing `^M` no text."""
+    if "^" not in text:
+        return text
+    return _CARET_ESCAPE.sub("\x1b", _CARET_RETURN.sub("", text))
 
 
 # What `more` (`--More--(25%)`) and `less` (`-M`/journalctl's `lines 1-45/210 50%`, `byte

@@ -62,6 +62,7 @@ KEEPING: dict[str, Callable[[str], str | bytes]] = {
         "> {noformat}\n" + each_line(lambda _, line: "> " + line)(text) + "> {noformat}\n"
     ),
     "crlf": lambda text: text.replace("\n", "\r\n"),
+    "cat -v of a crlf file": lambda text: text.replace("\n", "^M\n"),
     # the whole log on one line, its line ends escaped: a string value copied out of a JSON
     # viewer, a program's repr, an error message that quotes what it read
     "one line, \\n escapes": lambda text: json.dumps(text)[1:-1] + "\n",

@@ -59,6 +59,7 @@ PRINTERS: dict[str, str] = {
     "dmesg -d": "[{s:12.6f} <    0.000012>] {m}",
     "dmesg -e": "[  +0.000012] {m}",  # after the first record's `[Jun20 08:02]`
     "dmesg --color=always": "\x1b[32m[{s:12.6f}]\x1b[0m \x1b[33m{m}\x1b[0m",
+    "dmesg --color=always | cat -v": "^[[32m[{s:12.6f}]^[[0m ^[[33m{m}^[[0m",
     "dmesg | ts -s": "{elapsed} [{s:12.6f}] {m}",
     "journalctl": "{t:%b %d %H:%M:%S} {host} kernel: {m}",
     "journalctl --no-hostname": "{t:%b %d %H:%M:%S} kernel: {m}",

@@ -235,6 +235,7 @@ US_DATE = re.compile(
     r"(?:\.\d+)?) (?P<half>AM|PM)"
 )
 # A column's name, and the zone Azure Monitor adds to a time's (`TimeGenerated [UTC]`)
+MAX_HEADER_CHARS = 4096  # a table's first line of column names; longer is no header
 _COLUMN_NAME = re.compile(r"(?P<name>[@\w.-]+)(?: \[[\w ]+\])?")
 # journalctl -o verbose (systemd 38+): a head line with the entry's time (format_timestamp_us)
 # and cursor, then one `    FIELD=value` line per field; a value's further lines are
@@ -432,32 +433,32 @@ class PasteReader:
             quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
             commented=sum(1 for line in head if self._commented_log_line(line)) >= 2,
         )
-        pieces = list(self._decoded(iter(head), shape, PasteStats()))  # counts nothing
+        pieces = self._head_pieces(head, shape)
         exported = shape.json or shape.csv or shape.journal_fields or shape.fluent_bit_stdout
         if not exported and self._escaped_newlines(pieces):
             shape = replace(shape, escaped_newlines=True)
-            pieces = list(self._decoded(iter(head), shape, PasteStats()))
+            pieces = self._head_pieces(head, shape)
         if any(BLOCK_MARKER_AT_START.match(piece.text) for piece in pieces):
             shape = replace(shape, block_markers=True)
-            pieces = list(self._decoded(iter(head), shape, PasteStats()))
+            pieces = self._head_pieces(head, shape)
         if not exported and _string_literal_lines(pieces):
             shape = replace(shape, string_literals=True)
-            pieces = list(self._decoded(iter(head), shape, PasteStats()))
+            pieces = self._head_pieces(head, shape)
         if not exported and _double_spaced(pieces):
             shape = replace(shape, double_spaced=True)
-            pieces = list(self._decoded(iter(head), shape, PasteStats()))
+            pieces = self._head_pieces(head, shape)
         numbers = None if exported else _number_layout(pieces)
         if numbers is not None:
             shape = replace(shape, line_numbers=numbers)
-            pieces = list(self._decoded(iter(head), shape, PasteStats()))
+            pieces = self._head_pieces(head, shape)
         indent = "" if exported else _common_indent(pieces)
         if indent:
             shape = replace(shape, indent=indent)
-            pieces = list(self._decoded(iter(head), shape, PasteStats()))
+            pieces = self._head_pieces(head, shape)
         leads = () if exported else self._leads(pieces)
         if leads:
             shape = replace(shape, leads=leads)
-            pieces = list(self._decoded(iter(head), shape, PasteStats()))
+            pieces = self._head_pieces(head, shape)
         cut_width = None if exported else self._cut_width(pieces)
         widest = max((piece.width for piece in pieces), default=0)
         continuing = [
@@ -484,6 +485,13 @@ class PasteReader:
             widest=widest if wrapped else None,
             host=host,
             newest_first=newest_first,
+        )
+
+    def _head_pieces(self, head: list[str], shape: PasteShape) -> list[_Piece]:
+        """The head's pieces as `shape` reads them, counting nothing; at most SNIFF_ALL_LINES
+        (one line may hold many: a JSON array, a string's `\\n` escapes)."""
+        return list(
+            itertools.islice(self._decoded(iter(head), shape, PasteStats()), SNIFF_ALL_LINES)
         )
 
     def records(self, lines: Iterable[str], shape: PasteShape) -> Iterator[ShippedRecord]:
@@ -645,7 +653,8 @@ class PasteReader:
         for piece in pieces:
             if "\\n" not in piece.text:
                 continue
-            parts = [part.lstrip() for part in ESCAPED_NEWLINE.split(piece.text)[1:]]
+            parts = ESCAPED_NEWLINE.split(piece.text, SNIFF_ALL_LINES)[1:]
+            parts = [part.lstrip() for part in parts]
             logged = sum(1 for part in parts if self._log_line(part))
             some = len([part for part in parts if part]) - 1  # the last may close the string
             if logged and logged >= min(_ESCAPED_TO_SEE, some):
@@ -672,10 +681,11 @@ class PasteReader:
                 yield _Piece(text, len(text), piece.host, piece.time)
 
     def _string_opened(self, first: str) -> str:
-        """The text up to the quote that opens a string whose first line is a log line."""
+        """The text up to the quote that opens a string whose first line is a log line,
+        within MAX_LEAD_CHARS (`message: "`, `error: node web1 reported "`)."""
         if self._log_line(first.lstrip()):
             return ""
-        for found in re.finditer("[\"']", first):
+        for found in re.finditer("[\"']", first[:MAX_LEAD_CHARS]):
             if self._log_line(first[found.end() :].lstrip()):
                 return first[: found.end()]
         return ""
@@ -976,7 +986,7 @@ def _table_delimiter(first: str) -> str | None:
 
 def _csv_header(first: str, delimiter: str = ",") -> list[str] | None:
     """The column names of a CSV export's first line when one of them holds the message."""
-    if delimiter not in first or "\r" in first:
+    if delimiter not in first or "\r" in first or len(first) > MAX_HEADER_CHARS:
         return None  # a carriage return inside a line (binary data, old Mac line ends): no CSV
     names = next(_table_rows([first], delimiter), [])
     columns = [_COLUMN_NAME.fullmatch(name.strip()) for name in names]

@@ -194,6 +194,14 @@ def test_lines_that_only_look_like_csv_are_not_csv(first):
     assert not PasteReader().sniff([first]).csv
 
 
+@pytest.mark.parametrize("mark", [",", "\t"])
+def test_a_first_line_with_a_field_longer_than_csv_allows_is_no_table(mark):
+    """A field over the csv module's limit (131,072 characters) in the first line raised
+    out of the sniff: `parse` stopped with a traceback."""
+    shape = PasteReader().sniff(["message" + mark + "x" * 200_000])
+    assert not shape.csv
+
+
 def _cursor(n: int) -> str:
     return f"s=6f1c0a2b9d8e4f7a8b1c2d3e4f5a6b7c;i={n + 4096:x};b=9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"
 

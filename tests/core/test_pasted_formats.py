@@ -914,3 +914,47 @@ def test_a_program_line_with_newline_escapes_that_holds_no_log_lines_stays_one_l
     """`\\n` in another program's text (a stack trace in a JSON message) splits nothing."""
     line = 'Nov 25 10:00:05 web1 app[7]: {"err": "boom\\n  at main.go:12\\n  at run.go:40"}'
     assert not PasteReader().sniff([line]).escaped_newlines
+
+
+def test_a_line_of_quotes_before_newline_escapes_looks_for_the_string_near_its_start(
+    monkeypatch,
+):
+    """Where the string opens is looked for among the first characters only: a line of
+    300,000 quotes before its escapes tried each (6.5 s, quadratic)."""
+    line = "x" + '"' * 300_000 + "\\n[ 1.0] a\\n[ 2.0] b"
+    calls = 0
+    real = PasteReader._log_line
+
+    def counted(self, text):
+        nonlocal calls
+        calls += 1
+        return real(self, text)
+
+    monkeypatch.setattr(PasteReader, "_log_line", counted)
+    reader = PasteReader()
+    shape = reader.sniff([line])
+    assert shape.escaped_newlines
+    assert [record.message for record in reader.records(iter([line]), shape)][-2:] == [
+        "[ 1.0] a",
+        "[ 2.0] b",
+    ]
+    assert calls < 1000
+
+
+def test_the_sniff_reads_a_head_line_of_many_lines_only_as_far_as_a_head(monkeypatch):
+    """One physical line holding 25,000 lines between escapes: the sniff looked at all of
+    them, several times (2.1 s of 3.5)."""
+    from oom_enricher.normalize import pasted_text
+
+    line = "[ 1.0] x\\n" * 25_000
+    calls = 0
+    real = pasted_text.match_prefix
+
+    def counted(text, ctx):
+        nonlocal calls
+        calls += 1
+        return real(text, ctx)
+
+    monkeypatch.setattr(pasted_text, "match_prefix", counted)
+    assert PasteReader().sniff([line]).escaped_newlines
+    assert calls < 20 * pasted_text.SNIFF_ALL_LINES

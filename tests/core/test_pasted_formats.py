@@ -12,6 +12,7 @@ import textwrap
 import orjson
 import pytest
 
+from oom_enricher.normalize import pasted_text
 from oom_enricher.normalize.pasted_text import PasteReader
 from oom_enricher.pipeline import documents_from_lines
 from tests.core.pasted_reports import (
@@ -916,21 +917,26 @@ def test_a_program_line_with_newline_escapes_that_holds_no_log_lines_stays_one_l
     assert not PasteReader().sniff([line]).escaped_newlines
 
 
+def counted_calls(monkeypatch, owner: object, name: str) -> list[int]:
+    """`owner.name` replaced by a wrapper that counts its calls (in the list's one item)."""
+    calls = [0]
+    real = getattr(owner, name)
+
+    def counted(*args):
+        calls[0] += 1
+        return real(*args)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
 def test_a_line_of_quotes_before_newline_escapes_looks_for_the_string_near_its_start(
     monkeypatch,
 ):
     """Where the string opens is looked for among the first characters only: a line of
     300,000 quotes before its escapes tried each (6.5 s, quadratic)."""
     line = "x" + '"' * 300_000 + "\\n[ 1.0] a\\n[ 2.0] b"
-    calls = 0
-    real = PasteReader._log_line
-
-    def counted(self, text):
-        nonlocal calls
-        calls += 1
-        return real(self, text)
-
-    monkeypatch.setattr(PasteReader, "_log_line", counted)
+    calls = counted_calls(monkeypatch, PasteReader, "_log_line")
     reader = PasteReader()
     shape = reader.sniff([line])
     assert shape.escaped_newlines
@@ -938,23 +944,13 @@ def test_a_line_of_quotes_before_newline_escapes_looks_for_the_string_near_its_s
         "[ 1.0] a",
         "[ 2.0] b",
     ]
-    assert calls < 1000
+    assert calls[0] < 1000
 
 
 def test_the_sniff_reads_a_head_line_of_many_lines_only_as_far_as_a_head(monkeypatch):
     """One physical line holding 25,000 lines between escapes: the sniff looked at all of
     them, several times (2.1 s of 3.5)."""
-    from oom_enricher.normalize import pasted_text
-
     line = "[ 1.0] x\\n" * 25_000
-    calls = 0
-    real = pasted_text.match_prefix
-
-    def counted(text, ctx):
-        nonlocal calls
-        calls += 1
-        return real(text, ctx)
-
-    monkeypatch.setattr(pasted_text, "match_prefix", counted)
+    calls = counted_calls(monkeypatch, pasted_text, "match_prefix")
     assert PasteReader().sniff([line]).escaped_newlines
-    assert calls < 20 * pasted_text.SNIFF_ALL_LINES
+    assert calls[0] < 20 * pasted_text.SNIFF_ALL_LINES

@@ -114,6 +114,22 @@ KIBANA_DATE = re.compile(
     r"(?P<clock>\d\d:\d\d:\d\d(?:\.\d+)?)"
 )
 KIBANA_STAMP = re.compile(KIBANA_DATE.pattern + r"(?:\t+| +)(?P<msg>.*)", re.S)
+# Kubernetes events as kubectl prints them (1.20+): node-problem-detector's kernel monitor
+# copies the kernel line it saw into an event's message. `kubectl get events` (`-A` puts
+# the namespace first): the event's age, type, reason, `kind/name` of its object (a node
+# names the host), the message; `kubectl describe` (its Events: table): type, reason, age
+# (`12m`, `3m (x2 over 5m)`), the source (`kernel-monitor`, before 1.20 `kernel-monitor, web1`).
+_EVENT_AGE = r"(?:<unknown>|\d+[smhd](?:\d+[smhd])*(?: \(x\d+ over \S+\))?)"
+KUBECTL_EVENT = re.compile(
+    r"(?:[a-z0-9][-a-z0-9]*\s+)?" + _EVENT_AGE + r"\s+(?:Normal|Warning)\s+[A-Z]\w*\s+"
+    r"(?P<kind>[a-z]+)/(?P<name>\S+)\s+(?P<msg>.*)",
+    re.S,
+)
+KUBECTL_DESCRIBE_EVENT = re.compile(
+    r"(?:Normal|Warning)\s+[A-Z]\w*\s+" + _EVENT_AGE + r"\s+"
+    r"(?P<source>[a-z][-a-z0-9]*)(?:, (?P<host>\S+))?\s+(?P<msg>.*)",
+    re.S,
+)
 # Loki's logcli query output (default mode): the stream's labels that are not common to
 # all streams between the RFC 3339 stamp and the line, padded to one width; the line as it was
 # shipped (a whole syslog line when promtail read a file).
@@ -376,6 +392,16 @@ def _kibana_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
     return inner
 
 
+def _kubectl_event(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    host = host_field(m["name"]) if m["kind"] == "node" else None
+    return PrefixFields(m["msg"], "kubectl-event", host=host, is_kernel=True)
+
+
+def _kubectl_describe_event(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    host = host_field(m["host"]) if m["host"] else None
+    return PrefixFields(m["msg"], "kubectl-describe-event", host=host, is_kernel=True)
+
+
 def labels_host(labels: str) -> str | None:
     """The host a Loki label set (`{host="web1", job="syslog"}`) names, if any."""
     found = {m["name"]: m["value"] for m in LOKI_LABEL.finditer(labels)}
@@ -558,6 +584,8 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("bsd-syslog-no-host", "JFMASOND<", BSD_SYSLOG_NO_HOST, _bsd_syslog_no_host),
     ("stamp-only", "JFMASOND", BSD_STAMP_ONLY, _bsd_stamp_only),
     ("kibana-stamp", "JFMASOND", KIBANA_STAMP, _kibana_stamp),
+    ("kubectl-event", _DIGITS + _LOWER + "<", KUBECTL_EVENT, _kubectl_event),
+    ("kubectl-describe-event", "NW", KUBECTL_DESCRIBE_EVENT, _kubectl_describe_event),
     ("openwrt-logread", "MTWFS", OPENWRT_LOGREAD, _openwrt_logread),
     ("journal-short-full", "MTWFS", JOURNAL_SHORT_FULL, _journal_short_full),
     ("kernel-tag", "k", KERNEL_TAG_ONLY, _kernel_tag_only),

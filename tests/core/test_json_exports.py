@@ -123,6 +123,44 @@ def test_node_problem_detector_events(tmp_path, monkeypatch):
     assert doc["@timestamp"] == "2026-11-25T10:00:05.000000Z"
 
 
+KUBECTL_EVENTS = {
+    "get events": (
+        "LAST SEEN   TYPE      REASON       OBJECT        MESSAGE\n"
+        "12m         Warning   OOMKilling   node/node-1   {kill}\n",
+        "node-1",
+    ),
+    "get events -A": (
+        "NAMESPACE   LAST SEEN   TYPE      REASON       OBJECT        MESSAGE\n"
+        "default     3m (x2 over 5m)   Warning   OOMKilling   node/node-1   {kill}\n",
+        "node-1",
+    ),
+    "describe node, before 1.20": (
+        "Events:\n  Type     Reason      Age   From                    Message\n"
+        "  ----     ------      ----  ----                    -------\n"
+        "  Warning  OOMKilling  12m   kernel-monitor, node-1  {kill}\n",
+        "node-1",
+    ),
+    "describe node": (
+        "Events:\n  Type     Reason      Age   From            Message\n"
+        "  ----     ------      ----  ----            -------\n"
+        "  Warning  OOMKilling  12m   kernel-monitor  {kill}\n",
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("printed", KUBECTL_EVENTS, ids=KUBECTL_EVENTS.keys())
+def test_node_problem_detector_events_as_kubectl_prints_them(printed, tmp_path, monkeypatch):
+    """The kill line an OOMKilling event copied, from kubectl's tables: the kill, and the
+    node it names as the host (`node/node-1`, an old describe's `kernel-monitor, node-1`).
+    The event's columns stood in front of the kill line, and the node was not the host."""
+    table, host = KUBECTL_EVENTS[printed]
+    (doc,) = read_every_way(tmp_path, table.format(kill=REPORT[-1]), monkeypatch)
+    assert (doc["process"]["pid"], doc["process"]["name"]) == (101, "stress")
+    assert doc["oom"]["victims"][0]["anon_rss_bytes"] == 93176 * 1024
+    assert doc.get("host", {}).get("name") == host
+
+
 def test_one_json_record_with_the_whole_report_in_message(tmp_path, monkeypatch):
     record = {"@timestamp": "2026-11-25T10:00:05Z", "message": "\n".join(stamped())}
     assert only_facts(read_every_way(tmp_path, json.dumps(record), monkeypatch)) == FACTS

@@ -190,6 +190,18 @@ def test_mixed_syslog_and_dmesg_lines_are_one_report(bare, tmp_path, monkeypatch
     assert only_facts(docs) == FACTS
 
 
+@pytest.mark.parametrize("bare", [range(2, 9), range(0, 4)])
+def test_syslog_lines_and_report_lines_pasted_bare_are_one_report(bare, tmp_path, monkeypatch):
+    """Some lines copied whole, others without any prefix (the author trimmed them, or a
+    kubectl events table before the kernel's own lines): the bare lines were another,
+    hostless stream, and the report came out in two."""
+    lines = stamped()
+    for n in bare:
+        lines[n] = REPORT[n]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+
+
 def test_two_hosts_with_dmesg_lines_are_not_merged(tmp_path, monkeypatch):
     web1 = stamped()
     web2 = [line.replace(" web1 ", " web2 ") for line in stamped()]

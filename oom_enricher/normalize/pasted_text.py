@@ -562,13 +562,14 @@ class PasteReader:
         before: _Piece | None = None
         last = ""  # the text of before's last physical line
         full_again = False  # last is the tail a reply's wrap put after a full quoted line
+        after_tail = False  # before.width is the width of the line before that wrap
         for piece in pieces:
             # A line as wide as the widest with no blank in it was cut inside its word,
             # unless the word just fit: the kernel's next words or fields follow a blank.
             in_a_word = (
                 before is not None
                 and one_word(last)
-                and (before.width == shape.widest or full_again)
+                and ((before.width == shape.widest and not after_tail) or full_again)
                 and not breaks_a_phrase(before.text, piece.text.lstrip(" \t"))
                 and not field_after_a_dropped_blank(before.text, piece.text)
             )
@@ -579,10 +580,10 @@ class PasteReader:
                 # a reply's second wrap: at a blank it kept or dropped, or inside a word
                 between = "" if one_word(last) else joint(before.text, piece.text)
                 before.text += between + piece.text
-                full_again = one_word(last) and one_word(piece.text)
+                full_again = _a_word_cut_twice(last, piece.text)
                 # as wide as the line was before the reply wrapped it
                 before.width += len(between) + len(piece.text)
-                last = piece.text
+                last, after_tail = piece.text, True
                 continue
             elif (
                 (cut_width is not None and self._cut_at(before, piece, cut_width))
@@ -595,8 +596,8 @@ class PasteReader:
                 )
             ):
                 before.text += piece.text  # cut mid-word: nothing was lost at the cut
-                full_again = tail and one_word(last) and one_word(piece.text)
-                before.width, last = piece.width, piece.text
+                full_again = tail and _a_word_cut_twice(last, piece.text)
+                before.width, last, after_tail = piece.width, piece.text, False
                 continue
             elif self._continues(before, piece) or (
                 flowed_width is not None and self._broke_at_a_blank(before, piece, flowed_width)
@@ -607,11 +608,13 @@ class PasteReader:
                 else:
                     between = joint(before.text, rest)
                 before.text += between + rest
-                before.width, last, full_again = piece.width, piece.text, False
+                before.width, last = piece.width, piece.text
+                full_again = after_tail = False
                 continue
             if before is not None:
                 yield before
-            before, last, full_again = piece, piece.text, False
+            before, last = piece, piece.text
+            full_again = after_tail = False
         if before is not None:
             yield before
 
@@ -895,8 +898,25 @@ def _a_full_lines_tail(width: int, last: str, tail: str) -> bool:
         width >= WRAP_WIDTHS[0]
         and marker > 0
         and 0 < len(tail.rstrip()) <= marker + COMB_NARROWER
-        and COMB_TAIL.fullmatch(tail) is not None
+        and (COMB_TAIL.fullmatch(tail) is not None or _a_paths_colon(last, tail))
     )
+
+
+def _a_word_cut_twice(last: str, tail: str) -> bool:
+    """A full line that was one word, and its tail: no blank at either cut, so the sender
+    cut that word at its width and the next piece goes on with it too."""
+    return (
+        one_word(last)
+        and one_word(tail)
+        and not last.endswith((" ", "\t"))
+        and not tail.endswith((" ", "\t"))
+    )
+
+
+def _a_paths_colon(last: str, tail: str) -> bool:
+    """The colon that ends a path (`Memory cgroup stats for /docker/...:`, 2.6.29-4.18), not
+    an author's lone `:`: it follows a line that is the path alone."""
+    return tail.rstrip() == ":" and one_word(last) and last.lstrip().startswith("/")
 
 
 @dataclass(slots=True)

@@ -261,6 +261,30 @@ def test_a_reply_that_wraps_a_wrapped_report_again_keeps_every_fact(case, widths
     assert got == facts_only(documents(case.log))
 
 
+REPLY_TO_A_REPLY_KNOWN = {
+    ("014", 72): COMB_KNOWN[("014", "72/72")],
+    ("see", 72): "the task header broken twice (`oom_score_adj ` and `name` each alone): a "
+    "word longer than the marker that went down whole is no tail, so the header lacks "
+    "`name` and each row's name takes its last number",
+}
+
+
+@pytest.mark.parametrize("width", [72, 76])
+@pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
+def test_a_reply_to_a_reply_each_wrapping_again_keeps_every_fact(case, width, tmp_path):
+    """Quoted twice (`> > `), each reply wrapping the lines it quoted: a task header's
+    name pushed down was read as a full line's tail and as wide as the widest, so the first
+    row was glued onto it; a path's `:` alone was taken for an author's elision."""
+    if (case.name[:3], width) in REPLY_TO_A_REPLY_KNOWN:
+        pytest.xfail(REPLY_TO_A_REPLY_KNOWN[case.name[:3], width])
+    text = case.log.read_text(encoding="utf-8")
+    sent = [piece for line in text.splitlines() for piece in folded(line, width)]
+    reply = ["> " + piece for line in sent for piece in rewrapped(line, width)]
+    again = ["> > " + piece for line in reply for piece in rewrapped(line[2:], width - 2)]
+    got = facts_only(documents(write(tmp_path / "reply.eml", "".join(x + "\n" for x in again))))
+    assert got == facts_only(documents(case.log))
+
+
 @pytest.mark.parametrize("width", [80, 100, 120, 140, 160, 200])
 @pytest.mark.parametrize("case", ASCII_CASES, ids=[case.name for case in ASCII_CASES])
 def test_a_terminals_wrap_keeps_every_fact(case, width, tmp_path):

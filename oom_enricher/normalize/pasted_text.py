@@ -51,8 +51,6 @@ from oom_enricher.normalize.timestamps import (
 )
 from oom_enricher.normalize.wrap_rules import (
     BARE_CUTS_TO_SEE,
-    COMB_NARROWER,
-    COMB_TAIL,
     CONTINUATION_START,
     CUT_BEFORE_ITS_REST,
     CUTS_TO_SEE,
@@ -65,6 +63,8 @@ from oom_enricher.normalize.wrap_rules import (
     WRAP_WIDTHS,
     WRAPPED_AT_A_SPACE,
     WRAPPED_REST,
+    a_full_lines_tail,
+    a_word_cut_twice,
     breaks_a_phrase,
     cut_before_a_unit,
     cut_in_a_long_token,
@@ -72,6 +72,7 @@ from oom_enricher.normalize.wrap_rules import (
     cut_in_a_table_or_list,
     field_after_a_dropped_blank,
     joint,
+    name_after_its_row,
     one_word,
 )
 
@@ -573,14 +574,14 @@ class PasteReader:
                 and not breaks_a_phrase(before.text, piece.text.lstrip(" \t"))
                 and not field_after_a_dropped_blank(before.text, piece.text)
             )
-            tail = before is not None and _a_full_lines_tail(before.width, last, piece.text)
+            tail = before is not None and a_full_lines_tail(before.width, last, piece.text)
             if before is None or len(before.text) + len(piece.text) >= MAX_LINE_CHARS:
                 pass
             elif tail and self._rest_of_a_word(piece):
                 # a reply's second wrap: at a blank it kept or dropped, or inside a word
                 between = "" if one_word(last) else joint(before.text, piece.text)
                 before.text += between + piece.text
-                full_again = _a_word_cut_twice(last, piece.text)
+                full_again = a_word_cut_twice(last, piece.text)
                 # as wide as the line was before the reply wrapped it
                 before.width += len(between) + len(piece.text)
                 last, after_tail = piece.text, True
@@ -596,8 +597,8 @@ class PasteReader:
                 )
             ):
                 before.text += piece.text  # cut mid-word: nothing was lost at the cut
-                full_again = tail and _a_word_cut_twice(last, piece.text)
-                before.width, last, after_tail = piece.width, piece.text, False
+                before.width, last = piece.width, piece.text
+                full_again = after_tail = False
                 continue
             elif self._continues(before, piece) or (
                 flowed_width is not None and self._broke_at_a_blank(before, piece, flowed_width)
@@ -735,7 +736,7 @@ class PasteReader:
             and bool(piece.text.strip())
             and bool(before.text.strip())
             and not ROW_START.match(piece.text)
-            and not _name_after_its_row(before.text, piece.text)
+            and not name_after_its_row(before.text, piece.text)
             and not breaks_a_phrase(before.text, piece.text)  # a terminal keeps the blank
             and not field_after_a_dropped_blank(before.text, piece.text)
             and self._begins_no_line(piece)
@@ -751,7 +752,7 @@ class PasteReader:
             if after.text.strip()
             and self._prefixed(before)
             and not self._prefixed(after)
-            and not _name_after_its_row(before.text, after.text)
+            and not name_after_its_row(before.text, after.text)
         )
         if not cuts and not any(self._prefixed(piece) for piece in pieces):
             return self._bare_cut_width(pieces)
@@ -874,49 +875,6 @@ class PasteReader:
             elif fields is None and BARE_REPORT_LINE.match(piece.text.lstrip()):
                 hostless += 1  # a report line pasted bare among the host's
         return next(iter(hosts)) if len(hosts) == 1 and hostless else None
-
-
-def _name_after_its_row(text: str, rest: str) -> bool:
-    """A task row's name right after its numbers, no blank between: a terminal keeps the
-    blank that stood there, so this break was a word wrap's, however wide the row. A rest
-    that begins with a digit goes on with the last number (`-10` / `00 auditd`)."""
-    return (
-        ROW_CUT_BEFORE_ITS_NAME.search(text) is not None
-        and not text.endswith((" ", "\t"))
-        and not rest[:1].isdigit()
-        and ROW_NAME.fullmatch(rest.rstrip()) is not None
-    )
-
-
-def _a_full_lines_tail(width: int, last: str, tail: str) -> bool:
-    """A reply that wraps quoted text at the width it was wrapped at pushes the end of each
-    full line (as many characters as its quote marker adds, `width - len(last)`, and as
-    many more as it wraps narrower) onto a line of its own: the comb. A word the sender cut
-    at its width is cut again one line early: its tail, then the next piece, go on with it."""
-    marker = width - len(last)
-    return (
-        width >= WRAP_WIDTHS[0]
-        and marker > 0
-        and 0 < len(tail.rstrip()) <= marker + COMB_NARROWER
-        and (COMB_TAIL.fullmatch(tail) is not None or _a_paths_colon(last, tail))
-    )
-
-
-def _a_word_cut_twice(last: str, tail: str) -> bool:
-    """A full line that was one word, and its tail: no blank at either cut, so the sender
-    cut that word at its width and the next piece goes on with it too."""
-    return (
-        one_word(last)
-        and one_word(tail)
-        and not last.endswith((" ", "\t"))
-        and not tail.endswith((" ", "\t"))
-    )
-
-
-def _a_paths_colon(last: str, tail: str) -> bool:
-    """The colon that ends a path (`Memory cgroup stats for /docker/...:`, 2.6.29-4.18), not
-    an author's lone `:`: it follows a line that is the path alone."""
-    return tail.rstrip() == ":" and one_word(last) and last.lstrip().startswith("/")
 
 
 @dataclass(slots=True)

@@ -364,10 +364,18 @@ def _clock_before_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
 
 def _logcli(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     host, stamp = labels_host(m["labels"]), parse_iso(m["ts"], ctx.zone)
-    inner = match_prefix(m["msg"], ctx)
+    return _relayed(m["msg"], "logcli", ctx, host, stamp)
+
+
+def _relayed(
+    message: str, rule: str, ctx: PrefixContext, host: str | None, stamp: datetime | None
+) -> PrefixFields:
+    """A viewer's or tool's columns before the line as it was shipped: the line's own prefix
+    where it has one, the columns' host and time where it names none."""
+    inner = match_prefix(message, ctx)
     if inner is None:
-        return _strip_monotonic(PrefixFields(m["msg"], "logcli", host=host, timestamp=stamp))
-    inner.rule = "logcli+" + inner.rule
+        return _strip_monotonic(PrefixFields(message, rule, host=host, timestamp=stamp))
+    inner.rule = rule + "+" + inner.rule
     inner.host = inner.host or host
     inner.timestamp = inner.timestamp or stamp
     return inner
@@ -382,14 +390,7 @@ def kibana_time(m: re.Match[str], zone: tzinfo) -> datetime | None:
 
 def _kibana_stamp(m: re.Match[str], ctx: PrefixContext) -> PrefixFields | None:
     stamp = kibana_time(m, ctx.zone)
-    if stamp is None:
-        return None
-    inner = match_prefix(m["msg"], ctx)
-    if inner is None:
-        return _strip_monotonic(PrefixFields(m["msg"], "kibana-stamp", timestamp=stamp))
-    inner.rule = "kibana-stamp+" + inner.rule
-    inner.timestamp = inner.timestamp or stamp
-    return inner
+    return None if stamp is None else _relayed(m["msg"], "kibana-stamp", ctx, None, stamp)
 
 
 def _kubectl_event(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:

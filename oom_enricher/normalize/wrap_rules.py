@@ -254,3 +254,46 @@ def cut_in_a_table_or_list(line: str, width: int, text: str, indented: bool) -> 
         and ITEMS_REST.match(text) is not None
         and ITEMS_CUT.search(line, tail) is not None
     )
+
+
+def name_after_its_row(text: str, rest: str) -> bool:
+    """A task row's name right after its numbers, no blank between: a terminal keeps the
+    blank that stood there, so this break was a word wrap's, however wide the row. A rest
+    that begins with a digit goes on with the last number (`-10` / `00 auditd`)."""
+    return (
+        ROW_CUT_BEFORE_ITS_NAME.search(text) is not None
+        and not text.endswith((" ", "\t"))
+        and not rest[:1].isdigit()
+        and ROW_NAME.fullmatch(rest.rstrip()) is not None
+    )
+
+
+def a_full_lines_tail(width: int, last: str, tail: str) -> bool:
+    """A reply that wraps quoted text at the width it was wrapped at pushes the end of each
+    full line (as many characters as its quote marker adds, `width - len(last)`, and as
+    many more as it wraps narrower) onto a line of its own: the comb. A word the sender cut
+    at its width is cut again one line early: its tail, then the next piece, go on with it."""
+    marker = width - len(last)
+    return (
+        width >= WRAP_WIDTHS[0]
+        and marker > 0
+        and 0 < len(tail.rstrip()) <= marker + COMB_NARROWER
+        and (COMB_TAIL.fullmatch(tail) is not None or a_paths_colon(last, tail))
+    )
+
+
+def a_word_cut_twice(last: str, tail: str) -> bool:
+    """A full line that was one word, and its tail: no blank at either cut, so the sender
+    cut that word at its width and the next piece goes on with it too."""
+    return (
+        one_word(last)
+        and one_word(tail)
+        and not last.endswith((" ", "\t"))
+        and not tail.endswith((" ", "\t"))
+    )
+
+
+def a_paths_colon(last: str, tail: str) -> bool:
+    """The colon that ends a path (`Memory cgroup stats for /docker/...:`, 2.6.29-4.18), not
+    an author's lone `:`: it follows a line that is the path alone."""
+    return tail.rstrip() == ":" and one_word(last) and last.lstrip().startswith("/")

@@ -15,11 +15,16 @@ request bytes (outer request and every entry), in the same run, the fastest of t
 same load is also sent to a bare server on serve's event loop that only unpacks each
 request's outer array and acks it (no record decoded, no journal): its ratio is what reading
 and acking alone cost in Python on this machine, the ceiling for any server built the same
-way. Also printed: the report latency from the sending of a report's last line to its
-document reaching the receiver, minus the reaper grace; and in a third run the RSS of the
-whole server with 10,000 hosts mid-report and the extra RSS of 100,000 idle hosts.
+way. The server's CPU is counted until the last document reached the receiver (reports of
+hosts that went quiet close at their deadline, after the last request). Each shape also runs
+once more with no report line in it (noise only: what the common case costs), and the
+difference between the two runs per document is printed as what one report costs. Also
+printed: the report latency from the sending of a report's last line to its document
+reaching the receiver, minus the reaper grace; and in a last run the RSS of the whole server
+with 10,000 hosts mid-report and the extra RSS of 100,000 idle hosts.
 
     python -m bench.forward_ingest [--records 200000] [--skip-memory] [--skip-ack-only]
+                                   [--skip-noise-only]
 """
 
 from __future__ import annotations
@@ -92,14 +97,16 @@ class HostStream:
     keep talking close earlier, on their next lines' time stamps, and are not counted there.
     """
 
-    def __init__(self, name: str, rng: random.Random, report: list[str]) -> None:
+    def __init__(
+        self, name: str, rng: random.Random, report: list[str], share: float = REPORT_SHARE
+    ) -> None:
         self.name, self.rng, self.report = name, rng, report
         self.pending: list[str] = []
         self.seq = 0
         self.reports = 0
         self.quiet = False
         self.quiet_after = False
-        self.start_chance = REPORT_SHARE / (len(report) * (1 - REPORT_SHARE))
+        self.start_chance = share / (len(report) * (1 - share))
 
     def next(self, n: int) -> tuple[bytes, bool]:
         """The packed entry of record n, and whether it is the last line of a report."""
@@ -124,9 +131,9 @@ class HostStream:
         return msgpack.packb([when, record]), last
 
 
-def streams_of(hosts: int, seed: int) -> list[HostStream]:
+def streams_of(hosts: int, seed: int, share: float = REPORT_SHARE) -> list[HostStream]:
     rng, report = random.Random(seed), report_lines()
-    streams = [HostStream(f"node-{h:05d}", rng, report) for h in range(hosts)]
+    streams = [HostStream(f"node-{h:05d}", rng, report, share) for h in range(hosts)]
     for stream in streams[: hosts // 2]:  # half the hosts go quiet after their first report
         stream.quiet_after = True
     return streams
@@ -137,9 +144,11 @@ def request(entries: list[bytes], chunk: str) -> bytes:
     return msgpack.packb(["kernel", payload, {"chunk": chunk, "size": len(entries)}])
 
 
-def aggregator_load(records: int, hosts: int = 100, batch: int = 500, seed: int = 7) -> Load:
+def aggregator_load(
+    records: int, hosts: int = 100, batch: int = 500, seed: int = 7, share: float = REPORT_SHARE
+) -> Load:
     """Chunks that mix every host, as a Fluentd aggregator forwards them."""
-    streams = streams_of(hosts, seed)
+    streams = streams_of(hosts, seed, share)
     load = Load("aggregator", [[]])
     entries: list[bytes] = []
     n = turn = 0
@@ -161,11 +170,16 @@ def aggregator_load(records: int, hosts: int = 100, batch: int = 500, seed: int 
 
 
 def fleet_load(
-    records: int, hosts: int = 5000, batch: int = 5, connections: int = 20, seed: int = 7
+    records: int,
+    hosts: int = 5000,
+    batch: int = 5,
+    connections: int = 20,
+    seed: int = 7,
+    share: float = REPORT_SHARE,
 ) -> Load:
     """Each chunk from one host; a host always sends on the same connection, in order. A
     report goes out at once, in consecutive chunks, as a node's kernel prints it."""
-    streams = streams_of(hosts, seed)
+    streams = streams_of(hosts, seed, share)
     load = Load("fleet", [[] for _ in range(connections)])
     n = 0
     while n < records:
@@ -388,11 +402,13 @@ def run_shape(load: Load, state: bool = True) -> dict:
             gen.start()
             sent_at = results.get()
             gen.join()
-            cpu, wall = server.cpu_seconds() - cpu0, time.monotonic() - wall0
-            # Reports still waiting for their reaper lines close at their deadline.
+            wall = time.monotonic() - wall0
+            # Reports still waiting for their reaper lines close at their deadline: what
+            # closing them and sending their documents costs is the load's CPU too.
             deadline = time.monotonic() + Bounds().tail_grace + 10
             while receiver.documents < load.reports and time.monotonic() < deadline:
                 time.sleep(0.05)
+            cpu = server.cpu_seconds() - cpu0
         finally:
             server.stop()
     latencies = [
@@ -444,12 +460,18 @@ def _cpu(decoded: tuple[int, float]) -> float:
     return decoded[1]
 
 
+def msgpack_alone(load: Load) -> tuple[float, float]:
+    """Records per CPU-second of msgpack alone decoding the load's requests, and its CPU.
+    The machine is shared: one baseline run varied by up to 2x between runs, so the ratio
+    moved with the load rather than with serve. The fastest of three is the baseline."""
+    requests = load.requests()
+    count, decode_cpu = min((decode_alone(requests) for _ in range(BASELINE_RUNS)), key=_cpu)
+    return count / decode_cpu, decode_cpu
+
+
 def print_shape(load: Load, result: dict) -> None:
     requests = load.requests()
-    # The machine is shared: one baseline run varied by up to 2x between runs, so the ratio
-    # moved with the load rather than with serve. The fastest of three is the baseline.
-    count, decode_cpu = min((decode_alone(requests) for _ in range(BASELINE_RUNS)), key=_cpu)
-    alone = count / decode_cpu
+    alone, decode_cpu = msgpack_alone(load)
     per_cpu = load.records / result["cpu"]
     grace = Bounds().tail_grace
     size = sum(len(r) for r in requests)
@@ -471,6 +493,8 @@ def print_shape(load: Load, result: dict) -> None:
         )
     elif "ack_only_cpu" in result:
         print("  ack only:      under one clock tick of CPU (a load this small cannot tell)")
+    if "noise" in result:
+        print_noise_only(load, result, result["noise"])
     lat = result["latencies"]
     if not lat:
         print(f"  latency:       no report completed ({result['docs']} documents)")
@@ -482,6 +506,28 @@ def print_shape(load: Load, result: dict) -> None:
         )
 
 
+def print_noise_only(load: Load, result: dict, noise: tuple[Load, dict]) -> None:
+    """The same shape with no report line, and what each report costs beyond the noise
+    records its lines took the place of."""
+    quiet, run = noise
+    if run["cpu"] <= 0:
+        print("  noise only:    under one clock tick of CPU (a load this small cannot tell)")
+    else:
+        alone, _ = msgpack_alone(quiet)
+        per_cpu = quiet.records / run["cpu"]
+        print(
+            f"  noise only:    {per_cpu:12,.0f} records per CPU-second, ratio "
+            f"{per_cpu / alone:.3f} (the same load without a report line: what the common case "
+            "costs)"
+        )
+    if load.reports and result["docs"]:
+        extra = (result["cpu"] - run["cpu"]) / result["docs"]
+        print(
+            f"  per report:    {extra * 1000:.1f} ms of server CPU beyond the noise it replaced "
+            f"(its lines read, journaled and fed, its document built and sent)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000, help="aggregator records")
@@ -490,13 +536,24 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true", help="no RSS run")
     parser.add_argument("--skip-ack-only", action="store_true", help="no bare ack-only server run")
     parser.add_argument(
+        "--skip-noise-only", action="store_true", help="no run of each shape without reports"
+    )
+    parser.add_argument(
         "--also-without-state", action="store_true", help="each shape again without state_dir"
     )
     args = parser.parse_args()
-    for load in (aggregator_load(args.records), fleet_load(args.fleet_records)):
+    shapes = (
+        (aggregator_load, args.records),
+        (fleet_load, args.fleet_records),
+    )
+    for make, records in shapes:
+        load = make(records)
         result = run_shape(load)
         if not args.skip_ack_only:
             result["ack_only_cpu"] = ack_only_cpu(load)
+        if not args.skip_noise_only:
+            quiet = make(records, share=0.0)
+            result["noise"] = (quiet, run_shape(quiet))
         print_shape(load, result)
         if args.also_without_state:
             load.name += ", no state_dir"

@@ -460,18 +460,17 @@ def _cpu(decoded: tuple[int, float]) -> float:
     return decoded[1]
 
 
-def msgpack_alone(load: Load) -> tuple[float, float]:
-    """Records per CPU-second of msgpack alone decoding the load's requests, and its CPU.
+def msgpack_alone(requests: list[bytes]) -> tuple[float, float]:
+    """Records per CPU-second of msgpack alone decoding the requests, and its CPU.
     The machine is shared: one baseline run varied by up to 2x between runs, so the ratio
     moved with the load rather than with serve. The fastest of three is the baseline."""
-    requests = load.requests()
     count, decode_cpu = min((decode_alone(requests) for _ in range(BASELINE_RUNS)), key=_cpu)
     return count / decode_cpu, decode_cpu
 
 
 def print_shape(load: Load, result: dict) -> None:
     requests = load.requests()
-    alone, decode_cpu = msgpack_alone(load)
+    alone, decode_cpu = msgpack_alone(requests)
     per_cpu = load.records / result["cpu"]
     grace = Bounds().tail_grace
     size = sum(len(r) for r in requests)
@@ -513,7 +512,7 @@ def print_noise_only(load: Load, result: dict, noise: tuple[Load, dict]) -> None
     if run["cpu"] <= 0:
         print("  noise only:    under one clock tick of CPU (a load this small cannot tell)")
     else:
-        alone, _ = msgpack_alone(quiet)
+        alone, _ = msgpack_alone(quiet.requests())
         per_cpu = quiet.records / run["cpu"]
         print(
             f"  noise only:    {per_cpu:12,.0f} records per CPU-second, ratio "

@@ -156,6 +156,8 @@ def _oom_section(block, facts, victims, scope, version, hit, hit_counter, page_s
         oom[name] = counter_document(facts.counters.get(name))
     if facts.no_killable:
         oom["no_killable"] = True
+    if facts.manual:
+        oom["manual"] = True
     if facts.panic:
         oom["panic"] = facts.panic
     if "memory_max_write" in facts.trace_functions:

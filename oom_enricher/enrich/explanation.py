@@ -71,10 +71,9 @@ def _what_died(doc: dict, oom: dict) -> str:
         trigger = (oom.get("trigger") or {}).get("name")
         when = f" when {trigger} could not get memory" if trigger else ""
         if oom.get("panic"):
-            return (
-                f"The kernel ran out of memory{where}{on_host}{when}, "
-                f"and the machine panicked{panic}."
-            )
+            # by hand, nothing ran out (the next sentence says so)
+            began = "The OOM killer ran" if _forced(oom) else "The kernel ran out of memory"
+            return f"{began}{where}{on_host}{when}, and the machine panicked{panic}."
         return (
             f"The kernel OOM killer fired{where}{on_host}{when}, "
             "but the report does not show who was killed."
@@ -102,14 +101,20 @@ def _panic_words(reason: str | None) -> str:
 
 
 def _forced(oom: dict) -> bool:
-    """A manual OOM (SysRq-f, `echo f > /proc/sysrq-trigger`): the kernel prints `order=-1`."""
-    return (oom.get("trigger") or {}).get("order") == -1
+    """A manual OOM (SysRq-f, `echo f > /proc/sysrq-trigger`): the kernel prints `order=-1`,
+    and SysRq its own `Manual OOM execution` line before the report."""
+    return (oom.get("trigger") or {}).get("order") == -1 or bool(oom.get("manual"))
 
 
 def _why(oom: dict) -> str:
     if _forced(oom):
+        sign = (
+            "order=-1 is what a SysRq-f request prints"
+            if (oom.get("trigger") or {}).get("order") == -1
+            else "SysRq-f, the Manual OOM execution line"
+        )
         return (
-            "The OOM killer was started by hand (order=-1 is what a SysRq-f request prints): "
+            f"The OOM killer was started by hand ({sign}): "
             "no allocation failed, so the report does not show that memory ran out."
         )
     hit = oom.get("limit_hit")

@@ -56,11 +56,19 @@ def _says_global(facts: ReportFacts) -> bool:
         or facts.has_mem_info
         # the end of show_mem, when a paste starts after `Mem-Info:`
         or facts.ram_pages
+        # zone lines come from show_mem, which a cgroup OOM never calls
+        or facts.zones
         or facts.total_swap_kb is not None
         or facts.global_oom_flag
         or "out_of_memory" in facts.trace_functions
         # vm.panic_on_oom=1 panics only for a system-wide OOM (=2, `compulsory`, for any)
         or "system-wide panic_on_oom" in (facts.panic or "")
+        # 4.x+ panic so only when nothing is left to kill outside a cgroup OOM and SysRq-f
+        or "deadlocked" in (facts.panic or "")
+        # SysRq-f runs the OOM killer for the whole machine (no memcg)
+        or facts.manual
+        # show_mem's end, like `N pages RAM`
+        or facts.reserved_pages is not None
     )
 
 

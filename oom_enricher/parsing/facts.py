@@ -73,6 +73,7 @@ class ReportFacts:
     trace_functions: list[str] = field(default_factory=list)
     has_mem_info: bool = False
     no_killable: bool = False
+    manual: bool = False  # started by SysRq-f, not by an allocation that failed
     panic: str | None = None  # what `Kernel panic - not syncing:` gave as the reason
     beancounter: str | None = None  # OpenVZ / Virtuozzo UB (container) id
     suppressed_callbacks: int | None = None

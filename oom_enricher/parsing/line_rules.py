@@ -96,6 +96,9 @@ TRACE_FRAME = re.compile(
 ARM_TRACE_FRAME = re.compile(
     r"\[<[0-9a-f]+>\] \((?P<fn>[\w.$]+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\) from \[<"
 )
+# SysRq-f's own line, printed before the report it starts: `SysRq : Manual OOM execution`
+# (2.6-5.3), `sysrq: Manual OOM execution` (5.4+)
+SYSRQ_OOM = re.compile(r"(?:SysRq :|sysrq:) Manual OOM execution")
 # v1 and v2 before 5.0: `Task in /docker/a4d4... killed as a result of limit of /docker/a4d4...`
 TASK_IN = re.compile(r"Task in (?P<task>\S+) killed as a result of limit of (?P<oom>\S+)")
 TASK_IN_ALONE = re.compile(r"Task in (?P<task>\S+)\s*$")
@@ -210,9 +213,15 @@ def on_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> N
     facts.trace_functions.append(m["fn"])
 
 
+def _limit_path(text: str) -> str | None:
+    """The cgroup after `limit of`: the kernel prints a path; some vendor kernels print a
+    word there on a global OOM (`limit of host`), which names no cgroup."""
+    return text if text.startswith("/") else None
+
+
 def on_task_in(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     facts.task_memcg = facts.task_memcg or m["task"]
-    facts.oom_memcg = facts.oom_memcg or m["oom"]
+    facts.oom_memcg = facts.oom_memcg or _limit_path(m["oom"])
 
 
 def on_task_in_alone(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -223,7 +232,7 @@ def on_limit_of_alone(facts: ReportFacts, m: re.Match[str], state: ParseState) -
     if state.task_in_path:
         facts.task_memcg = facts.task_memcg or state.task_in_path
     if m["oom"]:
-        facts.oom_memcg = facts.oom_memcg or m["oom"]
+        facts.oom_memcg = facts.oom_memcg or _limit_path(m["oom"])
     else:
         state.awaiting_limit_path = True
 
@@ -543,6 +552,10 @@ def on_no_killable(facts: ReportFacts, m: re.Match[str], state: ParseState) -> N
         facts.panic = "Out of memory and no killable processes..."
 
 
+def on_sysrq_oom(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    facts.manual = True
+
+
 def on_panic(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     facts.panic = facts.panic or m["reason"]
 
@@ -603,6 +616,7 @@ RULES: tuple[Rule, ...] = (
     Rule("suppressed", "o", "oom_kill_process: ", SUPPRESSED, on_suppressed),
     Rule("no-killable", None, "no killable processes", NO_KILLABLE, on_no_killable),
     Rule("panic", None, "Kernel panic - not syncing: ", PANIC, on_panic),
+    Rule("sysrq-oom", "Ss", "Manual OOM execution", SYSRQ_OOM, on_sysrq_oom),
     Rule("counter", "mkst", ": usage ", COUNTER, on_counter),
     Rule("stats-header", "M", "Memory cgroup stats for ", STATS_HEADER, on_stats_header),
     Rule("task-in", "T", "Task in ", TASK_IN, on_task_in),

@@ -872,7 +872,10 @@ def _in_panic_dump(report: OpenReport) -> bool:
     for line in reversed(report.lines[-PANIC_DUMP_LINES:]):
         found = classify_line(line)
         if found is not None:
-            return found[0] is Marker.PANIC
+            # before 4.19 the panic's own text says nothing was left to kill
+            return found[0] is Marker.PANIC or (
+                found[0] is Marker.NO_KILLABLE and "Kernel panic - not syncing:" in line.message
+            )
     return False
 
 

@@ -122,6 +122,7 @@ REPORT_SHAPED_LINE = re.compile(
     r"|Swap cache stats|[a-z_]+:\d+ |[A-Za-z0-9]+ per-cpu:|CPU\s+\d+: hi:"
     r"|.*\bcpuset=\S* mems_allowed="
     r"|Task in |killed as a result of limit of|/\S*$"
+    r"|(?:SysRq :|sysrq:) Manual OOM execution"
     r")"
 )
 
@@ -254,6 +255,7 @@ AMEND_PATTERNS: tuple[bytes, ...] = (
     rb" mems_allowed=",
     rb"Task in ",
     rb"killed as a result of limit of",
+    rb"Manual OOM execution",
     rb"(?:[sS]|\xc5\xbf)[nN]",  # `snip`, as IGNORECASE matches it (`\u017f` is an `s`)
 )
 # Found: the entry is decoded and its lines looked at, as these also turn up in the binary

@@ -51,7 +51,9 @@ class OpenReport:
         if self._newest is not None:
             _note_newest(self._newest, identity_stamp(line))
         if self.wall_clock is None and (line.timestamp or line.monotonic) is not None:
-            self.wall_clock = line.timestamp is not None
+            # The kernel's own stamp where a line has both: a syslog daemon's time is when
+            # it wrote the line, which a backlog can put minutes after the kernel printed it.
+            self.wall_clock = line.monotonic is None
         stamp = self.seconds(line)
         if stamp is not None:
             if self.first_time is None:

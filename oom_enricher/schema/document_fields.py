@@ -109,6 +109,7 @@ FIELDS: dict[str, str] = {
     "oom.system.mem_info_pages": "flattened",
     "oom.system.zones": "object",
     "oom.no_killable": "boolean",
+    "oom.manual": "boolean",
     "oom.panic": "keyword",
     "oom.limit_lowered": "boolean",
     "oom.tasks": "object",

@@ -527,3 +527,108 @@ def test_kill_lines_behind_a_node_events_reason_keep_their_scope(caller):
     ]
     oom = only("\n".join(lines) + "\n")["oom"]
     assert (oom["scope"], oom["selected"]["pid"], oom["selected"]["score"]) == ("memcg", 4242, 998)
+
+
+SYSLOG_BACKLOG = """\
+Jul  9 14:01:36 www9 kernel: [990735.330526] php invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0
+Jul  9 14:01:42 www9 kernel: [990735.330544] Pid: 7749, comm: php Not tainted 2.6.26-2-686 #1
+Jul  9 14:04:20 www9 kernel: [990735.330555]  [<c0150df2>] oom_kill_process+0x4f/0x1bb
+Jul  9 14:04:58 www9 kernel: [990735.330582]  [<c0151293>] out_of_memory+0x14e/0x17f
+Jul  9 14:04:58 www9 kernel: [990735.330591]  [<c01532e1>] __alloc_pages_internal+0x2b8/0x34e
+Jul  9 14:06:10 www9 kernel: [990735.331000] Mem-info:
+Jul  9 14:06:10 www9 kernel: [990735.331010] Free swap  = 0kB
+Jul  9 14:06:10 www9 kernel: [990735.331020] Total swap = 1048568kB
+Jul  9 14:06:11 www9 kernel: [990735.332000] Out of memory: kill process 7749 (php) score 912 or a child
+Jul  9 14:06:11 www9 kernel: [990735.332010] Killed process 7749 (php)
+"""
+
+
+def test_a_syslog_backlog_minutes_long_keeps_one_report_by_its_kernel_stamps():
+    """syslogd wrote a burst of kernel lines minutes apart (a backlog) while their printk
+    stamps stay within a millisecond: the report's clock is the kernel's, not the daemon's,
+    so it is neither closed by age nor split."""
+    doc = only(SYSLOG_BACKLOG)
+    assert doc["oom"]["lines_count"] == 10
+    assert doc["oom"]["scope"] == "global"
+    assert [victim["pid"] for victim in doc["oom"]["victims"]] == [7749]
+    assert doc["oom"]["incomplete_reason"] == "mem_info_cut"  # the sample's, not its age
+
+
+VENDOR_LIMIT_OF_HOST = """\
+[Sat Sep 11 12:24:42 2021] app invoked oom-killer: gfp_mask=0x6280ca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO), nodemask=(null), order=0, oom_score_adj=0
+[Sat Sep 11 12:24:42 2021] CPU: 1 PID: 4242 Comm: app Not tainted 4.19.91-24.al7.x86_64 #1
+[Sat Sep 11 12:24:42 2021] Task in /user.slice killed as a result of limit of host
+[Sat Sep 11 12:24:42 2021] Node 0 DMA32 free:155160kB min:152412kB low:190512kB high:228612kB active_anon:1kB present:3129216kB managed:3063680kB
+[Sat Sep 11 12:24:42 2021] Out of memory: Kill process 4242 (app) score 900 or sacrifice child
+[Sat Sep 11 12:24:42 2021] Killed process 4242 (app) total-vm:900kB, anon-rss:800kB, file-rss:0kB, shmem-rss:0kB
+"""
+
+
+def test_a_limit_of_a_word_not_a_path_names_no_cgroup_and_zones_say_global():
+    """A vendor kernel prints `Task in /user.slice killed as a result of limit of host` on a
+    global OOM: `host` is no cgroup (the kernel prints paths there), and zone lines come from
+    show_mem, which a cgroup OOM never calls."""
+    oom = only(VENDOR_LIMIT_OF_HOST)["oom"]
+    assert oom["cgroup"]["oom_path"] is None
+    assert oom["cgroup"]["task_path"] == "/user.slice"
+    assert (oom["scope"], oom["limit_hit"]) == ("global", "global")
+    assert "host" not in oom["explanation"].replace("on host", "")
+
+
+DEADLOCKED_PANIC_ALONE = """\
+[ 3893.943876] Out of memory and no killable processes...
+[ 3893.943877] Kernel panic - not syncing: System is deadlocked on memory
+[ 3893.943879] CPU: 3 PID: 724 Comm: userdbd Not tainted 5.10.35 #1
+[ 3893.943881] Call Trace:
+[ 3893.943883]  dump_stack+0x6b/0x83
+[ 3893.943887]  panic+0xf1/0x2d3
+"""
+
+
+def test_a_deadlocked_panic_says_the_oom_was_the_whole_machines():
+    """4.x+ panic with `System is deadlocked on memory` only outside a cgroup OOM and SysRq-f:
+    a paste holding only that end of the report is a global OOM."""
+    oom = only(DEADLOCKED_PANIC_ALONE)["oom"]
+    assert (oom["scope"], oom["limit_hit"]) == ("global", "global")
+    assert oom["trigger"]["pid"] == 724
+
+
+SYSRQ_COMPULSORY_PANIC = """\
+admin@sw-1:~$ echo f | sudo tee /proc/sysrq-trigger
+[  910.064760] SysRq : Manual OOM execution
+[  910.113950] Kernel panic - not syncing: Out of memory: compulsory panic_on_oom is enabled
+[  910.229545] CPU: 1 PID: 243 Comm: kworker/1:2 Tainted: G         C O  3.16.0-6-amd64 #1 Debian 3.16.57-2
+"""
+
+
+@pytest.mark.parametrize("sysrq", ["SysRq : Manual OOM execution", "sysrq: Manual OOM execution"])
+def test_a_sysrq_line_before_the_report_says_it_was_started_by_hand(sysrq):
+    """SysRq-f prints `Manual OOM execution` (`sysrq:` from 5.4) before the report: the
+    OOM was the whole machine's and started by hand, not memory running out."""
+    text = SYSRQ_COMPULSORY_PANIC.replace("SysRq : Manual OOM execution", sysrq)
+    oom = only(text)["oom"]
+    assert oom["manual"] is True
+    assert (oom["scope"], oom["limit_hit"]) == ("global", "global")
+    assert "started by hand" in oom["explanation"]
+    assert "ran out of memory" not in oom["explanation"]
+
+
+PANIC_NO_KILLABLE_4_18 = """\
+[   10.840000] Free swap  = 0kB
+[   10.840000] Total swap = 0kB
+[   10.840000] 7680 pages RAM
+[   10.840000] [ pid ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+[   10.840000] Kernel panic - not syncing: Out of memory and no killable processes...
+[   10.840000]{blank}
+[   10.840000] CPU: 0 PID: 1 Comm: swapper Not tainted 4.18.0 #1
+[   10.840000] Call Trace:
+""".format(blank=" ")  # the empty line a panic message's newline leaves
+
+
+def test_the_dump_after_a_no_killable_panic_before_4_19_gives_the_trigger():
+    """Before 4.19 `Out of memory and no killable processes...` is the panic's own text; the
+    `CPU:` line panic() prints after it is the task that ran out of memory."""
+    doc = only(PANIC_NO_KILLABLE_4_18)
+    assert doc["oom"]["trigger"]["pid"] == 1
+    assert doc["oom"]["trigger"]["cpu"] == 0
+    assert doc["host"]["os"]["kernel"] == "4.18.0"

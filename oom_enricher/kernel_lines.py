@@ -25,11 +25,14 @@ SELECTED = re.compile(
 # `Memory cgroup out of memory: `; 2.6 `vsz:`; 2.6.18 `Killed process 2592, UID 0, (oracle).`;
 # RHEL 7.7+ 3.10 `Killed process 28822 (mysqld), UID 999, total-vm:1276580kB, ...`
 # A name ends at the `)` before the size fields or the line's end; an unknown tail still counts.
-# Some shipped copies pad the pid (`Killed process  532 (kodi.bin)`).
+# Some shipped copies pad the pid (`Killed process  532 (kodi.bin)`); a paste cut inside the
+# name keeps the pid (`Killed process 62769 (`).
 KILLED = re.compile(
-    r"(?:(?P<prefix>.*?): )?Killed process +(?P<pid>\d+)(?:, UID (?P<uid>\d+),)? \((?P<comm>.*?)\)"
+    r"(?:(?P<prefix>.*?): )?Killed process +(?P<pid>\d+)"
+    r"(?:(?:, UID (?P<uid>\d+),)? \((?P<comm>.*?)\)"
     r"(?:, UID (?P<uid_after_name>\d+),)?"
     r"(?:(?P<fields> (?:total-vm|vsz|anon-rss|UID):.*)|\.?\s*$|(?P<tail> .*))"
+    r"|(?P<cut> \([^)]*)?\s*$)"
 )
 # 4.19+ (memcg paths since 5.0): `oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),
 # cpuset=x,mems_allowed=0,oom_memcg=/a,task_memcg=/a/b,task=stress,pid=1,uid=0`

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
-from oom_enricher.enrich.cgroup_attribution import attribute_cpuset, attribute_paths
+from oom_enricher.enrich.cgroup_attribution import (
+    CgroupAttribution,
+    attribute_cpuset,
+    attribute_paths,
+)
 from oom_enricher.enrich.event_id import event_id, superseded_ids
 from oom_enricher.enrich.explanation import explain
 from oom_enricher.enrich.gfp_flags import decode_gfp_mask
@@ -273,10 +278,22 @@ def _zone(zone: dict) -> dict:
     }
 
 
+def _attribute_stats_path(path: str) -> CgroupAttribution:
+    """What a stats line's cgroup says when no line names the OOM'd cgroup: that cgroup or
+    one under it (a paste that starts at a child's stats). A pod holds all its containers,
+    so its uid stands; a container inside a pod may be the wrong one."""
+    attribution = attribute_paths(path)
+    if attribution.pod_uid and attribution.container_id:
+        return replace(attribution, container_id=None, container_runtime=None)
+    return attribution
+
+
 def _attribute(
     doc: dict, facts: ReportFacts, block: ReportBlock, scope: str, victims: list[Victim]
 ) -> None:
     attribution = attribute_paths(facts.task_memcg, facts.oom_memcg)
+    if facts.task_memcg is None and facts.oom_memcg is None and facts.stats_by_path:
+        attribution = _attribute_stats_path(next(iter(facts.stats_by_path)))
     if not attribution.container_id and _trigger_shares_victims_cgroup(facts, scope, victims):
         from_cpuset = attribute_cpuset(facts.trigger.cpuset)
         if from_cpuset.container_id:

@@ -46,6 +46,8 @@ def _says_memcg(facts: ReportFacts) -> bool:
         any(prefix.startswith("Memory cgroup out of memory") for prefix in facts.kill_prefixes)
         or facts.counters
         or facts.oom_memcg
+        # mem_cgroup_print_oom_info: only a cgroup OOM prints a cgroup's stats
+        or facts.stats_by_path
         or _MEMCG_TRACE.intersection(facts.trace_functions)
     )
 

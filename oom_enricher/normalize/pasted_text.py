@@ -645,6 +645,8 @@ class PasteReader:
             return False  # indented lines continue records
         if not WRAPPED_REST.match(text) or not self._prefixed(before) or self._prefixed(piece):
             return False
+        if BARE_REPORT_LINE.match(text):
+            return False  # a report line of its own behind no prefix (a paste mixing them)
         if before.text.endswith(" "):
             return True  # format=flowed (RFC 3676): a trailing space marks a soft break
         low, high = WRAP_WIDTHS

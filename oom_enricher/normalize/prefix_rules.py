@@ -254,6 +254,9 @@ DMESG_LEVEL = re.compile(r"<(?P<level>[0-7])>(?P<rest>\[\s*\d+\.\d+\].*)", re.S)
 MONOTONIC_STAMP = re.compile(
     r"\[\s*(?P<mono>\d+\.\d+)(?:@\d+| " + _SINCE_BEFORE + r")?\] ?(?P<msg>.*)", re.S
 )
+# A printk stamp whose `[` was lost (an excerpt that starts inside the prefix, a copy that
+# began one character late): `5193605.506728] msg`, the six digits of every kernel's stamp.
+LOST_BRACKET_STAMP = re.compile(r"(?P<mono>\d+\.\d{6})\] (?P<msg>.*)", re.S)
 # CONFIG_PRINTK_CALLER adds `[  T123]` or `[  C1]` after the stamp (4.18+).
 PRINTK_CALLER = re.compile(r"\[\s*[TC]\d+\] ?(?P<msg>.*)", re.S)
 
@@ -549,6 +552,10 @@ def _journal_monotonic(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     )
 
 
+def _dmesg_lost_bracket(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
+    return PrefixFields(message=m["msg"], rule="dmesg", monotonic=float(m["mono"]), is_kernel=True)
+
+
 def _dmesg_raw(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
     fields = PrefixFields(message=m.group(0), rule="dmesg", is_kernel=True)
     return _strip_monotonic(fields)
@@ -598,6 +605,7 @@ RULES: tuple[tuple[str, object, re.Pattern[str], Callable], ...] = (
     ("dmesg-reltime-minute", "[", DMESG_RELTIME_MINUTE, _dmesg_reltime_minute),
     ("dmesg-reltime-delta", "[", DMESG_RELTIME_DELTA, _dmesg_reltime_delta),
     ("dmesg-delta", "[", DMESG_DELTA, _dmesg_delta),
+    ("dmesg-lost-bracket", _DIGITS, LOST_BRACKET_STAMP, _dmesg_lost_bracket),
     # last: tried only by lines no other rule took (its names come from the locale table)
     ("bsd-syslog-localized", _AnyButBracket(), BSD_SYSLOG_LOCALIZED, _bsd_syslog_localized),
 )

@@ -26,7 +26,7 @@ class Trigger:
 @dataclass
 class Victim:
     pid: int
-    name: str
+    name: str | None
     total_vm_kb: int | None = None
     anon_rss_kb: int | None = None
     file_rss_kb: int | None = None

@@ -487,7 +487,7 @@ def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     facts.victims.append(
         Victim(
             pid=pid,
-            name=m["comm"],
+            name=m["comm"] if m["comm"] is not None else _task_name(facts, pid),
             total_vm_kb=values.get("total-vm", values.get("vsz")),
             anon_rss_kb=values.get("anon-rss"),
             file_rss_kb=values.get("file-rss"),
@@ -497,6 +497,11 @@ def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
             oom_score_adj=values.get("oom_score_adj"),
         )
     )
+
+
+def _task_name(facts: ReportFacts, pid: int) -> str | None:
+    """The name the task table gives pid (a kill line cut before its name ends)."""
+    return next((task.get("name") for task in facts.tasks if task.get("pid") == pid), None)
 
 
 def _uid_beside_name(m: re.Match[str]) -> int | None:

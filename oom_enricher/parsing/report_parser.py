@@ -125,8 +125,14 @@ def _is_foreign(text: str, found: Found) -> bool:
 def _settle_cgroup_paths(facts: ReportFacts) -> None:
     """With no `Task in` or summary line (a memcg report with no killable process, or those
     lines lost), the first `Memory cgroup stats for` path is the OOM'd cgroup: the kernel
-    prints its stats first, then its children's (v1)."""
-    if facts.oom_memcg is None and facts.task_memcg is None and facts.stats_by_path:
+    prints its stats first, then its children's (v1). Only right after its usage lines: a
+    paste that starts at a stats line may start at a child's."""
+    if (
+        facts.oom_memcg is None
+        and facts.task_memcg is None
+        and facts.stats_by_path
+        and facts.counters
+    ):
         facts.oom_memcg = next(iter(facts.stats_by_path))
 
 

@@ -70,8 +70,9 @@ TASK_HEADER = re.compile(r"\[\s*pid\s*\]\s+(?P<columns>uid\s+tgid\s+total_vm\b.*
 # memcg context, printed only inside a memcg OOM report, 2.6.29-4.18: `Task in X killed as a
 # result of limit of Y` (its first half may stand alone, pr_cont split)
 MEMCG_TASK_IN = re.compile(r"(?:Task in \S+ )?killed as a result of limit of \S")
-# memcg stats, printed only inside a memcg OOM report (2.6.29+): `Memory cgroup stats for /x:`
-MEMCG_STATS_HEADER = re.compile(r"Memory cgroup stats for /\S*:")
+# memcg stats, printed only inside a memcg OOM report (2.6.29+): `Memory cgroup stats for /x:`,
+# or cut inside its path where a paste ends
+MEMCG_STATS_HEADER = re.compile(r"Memory cgroup stats for /\S*(?::|\s*$)")
 # systemd (PID 1 or a user manager) after a kernel kill in one of its units (v239+)
 UNIT_NOTICE = re.compile(
     r"(?P<unit>\S+): A process of this unit has been killed by the OOM killer\."

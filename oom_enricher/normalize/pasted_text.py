@@ -431,7 +431,7 @@ class PasteReader:
             html_escaped=sum(len(HTML_ENTITY.findall(line)) for line in head if "&" in line) >= 2,
             html_markup=_has_html_markup(head),
             no_break_spaces=sum(1 for line in head if NO_BREAK_SPACE in line) >= 2,
-            quoted=sum(1 for line in head if line.lstrip()[:1] == ">") >= 2,
+            quoted=self._quoted(head),
             commented=sum(1 for line in head if self._commented_log_line(line)) >= 2,
         )
         pieces = self._head_pieces(head, shape)
@@ -852,6 +852,14 @@ class PasteReader:
             return False
         rest = line[found.end() :]
         return self._log_line(rest) or INVOKED.match(rest) is not None
+
+    def _quoted(self, head: list[str]) -> bool:
+        """A reply's quote markers: two lines behind one, or a log line behind one (a single
+        line quoted; one `>` alone may be a shell's redirect)."""
+        marked = [line for line in head if line.lstrip()[:1] == ">"]
+        if len(marked) >= 2:
+            return True
+        return any(self._log_line(QUOTE_MARKERS.sub("", line, count=1)) for line in marked)
 
     def _log_line(self, text: str) -> bool:
         """A line a log holds: behind a prefix, or a bare report line only the kernel writes."""

@@ -41,6 +41,7 @@ class ParseState:
     awaiting_limit_path: bool = False  # `killed as a result of limit of ` printed alone
     in_task_table: bool = False
     in_mem_info: bool = False
+    zone_unended: bool = False  # the zone line before did not end as the kernel ends one
     # the task table's rows of plain values (plain_row_pattern) and the keys of their values
     plain_row: re.Pattern[str] | None = None
     row_keys: tuple[str, ...] = ()
@@ -129,6 +130,9 @@ _ZONE_SIZE = re.compile(r"\b(?P<key>present|managed):(?P<kb>\d+)kB")
 # A zone line ends with `all_unreclaimable? no` (2.6-4.7) or `free_cma:0kB` (4.8+): one
 # without either end was cut.
 _ZONE_END = re.compile(r"(?:all_unreclaimable\? (?:yes|no)|free_cma:\d+kB)\s*$")
+# The end of a zone line carried onto a line of its own (a paste that broke it, inside a
+# word or not): `all_unreclaimable? yes`, `imable? yes`, `pages_scanned:0 free_cma:0kB`.
+ZONE_REST = re.compile(r"(?:[a-z_()]+:\d+(?:kB)?\s+)*(?:[a-z_]*\? ?(?:yes|no)|[a-z_]*:\d+kB)\s*")
 # every kernel; the count can run below zero for a moment: `Free swap  = -1636kB`
 FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>-?\d+)kB")
 TOTAL_SWAP = re.compile(r"Total swap\s*=\s*(?P<kb>\d+)kB")
@@ -139,9 +143,11 @@ PAGES_RESERVED = re.compile(r"(?P<n>\d+) pages reserved")
 TASKS_TITLE = re.compile(r"Tasks state \(memory values in pages\):")
 TASK_ROW = re.compile(r"\[\s*(?P<pid>\d+)\]\s+(?P<rest>.*)")
 _KILLED_FIELD = re.compile(r"(?P<key>[A-Za-z_-]+):(?P<value>-?\d+)(?:kB)?")
-_SUMMARY_KEY = re.compile(
-    r"(?:^|,)(?P<key>constraint|nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid)="
-)
+_SUMMARY_KEYS = r"constraint|nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid"
+_SUMMARY_KEY = re.compile(rf"(?:^|,)(?P<key>{_SUMMARY_KEYS})=")
+# A summary wrapped between its fields and joined again with a blank (`CONSTRAINT_MEMCG
+# task=java`, `global_oom, task_memcg=...`): the kernel separates them with a comma alone.
+_SUMMARY_REJOINED = re.compile(rf",?\s+(?=(?:{_SUMMARY_KEYS})=)")
 
 
 def on_invoked(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -275,8 +281,8 @@ def on_zone(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     for size in _ZONE_SIZE.finditer(m.string):
         zone[f"{size['key']}_kb"] = int(size["kb"])
     facts.zones.append(zone)
-    if not _ZONE_END.search(m.string):
-        facts.note_missing("truncated_line")
+    # its end may stand on the next line: report_parser looks there
+    state.zone_unended = not _ZONE_END.search(m.string)
 
 
 def on_free_swap(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -510,7 +516,7 @@ def _uid_beside_name(m: re.Match[str]) -> int | None:
 
 
 def on_summary(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
-    body = m["body"]
+    body = _SUMMARY_REJOINED.sub(",", m["body"])
     keys = list(_SUMMARY_KEY.finditer(body))
     if keys and not _SUMMARY_WHOLE.search(body):
         # The line was cut (`cut -c1-400`, a terminal): its last value is whole only when a
@@ -520,7 +526,8 @@ def on_summary(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     for index, key in enumerate(keys):
         end = keys[index + 1].start() if index + 1 < len(keys) else len(body)
         value = body[key.end() : end]
-        if key["key"] == "mems_allowed" and value.endswith(",global_oom"):
+        # after mems_allowed, or after whatever field an author's cut left before it
+        if value.endswith(",global_oom"):
             value = value[: -len(",global_oom")]
             facts.global_oom_flag = True
         facts.summary[key["key"]] = value

@@ -12,6 +12,7 @@ from oom_enricher.parsing.line_rules import (
     PATH_ALONE,
     STATS_V2_ITEM,
     TASK_ROW,
+    ZONE_REST,
     ParseState,
     Rule,
     match_rule,
@@ -26,6 +27,8 @@ def parse_block(block: ReportBlock) -> ReportFacts:
     state = ParseState()
     for line in block.lines:
         parse_line(facts, state, line.message)
+    if state.zone_unended:
+        facts.note_missing("truncated_line")  # the report's last line, a zone line cut
     _settle_trigger_comm(facts)
     named = facts.task_memcg is not None or facts.oom_memcg is not None
     _settle_cgroup_paths(facts)
@@ -37,6 +40,11 @@ def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
     text = message.strip()
     if not text:
         return
+    if state.zone_unended:
+        state.zone_unended = False
+        if ZONE_REST.fullmatch(text):
+            return  # the end of the zone line before, on a line of its own
+        facts.note_missing("truncated_line")
     if (
         state.in_task_table
         and state.stats_path is None
@@ -125,13 +133,14 @@ def _is_foreign(text: str, found: Found) -> bool:
 def _settle_cgroup_paths(facts: ReportFacts) -> None:
     """With no `Task in` or summary line (a memcg report with no killable process, or those
     lines lost), the first `Memory cgroup stats for` path is the OOM'd cgroup: the kernel
-    prints its stats first, then its children's (v1). Only right after its usage lines: a
-    paste that starts at a stats line may start at a child's."""
+    prints its stats first, then, before 5.3, its children's (the one-line layout). A paste
+    that starts at such a line, not after the usage lines, may start at a child's; the
+    `key value` layout (5.3+) is printed for the OOM'd cgroup alone."""
     if (
         facts.oom_memcg is None
         and facts.task_memcg is None
         and facts.stats_by_path
-        and facts.counters
+        and (facts.counters or facts.memcg_stats_v2)
     ):
         facts.oom_memcg = next(iter(facts.stats_by_path))
 

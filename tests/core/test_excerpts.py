@@ -3,6 +3,8 @@ first line stamped and the rest bare, lines that start inside a cgroup's subtree
 
 from __future__ import annotations
 
+import pytest
+
 from oom_enricher.skimming.skim_files import skim_documents
 
 POD = "951f6bc5-c5a5-11ea-8707-80e455f266a2"
@@ -87,3 +89,116 @@ def test_a_report_line_behind_no_prefix_after_a_stamped_one_is_no_rest_of_it(tmp
         oom = only(tmp_path, text)["oom"]
         assert (oom["trigger"]["name"], oom["trigger"]["pid"]) == ("Web Content", 2279)
         assert oom["complete"] is True
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        # wrapped at its commas, the rest indented (an author fitting it on screen)
+        "Jul 30 10:38:10 kernel: oom-kill:constraint=CONSTRAINT_NONE,global_oom,\n"
+        "  task_memcg=/user.slice/user@1000.service/app.slice/tmux-spawn-7.scope,\n"
+        "  task=kvrocks,pid=405448,uid=1000",
+        # wrapped before a field and joined again with a blank
+        "Jul 30 10:38:10 kernel: oom-kill:constraint=CONSTRAINT_NONE,global_oom\n"
+        "task_memcg=/user.slice/user@1000.service/app.slice/tmux-spawn-7.scope,task=kvrocks,"
+        "pid=405448,uid=1000",
+    ],
+)
+def test_a_summary_wrapped_between_its_fields_keeps_each_field(tmp_path, summary):
+    text = (
+        "Jul 30 10:38:10 kernel: kvrocks invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=200\n"
+        + summary
+        + "\nJul 30 10:38:10 kernel: Out of memory: Killed process 405448 (kvrocks) total-vm:23754724kB, anon-rss:7978652kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:16000kB oom_score_adj:200\n"
+    )
+    doc = documents(tmp_path, text)[0]
+    oom = doc["oom"]
+    assert oom["constraint"] == "CONSTRAINT_NONE"
+    assert (
+        oom["cgroup"]["task_path"] == "/user.slice/user@1000.service/app.slice/tmux-spawn-7.scope"
+    )
+    assert oom["scope"] == "global"
+    assert [victim["pid"] for victim in oom["victims"]] == [405448]
+
+
+def test_one_quoted_log_line_is_unquoted(tmp_path):
+    """A reply quoting a single summary line: one `>` before a log line is a quote marker
+    (one before anything else may be a shell's redirect)."""
+    line = (
+        "> Aug 30 06:58:55 node-7 kernel: oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),"
+        "cpuset=x,mems_allowed=0-1,oom_memcg=/kubepods.slice/kubepods-burstable.slice/"
+        "kubepods-burstable-podeded8c65_6e8e_4c6e_a889_3e427565c740.slice,task_memcg=/kubepods.slice/"
+        "kubepods-burstable.slice/kubepods-burstable-podeded8c65_6e8e_4c6e_a889_3e427565c740.slice/"
+        "cri-containerd-ec9ee26695deb4cc72bc665efff1cf3a03fdfb12f1303e02fe9252985e084a95.scope,"
+        "task=pt_main_thread,pid=461754,uid=0\n"
+    )
+    doc = only(tmp_path, line)
+    assert doc["host"]["name"] == "node-7"
+    assert [victim["pid"] for victim in doc["oom"]["victims"]] == [461754]
+    assert doc["kubernetes"]["pod"]["uid"] == "eded8c65-6e8e-4c6e-a889-3e427565c740"
+
+
+@pytest.mark.parametrize("rest", [" all_unreclaimable? yes", "imable? yes"])
+def test_a_zone_line_whose_end_went_to_the_next_line_is_whole(tmp_path, rest):
+    """A 2.6 zone line broken before its last field (or inside it): its end is on the next
+    line, so nothing was cut."""
+    zone = "Normal free:2792kB min:2804kB low:3504kB high:4204kB active:6484kB inactive:384516kB present:507824kB pages_scanned:670357"
+    if not rest.startswith(" "):
+        zone += " all_unrecla"
+    text = f"""\
+java invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0
+Call Trace:
+ [<c0143c7f>] out_of_memory+0x25/0x13a
+Mem-info:
+{zone}
+{rest}
+Free swap  = 0kB
+Total swap = 1048568kB
+Out of memory: Killed process 2592 (java).
+"""
+    oom = only(tmp_path, text)["oom"]
+    assert oom["system"]["zones"][0]["present_bytes"] == 507824 * 1024
+    assert oom["incomplete_reason"] != "truncated_line"
+
+
+def test_a_zone_line_cut_at_the_end_of_its_report_is_still_cut(tmp_path):
+    text = """\
+java invoked oom-killer: gfp_mask=0x201d2, order=0, oomkilladj=0
+Mem-info:
+Normal free:2792kB min:2804kB low:3504kB high:4204kB active:6484kB inactive:384516kB present:5
+Out of memory: Killed process 2592 (java).
+"""
+    assert only(tmp_path, text)["oom"]["incomplete_reason"] == "truncated_line"
+
+
+USAGE_THEN_A_CUT_STATS_LINE = """\
+Jun 29 07:24:44 compute-11 kernel:  </TASK>
+Jun 29 07:24:44 compute-11 kernel: memory: usage 1048576kB, limit 1048576kB, failcnt 141
+Jun 29 07:24:44 compute-11 kernel: swap: usage 0kB, limit 9007199254740988kB, failcnt 0
+Jun 29 07:24:44 compute-11 kernel: Memory cgroup stats for /kubepods.slice/kubepods-burstable.slice/kubepods"""
+
+
+def test_an_excerpt_ending_inside_a_stats_lines_path_is_a_report(tmp_path):
+    """Only the usage lines and a stats line cut inside its path: a cgroup OOM whose memory
+    limit was hit; the cut path names no cgroup."""
+    doc = only(tmp_path, USAGE_THEN_A_CUT_STATS_LINE)
+    oom = doc["oom"]
+    assert (oom["scope"], oom["cgroup"]["version"], oom["limit_hit"]) == ("memcg", "v2", "memory")
+    assert oom["memory"]["usage_bytes"] == 1048576 * 1024
+    assert (oom["cgroup"]["oom_path"], oom["complete"]) == (None, False)
+    assert doc["host"]["name"] == "compute-11"
+
+
+def test_stats_in_the_key_value_layout_alone_name_the_oom_cgroup(tmp_path):
+    """5.3+ print the `key value` stats of the OOM'd cgroup alone: such a block names it."""
+    path = "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod06d44939_d15e_491f_84a3_2dbba9fc0440.slice"
+    text = f"""\
+[17780.401644] Memory cgroup stats for {path}:
+[17780.401658] anon 257044480
+[17780.401658] file 925696
+[17780.401663] Tasks state (memory values in pages):
+[17780.401663] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+[17780.401665] [ 137981]     0 137981   188328     9437   200000        0           999 java
+[17780.401670] Memory cgroup out of memory: Killed process 137981 (java) total-vm:753312kB, anon-rss:37748kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:195kB oom_score_adj:999
+"""
+    oom = only(tmp_path, text)["oom"]
+    assert oom["cgroup"]["oom_path"] == path

@@ -116,18 +116,28 @@ def infer_page_size(facts: ReportFacts, victims: list[Victim]) -> tuple[int, boo
 def top_consumers(
     facts: ReportFacts, page_size: int, usage_bytes: int | None, limit: int = 5
 ) -> list[dict]:
-    ranked = sorted(facts.tasks, key=lambda row: row.get("rss", 0), reverse=True)[:limit]
+    # a row cut before its rss shows no consumption; a table without `swapents` (2.6.32) no swap
+    shown = [row for row in facts.tasks if row.get("rss") is not None]
+    ranked = sorted(shown, key=lambda row: row["rss"], reverse=True)[:limit]
     consumers = []
     for row in ranked:
-        rss_bytes = row.get("rss", 0) * page_size
-        share = round(rss_bytes / usage_bytes, 4) if usage_bytes else None
+        rss_bytes = row["rss"] * page_size
+        swapents = row.get("swapents")
         consumers.append(
             {
                 "pid": row["pid"],
                 "name": row.get("name"),
                 "rss_bytes": rss_bytes,
-                "swap_bytes": row.get("swapents", 0) * page_size,
-                "share_of_usage": share,
+                "swap_bytes": None if swapents is None else swapents * page_size,
+                "share_of_usage": _share(rss_bytes, usage_bytes),
             }
         )
     return consumers
+
+
+def _share(rss_bytes: int, usage_bytes: int | None) -> float | None:
+    """rss against the cgroup's usage; none above it: rss counts pages charged elsewhere (a
+    task moved in after it allocated, shared files), so no share of the usage is known."""
+    if not usage_bytes or rss_bytes > usage_bytes:
+        return None
+    return round(rss_bytes / usage_bytes, 4)

@@ -428,7 +428,10 @@ def _seven_columns(values: list[int], kernel: str | None, layouts) -> tuple[str,
     if values[4] >= _PAGE and values[4] % _PAGE == 0:
         return pgtables
     # oom_adj runs -17..15 and swapents is never negative
-    return cpu_oom_adj if -17 <= values[5] < 0 else nr_ptes
+    if -17 <= values[5] < 0:
+        return cpu_oom_adj
+    # resident pages are mapped by page tables: nr_ptes 0 beside rss is the CPU column
+    return cpu_oom_adj if values[4] == 0 and values[3] > 0 and values[5] <= 15 else nr_ptes
 
 
 def kernel_release_number(kernel: str | None) -> tuple[int, int] | None:

@@ -159,7 +159,9 @@ def _usage_bar(oom: dict, width: int) -> str | None:
 
 
 def _consumers(oom: dict) -> list[str]:
-    rows = ["  top consumers (resident memory in the task table)"]
+    # an incomplete report may lack rows: the ranking is of those it shows
+    title = "in the task table)" if oom.get("complete") else "of the rows shown)"
+    rows = [f"  top consumers (resident memory {title}"]
     rows.append(f"  {'pid':>8}  {'name':<16} {'rss':>10} {'swap':>10} {'share':>6}")
     for item in oom["top_consumers"]:
         share = f"{item['share_of_usage']:.0%}" if item.get("share_of_usage") is not None else ""

@@ -90,3 +90,11 @@ def test_a_title_with_many_victims_fits_and_its_underline_matches():
         "  [incomplete]"
     )
     assert wide[1] == "=" * len(wide[0])
+
+
+def test_top_consumers_of_an_incomplete_report_are_of_the_rows_shown():
+    """A table whose start or rows may be missing ranks only the rows the report shows."""
+    whole = next(doc for doc in _docs() if doc["oom"]["complete"] and doc["oom"]["top_consumers"])
+    part = dict(whole, oom=dict(whole["oom"], complete=False, incomplete_reason="missing_start"))
+    assert "(resident memory in the task table)" in render(whole, width=100)
+    assert "(resident memory of the rows shown)" in render(part, width=100)

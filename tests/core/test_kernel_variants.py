@@ -632,3 +632,33 @@ def test_the_dump_after_a_no_killable_panic_before_4_19_gives_the_trigger():
     assert doc["oom"]["trigger"]["pid"] == 1
     assert doc["oom"]["trigger"]["cpu"] == 0
     assert doc["host"]["os"]["kernel"] == "4.18.0"
+
+
+MEMCG_TABLE_WITH_A_CUT_ROW = """\
+stress invoked oom-killer: gfp_mask=0x24000c0(GFP_KERNEL), order=0, oom_score_adj=0
+CPU: 1 PID: 21284 Comm: stress Not tainted 4.8.11 #1
+Task in /docker/app killed as a result of limit of /docker/app
+memory: usage 980kB, limit 1024kB, failcnt 70
+[ pid ]   uid  tgid total_vm      rss nr_ptes nr_pmds swapents oom_score_adj name
+[21280]  1337 21280     9000      343      20       3        0             0 moved-in
+[21283]  1337 21283     1866      100       9       3       23             0 sh
+[21284]  1337 21284  12
+Memory cgroup out of memory: Kill process 21280 (moved-in) score 999 or sacrifice child
+Killed process 21280 (moved-in) total-vm:36000kB, anon-rss:1372kB, file-rss:0kB, shmem-rss:0kB
+"""
+
+
+def test_top_consumers_take_no_figure_the_table_does_not_show():
+    """A row cut after its third value shows no rss (it is no consumer of 0 B); a task whose
+    rss is above the cgroup's whole usage (moved in after it allocated) has no share of it."""
+    oom = only(MEMCG_TABLE_WITH_A_CUT_ROW)["oom"]
+    consumers = {item["pid"]: item for item in oom["top_consumers"]}
+    assert set(consumers) == {21280, 21283}
+    assert consumers[21280]["share_of_usage"] is None  # 1372 kB of 980 kB
+    assert consumers[21283]["share_of_usage"] == round(100 * 4096 / (980 * 1024), 4)
+
+
+def test_a_table_without_swap_gives_its_consumers_no_swap_figure():
+    """2.6.32's table has no `swapents` column: no swap is shown, not 0 B."""
+    oom = only(RHEL6_2_6_32)["oom"]
+    assert {item["swap_bytes"] for item in oom["top_consumers"]} == {None}

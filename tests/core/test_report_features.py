@@ -123,6 +123,11 @@ def test_a_paste_that_lost_the_table_header_is_not_complete():
             {"cpu": 3, "oom_adj": -17, "oom_score_adj": -1000},
         ),
         (
+            None,  # no CPU line: resident pages need page tables, so a 0 there is the CPU
+            "[ 1021]     0  1021    74798    23376   0       0             0 stress",
+            {"cpu": 0, "oom_adj": 0, "oom_score_adj": 0},
+        ),
+        (
             None,  # no CPU line: whole pages of page tables are pgtables_bytes
             "[   1021]     0  1021    74798    23376   487424        0          1000 stress",
             {"pgtables_bytes": 487424, "swapents": 0, "oom_score_adj": 1000},

@@ -80,6 +80,12 @@ def _what_died(doc: dict, oom: dict) -> str:
         )
     first = _proc(victims[0]["name"], victims[0]["pid"])
     then = f" Then the machine panicked{panic}." if oom.get("panic") else ""
+    if victims[0].get("named_by") == "summary":
+        # the summary is printed when the task is chosen, before the kill (4.19+)
+        return (
+            f"The kernel OOM killer chose {first}{where}{on_host} to kill, as its oom-kill "
+            f"summary line says; the report does not show the kill itself.{then}"
+        )
     if len(victims) == 1:
         return f"The kernel OOM killer killed {first}{where}{on_host}.{then}"
     return (
@@ -157,6 +163,32 @@ def _limit_lowered(oom: dict) -> str:
     )
 
 
+def _restricted(oom: dict, nodemask: str | None) -> bool:
+    """The allocation's nodemask leaves out some of the machine's memory nodes, as far as the
+    report shows: not when the kernel found no constraint (it checks the nodemask against
+    every node with memory), nor when the root cpuset or the zones show no other node."""
+    nodes = _node_list(nodemask)
+    if nodes is None or oom.get("constraint") == "CONSTRAINT_NONE":
+        return False
+    trigger = oom.get("trigger") or {}
+    machine = _node_list(trigger.get("mems_allowed")) if trigger.get("cpuset") == "/" else None
+    if machine is not None:  # the root cpuset allows every node
+        return not machine <= nodes
+    zones = (oom.get("system") or {}).get("zones") or []
+    return not zones or any(zone.get("node") not in nodes for zone in zones)
+
+
+def _node_list(text: str | None) -> set[int] | None:
+    """The nodes of a printed node list (`0`, `0-1,3`); None for `(null)` or no list."""
+    if not text or not re.fullmatch(r"\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*", text):
+        return None
+    nodes: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        nodes.update(range(int(low), int(high or low) + 1))
+    return nodes
+
+
 def _why_global(oom: dict) -> str:
     system = oom.get("system") or {}
     scope = oom.get("scope")
@@ -174,7 +206,7 @@ def _why_global(oom: dict) -> str:
         else:
             parts.append(f"{human_bytes(free_bytes)} of {human_bytes(swap_total)} swap left")
     nodemask = (oom.get("trigger") or {}).get("nodemask")
-    if nodemask and nodemask != "(null)":  # the allocation could use these NUMA nodes only
+    if _restricted(oom, nodemask):  # the allocation could use these NUMA nodes only
         text = f"The NUMA nodes this allocation may use (nodemask={nodemask}) ran out of memory, "
         text += "which need not be the whole machine (" + ", ".join(parts) + ")"
     else:
@@ -186,7 +218,7 @@ def _why_global(oom: dict) -> str:
         if free == minimum:  # close enough to round alike: show the kernel's own kB
             free, minimum = f"{zone['free_bytes'] // 1024} kB", f"{zone['min_bytes'] // 1024} kB"
         text += f": zone {zone['zone']} had {free} free, below its {minimum} minimum watermark"
-    elif not system and not (nodemask and nodemask != "(null)"):
+    elif not system and not _restricted(oom, nodemask):
         text = "The whole machine ran out of memory; no cgroup limit was involved"
     return text + "."
 

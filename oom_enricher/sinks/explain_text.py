@@ -86,12 +86,19 @@ def _title(oom: dict, index: int, width: int) -> list[str]:
     return [title, "=" * len(title)]
 
 
+def _when(doc: dict, oom: dict) -> str | None:
+    stamp = doc.get("@timestamp")
+    if stamp and "year" in (oom.get("time_inferred") or ()):
+        return f"{stamp} (year inferred: none in the log)"
+    return stamp
+
+
 def _facts(doc: dict, oom: dict, width: int) -> list[str]:
     trigger = oom.get("trigger") or {}
     selected = oom.get("selected") or {}
     cgroup = oom.get("cgroup") or {}
     rows = [
-        ("when", doc.get("@timestamp")),
+        ("when", _when(doc, oom)),
         ("host", doc.get("host", {}).get("name")),
         ("kernel", doc.get("host", {}).get("os", {}).get("kernel")),
         ("scope", f"{oom.get('scope')} (limit hit: {oom.get('limit_hit')})"),

@@ -74,7 +74,9 @@ KEEPING: dict[str, Callable[[str], str | bytes]] = {
 
 
 def comparable(doc: dict) -> dict:
-    oom = {key: value for key, value in doc["oom"].items() if key not in ("raw", "lines")}
+    # time_inferred says how @timestamp was read, which is left out with it
+    leave_out = ("raw", "lines", "time_inferred")
+    oom = {key: value for key, value in doc["oom"].items() if key not in leave_out}
     return {
         "oom": oom,
         "host": doc.get("host", {}).get("name"),

@@ -98,3 +98,24 @@ def test_top_consumers_of_an_incomplete_report_are_of_the_rows_shown():
     part = dict(whole, oom=dict(whole["oom"], complete=False, incomplete_reason="missing_start"))
     assert "(resident memory in the task table)" in render(whole, width=100)
     assert "(resident memory of the rows shown)" in render(part, width=100)
+
+
+@pytest.mark.parametrize(
+    ("first", "inferred"),
+    [
+        ("Jan  6 07:32:35 web1 kernel: ", True),  # RFC 3164: no year
+        ("[Thu Jan  6 07:32:35 2011] ", False),  # dmesg -T prints it
+    ],
+)
+def test_a_year_the_log_does_not_print_is_said_to_be_inferred(tmp_path, first, inferred):
+    lines = [
+        "sh invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0",
+        "Out of memory: Killed process 9 (sh) total-vm:100kB, anon-rss:50kB, file-rss:0kB, "
+        "shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0",
+    ]
+    path = tmp_path / "log"
+    path.write_text("".join(first + line + "\n" for line in lines), encoding="utf-8")
+    (doc,) = skim_documents([str(path)])
+    assert ("year" in doc["oom"].get("time_inferred", ())) is inferred
+    when = next(line for line in render(doc, width=100).splitlines() if "when" in line)
+    assert ("(year inferred: none in the log)" in when) is inferred

@@ -168,3 +168,59 @@ def test_a_kill_of_another_pid_without_a_task_table_does_not_say_it_was_a_child(
         "chosen, the process it belongs to; the report holds no task table to tell which."
     ) in text
     assert _unsupported(doc) == []
+
+
+def test_a_victim_only_the_summary_names_was_chosen_not_seen_killed():
+    """The oom-kill summary is printed when the task is chosen, before its kill line: a
+    report that ends between them (a splat inside oom_kill_process, a cut paste) does not
+    show the kill."""
+    from oom_enricher.pipeline import documents_from_lines
+
+    text = (
+        "syz-executor1 invoked oom-killer: gfp_mask=0x6000c0(GFP_KERNEL), nodemask=(null), "
+        "order=0, oom_score_adj=0\n"
+        "CPU: 1 PID: 15817 Comm: syz-executor1 Not tainted 5.0.0-rc2+ #1\n"
+        "memory: usage 307200kB, limit 307200kB, failcnt 30\n"
+        "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,"
+        "oom_memcg=/syz1,task_memcg=/syz1,task=syz-executor1,pid=15858,uid=0\n"
+        "Memory cgroup out of memory: Kill process 15858 (syz-executor1) score 1148 or "
+        "sacrifice child\n"
+        "BUG: KASAN: use-after-free in oom_kill_process+0xa9a/0x1080\n"
+    )
+    (doc,) = documents_from_lines(text.splitlines())
+    said = doc["oom"]["explanation"]
+    assert said.startswith("The kernel OOM killer chose syz-executor1 (pid 15858)")
+    assert "does not show the kill itself" in said
+    assert "killed syz-executor1" not in said
+
+
+@pytest.mark.parametrize(
+    ("cpuset_line", "zones", "restricted"),
+    [
+        ("tor cpuset=/ mems_allowed=0", "Node 0 Normal", False),  # the root cpuset's nodes
+        ("tor cpuset=/ mems_allowed=0-1", "Node 0 Normal", True),  # node 1 left out
+        ("", "Node 0 Normal", False),  # the zones show node 0 alone
+        ("", "Node 1 Normal", True),
+    ],
+)
+def test_a_nodemask_is_called_narrower_than_the_machine_only_when_the_report_shows_it(
+    cpuset_line, zones, restricted
+):
+    """4.9 prints the cpuset's nodes as `nodemask=0`: with the root cpuset allowing node 0
+    alone, or only node 0's zones shown, that is the whole machine."""
+    from oom_enricher.pipeline import documents_from_lines
+
+    lines = [
+        "tor invoked oom-killer: gfp_mask=0x24201ca(GFP_HIGHUSER_MOVABLE|__GFP_COLD), "
+        "nodemask=0, order=0, oom_score_adj=0",
+        cpuset_line,
+        "CPU: 0 PID: 4242 Comm: tor Not tainted 4.9.0-4-amd64 #1 Debian 4.9.65-3",
+        "Mem-Info:",
+        f"{zones} free:44204kB min:44200kB low:55248kB high:66296kB active_anon:1kB "
+        "present:2080640kB managed:2010712kB all_unreclaimable? yes",
+        "Out of memory: Kill process 4242 (tor) score 900 or sacrifice child",
+        "Killed process 4242 (tor) total-vm:9000kB, anon-rss:8000kB, file-rss:0kB, shmem-rss:0kB",
+    ]
+    (doc,) = documents_from_lines([line for line in lines if line])
+    said = doc["oom"]["explanation"]
+    assert ("need not be the whole machine" in said) is restricted, said

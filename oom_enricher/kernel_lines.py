@@ -10,8 +10,9 @@ import re
 
 # every kernel since 2.6: `apt-check invoked oom-killer: gfp_mask=0x201da, order=0, oom_adj=0`;
 # 4.10+ add the flag names `gfp_mask=0x1100cca(GFP_HIGHUSER_MOVABLE)`, 4.15+ `nodemask=`.
-# A header cut right after the colon (a wrapped paste), stripped or not, still opens a report.
-INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer:(?: |$)(?P<rest>.*)")
+# A header cut right after the colon (a wrapped paste), stripped or not, still opens a report,
+# and so does one an author cut before it (`mem_hog invoked oom-killer`).
+INVOKED = re.compile(r"(?P<comm>.*?) invoked oom-killer(?::(?: |$)|\s*$)(?P<rest>.*)")
 # 2.6.8-2.6.18 name no task: `oom-killer: gfp_mask=0xd0` (2.6.16+ `, order=0`).
 INVOKED_NAMELESS = re.compile(r"oom-killer:(?P<rest> gfp_mask=0x[0-9a-f]+.*)")
 # 2.6-5.0: `[Memory cgroup ]Out of memory: Kill process 20911 (beam.smp) score 1001 or

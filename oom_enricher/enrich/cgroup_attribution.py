@@ -143,9 +143,13 @@ _SHAPES: tuple[_PathShape, ...] = (
         re.compile(rf"/docker-{_ID}\.scope{_END}"),
         _container("docker", "docker"),
     ),
-    # Docker with the cgroupfs driver (the default on cgroup v1): /docker/<id>.
+    # Docker with the cgroupfs driver (the default on cgroup v1): /docker/<id>; Docker in
+    # Docker nests the inner container's id under the outer's (/docker/<outer>/<inner>):
+    # the process runs in the innermost one.
     _PathShape(
-        "docker_cgroupfs", re.compile(rf"/docker/{_ID}{_END}"), _container("docker", "docker")
+        "docker_cgroupfs",
+        re.compile(rf"^.*/docker/(?:[0-9a-f]{{64}}/)*{_ID}{_END}"),
+        _container("docker", "docker"),
     ),
     # The Amazon ECS agent with the cgroupfs driver: /ecs/<task id>/<container id>.
     _PathShape(

@@ -62,7 +62,10 @@ def _says_global(facts: ReportFacts) -> bool:
         or facts.zones
         or facts.total_swap_kb is not None
         or facts.global_oom_flag
-        or "out_of_memory" in facts.trace_functions
+        or _out_of_memory_called_outside_a_cgroup(facts.trace_functions)
+        # a cgroup OOM has no nodemask (`nodemask=(null)`): a node list is the page
+        # allocator's (4.8+ print it)
+        or (facts.trigger.nodemask or "(null)") != "(null)"
         # vm.panic_on_oom=1 panics only for a system-wide OOM (=2, `compulsory`, for any)
         or "system-wide panic_on_oom" in (facts.panic or "")
         # 4.x+ panic so only when nothing is left to kill outside a cgroup OOM and SysRq-f
@@ -72,6 +75,12 @@ def _says_global(facts: ReportFacts) -> bool:
         # show_mem's end, like `N pages RAM`
         or facts.reserved_pages is not None
     )
+
+
+def _out_of_memory_called_outside_a_cgroup(frames: list[str]) -> bool:
+    """`out_of_memory` with its caller shown (a cgroup OOM's would have told _says_memcg):
+    since 4.x a cgroup OOM calls it too, so a trace cut right after it tells nothing."""
+    return "out_of_memory" in frames and frames.index("out_of_memory") < len(frames) - 1
 
 
 # From 5.3 (`mm: memcontrol: dump memory.stat during cgroup OOM`) to 6.5 the report prints

@@ -63,6 +63,9 @@ _NODEMASK = re.compile(r"\bnodemask=(?P<v>[^,\s]+)")
 # A header's fields end with the trigger's score adjustment on every kernel (2.6.18
 # `oomkilladj=`, 2.6.2x-2.6.35 `oom_adj=`, 2.6.36+ `oom_score_adj=`): fields without it were cut.
 _HEADER_END = re.compile(r"\b(?:oom_scor?e_adj|oom_adj|oomkilladj)=-?\d+\s*$")
+# 2.6.8-2.6.17 name no task and end with the mask (2.6.9) or the order (2.6.1x); 2.6.18
+# adds `oomkilladj=`
+_NAMELESS_HEADER_END = re.compile(r"(?:gfp_mask=0x[0-9a-f]+|\border=-?\d+|\boomkilladj=-?\d+)\s*$")
 
 # 2.6.38-4.18: `<comm> cpuset=<name> mems_allowed=0-3`
 CPUSET = re.compile(r"(?P<comm>.*?) cpuset=(?P<cpuset>\S*) mems_allowed=(?P<mems>\S+)")
@@ -96,6 +99,7 @@ TRACE_FRAME = re.compile(
 # 0x32c)`; before 3.x the first name carries its offset too (`(unwind_backtrace+0x0/0xf8)`)
 ARM_TRACE_FRAME = re.compile(
     r"\[<[0-9a-f]+>\] \((?P<fn>[\w.$]+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\) from \[<"
+    r"(?:[0-9a-f]+>\] \((?P<caller>[\w.$]+))?"
 )
 # SysRq-f's own line, printed before the report it starts: `SysRq : Manual OOM execution`
 # (2.6-5.3), `sysrq: Manual OOM execution` (5.4+)
@@ -152,12 +156,17 @@ _SUMMARY_REJOINED = re.compile(rf",?\s+(?=(?:{_SUMMARY_KEYS})=)")
 
 def on_invoked(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     facts.trigger.comm = m["comm"]
-    on_invoked_nameless(facts, m, state)
+    _read_header(facts, m["rest"], _HEADER_END)
+    if not m["rest"].strip():
+        facts.note_missing("truncated_line")  # the fields went with the rest of the line
 
 
 def on_invoked_nameless(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    _read_header(facts, m["rest"], _NAMELESS_HEADER_END)
+
+
+def _read_header(facts: ReportFacts, rest: str, end: re.Pattern[str]) -> None:
     trigger = facts.trigger
-    rest = m["rest"]
     gfp = _GFP.search(rest)
     if gfp:
         trigger.gfp_mask = gfp["mask"]
@@ -168,7 +177,7 @@ def on_invoked_nameless(facts: ReportFacts, m: re.Match[str], state: ParseState)
             setattr(trigger, attr, int(found["v"]))
     nodemask = _NODEMASK.search(rest)
     trigger.nodemask = nodemask["v"] if nodemask else None
-    if gfp and not _HEADER_END.search(rest):
+    if gfp and not end.search(rest):
         facts.note_missing("truncated_line")
 
 
@@ -216,7 +225,20 @@ def on_hardware(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None
 
 
 def on_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
-    facts.trace_functions.append(m["fn"])
+    # GCC's clones keep the function's name before a dot (`out_of_memory.cold`,
+    # `dump_header.isra.17`, `.constprop.0`, `.part.0`): no C name holds one
+    facts.trace_functions.append(m["fn"].partition(".")[0])
+
+
+def on_arm_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    """`(fn) from [<addr>] (caller+off/size)`: the frame and its caller, which the next
+    line names again as its own frame."""
+    frames = facts.trace_functions
+    fn = m["fn"].partition(".")[0]
+    if not frames or frames[-1] != fn:
+        frames.append(fn)
+    if m["caller"]:
+        frames.append(m["caller"].partition(".")[0])
 
 
 def _limit_path(text: str) -> str | None:
@@ -614,7 +636,7 @@ class Rule(NamedTuple):
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("invoked", None, " invoked oom-killer:", INVOKED, on_invoked),
+    Rule("invoked", None, " invoked oom-killer", INVOKED, on_invoked),
     Rule("invoked-nameless", "o", "oom-killer: gfp_mask=", INVOKED_NAMELESS, on_invoked_nameless),
     Rule("ub-killed", "O", "OOM killed process ", UB_KILLED, on_ub_killed),
     Rule("cpu-line", "C", "CPU: ", CPU_LINE, on_cpu_line),
@@ -648,7 +670,7 @@ RULES: tuple[Rule, ...] = (
     Rule("pages-ram", None, " RAM", PAGES_RAM, on_pages_ram),
     Rule("pages-reserved", None, " pages reserved", PAGES_RESERVED, on_pages_reserved),
     Rule("cpuset", None, " cpuset=", CPUSET, on_cpuset),
-    Rule("arm-trace-frame", "[", ") from [<", ARM_TRACE_FRAME, on_trace_frame),
+    Rule("arm-trace-frame", "[", ") from [<", ARM_TRACE_FRAME, on_arm_trace_frame),
     Rule("trace-frame", None, "+0x", TRACE_FRAME, on_trace_frame),
 )
 

@@ -191,8 +191,15 @@ def _note_missing_parts(facts: ReportFacts, named: bool) -> None:
     if len(v1) == 1 and _major(facts.kernel) in (4, 5):
         facts.note_missing("usage_line_missing")
     # before 5.0 every kernel prints its choice (`Kill process N (x) score S or sacrifice
-    # child`, 2.6.18 `... and children.`) before the kill
-    if facts.selected is None and _before_5_0(facts.kernel) and _killed(facts):
+    # child`, 2.6.18 `... and children.`) before the kill, unless its kill line is 5.1's,
+    # which a vendor kernel took with it (RHEL 8's 4.18: `Out of memory: Killed process`;
+    # only a kill line gave a prefix here, with no choice line)
+    if (
+        facts.selected is None
+        and _before_5_0(facts.kernel)
+        and _killed(facts)
+        and not facts.kill_prefixes
+    ):
         facts.note_missing("choice_line_missing")
     # only the root path ends in a slash (`/docker/`: a fixed-width cut inside the path)
     if any(_cut_path(path) for path in (facts.task_memcg, facts.oom_memcg)):

@@ -31,7 +31,7 @@ class Marker(Enum):
 # before them are recovered by looking back. Each kind has a literal every line of it
 # contains: a cheap exact test before its regex.
 _ORDERED = (
-    (Marker.START, " invoked oom-killer:", kernel_lines.INVOKED),
+    (Marker.START, " invoked oom-killer", kernel_lines.INVOKED),
     (Marker.START, "oom-killer: gfp_mask=", kernel_lines.INVOKED_NAMELESS),
     (Marker.UB_KILLED, "OOM killed process ", kernel_lines.UB_KILLED),
     (Marker.KILLED, "Killed process ", kernel_lines.KILLED),

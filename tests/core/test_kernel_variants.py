@@ -662,3 +662,116 @@ def test_a_table_without_swap_gives_its_consumers_no_swap_figure():
     """2.6.32's table has no `swapents` column: no swap is shown, not 0 B."""
     oom = only(RHEL6_2_6_32)["oom"]
     assert {item["swap_bytes"] for item in oom["top_consumers"]} == {None}
+
+
+def test_a_header_an_author_cut_before_its_colon_still_names_the_trigger():
+    """`mem_on_node0 invoked oom-killer` and nothing after: the report opens there, the
+    trigger is named and its fields are missing."""
+    text = (
+        "[ 2786.519080] mem_on_node0 invoked oom-killer\n"
+        "[ 2786.519090] CPU: 2 PID: 3377 Comm: mem_on_node0 Not tainted 6.5.0 #1\n"
+        "[ 2786.519200] Out of memory: Killed process 3377 (mem_on_node0) total-vm:1000kB, "
+        "anon-rss:900kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:40kB oom_score_adj:0\n"
+    )
+    oom = only(text)["oom"]
+    assert (oom["trigger"]["name"], oom["trigger"]["pid"]) == ("mem_on_node0", 3377)
+    assert oom["incomplete_reason"] == "truncated_line"
+
+
+@pytest.mark.parametrize(
+    "header", ["oom-killer: gfp_mask=0xd1", "oom-killer: gfp_mask=0xd0, order=1"]
+)
+def test_a_2_6_9_to_2_6_17_header_ends_with_its_mask_or_order(header):
+    """Kernels before 2.6.18 print no adj field: their header is whole without one."""
+    text = (
+        f"Jan 20 13:22:15 wiggum kernel: {header}\n"
+        "Jan 20 13:22:15 wiggum kernel: Free swap:            0kB\n"
+        "Jan 20 13:22:15 wiggum kernel: Out of Memory: Killed process 1932 (cc1).\n"
+    )
+    oom = only(text)["oom"]
+    assert oom["trigger"]["gfp_mask"] == header.split("=")[1].split(",")[0]
+    assert oom["incomplete_reason"] != "truncated_line"
+
+
+RHEL8_4_18_BACKPORTED_KILL_LINE = """\
+oom invoked oom-killer: gfp_mask=0x6280ca(GFP_HIGHUSER_MOVABLE|__GFP_ZERO), nodemask=(null), order=0, oom_score_adj=0
+CPU: 1 PID: 2074 Comm: oom Kdump: loaded Not tainted 4.18.0-477.13.1.el8_8.x86_64 #1
+Hardware name: QEMU Standard PC (i440FX + PIIX, 1996), BIOS 1.14.0-2 04/01/2014
+Call Trace:
+ dump_stack+0x41/0x60
+ dump_header+0x4a/0x1df
+ oom_kill_process.cold.33+0xb/0x10
+ out_of_memory+0x1bd/0x4e0
+ __alloc_pages_slowpath+0xbe7/0xcd0
+ page_fault+0x1e/0x30
+Mem-Info:
+active_anon:4558 inactive_anon:469552 isolated_anon:0
+ active_file:6371 inactive_file:4910 isolated_file:0
+Node 0 Normal free:36376kB min:34644kB low:43304kB high:51964kB active_anon:14424kB present:2097152kB managed:1982936kB mlocked:0kB kernel_stack:1800kB pagetables:9000kB bounce:0kB free_pcp:0kB local_pcp:0kB free_cma:0kB
+lowmem_reserve[]: 0 0 0 0 0
+13503 total pagecache pages
+Free swap  = 12kB
+Total swap = 4149244kB
+2047866 pages RAM
+126938 pages reserved
+Tasks state (memory values in pages):
+[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name
+[    774]     0   774    22394     1057   225280      197             0 systemd-journal
+[   2074]     0  2074  1573962   900000  11972608   260000             0 oom
+oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/user.slice/user-0.slice/session-1.scope,task=oom,pid=2074,uid=0
+Out of memory: Killed process 2074 (oom) total-vm:6295848kB, anon-rss:3600000kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:11692kB oom_score_adj:0
+"""
+
+
+def test_a_vendor_4_18_with_5_1s_kill_line_prints_no_choice_line():
+    """RHEL 8's 4.18 took 5.1's kill line (`Out of memory: Killed process`, no `Kill
+    process ... sacrifice child` before it): no choice line is missing."""
+    oom = only(RHEL8_4_18_BACKPORTED_KILL_LINE)["oom"]
+    assert (oom["complete"], oom["incomplete_reason"]) == (True, None)
+    assert oom["selected"]["pid"] is None
+
+
+def test_a_gcc_clone_suffix_keeps_the_frame_its_function():
+    """`out_of_memory.cold+0xa/0x7e` called from the page allocator is a global OOM's frame."""
+    text = (
+        "[   16.873800] mysqld invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0\n"
+        "[   16.873850] Call Trace:\n"
+        "[   16.873906]  out_of_memory.cold+0xa/0x7e\n"
+        "[   16.873910]  __alloc_pages_slowpath+0xd0c/0xde0\n"
+    )
+    assert only(text)["oom"]["scope"] == "global"
+
+
+def test_a_trace_cut_right_after_out_of_memory_shows_no_scope():
+    """A cgroup OOM calls out_of_memory too (4.6+): with its caller cut off, the frame
+    tells nothing of the scope."""
+    text = (
+        "[ 6128.057424] mimir invoked oom-killer: gfp_mask=0x6000c0(GFP_KERNEL), order=0, oom_score_adj=999\n"
+        "[ 6128.057440] Call Trace:\n"
+        "[ 6128.057445]  oom_kill_process.cold+0xb/0x10\n"
+        "[ 6128.057453]  out_of_memory+0x1bd/0x4e0\n"
+    )
+    assert only(text)["oom"]["scope"] == "unknown"
+
+
+def test_a_nodemask_of_nodes_is_the_page_allocators_not_a_cgroups():
+    """4.8+ print `nodemask=(null)` for a cgroup OOM: a node list there is a global (or
+    node-bound) allocation's, whatever the trace lost."""
+    text = (
+        "Jan 4 10:04:40 vm kernel: [53542.948247] tor invoked oom-killer: gfp_mask=0x24201ca(GFP_HIGHUSER_MOVABLE|__GFP_COLD), nodemask=0, order=0, oom_score_adj=0\n"
+        "Jan 4 10:04:40 vm kernel: [53542.948251] CPU: 0 PID: 1439 Comm: tor Not tainted 4.9.0-4-amd64 #1\n"
+        "Jan 4 10:04:40 vm kernel: [53542.948272] [<ffffffffb1f80941>] ? out_of_memory+0x111/0x470\n"
+    )
+    assert only(text)["oom"]["scope"] == "global"
+
+
+def test_docker_in_docker_attributes_the_inner_container():
+    outer, inner = "8dde" + "0" * 60, "c159" + "1" * 60
+    text = MEMCG_5_0_CONSTRAINT_NONE.replace(
+        "oom_memcg=/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        f"oom_memcg=/docker/{outer}",
+    ).replace(
+        "task_memcg=/docker/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        f"task_memcg=/docker/{outer}/{inner}",
+    )
+    assert only(text)["container"]["id"] == inner

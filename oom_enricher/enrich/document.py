@@ -172,6 +172,8 @@ def _oom_section(block, facts, victims, scope, version, hit, hit_counter, page_s
         oom["no_killable"] = True
     if facts.manual:
         oom["manual"] = True
+    if any("(oom_kill_allocating_task)" in prefix for prefix in facts.kill_prefixes):
+        oom["kill_allocating_task"] = True  # the kernel skipped the choice by score
     if facts.panic:
         oom["panic"] = facts.panic
     if "memory_max_write" in facts.trace_functions:

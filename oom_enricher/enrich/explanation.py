@@ -194,6 +194,13 @@ def _why_global(oom: dict) -> str:
     scope = oom.get("scope")
     if scope in ("cpuset", "mempolicy"):
         return f"The memory allowed by the task's {scope} ran out, not the whole machine."
+    if (oom.get("trigger") or {}).get("gfp_mask") == "0x0":
+        # pagefault_out_of_memory (4.x-5.15) passes no allocation's flags
+        return (
+            "A page fault failed for lack of memory (gfp_mask=0x0, the page fault path's): no "
+            "page allocation failed here, so the report does not show the machine's memory "
+            "running out."
+        )
     ram = system.get("ram_bytes")
     parts = [f"{human_bytes(ram)} of RAM" if ram else "RAM"]
     swap_total = system.get("total_swap_bytes")
@@ -235,7 +242,12 @@ def _selection(oom: dict) -> str:
             "which lists processes"
         )
     text = f"The kernel chose {selected.get('name')} ({', '.join(details)})"
-    if selected.get("score") is not None:
+    if oom.get("kill_allocating_task"):
+        text += (
+            ", the task whose allocation failed, as vm.oom_kill_allocating_task is set (the "
+            "score it printed ranks nothing)"
+        )
+    elif selected.get("score") is not None:
         text += f" with badness score {selected['score']}"
     if oom.get("sacrificed_child") and victims and not oom.get("tasks"):
         # Without the task table a killed pid other than the chosen one is a child it
@@ -266,12 +278,19 @@ def _trigger_sentence(oom: dict) -> str:
         return f"{_proc(trigger['name'], trigger.get('pid'))} only ran the request."
     if trigger.get("pid") is not None and trigger["pid"] == victims[0]["pid"]:
         return f"{trigger['name']} was both the task whose allocation failed and the one killed."
+    if trigger.get("pid") in {victim["pid"] for victim in victims}:
+        return f"{_proc(trigger['name'], trigger['pid'])}, whose allocation failed, was killed too."
     if trigger["name"] == victims[0]["name"]:
         # a thread shares its process's name and has a pid of its own
         return (
             f"The allocation that failed was made by {_proc(trigger['name'], trigger.get('pid'))}, "
             "a task of the same name as the one killed: the report does not show whether it "
             "is a thread of that process."
+        )
+    if trigger.get("gfp_mask") == "0x0":
+        return (
+            f"The page fault was {_proc(trigger['name'], trigger.get('pid'))}'s; the kernel "
+            "chooses whom to kill by badness score, not by who ran out."
         )
     return (
         f"The allocation that failed was made by {_proc(trigger['name'], trigger.get('pid'))}; "
@@ -280,7 +299,7 @@ def _trigger_sentence(oom: dict) -> str:
 
 
 def _remedy(oom: dict) -> str:
-    if not oom.get("sacrificed_child"):
+    if not oom.get("sacrificed_child") or oom.get("kill_allocating_task"):
         return ""
     trigger = oom.get("trigger") or {}
     victims = oom.get("victims") or []

@@ -110,6 +110,7 @@ FIELDS: dict[str, str] = {
     "oom.system.zones": "object",
     "oom.no_killable": "boolean",
     "oom.manual": "boolean",
+    "oom.kill_allocating_task": "boolean",
     "oom.time_inferred": "keyword",
     "oom.panic": "keyword",
     "oom.limit_lowered": "boolean",

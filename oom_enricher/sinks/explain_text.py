@@ -127,8 +127,10 @@ def _selected(oom: dict, selected: dict) -> str | None:
     text = f"{selected.get('name')} ({selected['pid']}) score {selected.get('score')}"
     if oom.get("selected_is_thread"):
         text += f", thread of {selected.get('tgid')}"
-    if oom.get("sacrificed_child"):
+    if oom.get("sacrificed_child") and oom.get("tasks"):
         text += "; its child was killed instead"
+    elif oom.get("sacrificed_child"):  # no table to tell a child from the thread's process
+        text += "; another task was killed"
     return text
 
 

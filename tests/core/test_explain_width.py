@@ -119,3 +119,18 @@ def test_a_year_the_log_does_not_print_is_said_to_be_inferred(tmp_path, first, i
     assert ("year" in doc["oom"].get("time_inferred", ())) is inferred
     when = next(line for line in render(doc, width=100).splitlines() if "when" in line)
     assert ("(year inferred: none in the log)" in when) is inferred
+
+
+def test_a_kill_of_another_pid_without_a_task_table_is_not_called_a_child():
+    """Without the table a killed pid other than the chosen one may be a child or the
+    chosen thread's process: explain's line says only that another task was killed."""
+    from oom_enricher.pipeline import documents_from_lines
+
+    (doc,) = documents_from_lines(
+        [
+            "Out of memory: Kill process 16959 (AsyncBlockInput) score 947 or sacrifice child",
+            "Killed process 19079 (clickhouse-serv) total-vm:9000kB, anon-rss:8000kB, file-rss:0kB",
+        ]
+    )
+    text = render(doc, width=100)
+    assert "another task was killed" in text and "its child" not in text

@@ -224,3 +224,57 @@ def test_a_nodemask_is_called_narrower_than_the_machine_only_when_the_report_sho
     (doc,) = documents_from_lines([line for line in lines if line])
     said = doc["oom"]["explanation"]
     assert ("need not be the whole machine" in said) is restricted, said
+
+
+def _explained(text: str) -> str:
+    from oom_enricher.pipeline import documents_from_lines
+
+    (doc,) = documents_from_lines(text.splitlines())
+    return doc["oom"]["explanation"]
+
+
+def test_oom_kill_allocating_task_is_no_choice_by_score():
+    """`Out of memory (oom_kill_allocating_task): Kill process ...`: the kernel took the
+    allocating task, so its printed score ranks nothing and setting the sysctl is no advice."""
+    said = _explained(
+        "sh invoked oom-killer: gfp_mask=0x200da, order=0, oom_score_adj=0\n"
+        "Pid: 6344, comm: sh Not tainted 3.2.32 #1\n"
+        "Out of memory (oom_kill_allocating_task): Kill process 6344 (sh) score 0 or "
+        "sacrifice child\n"
+        "Killed process 6345 (sleep) total-vm:4184kB, anon-rss:88kB, file-rss:416kB\n"
+    )
+    assert "vm.oom_kill_allocating_task is set" in said
+    assert "badness score 0" not in said
+    assert "Setting vm.oom_kill_allocating_task=1" not in said
+
+
+def test_a_page_fault_with_no_allocation_flags_is_not_told_as_memory_running_out():
+    """4.x-5.15 pagefault_out_of_memory prints `gfp_mask=0x0()`: no allocation failed."""
+    said = _explained(
+        "Xorg invoked oom-killer: gfp_mask=0x0(), nodemask=(null), order=0, oom_score_adj=0\n"
+        "CPU: 0 PID: 2978 Comm: Xorg Not tainted 5.7.0 #1\n"
+        "Call Trace:\n"
+        " out_of_memory+0x1bd/0x4e0\n"
+        " pagefault_out_of_memory+0x6e/0x80\n"
+        "Out of memory: Killed process 5889 (chromium) total-vm:900kB, anon-rss:800kB, "
+        "file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:40kB oom_score_adj:300\n"
+    )
+    assert "The whole machine ran out of memory" not in said
+    assert "no page allocation failed" in said
+    assert "The allocation that failed" not in said
+
+
+def test_a_trigger_killed_after_the_first_victim_is_said_to_be_killed():
+    said = _explained(
+        "a.out invoked oom-killer: gfp_mask=0x6000c0(GFP_KERNEL), nodemask=(null), order=0, "
+        "oom_score_adj=0\n"
+        "CPU: 0 PID: 9185 Comm: a.out Not tainted 5.0.0 #1\n"
+        "memory: usage 51200kB, limit 51200kB, failcnt 10\n"
+        "Tasks in /test1 are going to be killed due to memory.oom.group set\n"
+        "Memory cgroup out of memory: Killed process 9188 (a.out) total-vm:4000kB, "
+        "anon-rss:100kB, file-rss:0kB, shmem-rss:0kB\n"
+        "Memory cgroup out of memory: Killed process 9185 (a.out) total-vm:4000kB, "
+        "anon-rss:100kB, file-rss:0kB, shmem-rss:0kB\n"
+    )
+    assert "a.out (pid 9185), whose allocation failed, was killed too." in said
+    assert "does not show whether it is a thread" not in said

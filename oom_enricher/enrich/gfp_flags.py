@@ -75,6 +75,15 @@ _BITS_WAIT_ERA: dict[str, int] = {
     "__GFP_WRITE": 0x1000000,
 }
 
+# 2.6.23 - 2.6.30: __GFP_MOVABLE was 0x100000 (ZONE_MOVABLE, 2.6.23) until 2.6.31 made it a
+# zone bit, 0x08 (`gfp_zone()` by table); __GFP_KMEMCG (3.8) did not exist. A tree built
+# in 2.6.31's merge window still calls itself 2.6.30: a mask with 0x08 set is of 2.6.31's
+# layout (0x08 was unused before).
+_BITS_2_6_23: dict[str, int] = {
+    **{k: v for k, v in _BITS_WAIT_ERA.items() if k not in ("__GFP_MOVABLE", "__GFP_KMEMCG")},
+    "__GFP_MOVABLE": 0x100000,
+}
+
 # 3.15 - 4.3: __GFP_KMEMCG gone; 4.2 reused its bit for __GFP_NOACCOUNT.
 _BITS_3_15 = _renamed(_BITS_WAIT_ERA, "__GFP_KMEMCG", "__GFP_NOACCOUNT")
 
@@ -369,13 +378,13 @@ class _FlagName:
 @dataclass(frozen=True)
 class _Generation:
     label: str
-    first: tuple[int, int]  # first (major, minor) release this table applies to
+    first: tuple[int, ...]  # first (major, minor[, patch]) release this table applies to
     names: tuple[_FlagName, ...]
 
 
 def _build(
     label: str,
-    first: tuple[int, int],
+    first: tuple[int, ...],
     bits: dict[str, int],
     composites: list[tuple[str, int]],
     singles: tuple[str, ...],
@@ -392,7 +401,7 @@ def _build(
 
 
 def _reclaim_generation(
-    label: str, first: tuple[int, int], bits: dict[str, int], rules: _CompositeRules
+    label: str, first: tuple[int, ...], bits: dict[str, int], rules: _CompositeRules
 ) -> _Generation:
     optional = {}
     if rules.skip_kasan_in_movable:
@@ -432,11 +441,31 @@ _GENERATIONS: tuple[_Generation, ...] = (
     _reclaim_generation("4.4", (4, 4), _BITS_4_4, _rules(temporary=True, transhuge_light=False)),
     _build("3.15-4.3", (3, 15), _BITS_3_15, _composites_wait_era(_BITS_3_15), _SINGLES_WAIT_ERA),
     _build(
-        "2.6-3.14", (2, 6), _BITS_WAIT_ERA, _composites_wait_era(_BITS_WAIT_ERA), _SINGLES_WAIT_ERA
+        "2.6.31-3.14",
+        (2, 6, 31),
+        _BITS_WAIT_ERA,
+        _composites_wait_era(_BITS_WAIT_ERA),
+        _SINGLES_WAIT_ERA,
+    ),
+    _build(
+        "2.6.23-2.6.30",
+        (2, 6, 23),
+        _BITS_2_6_23,
+        _composites_wait_era(_BITS_2_6_23),
+        _SINGLES_WAIT_ERA,
+    ),
+    # before 2.6.23 no mask has a movable bit: the 2.6.31 table reads them alike
+    _build(
+        "2.6-2.6.22",
+        (2, 6),
+        _BITS_WAIT_ERA,
+        _composites_wait_era(_BITS_WAIT_ERA),
+        _SINGLES_WAIT_ERA,
     ),
 )
 
-_RELEASE_RE = re.compile(r"^\s*(\d+)\.(\d+)")
+# (major, minor, patch): 2.6.x releases differ by their third number
+_RELEASE_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 def kernel_generation(kernel_release: str | None) -> str | None:
@@ -451,7 +480,7 @@ def _generation_for(kernel_release: str | None) -> _Generation | None:
     match = _RELEASE_RE.match(kernel_release)
     if not match:
         return None
-    version = (int(match.group(1)), int(match.group(2)))
+    version = (int(match.group(1)), int(match.group(2)), int(match.group(3) or 0))
     for generation in _GENERATIONS:
         if version >= generation.first:
             return generation
@@ -484,6 +513,8 @@ def decode_gfp_mask(mask: int, kernel_release: str | None) -> list[str] | None:
     generation = _generation_for(kernel_release)
     if generation is None:
         return None
+    if generation.label == "2.6.23-2.6.30" and mask & _BITS_WAIT_ERA["__GFP_MOVABLE"]:
+        generation = _generation_for("2.6.31")
     return _format_flags(mask, generation)
 
 

@@ -109,7 +109,7 @@ def test_negative_mask_is_rejected():
 
 def test_kernel_generation_labels():
     assert kernel_generation("5.15.0-1041-azure") == "5.14-5.17"
-    assert kernel_generation("3.10.0-514.21.1.el7.x86_64") == "2.6-3.14"
+    assert kernel_generation("3.10.0-514.21.1.el7.x86_64") == "2.6.31-3.14"
     assert kernel_generation("6.12.62+rpt-rpi-v8") == "6.3+"
     assert kernel_generation("6.1.0-18-amd64") == "5.18-6.2"
 
@@ -176,3 +176,18 @@ def test_decoding_agrees_with_every_printed_corpus_field(log, field, release):
         assert decoded == printed, log
     else:
         assert decoded, log
+
+
+@pytest.mark.parametrize(
+    ("release", "mask", "names"),
+    [
+        # 2.6.23-2.6.30: __GFP_MOVABLE was 0x100000 (a page-cache readahead's mask)
+        ("2.6.26-2-xen-686", 0x1201D2, ["GFP_HIGHUSER_MOVABLE", "__GFP_COLD"]),
+        # 2.6.18 had no movable bit: the same page cache mask without it
+        ("2.6.18-194.el5", 0x201D2, ["GFP_HIGHUSER", "__GFP_COLD"]),
+        # 2.6.31 moved it to 0x08
+        ("2.6.32-431.el6.x86_64", 0x201DA, ["GFP_HIGHUSER_MOVABLE", "__GFP_COLD"]),
+    ],
+)
+def test_2_6_masks_by_their_third_release_number(release, mask, names):
+    assert decode_gfp_mask(mask, release) == names

@@ -19,6 +19,9 @@ _CONSTRAINT_SCOPE = {
 _MEMCG_TRACE = {"mem_cgroup_out_of_memory", "mem_cgroup_oom_synchronize", "try_charge_memcg"}
 _LIMIT_NAMES = {"memory": "memory", "memsw": "memory+swap", "kmem": "kmem", "swap": "swap"}
 _AT_LIMIT_RATIO = 0.9
+# memory.stat lines, their header cut off, that say a cgroup OOM (a lone `anon 5` might be
+# any program's line)
+_HEADLESS_STATS = 3
 
 
 def is_unlimited(limit_kb: int) -> bool:
@@ -48,6 +51,7 @@ def _says_memcg(facts: ReportFacts) -> bool:
         or facts.oom_memcg
         # mem_cgroup_print_oom_info: only a cgroup OOM prints a cgroup's stats
         or facts.stats_by_path
+        or facts.headless_stats >= _HEADLESS_STATS
         or _MEMCG_TRACE.intersection(facts.trace_functions)
     )
 

@@ -78,6 +78,7 @@ class ReportFacts:
     beancounter: str | None = None  # OpenVZ / Virtuozzo UB (container) id
     suppressed_callbacks: int | None = None
     memcg_stats_v2: bool = False
+    headless_stats: int = 0  # memory.stat lines with no `Memory cgroup stats for` above them
     # What the lines show was left out or cut, in the order noticed (`oom.incomplete_reason`)
     missing: list[str] = field(default_factory=list)
 

@@ -120,6 +120,62 @@ COUNTER = re.compile(
 STATS_HEADER = re.compile(r"Memory cgroup stats for (?P<path>\S*?):(?P<rest>.*)")
 STATS_V1_ITEM = re.compile(r"(?P<key>[a-z_]+):(?P<value>\d+)KB")
 STATS_V2_ITEM = re.compile(r"(?P<key>[a-z_]+) (?P<value>\d+)$")
+# memory.stat's keys as a cgroup OOM prints them (5.3+, `key value`): only that report does
+MEMORY_STAT_KEYS = frozenset(
+    {
+        "anon",
+        "file",
+        "kernel",
+        "kernel_stack",
+        "pagetables",
+        "sec_pagetables",
+        "percpu",
+        "sock",
+        "vmalloc",
+        "shmem",
+        "zswap",
+        "zswapped",
+        "file_mapped",
+        "file_dirty",
+        "file_writeback",
+        "swapcached",
+        "anon_thp",
+        "file_thp",
+        "shmem_thp",
+        "inactive_anon",
+        "active_anon",
+        "inactive_file",
+        "active_file",
+        "unevictable",
+        "slab_reclaimable",
+        "slab_unreclaimable",
+        "slab",
+        "workingset_refault_anon",
+        "workingset_refault_file",
+        "workingset_activate_anon",
+        "workingset_activate_file",
+        "workingset_restore_anon",
+        "workingset_restore_file",
+        "workingset_nodereclaim",
+        "pgscan",
+        "pgsteal",
+        "pgscan_kswapd",
+        "pgscan_direct",
+        "pgsteal_kswapd",
+        "pgsteal_direct",
+        "pgfault",
+        "pgmajfault",
+        "pgrefill",
+        "pgactivate",
+        "pgdeactivate",
+        "pglazyfree",
+        "pglazyfreed",
+        "zswpin",
+        "zswpout",
+        "thp_fault_alloc",
+        "thp_collapse_alloc",
+    }
+)
 # global OOMs: `Mem-Info:`, then `active_anon:223191 inactive_anon:36 ...` (pages)
 MEM_INFO = re.compile(r"Mem-[Ii]nfo:")  # 2.6.18 writes `Mem-info:`
 MEM_INFO_ITEMS = re.compile(r"(?P<key>[A-Za-z_]+):(?P<value>\d+)(?=\s|$)")

@@ -9,6 +9,7 @@ from oom_enricher.model import ReportBlock
 from oom_enricher.parsing.facts import ReportFacts
 from oom_enricher.parsing.line_rules import (
     MEM_INFO_ITEMS,
+    MEMORY_STAT_KEYS,
     PATH_ALONE,
     STATS_V2_ITEM,
     TASK_ROW,
@@ -73,8 +74,13 @@ def parse_line(facts: ReportFacts, state: ParseState, message: str) -> None:
         rule, m = found
         rule.handler(facts, m, state)
         return
-    if facts.memcg_stats_v2 and STATS_V2_ITEM.match(text):
+    item = STATS_V2_ITEM.match(text)
+    if item is None:
+        return
+    if facts.memcg_stats_v2:
         facts.note_missing("block_interrupted")  # a stats line after its block was ended
+    elif item["key"] in MEMORY_STAT_KEYS:
+        facts.headless_stats += 1  # a paste that starts inside the stats block
 
 
 Found = tuple[Rule, re.Match[str]] | None

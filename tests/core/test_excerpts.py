@@ -202,3 +202,17 @@ def test_stats_in_the_key_value_layout_alone_name_the_oom_cgroup(tmp_path):
 """
     oom = only(tmp_path, text)["oom"]
     assert oom["cgroup"]["oom_path"] == path
+
+
+def test_memory_stat_lines_whose_header_was_cut_off_say_a_cgroup_oom(tmp_path):
+    """A paste that starts inside the `key value` stats block: only a cgroup OOM prints
+    memory.stat, so the report's scope is memcg though no line names the cgroup."""
+    stats = ["file 58085376", "kernel_stack 16384", "pagetables 61440", "shmem 0", "pgfault 32960"]
+    text = "".join(f"[   42.348954] {line}\n" for line in stats) + (
+        "[   42.353046] Tasks state (memory values in pages):\n"
+        "[   42.353261] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name\n"
+        "[   42.353644] [    144]     0   144      573      258    40960        5             0 init\n"
+        "[   42.354439] oom-kill:constraint=CON"
+    )
+    oom = only(tmp_path, text)["oom"]
+    assert (oom["scope"], oom["cgroup"]["oom_path"]) == ("memcg", None)

@@ -170,7 +170,7 @@ def _oom_section(block, facts, victims, scope, version, hit, hit_counter, page_s
         oom[name] = counter_document(facts.counters.get(name))
     if facts.no_killable:
         oom["no_killable"] = True
-    if facts.manual:
+    if facts.manual or facts.trigger.order == -1:  # SysRq-f's line, or its order=-1
         oom["manual"] = True
     if any("(oom_kill_allocating_task)" in prefix for prefix in facts.kill_prefixes):
         oom["kill_allocating_task"] = True  # the kernel skipped the choice by score

@@ -145,6 +145,7 @@ def test_a_manual_oom_says_it_was_forced_and_no_allocation_failed(tmp_path):
     assert "started by hand" in text and "no allocation failed" in text
     assert "ran out of memory" not in text and "allocation that failed" not in text
     assert "kworker/2:2 (pid 8961) only ran the request." in text
+    assert doc["oom"]["manual"] is True
     assert _unsupported(doc) == []
 
 

@@ -27,7 +27,6 @@ from oom_enricher.enrich.victim_analysis import (
     victims_of,
 )
 from oom_enricher.model import ReportBlock
-from oom_enricher.normalize.prefix_rules import YEARLESS_STAMP_RULES
 from oom_enricher.parsing.facts import ReportFacts, Victim
 from oom_enricher.parsing.report_parser import parse_block
 from oom_enricher.schema.document_fields import OBJECT_ARRAYS
@@ -51,8 +50,6 @@ def build_document(block: ReportBlock, facts: ReportFacts | None = None) -> dict
     stamp = _first_timestamp(block)
     if stamp:
         doc["@timestamp"] = stamp
-        if _year_inferred(block):
-            oom["time_inferred"] = ["year"]
     doc["message"] = _summary_message(victims, hit, block.host, facts.no_killable)
     doc["host"] = {"name": block.host} if block.host else {}
     if facts.kernel:
@@ -87,12 +84,6 @@ def _first_timestamp(block: ReportBlock) -> str | None:
                 .replace("+00:00", "Z")
             )
     return None
-
-
-def _year_inferred(block: ReportBlock) -> bool:
-    """The first stamped line's stamp printed no year: @timestamp's year was inferred."""
-    line = next(line for line in block.lines if line.timestamp is not None)
-    return line.rule in YEARLESS_STAMP_RULES
 
 
 def _event_section(block: ReportBlock) -> dict:

@@ -259,6 +259,14 @@ def _selection(oom: dict) -> str:
             "the parent) or, if a thread was chosen, the process it belongs to; the report "
             "holds no task table to tell which."
         )
+    if victims and victims[0]["pid"] != selected["pid"] and not oom.get("tasks"):
+        # an older pid than the chosen one: the thread group's first task (a child is newer)
+        return (
+            f"{text}, and the kill line names {_proc(victims[0]['name'], victims[0]['pid'])}: "
+            "most likely the process of a chosen thread, as the kernel names a thread group "
+            "by its first task, older than its other threads; the report holds no task table "
+            "to confirm it."
+        )
     if oom.get("sacrificed_child") and victims:
         child = _proc(victims[0]["name"], victims[0]["pid"])
         return (

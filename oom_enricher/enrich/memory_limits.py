@@ -16,7 +16,17 @@ _CONSTRAINT_SCOPE = {
     "CONSTRAINT_MEMORY_POLICY": "mempolicy",
     "CONSTRAINT_NONE": "global",
 }
-_MEMCG_TRACE = {"mem_cgroup_out_of_memory", "mem_cgroup_oom_synchronize", "try_charge_memcg"}
+# the charge path of a cgroup OOM: 2.6.3x-3.x `__mem_cgroup_try_charge`,
+# `mem_cgroup_handle_oom`, 3.12+ `mem_cgroup_oom`, 4.x+ `mem_cgroup_out_of_memory`,
+# `mem_cgroup_oom_synchronize`, 5.16+ `try_charge_memcg`
+_MEMCG_TRACE = {
+    "mem_cgroup_out_of_memory",
+    "mem_cgroup_oom_synchronize",
+    "try_charge_memcg",
+    "__mem_cgroup_try_charge",
+    "mem_cgroup_handle_oom",
+    "mem_cgroup_oom",
+}
 _LIMIT_NAMES = {"memory": "memory", "memsw": "memory+swap", "kmem": "kmem", "swap": "swap"}
 _AT_LIMIT_RATIO = 0.9
 # memory.stat lines, their header cut off, that say a cgroup OOM (a lone `anon 5` might be
@@ -91,9 +101,13 @@ def _out_of_memory_called_outside_a_cgroup(frames: list[str]) -> bool:
 # memory.stat in the cgroup v2 `key value` layout for v1 cgroups too; 6.6 gave v1 its own
 # layout back. Those stats say v2 only from 6.6 on.
 _V2_STATS_ONLY_IN_V2 = (6, 6)
+_V2_FIRST = (4, 5)  # cgroup v2 (the unified hierarchy) left its development flag in 4.5
 
 
 def cgroup_version(facts: ReportFacts, scope: str) -> str:
+    release = kernel_release_number(facts.kernel)
+    if scope == "memcg" and release is not None and release < _V2_FIRST:
+        return "v1"  # no other hierarchy had a memory controller
     if "memsw" in facts.counters or "kmem" in facts.counters or facts.stats_unit == "kB":
         return "v1"
     if "swap" in facts.counters or (_shows_v2_stats(facts) and _v2_stats_mean_v2(facts)):

@@ -64,7 +64,10 @@ def analyse_selection(facts: ReportFacts, victims: list[Victim]) -> Selection:
     is_thread: bool | None = None
     tgid: int | None = None
     if row is not None:
-        is_thread, tgid = False, row.get("tgid", row["pid"])
+        # the dump prints the thread that holds the memory map: after its leader was
+        # killed that may be another thread, whose row's tgid is not its pid
+        tgid = row.get("tgid", row["pid"])
+        is_thread = tgid != row["pid"]
     elif facts.tasks:
         tgid = _thread_group_of(facts.tasks, selected["name"])
         # absent from the table and no process it belongs to: a row may be missing instead
@@ -75,6 +78,11 @@ def analyse_selection(facts: ReportFacts, victims: list[Victim]) -> Selection:
         # whatever size (a process in the table kills a child of its own name, `fork`)
         own |= {r.get("tgid", r["pid"]) for r in facts.tasks if r.get("name") == selected["name"]}
     sacrificed = bool(victims) and victims[0].pid not in own
+    if sacrificed and not facts.tasks and victims[0].pid < selected["pid"]:
+        # With no table to tell: a chosen thread's kill is printed as its thread group's
+        # first task with memory (for_each_thread starts at the leader, which is older than
+        # every other thread), while a child is newer than the process that forked it.
+        sacrificed = False
     return Selection(
         selected["pid"], selected["name"], selected["score"], tgid, is_thread, sacrificed
     )

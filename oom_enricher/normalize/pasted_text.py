@@ -60,6 +60,7 @@ from oom_enricher.normalize.wrap_rules import (
     ROW_CUT_BEFORE_ITS_NAME,
     ROW_NAME,
     ROW_START,
+    SEPARATOR_LINE,
     WRAP_WIDTHS,
     WRAPPED_AT_A_SPACE,
     WRAPPED_REST,
@@ -714,6 +715,7 @@ class PasteReader:
             and before.width == widest
             and before.text[-1:].isalnum()
             and piece.text[:1].isalnum()
+            and piece.text[:1].isascii()  # an author's prose after the line is no rest of it
             and (self._prefixed(before) or one_word(piece.text))  # bare: the rest of a path
             and self._rest_of_a_word(piece)
         )
@@ -737,6 +739,9 @@ class PasteReader:
             before.width == width
             and bool(piece.text.strip())
             and bool(before.text.strip())
+            # a kernel line's rest is ASCII; grep's `--` and an author's `...` stand alone
+            and piece.text[:1].isascii()
+            and not SEPARATOR_LINE.fullmatch(piece.text)
             and not ROW_START.match(piece.text)
             and not name_after_its_row(before.text, piece.text)
             and not breaks_a_phrase(before.text, piece.text)  # a terminal keeps the blank

@@ -563,10 +563,6 @@ def _dmesg_raw(m: re.Match[str], ctx: PrefixContext) -> PrefixFields:
 
 Rule = tuple[str, re.Pattern[str], Callable[[re.Match[str], PrefixContext], PrefixFields]]
 
-# Rules whose stamps print no year (RFC 3164 and journalctl short, `dmesg -e`): the year of
-# their timestamps is inferred (YearInference), which a reader must be told.
-YEARLESS_STAMP_RULES = frozenset({"bsd-syslog", "stamp-only", "dmesg-reltime"})
-
 _DIGITS = "0123456789"
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 

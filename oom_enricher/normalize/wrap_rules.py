@@ -38,6 +38,9 @@ STATS_ITEM_START = re.compile(r"[a-z_]+:\d+KB")  # a v1 stats item, or the end o
 # (`__do_fault+0x3c/0x170`), or what another program's line holds (`&{Source:...`, `="..."`);
 # never an author's mark (`...`, `[snip]`, `(cut)`, `<snip>` stand on their own lines).
 ROW_START = re.compile(r"\[\s*(?:\d+|pid)\s*\]\s")  # a task row or its header
+# Lines that stand between lines, never the rest of one: grep's group separator `--`, an
+# author's `...` or `…`
+SEPARATOR_LINE = re.compile(r"\s*(?:-{2,}|\.{3,}|…+)\s*")
 WRAPPED_REST = re.compile(
     rf"[^\W_]|[(/][^\W_]|{ROW_START.pattern}|[+-]\d"
     r"|_\w|[&{\"'=]\S"  # a symbol's name, the rest of some other program's text

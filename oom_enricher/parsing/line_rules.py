@@ -55,10 +55,12 @@ _NUM = r"-?\d+"
 # `gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE)`; a mask an author masked (`0x62****`) is kept
 # as printed: its value is not known
 _GFP = re.compile(r"gfp_mask=(?P<mask>0x[0-9a-fA-F]+\**)(?:\((?P<names>[^)]*)\))?")
-_ORDER = re.compile(r"\border=(?P<v>-?\d+)")
+# a field's name after no letter: a copy that lost the separators glues it to the value
+# before it (`gfp_mask=0x800d0order=0oom_score_adj=0`)
+_ORDER = re.compile(r"(?<![A-Za-z_])order=(?P<v>-?\d+)")
 # RHEL 6 (2.6.32) kernels print it misspelt: `oom_adj=0, oom_scoe_adj=0`
-_SCORE_ADJ = re.compile(r"\boom_scor?e_adj=(?P<v>-?\d+)")
-_OOM_ADJ = re.compile(r"\b(?:oom_adj|oomkilladj)=(?P<v>-?\d+)")  # 2.6.18: oomkilladj
+_SCORE_ADJ = re.compile(r"(?<![A-Za-z_])oom_scor?e_adj=(?P<v>-?\d+)")
+_OOM_ADJ = re.compile(r"(?<![A-Za-z_])(?:oom_adj|oomkilladj)=(?P<v>-?\d+)")  # 2.6.18: oomkilladj
 _NODEMASK = re.compile(r"\bnodemask=(?P<v>[^,\s]+)")
 # A header's fields end with the trigger's score adjustment on every kernel (2.6.18
 # `oomkilladj=`, 2.6.2x-2.6.35 `oom_adj=`, 2.6.36+ `oom_score_adj=`): fields without it were cut.
@@ -94,6 +96,12 @@ HARDWARE = re.compile(r"Hardware name: (?P<hw>.+?)(?P<elided>\.{3,}|…)?\s*$")
 # stack frames: x86 `[<ffffffff817557fe>] dump_stack+0x46/0x58`, 4.13+ ` dump_stack+0x5c/0x79`
 TRACE_FRAME = re.compile(
     r"\s*(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+"
+)
+# x86 frames cut at a fixed width after the name or inside its offset, where a line ends:
+# `[<ffffffff81187bbd>] ? __alloc_pages_nodemask`, `[<ffffffff811bd1ce>] try_charge+0xb`
+TRACE_FRAME_CUT = re.compile(
+    r"\[<[0-9a-f]+>\] (?:\? )?(?P<fn>[A-Za-z_][\w.$]*)"
+    r"(?:\+(?:0x[0-9a-f]*(?:/(?:0x[0-9a-f]*)?)?)?)?\s*$"
 )
 # 32-bit ARM, 2.6-5.x: `[<c009a02c>] (oom_kill_process) from [<c009a57c>] (out_of_memory+0x2f8/
 # 0x32c)`; before 3.x the first name carries its offset too (`(unwind_backtrace+0x0/0xf8)`)
@@ -202,7 +210,11 @@ PAGES_RESERVED = re.compile(r"(?P<n>\d+) pages reserved")
 # 4.15+ title of the task table (its header line is kernel_lines.TASK_HEADER)
 TASKS_TITLE = re.compile(r"Tasks state \(memory values in pages\):")
 TASK_ROW = re.compile(r"\[\s*(?P<pid>\d+)\]\s+(?P<rest>.*)")
-_KILLED_FIELD = re.compile(r"(?P<key>[A-Za-z_-]+):(?P<value>-?\d+)(?:kB)?")
+# `total-vm:4404kB`, `UID:0`; a value read whole up to the next field (a copy that grouped
+# its digits, `26,184,840kB`, or a wrap inside it, `690   68kB`, gives no number it cut)
+_KILLED_FIELD = re.compile(r"(?P<key>[A-Za-z_-]+):(?P<value>-?\d[\d,]*?)(?P<kb>kB)?(?=,? |,?$)")
+_UNITLESS = frozenset(("UID", "oom_score_adj"))  # every other field is a size in kB
+_GROUPED_DIGITS = re.compile(r"-?\d{1,3}(?:,\d{3})+")
 _SUMMARY_KEYS = r"constraint|nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid"
 _SUMMARY_KEY = re.compile(rf"(?:^|,)(?P<key>{_SUMMARY_KEYS})=")
 # A summary wrapped between its fields and joined again with a blank (`CONSTRAINT_MEMCG
@@ -284,6 +296,11 @@ def on_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> N
     # GCC's clones keep the function's name before a dot (`out_of_memory.cold`,
     # `dump_header.isra.17`, `.constprop.0`, `.part.0`): no C name holds one
     facts.trace_functions.append(m["fn"].partition(".")[0])
+
+
+def on_cut_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
+    on_trace_frame(facts, m, state)
+    facts.note_missing("truncated_line")
 
 
 def on_arm_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -569,7 +586,7 @@ def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     pid = int(m["pid"])
     if any(victim.pid == pid and victim.source == "killed" for victim in facts.victims):
         return  # memory.oom.group prints the first victim again
-    values = {item["key"]: int(item["value"]) for item in _KILLED_FIELD.finditer(m["fields"] or "")}
+    values = _killed_fields(m["fields"] or "")
     facts.victims = [victim for victim in facts.victims if victim.pid != pid]
     facts.victims.append(
         Victim(
@@ -584,6 +601,22 @@ def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
             oom_score_adj=values.get("oom_score_adj"),
         )
     )
+
+
+def _killed_fields(text: str) -> dict[str, int | None]:
+    """A kill line's sizes; a value grouped by commas is read whole, one broken otherwise
+    (`153,700,88kB`) is unknown."""
+    values: dict[str, int | None] = {}
+    for item in _KILLED_FIELD.finditer(text):
+        value = item["value"]
+        if item["kb"] is None and item["key"] not in _UNITLESS:
+            values[item["key"]] = None  # the rest of the number went past a wrap
+        elif "," not in value:
+            values[item["key"]] = int(value)
+        else:
+            whole = _GROUPED_DIGITS.fullmatch(value)
+            values[item["key"]] = int(value.replace(",", "")) if whole else None
+    return values
 
 
 def _task_name(facts: ReportFacts, pid: int) -> str | None:
@@ -728,6 +761,7 @@ RULES: tuple[Rule, ...] = (
     Rule("cpuset", None, " cpuset=", CPUSET, on_cpuset),
     Rule("arm-trace-frame", "[", ") from [<", ARM_TRACE_FRAME, on_arm_trace_frame),
     Rule("trace-frame", None, "+0x", TRACE_FRAME, on_trace_frame),
+    Rule("trace-frame-cut", "[", "[<", TRACE_FRAME_CUT, on_cut_trace_frame),
 )
 
 

@@ -111,7 +111,6 @@ FIELDS: dict[str, str] = {
     "oom.no_killable": "boolean",
     "oom.manual": "boolean",
     "oom.kill_allocating_task": "boolean",
-    "oom.time_inferred": "keyword",
     "oom.panic": "keyword",
     "oom.limit_lowered": "boolean",
     "oom.tasks": "object",

@@ -86,9 +86,12 @@ def _title(oom: dict, index: int, width: int) -> list[str]:
     return [title, "=" * len(title)]
 
 
-def _when(doc: dict, oom: dict) -> str | None:
+def _when(doc: dict) -> str | None:
+    """@timestamp, and whether its year was inferred: the report's first line does not
+    print it (RFC 3164 and journalctl's short stamps, `dmesg -e`)."""
     stamp = doc.get("@timestamp")
-    if stamp and "year" in (oom.get("time_inferred") or ()):
+    first = (doc.get("event", {}).get("original") or "").partition("\n")[0]
+    if stamp and first and stamp[:4] not in first:
         return f"{stamp} (year inferred: none in the log)"
     return stamp
 
@@ -98,7 +101,7 @@ def _facts(doc: dict, oom: dict, width: int) -> list[str]:
     selected = oom.get("selected") or {}
     cgroup = oom.get("cgroup") or {}
     rows = [
-        ("when", _when(doc, oom)),
+        ("when", _when(doc)),
         ("host", doc.get("host", {}).get("name")),
         ("kernel", doc.get("host", {}).get("os", {}).get("kernel")),
         ("scope", f"{oom.get('scope')} (limit hit: {oom.get('limit_hit')})"),

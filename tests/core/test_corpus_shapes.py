@@ -74,9 +74,7 @@ KEEPING: dict[str, Callable[[str], str | bytes]] = {
 
 
 def comparable(doc: dict) -> dict:
-    # time_inferred says how @timestamp was read, which is left out with it
-    leave_out = ("raw", "lines", "time_inferred")
-    oom = {key: value for key, value in doc["oom"].items() if key not in leave_out}
+    oom = {key: value for key, value in doc["oom"].items() if key not in ("raw", "lines")}
     return {
         "oom": oom,
         "host": doc.get("host", {}).get("name"),

@@ -216,3 +216,19 @@ def test_memory_stat_lines_whose_header_was_cut_off_say_a_cgroup_oom(tmp_path):
     )
     oom = only(tmp_path, text)["oom"]
     assert (oom["scope"], oom["cgroup"]["oom_path"]) == ("memcg", None)
+
+
+@pytest.mark.parametrize("after", ["--", "如需输出确认了被kill的进程为17982"])
+def test_a_separator_or_prose_after_the_widest_line_is_no_rest_of_it(tmp_path, after):
+    """grep's `--` and an author's prose after the widest line (a kill line) stood for the
+    rest of a line a terminal cut there: the kill line looked cut."""
+    text = (
+        "Apr 20 09:12:58 vps001 kernel: mysqld invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0\n"
+        "Apr 20 09:12:58 vps001 kernel: Out of memory: Kill process 918 (mysqld) score 900 or sacrifice child\n"
+        "Apr 20 09:12:58 vps001 kernel: Killed process 918 (mysqld), UID 27, total-vm:2184052kB, anon-rss:18492kB, file-rss:0kB, shmem-rss:0kB\n"
+        f"{after}\n"
+        "Apr 20 09:13:02 vps001 kernel: eth0: link up\n"
+    )
+    doc = documents(tmp_path, text)[0]
+    assert after not in doc["event"]["original"]
+    assert doc["oom"]["incomplete_reason"] != "truncated_line"

@@ -42,6 +42,7 @@ EDGE_LINES = [
     "Process blast (pid: 8067, task: 000000007a244640, ksp: 000000003dc8f678)",
     "CPU: 0 PID: 405 Comm: systemd-journal Not tainted...",  # elided by the author
     "12 pages reserved",
+    "[<ffffffff81187bbd>] ? __alloc_pages_nodemask",
     "SysRq : Manual OOM execution",
     "sysrq: Manual OOM execution",
     "Memory cgroup out of memory: Killed process 5 (x) total-vm:1kB, anon-rss:0kB",

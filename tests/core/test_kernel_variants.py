@@ -775,3 +775,99 @@ def test_docker_in_docker_attributes_the_inner_container():
         f"task_memcg=/docker/{outer}/{inner}",
     )
     assert only(text)["container"]["id"] == inner
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        "[<ffffffff81187bbd>] ? __alloc_pages_nodemask",
+        "[<ffffffff81187bbd>] ? __alloc_pages_nodemask+0x8",
+    ],
+)
+def test_a_frame_cut_after_its_name_still_names_its_function(caller):
+    """A fixed-width cut ends a frame after its name or inside its offset: the caller of
+    out_of_memory is still shown, and the line was cut."""
+    text = (
+        "[  401.10] php invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0\n"
+        "[  401.11] Call Trace:\n"
+        "[  401.12] [<ffffffff811839b2>] ? out_of_memory+0x3bf/0x406\n"
+        f"[  401.13] {caller}\n"
+    )
+    oom = only(text)["oom"]
+    assert (oom["scope"], oom["complete"]) == ("global", False)
+
+
+def test_a_3_x_charge_path_says_a_cgroup_oom_and_its_cpuset_names_the_container():
+    """3.x cgroup OOMs come by `__mem_cgroup_try_charge`; before 4.5 there was no v2."""
+    cid = "55f00ad3" + "0" * 56
+    text = (
+        "[Wed Sep  2 10:00:00 2015] php.bin invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0\n"
+        f"[Wed Sep  2 10:00:00 2015] php.bin cpuset=docker-{cid}.scope mems_allowed=0\n"
+        "[Wed Sep  2 10:00:00 2015] CPU: 0 PID: 4242 Comm: php.bin Not tainted 3.10.0-229.11.1.el7.x86_64 #1\n"
+        "[Wed Sep  2 10:00:00 2015] Call Trace:\n"
+        "[Wed Sep  2 10:00:00 2015]  [<ffffffff8115a7be>] oom_kill_process+0x24e/0x3b0\n"
+        "[Wed Sep  2 10:00:00 2015]  [<ffffffff811bd1ce>] __mem_cgroup_try_charge+0xb\n"
+    )
+    doc = only(text)
+    assert (doc["oom"]["scope"], doc["oom"]["cgroup"]["version"]) == ("memcg", "v1")
+    assert doc["container"]["id"] == cid
+
+
+def test_header_fields_glued_together_are_still_read():
+    """A copy that lost the separators: `gfp_mask=0x800d0order=0oom_score_adj=0`."""
+    text = (
+        "<4>[12345.342532] systemd-journal invoked oom-killer: gfp_mask=0x800d0order=0oom_score_adj=0\n"
+        "<4>[12345.342600] Killed process 77 (x) total-vm:100kB, anon-rss:50kB, file-rss:0kB\n"
+    )
+    trigger = only(text)["oom"]["trigger"]
+    assert (trigger["gfp_mask"], trigger["order"], trigger["oom_score_adj"]) == ("0x800d0", 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "total_vm", "anon_rss", "pgtables"),
+    [
+        # digits grouped by the page that showed them: read whole
+        ("total-vm:26,184,840kB, anon-rss:15,370,088kB, file-rss:0kB", 26184840, 15370088, None),
+        # a grouping that is none (`153,700,88kB`): no number
+        ("total-vm:26,184,840kB, anon-rss:153,700,88kB, file-rss:0kB", 26184840, None, None),
+        # a wrap inside a value: its first digits are no number
+        (
+            "total-vm:900kB, anon-rss:800kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:690      68kB oom_score_adj:0",
+            900,
+            800,
+            None,
+        ),
+    ],
+)
+def test_a_kill_lines_sizes_are_read_whole_or_not_at_all(fields, total_vm, anon_rss, pgtables):
+    (victim,) = only(f"Out of memory: Killed process 7899 (python) {fields}\n")["oom"]["victims"]
+    assert (victim["total_vm_bytes"], victim["anon_rss_bytes"]) == (
+        total_vm * 1024,
+        None if anon_rss is None else anon_rss * 1024,
+    )
+    assert victim["pgtables_bytes"] == pgtables
+
+
+@pytest.mark.parametrize(("killed", "sacrificed"), [(918, False), (1043, True)])
+def test_without_a_table_an_older_pid_killed_is_the_chosen_threads_process(killed, sacrificed):
+    """The kill of a chosen thread names its thread group's first task (older than the
+    thread); a sacrificed child is newer than the process that forked it."""
+    text = (
+        "Apr 20 09:12:58 vps1 kernel: Out of memory: Kill process 996 (mysqld) score 900 or sacrifice child\n"
+        f"Apr 20 09:12:58 vps1 kernel: Killed process {killed} (mysqld), UID 27, total-vm:2184052kB, anon-rss:18492kB, file-rss:0kB\n"
+    )
+    assert only(text)["oom"]["sacrificed_child"] is sacrificed
+
+
+def test_a_row_whose_tgid_is_another_pid_is_a_thread():
+    """The dump prints the thread that holds the memory map: with the leader gone, a row's
+    pid may be a thread of its tgid."""
+    text = (
+        "[34341065.188900] java invoked oom-killer: gfp_mask=0xd0, order=0, oom_score_adj=0\n"
+        "[34341065.188950] [ pid ]   uid  tgid total_vm      rss cpu oom_adj oom_score_adj name\n"
+        "[34341065.188952] [50416]   697 50398  4086406  1956099  63       0             0 java\n"
+        "[34341065.188960] Memory cgroup out of memory: Kill process 50416 (java) score 936 or sacrifice child\n"
+        "[34341065.188970] Killed process 50416, UID 697, (java) total-vm:16345624kB, anon-rss:7823540kB, file-rss:856kB\n"
+    )
+    oom = only(text)["oom"]
+    assert (oom["selected_is_thread"], oom["selected"]["tgid"]) == (True, 50398)

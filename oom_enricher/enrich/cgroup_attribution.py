@@ -44,6 +44,7 @@ _END = r"(?=/|$)"
 _UID_UNDERSCORE = r"(?P<uid>[0-9a-f]{8}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{4}_[0-9a-f]{12})"
 _UID_DASH = r"(?P<uid>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
 _QOS = r"(?P<qos>burstable|besteffort)"
+_ROOT = r"(?:[A-Za-z0-9_]+-)*"  # a --cgroup-root slice's name before `kubepods`
 
 # Prefix of a container scope / directory inside a pod -> the runtime behind it.
 _RUNTIME_PREFIXES = {
@@ -111,17 +112,19 @@ _SHAPES: tuple[_PathShape, ...] = (
     # /kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid_>.slice/
     #   cri-containerd-<id>.scope   (containerd), crio-<id>.scope (CRI-O),
     #   docker-<id>.scope (dockershim).  Guaranteed pods: kubepods-pod<uid_>.slice.
+    #   A kubelet given --cgroup-root (kind, minikube, k3d in a container) prefixes its
+    #   slices' names with the root's: kubelet-kubepods-burstable-pod<uid_>.slice.
     _PathShape(
         "kubepods_systemd_container",
         re.compile(
-            rf"/kubepods(?:-{_QOS})?-pod{_UID_UNDERSCORE}\.slice/{_PREFIX}-{_ID}\.scope{_END}"
+            rf"/{_ROOT}kubepods(?:-{_QOS})?-pod{_UID_UNDERSCORE}\.slice/{_PREFIX}-{_ID}\.scope{_END}"
         ),
         _kubernetes,
     ),
     # Same driver, pod level (the pod's own limit was hit, or conmon/pause sit here).
     _PathShape(
         "kubepods_systemd_pod",
-        re.compile(rf"/kubepods(?:-{_QOS})?-pod{_UID_UNDERSCORE}\.slice{_END}"),
+        re.compile(rf"/{_ROOT}kubepods(?:-{_QOS})?-pod{_UID_UNDERSCORE}\.slice{_END}"),
         _kubernetes,
     ),
     # kubelet with the cgroupfs driver: /kubepods/burstable/pod<uid>/<id> (docker,

@@ -887,8 +887,10 @@ class PasteReader:
                 hosts.add(fields.host)
             elif fields is not None and fields.is_kernel is not False:
                 hostless += 1  # a dmesg line, or a syslog line whose host was redacted
-            elif fields is None and BARE_REPORT_LINE.match(piece.text.lstrip()):
-                hostless += 1  # a report line pasted bare among the host's
+            elif fields is None and (
+                BARE_REPORT_LINE.match(piece.text.lstrip()) or SEPARATOR_LINE.fullmatch(piece.text)
+            ):
+                hostless += 1  # a report line or an author's `...` pasted bare among the host's
         return next(iter(hosts)) if len(hosts) == 1 and hostless else None
 
 

@@ -232,3 +232,29 @@ def test_a_separator_or_prose_after_the_widest_line_is_no_rest_of_it(tmp_path, a
     doc = documents(tmp_path, text)[0]
     assert after not in doc["event"]["original"]
     assert doc["oom"]["incomplete_reason"] != "truncated_line"
+
+
+def test_an_authors_bare_elision_among_one_hosts_syslog_lines_is_the_reports(tmp_path):
+    """`...` alone among lines of one syslog host: it stands for that host's lines left out,
+    so the report is incomplete (it went to a hostless stream instead)."""
+    prefix = "Dec 31 13:46:46 mmp.com kernel: "
+    lines = [
+        "java invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0",
+        "CPU: 1 PID: 28780 Comm: java Not tainted 3.10.0-1160.45.1.el7.x86_64 #1",
+        "[ pid ]   uid  tgid total_vm      rss nr_ptes swapents oom_score_adj name",
+    ]
+    text = (
+        "".join(prefix + line + "\n" for line in lines)
+        + "...\n"
+        + (
+            prefix
+            + "[28780]     0 28780  1000000   900000    1900        0             0 java\n"
+            + prefix
+            + "Out of memory: Kill process 28780 (java) score 900 or sacrifice child\n"
+            + prefix
+            + "Killed process 28780 (java), UID 0, total-vm:4000000kB, anon-rss:3600000kB, "
+            "file-rss:0kB, shmem-rss:0kB\n"
+        )
+    )
+    doc = only(tmp_path, text)
+    assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (False, "elided")

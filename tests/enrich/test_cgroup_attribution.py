@@ -315,6 +315,28 @@ def test_kubernetes_inside_docker_is_kubernetes():
     assert attribution.container_id == CID
 
 
+def test_a_kubelet_with_a_cgroup_root_prefixes_its_slices_and_names_the_pod():
+    """kind or minikube in Podman: `--cgroup-root=kubelet` names the slices
+    kubelet-kubepods-burstable-pod<uid_>.slice, under the node's libpod scope."""
+    node = f"/user.slice/user@1000.service/user.slice/libpod-{DOCKER_ID}.scope/container"
+    underscored = UID.replace("-", "_")
+    pod = (
+        f"{node}/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-burstable.slice/"
+        f"kubelet-kubepods-burstable-pod{underscored}.slice"
+    )
+    attribution = attribute_cgroup(pod)
+    assert (attribution.kind, attribution.pod_uid, attribution.qos_class) == (
+        "kubernetes",
+        UID,
+        "burstable",
+    )
+    assert attribute_cgroup(f"{pod}/cri-containerd-{CID}.scope").container_id == CID
+
+
+def test_docker_in_docker_is_the_inner_container():
+    assert attribute_cgroup(f"/docker/{DOCKER_ID}/{CID}").container_id == CID
+
+
 def test_attribution_is_frozen():
     with pytest.raises(FrozenInstanceError):
         attribute_cgroup("/").kind = "other"  # type: ignore[misc]

@@ -210,11 +210,13 @@ PAGES_RESERVED = re.compile(r"(?P<n>\d+) pages reserved")
 # 4.15+ title of the task table (its header line is kernel_lines.TASK_HEADER)
 TASKS_TITLE = re.compile(r"Tasks state \(memory values in pages\):")
 TASK_ROW = re.compile(r"\[\s*(?P<pid>\d+)\]\s+(?P<rest>.*)")
-# `total-vm:4404kB`, `UID:0`; a value read whole up to the next field (a copy that grouped
-# its digits, `26,184,840kB`, or a wrap inside it, `690   68kB`, gives no number it cut)
-_KILLED_FIELD = re.compile(r"(?P<key>[A-Za-z_-]+):(?P<value>-?\d[\d,]*?)(?P<kb>kB)?(?=,? |,?$)")
+# `total-vm:4404kB`, `UID:0`; a value read whole (a copy that grouped its digits,
+# `26,184,840kB`; a wrap before its unit, `53312244   kB`), or not at all (a wrap inside
+# it, `690   68kB`, leaves its first digits without their unit)
+_KILLED_FIELD = re.compile(
+    r"(?P<key>[A-Za-z_-]+):(?P<value>-?\d+(?:,\d+)*)(?:\s*(?P<kb>kB))?(?!\w)"
+)
 _UNITLESS = frozenset(("UID", "oom_score_adj"))  # every other field is a size in kB
-_GROUPED_DIGITS = re.compile(r"-?\d{1,3}(?:,\d{3})+")
 _SUMMARY_KEYS = r"constraint|nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid"
 _SUMMARY_KEY = re.compile(rf"(?:^|,)(?P<key>{_SUMMARY_KEYS})=")
 # A summary wrapped between its fields and joined again with a blank (`CONSTRAINT_MEMCG
@@ -604,18 +606,14 @@ def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
 
 
 def _killed_fields(text: str) -> dict[str, int | None]:
-    """A kill line's sizes; a value grouped by commas is read whole, one broken otherwise
-    (`153,700,88kB`) is unknown."""
+    """A kill line's sizes. The kernel prints no comma inside a number: a page that grouped
+    its digits (`26,184,840kB`, even unevenly, `153,700,88kB`) kept them all."""
     values: dict[str, int | None] = {}
     for item in _KILLED_FIELD.finditer(text):
-        value = item["value"]
         if item["kb"] is None and item["key"] not in _UNITLESS:
             values[item["key"]] = None  # the rest of the number went past a wrap
-        elif "," not in value:
-            values[item["key"]] = int(value)
         else:
-            whole = _GROUPED_DIGITS.fullmatch(value)
-            values[item["key"]] = int(value.replace(",", "")) if whole else None
+            values[item["key"]] = int(item["value"].replace(",", ""))
     return values
 
 

@@ -828,8 +828,12 @@ def test_header_fields_glued_together_are_still_read():
     [
         # digits grouped by the page that showed them: read whole
         ("total-vm:26,184,840kB, anon-rss:15,370,088kB, file-rss:0kB", 26184840, 15370088, None),
-        # a grouping that is none (`153,700,88kB`): no number
-        ("total-vm:26,184,840kB, anon-rss:153,700,88kB, file-rss:0kB", 26184840, None, None),
+        # grouped unevenly (`153,700,88kB`): the kernel's digits all the same
+        ("total-vm:26,184,840kB, anon-rss:153,700,88kB, file-rss:0kB", 26184840, 15370088, None),
+        # a wrap before the unit: the number is whole
+        ("total-vm:53312244      kB, anon-rss:800kB, file-rss:0kB", 53312244, 800, None),
+        # a quote and prose after the line
+        ('total-vm:9100804kB, anon-rss:9066596kB, file-rss:64kB" , why?', 9100804, 9066596, None),
         # a wrap inside a value: its first digits are no number
         (
             "total-vm:900kB, anon-rss:800kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:690      68kB oom_score_adj:0",

@@ -31,6 +31,12 @@ GLUED_STAMP = re.compile(r"\[\s*(?P<mono>\d{1,10}\.\d{6})\] ?")
 GLUED_SYSLOG_PREFIX = re.compile(
     r"(?:<\d{1,3}>)?[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)?(?: \S+)? kernel: ?$"
 )
+# A whole syslog prefix inside a line, with no printk stamp after it: two journalctl (short)
+# or RFC 3164 records a terminal copy joined, the second after the first's padding
+# (`... 0 xxd      Dec 21 13:28:12 linbox kernel: [ 100845] ...`).
+GLUED_SYSLOG_RECORD = re.compile(
+    r"(?<=\S)\s+(?:<\d{1,3}>)?[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d(?:\.\d+)? \S+ kernel: ?"
+)
 GLUED_AFTER_END = (
     # 4.19+ summary: `oom-kill:constraint=...,task=x,pid=1,uid=0` then `Memory cgroup out...`
     ("uid=", re.compile(r"oom-kill:constraint=.*?,uid=\d+(?=[A-Za-z])")),
@@ -53,6 +59,7 @@ def may_be_glued(message: str) -> bool:
     """False for almost every line, by a few substring tests."""
     return (
         message.find("[", 1) != -1
+        or " kernel:" in message
         or "uid=" in message
         or "oom_score_adj:" in message
         or ("ill process" in message and ("Killed process" in message[1:] or "child" in message))
@@ -78,6 +85,9 @@ def split_glued(message: str) -> list[tuple[float | None, str]]:
 
 
 def _split_after_end(mono: float | None, text: str) -> list[tuple[float | None, str]]:
+    if " kernel:" in text and (glued := GLUED_SYSLOG_RECORD.search(text)) is not None:
+        rest = text[glued.end() :]
+        return [*_split_after_end(mono, text[: glued.start()]), *_split_after_end(None, rest)]
     ends = [
         found.end()
         for needle, pattern in GLUED_AFTER_END

@@ -258,3 +258,28 @@ def test_an_authors_bare_elision_among_one_hosts_syslog_lines_is_the_reports(tmp
     )
     doc = only(tmp_path, text)
     assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (False, "elided")
+
+
+def test_two_syslog_records_a_terminal_copy_joined_are_two_lines(tmp_path):
+    """`journalctl -f` copied from a terminal: a record's padding, then the next record's
+    whole prefix with no printk stamp on the same line. The second task row went into the
+    first one's name, and the summary into the last row's."""
+    prefix = "Dec 21 13:28:12 linbox kernel: "
+    pad = " " * 60
+    rows = [
+        "[ 100844]  1000 100844      593        0    45056       25             0 xxd",
+        "[ 100845]  1000 100845     1685        0    53248       68             0 less",
+    ]
+    text = (
+        f"{prefix}less invoked oom-killer: gfp_mask=0x140cca(GFP_HIGHUSER_MOVABLE|__GFP_COMP), order=0, oom_score_adj=0\n"
+        f"{prefix}[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name\n"
+        f"{prefix}{rows[0]}{pad}{prefix}{rows[1]}\n"
+        f"{prefix}oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,global_oom,task_memcg=/user.slice/user-1000.slice/session-1.scope,task=less,pid=100845,uid=1000\n"
+        f"{prefix}Out of memory: Killed process 100845 (less) total-vm:6740kB, anon-rss:0kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:52kB oom_score_adj:0\n"
+    )
+    oom = only(tmp_path, text)["oom"]
+    assert [(task["pid"], task["name"]) for task in oom["tasks"]] == [
+        (100844, "xxd"),
+        (100845, "less"),
+    ]
+    assert oom["cgroup"]["task_path"] == "/user.slice/user-1000.slice/session-1.scope"

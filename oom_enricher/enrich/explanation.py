@@ -107,9 +107,9 @@ def _panic_words(reason: str | None) -> str:
 
 
 def _forced(oom: dict) -> bool:
-    """A manual OOM (SysRq-f, `echo f > /proc/sysrq-trigger`): the kernel prints `order=-1`,
-    and SysRq its own `Manual OOM execution` line before the report."""
-    return (oom.get("trigger") or {}).get("order") == -1 or bool(oom.get("manual"))
+    """A manual OOM (SysRq-f, `echo f > /proc/sysrq-trigger`): `oom.manual`, from the
+    header's `order=-1` or SysRq's own `Manual OOM execution` line."""
+    return bool(oom.get("manual"))
 
 
 def _why(oom: dict) -> str:

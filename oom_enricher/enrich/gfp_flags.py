@@ -32,7 +32,7 @@ Deliberate simplifications:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["decode_gfp_mask", "parse_gfp_field", "kernel_generation"]
 
@@ -424,6 +424,17 @@ def _rules(**overrides: bool) -> _CompositeRules:
     return _CompositeRules(**base)
 
 
+_GEN_2_6_31 = _build(
+    "2.6.31-3.14",
+    (2, 6, 31),
+    _BITS_WAIT_ERA,
+    _composites_wait_era(_BITS_WAIT_ERA),
+    _SINGLES_WAIT_ERA,
+)
+_GEN_2_6_23 = _build(
+    "2.6.23-2.6.30", (2, 6, 23), _BITS_2_6_23, _composites_wait_era(_BITS_2_6_23), _SINGLES_WAIT_ERA
+)
+
 # Newest first; the first whose `first` is <= the running release wins.
 _GENERATIONS: tuple[_Generation, ...] = (
     _reclaim_generation("6.3+", (6, 3), _BITS_6_3, _rules(atomic_bit=False)),
@@ -440,28 +451,10 @@ _GENERATIONS: tuple[_Generation, ...] = (
     ),
     _reclaim_generation("4.4", (4, 4), _BITS_4_4, _rules(temporary=True, transhuge_light=False)),
     _build("3.15-4.3", (3, 15), _BITS_3_15, _composites_wait_era(_BITS_3_15), _SINGLES_WAIT_ERA),
-    _build(
-        "2.6.31-3.14",
-        (2, 6, 31),
-        _BITS_WAIT_ERA,
-        _composites_wait_era(_BITS_WAIT_ERA),
-        _SINGLES_WAIT_ERA,
-    ),
-    _build(
-        "2.6.23-2.6.30",
-        (2, 6, 23),
-        _BITS_2_6_23,
-        _composites_wait_era(_BITS_2_6_23),
-        _SINGLES_WAIT_ERA,
-    ),
+    _GEN_2_6_31,
+    _GEN_2_6_23,
     # before 2.6.23 no mask has a movable bit: the 2.6.31 table reads them alike
-    _build(
-        "2.6-2.6.22",
-        (2, 6),
-        _BITS_WAIT_ERA,
-        _composites_wait_era(_BITS_WAIT_ERA),
-        _SINGLES_WAIT_ERA,
-    ),
+    replace(_GEN_2_6_31, label="2.6-2.6.22", first=(2, 6)),
 )
 
 # (major, minor, patch): 2.6.x releases differ by their third number
@@ -513,8 +506,8 @@ def decode_gfp_mask(mask: int, kernel_release: str | None) -> list[str] | None:
     generation = _generation_for(kernel_release)
     if generation is None:
         return None
-    if generation.label == "2.6.23-2.6.30" and mask & _BITS_WAIT_ERA["__GFP_MOVABLE"]:
-        generation = _generation_for("2.6.31")
+    if generation is _GEN_2_6_23 and mask & _BITS_WAIT_ERA["__GFP_MOVABLE"]:
+        generation = _GEN_2_6_31
     return _format_flags(mask, generation)
 
 

@@ -57,10 +57,11 @@ _NUM = r"-?\d+"
 _GFP = re.compile(r"gfp_mask=(?P<mask>0x[0-9a-fA-F]+\**)(?:\((?P<names>[^)]*)\))?")
 # a field's name after no letter: a copy that lost the separators glues it to the value
 # before it (`gfp_mask=0x800d0order=0oom_score_adj=0`)
-_ORDER = re.compile(r"(?<![A-Za-z_])order=(?P<v>-?\d+)")
+_FIELD = r"(?<![A-Za-z_])"
+_ORDER = re.compile(_FIELD + r"order=(?P<v>-?\d+)")
 # RHEL 6 (2.6.32) kernels print it misspelt: `oom_adj=0, oom_scoe_adj=0`
-_SCORE_ADJ = re.compile(r"(?<![A-Za-z_])oom_scor?e_adj=(?P<v>-?\d+)")
-_OOM_ADJ = re.compile(r"(?<![A-Za-z_])(?:oom_adj|oomkilladj)=(?P<v>-?\d+)")  # 2.6.18: oomkilladj
+_SCORE_ADJ = re.compile(_FIELD + r"oom_scor?e_adj=(?P<v>-?\d+)")
+_OOM_ADJ = re.compile(_FIELD + r"(?:oom_adj|oomkilladj)=(?P<v>-?\d+)")  # 2.6.18: oomkilladj
 _NODEMASK = re.compile(r"\bnodemask=(?P<v>[^,\s]+)")
 # A header's fields end with the trigger's score adjustment on every kernel (2.6.18
 # `oomkilladj=`, 2.6.2x-2.6.35 `oom_adj=`, 2.6.36+ `oom_score_adj=`): fields without it were cut.
@@ -294,10 +295,14 @@ def on_hardware(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None
             facts.note_missing("elided")
 
 
+def _function(frame_name: str) -> str:
+    """GCC's clones keep the function's name before a dot (`out_of_memory.cold`,
+    `dump_header.isra.17`, `.constprop.0`, `.part.0`): no C name holds one."""
+    return frame_name.partition(".")[0]
+
+
 def on_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
-    # GCC's clones keep the function's name before a dot (`out_of_memory.cold`,
-    # `dump_header.isra.17`, `.constprop.0`, `.part.0`): no C name holds one
-    facts.trace_functions.append(m["fn"].partition(".")[0])
+    facts.trace_functions.append(_function(m["fn"]))
 
 
 def on_cut_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
@@ -309,11 +314,11 @@ def on_arm_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) 
     """`(fn) from [<addr>] (caller+off/size)`: the frame and its caller, which the next
     line names again as its own frame."""
     frames = facts.trace_functions
-    fn = m["fn"].partition(".")[0]
+    fn = _function(m["fn"])
     if not frames or frames[-1] != fn:
         frames.append(fn)
     if m["caller"]:
-        frames.append(m["caller"].partition(".")[0])
+        frames.append(_function(m["caller"]))
 
 
 def _limit_path(text: str) -> str | None:

@@ -29,6 +29,7 @@ from oom_enricher.model import ShippedRecord
 from oom_enricher.normalize.line_normalizer import PASTED
 from oom_enricher.normalize.prefix_rules import (
     KIBANA_DATE,
+    LOST_BRACKET_STAMP,
     UTC_NAMES,
     PrefixContext,
     PrefixFields,
@@ -526,7 +527,7 @@ class PasteReader:
         else:
             if shape.caret_notation:
                 lines = map(from_caret_notation, lines)
-            pieces = (
+            pieces = _first_bracket_counted(
                 _Piece(line, len(line))
                 for line in map(without_terminal_codes, lines)
                 if not is_pager_status(line)
@@ -935,6 +936,18 @@ def _common_labels_host(head: list[str]) -> str | None:
         if line.startswith(LOGCLI_COMMON_LABELS):
             return labels_host(line[len(LOGCLI_COMMON_LABELS) :])
     return None
+
+
+def _first_bracket_counted(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    """A copy whose selection began inside the first printk stamp lost its `[`: that line
+    was one character wider where the medium cut it."""
+    first = next(pieces, None)
+    if first is None:
+        return
+    if LOST_BRACKET_STAMP.match(first.text):
+        first = replace(first, width=first.width + 1)
+    yield first
+    yield from pieces
 
 
 def _flowed_width(widest: int, continuing: list[tuple[_Piece, _Piece]]) -> int | None:

@@ -283,3 +283,33 @@ def test_two_syslog_records_a_terminal_copy_joined_are_two_lines(tmp_path):
         (100845, "less"),
     ]
     assert oom["cgroup"]["task_path"] == "/user.slice/user-1000.slice/session-1.scope"
+
+
+def _cut(line: str, width: int) -> str:
+    """A terminal's copy of a line: cut every `width` characters."""
+    return "\n".join(line[i : i + width] for i in range(0, len(line), width))
+
+
+def test_a_first_line_that_lost_its_bracket_was_as_wide_as_the_terminal(tmp_path):
+    """A copy that starts inside the printk stamp lost its `[`: the first line, one character
+    short of the width the terminal cut the other lines at, was cut there too."""
+    width = 178
+    path = f"/kubepods/pod{POD}/{CONTAINER}"
+    stats = "cache:507172KB rss:44 rss_huge:0KB shmem:28KB mapped_file:0KB dirty:503316KB"
+    lines = [
+        f"[5193605.506728] Task in {path} killed as a result of limit of {path}",
+        "[5193605.506735] memory: usage 524288kB, limit 524288kB, failcnt 0",
+        "[5193605.506737] memory+swap: usage 524288kB, limit 524288kB, failcnt 38",
+        f"[5193605.506739] Memory cgroup stats for {path}: {stats}",
+        "[5193605.506751] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents"
+        " oom_score_adj name",
+        "[5193605.506952] [  62685]     0 62685     2925      679    65536        0"
+        "          -998 bash",
+        "[5193605.506956] Memory cgroup out of memory: Kill process 62685 (bash) score 0"
+        " or sacrifice child",
+    ]
+    text = "\n".join(_cut(line, width) for line in lines)[1:] + "\n"
+    assert text.splitlines()[0].startswith("5193605.506728] Task in")
+    assert len(text.splitlines()[0]) == width - 1
+    oom = only(tmp_path, text)["oom"]
+    assert (oom["cgroup"]["task_path"], oom["cgroup"]["oom_path"]) == (path, path)

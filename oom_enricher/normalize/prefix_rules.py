@@ -249,10 +249,12 @@ DMESG_DELTA = re.compile(r"\[" + _SINCE_BEFORE + r"\] ?(?P<msg>.*)", re.S)
 # `dmesg -r` and serial consoles: `<6>[12345.678901] msg` (the level before the stamp).
 DMESG_LEVEL = re.compile(r"<(?P<level>[0-7])>(?P<rest>\[\s*\d+\.\d+\].*)", re.S)
 # Raw dmesg / console / printk time inside a syslog message: `[12345.678901] msg`; Amlogic
-# vendor kernels (4.9-5.x) add the CPU: `[36822.664529@2] msg`; `dmesg -d` the time since the
-# record before: `[12345.678901 <    0.000012>] msg`.
+# vendor kernels (4.9-5.x) add the CPU: `[36822.664529@2] msg`, Samsung's ARM 4.1 puts it
+# first: `[2-3219.1870] msg`; `dmesg -d` the time since the record before:
+# `[12345.678901 <    0.000012>] msg`.
 MONOTONIC_STAMP = re.compile(
-    r"\[\s*(?P<mono>\d+\.\d+)(?:@\d+| " + _SINCE_BEFORE + r")?\] ?(?P<msg>.*)", re.S
+    r"\[\s*(?:\d{1,3}-)?(?P<mono>\d+\.\d+)(?:@\d+| " + _SINCE_BEFORE + r")?\] ?(?P<msg>.*)",
+    re.S,
 )
 # A printk stamp whose `[` was lost (an excerpt that starts inside the prefix, a copy that
 # began one character late): `5193605.506728] msg`, the six digits of every kernel's stamp.

@@ -324,6 +324,14 @@ def test_a_printk_stamp_with_the_cpu_after_an_at_sign_is_a_stamp(tmp_path, monke
     assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == dict(FACTS, host=None)
 
 
+def test_a_printk_stamp_with_the_cpu_before_a_dash_is_a_stamp(tmp_path, monkeypatch):
+    """Some vendor ARM kernels (Samsung's 4.1 for its TV SoCs) print the CPU and four
+    decimals: `[2-3219.1870] msg`. The stamp stayed in front of every line after the marker
+    lines, so no stack frame, counter or task row was read."""
+    text = "".join(f"[{n % 4}-{5 + n / 1000:.4f}] {line}\n" for n, line in enumerate(REPORT))
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == dict(FACTS, host=None)
+
+
 @pytest.mark.parametrize("facility", ["kern.info: ", ""])
 def test_svlogd_lines_keep_every_fact(facility, tmp_path, monkeypatch):
     """runit's `svlogd -tt` stamp (`2005-05-17_10:24:16.76726`), behind socklog's

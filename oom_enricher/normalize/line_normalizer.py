@@ -95,7 +95,11 @@ class LineNormalizer:
         # valid for the next line only: any other line may infer a year in between
         memo, self._stamp_memo = self._stamp_memo, None
         prefix = self._syslog_prefix
-        if prefix is not None and raw.startswith(prefix[0]):
+        if (
+            prefix is not None
+            and raw.startswith(prefix[0])
+            and not raw.startswith(": ", len(prefix[0]))  # the rule skips an empty field
+        ):
             # The prefix of a syslog line read before (a report's lines share host and
             # second): the BSD rule would take the same groups from it (`_remember_prefix`).
             start = len(prefix[0])

@@ -53,12 +53,15 @@ class PrefixContext:
 _MON = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _SINCE_BEFORE = r"<\s*\d+\.\d+>"  # dmesg -d, journalctl -o short-delta: time since the one before
 _DAY = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
-_TAG = r"(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: ?"
+# Some rsyslog templates (RHEL/CentOS 6) leave an empty field after it: `kernel: : msg`.
+_TAG = r"(?P<tag>[^\s:\[\]]+)(?:\[(?P<pid>\d+)\])?: ?(?:: )?"
 # A host field: never a printk stamp (`[ 5.000000] Pid: 1, comm: x` is no host and tag)
 _HOST = r"(?P<host>[^\s\[]\S*)"
 # The message after a syslog tag, with the printk stamp (and 4.18+ caller id) that raw kernel
 # lines carry taken off in the same match: MONOTONIC_STAMP and PRINTK_CALLER, inline.
-_STAMPED_MSG = r"(?:\[\s*(?P<mono>\d+\.\d+)(?:@\d+)?\] ?(?:\[\s*[TC]\d+\] ?)?)?(?P<msg>.*)"
+_STAMPED_MSG = (
+    r"(?:\[\s*(?:\d{1,3}-)?(?P<mono>\d+\.\d+)(?:@\d+)?\] ?(?:\[\s*[TC]\d+\] ?)?)?(?P<msg>.*)"
+)
 # That part alone, matched from where a syslog prefix ends (`match(text, pos)`).
 STAMPED_MSG = re.compile(_STAMPED_MSG, re.S)
 

@@ -52,6 +52,32 @@ def test_hostless_line_never_takes_its_tag_for_a_host(raw, tag, message):
     assert line.program == (None if tag == "kernel" else tag)
 
 
+@pytest.mark.parametrize("host", ["web1", ""])
+@pytest.mark.parametrize("printk_stamp", [True, False])
+def test_an_empty_field_after_the_syslog_tag_is_no_part_of_the_message(
+    host, printk_stamp, tmp_path, monkeypatch
+):
+    """Some rsyslog templates on RHEL/CentOS 6 write an empty field after the tag
+    (`kernel: : [277622.359064] squid invoked oom-killer: ...`): the `: ` stayed in front of
+    the message, so the trigger was named `: squid` and no anchored rule read a line."""
+    start = f"Nov 25 10:00:05 {host} kernel: : " if host else "Nov 25 10:00:05 kernel: : "
+    lines = dmesg_lines() if printk_stamp else list(REPORT)
+    text = "".join(f"{start}{line}\n" for line in lines)
+    assert only_facts(read_every_way(tmp_path, text, monkeypatch)) == dict(FACTS, host=host or None)
+
+
+def test_a_remembered_syslog_prefix_gives_what_the_rule_gives_to_an_empty_field():
+    """The prefix kept from one line (`kernel: `) is no shortcut for the next line's
+    `kernel: : ` prefix: the message is what the rule reads."""
+    normalizer = LineNormalizer(NormalizeOptions(reference_time=REF))
+    normalizer.normalize("Nov 25 10:00:05 web1 kernel: a")
+    (line,) = normalizer.normalize("Nov 25 10:00:05 web1 kernel: : b")
+    assert line.message == "b"
+    normalizer.normalize("Nov 25 10:00:06 web1 kernel: [    5.000000] a")
+    (line,) = normalizer.normalize("Nov 25 10:00:06 web1 kernel: : [    5.000001] b")
+    assert (line.message, line.monotonic) == ("b", 5.000001)
+
+
 # -- 3: month names in lower case or another language ------------------------------------
 
 

@@ -211,7 +211,7 @@ def joint(text: str, rest: str) -> str:
 
 _STATS_ITEM = re.compile(r"[a-z_]+:\d+KB")
 _KEY_PIECE = re.compile(r" [a-z_]+$")
-_VALUE_END = re.compile(r"[a-z_()]+:\d+[kK]B [a-z_()]+:\d+$")
+_VALUE_END = re.compile(r"[a-z_()]+:\d+[kK]B [a-z_()]+:\d*$")
 _UNIT_REST = re.compile(r"\d*[kK]B(?:\s|$)")
 
 
@@ -224,8 +224,9 @@ def _cut_in_a_stats_key(text: str, rest: str) -> bool:
 
 
 def cut_before_a_unit(text: str, rest: str) -> bool:
-    """A stats or zone item cut in its number or before its unit (`swap:0` / `KB inactive_`,
-    `inactive_anon:1` / `4980KB`), after a whole one."""
+    """A stats or zone item cut in its number, before its unit or before its number
+    (`swap:0` / `KB inactive_`, `inactive_anon:1` / `4980KB`, `active_anon:` / `2788kB`),
+    after a whole one."""
     return _UNIT_REST.match(rest) is not None and _VALUE_END.search(text) is not None
 
 

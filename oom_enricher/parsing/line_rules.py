@@ -200,8 +200,12 @@ _ZONE_SIZE = re.compile(r"\b(?P<key>present|managed):(?P<kb>\d+)kB")
 # without either end was cut.
 _ZONE_END = re.compile(r"(?:all_unreclaimable\? (?:yes|no)|free_cma:\d+kB)\s*$")
 # The end of a zone line carried onto a line of its own (a paste that broke it, inside a
-# word or not): `all_unreclaimable? yes`, `imable? yes`, `pages_scanned:0 free_cma:0kB`.
-ZONE_REST = re.compile(r"(?:[a-z_()]+:\d+(?:kB)?\s+)*(?:[a-z_]*\? ?(?:yes|no)|[a-z_]*:\d+kB)\s*")
+# word or not): `all_unreclaimable? yes`, `imable? yes`, `pages_scanned:0 free_cma:0kB`; or
+# broken between a key and its value (`active_anon:` / `278804kB inactive_anon:…`).
+ZONE_REST = re.compile(
+    r"(?:\d+(?:kB)?\s+)?(?:[a-z_()]+:\d+(?:kB)?\s+)*(?:[a-z_]*\? ?(?:yes|no)|[a-z_]*:\d+kB)\s*"
+    r"|\d+kB\s*"
+)
 # every kernel; the count can run below zero for a moment: `Free swap  = -1636kB`
 FREE_SWAP = re.compile(r"Free swap\s*=\s*(?P<kb>-?\d+)kB")
 TOTAL_SWAP = re.compile(r"Total swap\s*=\s*(?P<kb>\d+)kB")

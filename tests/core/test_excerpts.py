@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from oom_enricher.pipeline import documents_from_lines
 from oom_enricher.skimming.skim_files import skim_documents
 
 POD = "951f6bc5-c5a5-11ea-8707-80e455f266a2"
@@ -158,6 +159,67 @@ Out of memory: Killed process 2592 (java).
     oom = only(tmp_path, text)["oom"]
     assert oom["system"]["zones"][0]["present_bytes"] == 507824 * 1024
     assert oom["incomplete_reason"] != "truncated_line"
+
+
+@pytest.mark.parametrize("value", ["278804kB ", "0kB"])
+def test_a_zone_line_broken_between_a_key_and_its_value_is_whole(tmp_path, value):
+    """A syslog line broken after `active_anon:` (a mail or a file viewer's wrap): the next
+    line begins with the value, then the zone's other fields; nothing was cut."""
+    head = (
+        "Dec 20 03:17:52 localhost kernel: [75669.621683] Node 0 DMA32 free:44672kB"
+        " boost:0kB min:44696kB low:55868kB high:67040kB reserved_highatomic:0KB"
+    )
+    if value == "0kB":
+        zone = f"{head} active_anon:278804kB present:3129152kB free_cma:\n{value}"
+    else:
+        zone = f"{head} active_anon:\n{value}inactive_anon:1620588kB present:3129152kB free_cma:0kB"
+    prefix = "Dec 20 03:17:52 localhost kernel: [75669.6216{}] "
+    lines = [
+        "java invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0,"
+        " oom_score_adj=0",
+        "CPU: 1 PID: 2592 Comm: java Not tainted 5.10.0-20-amd64 #1 Debian 5.10.158-2",
+        "Mem-Info:",
+    ]
+    text = "".join(prefix.format(10 + n) + line + "\n" for n, line in enumerate(lines))
+    text += zone + "\n"
+    text += prefix.format(90) + "Free swap  = 0kB\n"
+    text += prefix.format(91) + "Total swap = 0kB\n"
+    text += (
+        prefix.format(92) + "Out of memory: Killed process 2592 (java) total-vm:4000000kB,"
+        " anon-rss:1800000kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4000kB"
+        " oom_score_adj:0\n"
+    )
+    oom = only(tmp_path, text)["oom"]
+    assert oom["system"]["zones"][0]["min_bytes"] == 44696 * 1024
+    assert oom["incomplete_reason"] != "truncated_line"
+
+
+def test_a_zone_lines_rest_in_a_record_of_its_own_after_its_last_key_is_no_cut():
+    """A zone line is printed in pieces (`pr_cont`): under other CPUs' printk its rest can
+    become a record of its own, even between a key and its value."""
+    lines = [
+        "[  5.000001] java invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0,"
+        " oom_score_adj=0",
+        "[  5.000002] CPU: 1 PID: 2592 Comm: java Not tainted 5.10.0-20-amd64 #1",
+        "[  5.000003] Mem-Info:",
+        "[  5.000003] Node 0 DMA32 free:44672kB boost:0kB min:44696kB low:55868kB high:67040kB"
+        " reserved_highatomic:0KB active_anon:",
+        "[  5.000004] 278804kB inactive_anon:1620588kB present:3129152kB free_cma:0kB",
+        "[  5.000004] Free swap  = 0kB",
+        "[  5.000004] Total swap = 0kB",
+        "[  5.000004] 782238 pages RAM",
+        "[  5.000004] Tasks state (memory values in pages):",
+        "[  5.000004] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents"
+        " oom_score_adj name",
+        "[  5.000004] [   2592]     0  2592  1000000   450000  4096000        0             0 java",
+        "[  5.000005] oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,"
+        "mems_allowed=0,global_oom,task_memcg=/,task=java,pid=2592,uid=0",
+        "[  5.000005] Out of memory: Killed process 2592 (java) total-vm:4000000kB,"
+        " anon-rss:1800000kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4000kB"
+        " oom_score_adj:0",
+    ]
+    (doc,) = documents_from_lines(lines)
+    assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (True, None)
 
 
 def test_a_zone_line_cut_at_the_end_of_its_report_is_still_cut(tmp_path):

@@ -98,6 +98,11 @@ HARDWARE = re.compile(r"Hardware name: (?P<hw>.+?)(?P<elided>\.{3,}|…)?\s*$")
 TRACE_FRAME = re.compile(
     r"\s*(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+"
 )
+# A trace decoded to source lines (`scripts/decode_stacktrace.sh`, the 0-day and syzbot
+# robots; any kernel): `out_of_memory (mm/oom_kill.c:1180)`, `? show_stack (arch/x86/…c:319)`
+TRACE_FRAME_DECODED = re.compile(
+    r"(?:\? )?(?P<fn>[A-Za-z_][\w.$]*) \((?:[\w.+-]+/)*[\w.+-]+\.[chS]:\d+[ )]"
+)
 # x86 frames cut at a fixed width after the name or inside its offset, where a line ends:
 # `[<ffffffff81187bbd>] ? __alloc_pages_nodemask`, `[<ffffffff811bd1ce>] try_charge+0xb`
 TRACE_FRAME_CUT = re.compile(
@@ -769,6 +774,7 @@ RULES: tuple[Rule, ...] = (
     Rule("arm-trace-frame", "[", ") from [<", ARM_TRACE_FRAME, on_arm_trace_frame),
     Rule("trace-frame", None, "+0x", TRACE_FRAME, on_trace_frame),
     Rule("trace-frame-cut", "[", "[<", TRACE_FRAME_CUT, on_cut_trace_frame),
+    Rule("trace-frame-decoded", None, " (", TRACE_FRAME_DECODED, on_trace_frame),
 )
 
 

@@ -441,6 +441,28 @@ def test_32_bit_arm_stack_frames_are_read(first):
     assert (doc["oom"]["scope"], doc["oom"]["incomplete_reason"]) == ("global", "end_of_input")
 
 
+DECODED_TRACE = """\
+[   66.203100][  T248] stress invoked oom-killer: gfp_mask=0x140dca(GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO), order=0, oom_score_adj=0
+[   66.203110][  T248] CPU: 1 UID: 0 PID: 248 Comm: stress Not tainted 6.17.0-rc1 #1 PREEMPT(voluntary)
+[   66.203122][  T248] Call Trace:
+[   66.203125][  T248]  ? show_stack (arch/x86/kernel/dumpstack.c:319)
+[   66.203148][  T248]  dump_stack (lib/dump_stack.c:130)
+[   66.203153][  T248]  dump_header (mm/oom_kill.c:468 (discriminator 1))
+[   66.203165][  T248]  oom_kill_process.cold (mm/oom_kill.c:450 (discriminator 1) mm/oom_kill.c:1041)
+[   66.203174][  T248]  out_of_memory (mm/oom_kill.c:1180)
+[   66.203184][  T248]  __alloc_pages_may_oom (mm/page_alloc.c:4026)
+[   66.203199][  T248]  __alloc_pages_slowpath+0x39d/0x6e0
+"""
+
+
+def test_stack_frames_decoded_to_source_lines_are_read():
+    """Robots and `decode_stacktrace.sh` print `fn (mm/oom_kill.c:1180)` instead of the
+    offset: no such frame was read, so a report cut after its trace had no sign of its scope
+    (`out_of_memory` called from the page allocator is global)."""
+    (doc,) = documents_from_lines(DECODED_TRACE.splitlines())
+    assert (doc["oom"]["scope"], doc["oom"]["incomplete_reason"]) == ("global", "end_of_input")
+
+
 @pytest.mark.parametrize(
     ("header", "mask", "order"),
     [

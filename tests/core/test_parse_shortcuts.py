@@ -143,6 +143,9 @@ def test_no_rule_matches_an_elision():
         elif rule.name == "trace-frame-cut":
             # `[<` is an elision's too, but a name follows its `>] `, which no elision has
             assert rule.pattern.pattern.startswith(r"\[<[0-9a-f]+>\] (?:\? )?(?P<fn>[A-Za-z_]")
+        elif rule.name == "trace-frame-decoded":
+            # ` (` is an elision's too, but a source file's `.c:N` follows, which none has
+            assert r"\.[chS]:\d+" in rule.pattern.pattern
         elif rule.name == "task-header":
             assert "total_vm" in rule.pattern.pattern  # its literal `pid` is an elision's
         else:

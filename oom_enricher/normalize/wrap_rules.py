@@ -46,11 +46,12 @@ WRAPPED_REST = re.compile(
     r"|_\w|[&{\"'=]\S"  # a symbol's name, the rest of some other program's text
 )
 # Where no kernel line ends: before the path of a memcg line (`Task in`, `killed as a result
-# of limit of`, `Memory cgroup stats for`, 2.6.29+) or the name of a kill (`Killed process
-# 123`, all kernels): the next piece is its rest, bare paste or not.
+# of limit of`, `Memory cgroup stats for`, 2.6.29+), the name of a kill (`Killed process
+# 123`, all kernels) or the header's `oom-killer:` (`stress invoked`, 2.6.19+): the next
+# piece is its rest, bare paste or not.
 CUT_BEFORE_ITS_REST = re.compile(
     r"(?:^|\s)(?:Tasks? in|killed as a result of limit of|Memory cgroup stats for"
-    r"|[Kk]ill(?:ed)? process \d+|score -?\d+ or)\s*$"
+    r"|[Kk]ill(?:ed)? process \d+|score -?\d+ or|\S+ invoked)\s*$"
 )
 # The end of a full quoted line that a reply's wrap put on a line of its own: a word's last
 # characters (`0b`, `,m`, `5_`) or a row's opening bracket; never an author's mark (`:`,

@@ -202,6 +202,18 @@ def test_header_wrapped_right_after_oom_killer_colon(tmp_path, monkeypatch):
     assert only_facts(docs) == FACTS
 
 
+@pytest.mark.parametrize("before", ["", "Creating journal (262144 blocks): "])
+def test_header_wrapped_between_invoked_and_oom_killer(before, tmp_path, monkeypatch):
+    """A mail wrap at the blank after `invoked` (a console's program output may stand
+    before the stamp): the rest, `oom-killer: gfp_mask=…`, was read as a 2.6.8 header that
+    names no task, so the trigger's name was lost."""
+    lines = dmesg_lines()
+    header, rest = lines[0].split(" oom-killer: ")
+    lines[0:1] = [before + header, "oom-killer: " + rest]
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+
+
 def test_flowed_header_ending_in_oom_killer_colon_space(tmp_path, monkeypatch):
     lines = dmesg_lines()
     header, rest = lines[0].split("oom-killer: ")

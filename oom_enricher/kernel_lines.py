@@ -68,6 +68,8 @@ UB_KILLED = re.compile(
 # task table header, every layout: 2.6 `cpu oom_adj`, 3.x `nr_ptes`, 4.8 `nr_pmds`,
 # 4.15+ `pgtables_bytes`, 6.8+ `rss_anon rss_file rss_shmem`
 TASK_HEADER = re.compile(r"\[\s*pid\s*\]\s+(?P<columns>uid\s+tgid\s+total_vm\b.*)")
+# the start of one of its rows (`[  101]     0   101 …`: pid, uid, tgid), every layout
+TASK_ROW_START = re.compile(r"\s*\[\s*\d+\]\s+-?\d+\s+\d+\s")
 # memcg context, printed only inside a memcg OOM report, 2.6.29-4.18: `Task in X killed as a
 # result of limit of Y` (its first half may stand alone, pr_cont split)
 MEMCG_TASK_IN = re.compile(r"(?:Task in \S+ )?killed as a result of limit of \S")

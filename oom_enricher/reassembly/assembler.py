@@ -740,12 +740,14 @@ class Assembler:
             return False
         last = report.lines[-1]
         if line.monotonic is not None and last.monotonic is not None:
-            return line.monotonic - last.monotonic > self.bounds.body_gap
-        return (
-            seconds is not None
-            and report.last_time is not None
-            and seconds - report.last_time > self.bounds.body_gap
-        )
+            past = line.monotonic - last.monotonic > self.bounds.body_gap
+        else:
+            past = (
+                seconds is not None
+                and report.last_time is not None
+                and seconds - report.last_time > self.bounds.body_gap
+            )
+        return past and not _goes_on_with_the_task_dump(last, line)
 
     def _past_stream_age(self, report: OpenReport, seconds: float | None) -> bool:
         """Whether a line at `seconds` on the report's clock is too far from its first: past
@@ -886,3 +888,15 @@ def _seconds_between(earlier: LogLine, later: LogLine) -> float | None:
     if earlier.monotonic is not None and later.monotonic is not None:
         return later.monotonic - earlier.monotonic
     return None
+
+
+def _goes_on_with_the_task_dump(last: LogLine, line: LogLine) -> bool:
+    """A task row, or the kill, after a row: the kernel prints task rows only inside a report,
+    so a dump whose printing stalled (a slow console, a logger behind it) is still the one
+    report, however long the stall."""
+    if not kernel_lines.TASK_ROW_START.match(last.message):
+        return False
+    if kernel_lines.TASK_ROW_START.match(line.message):
+        return True
+    found = classify_line(line)
+    return found is not None and found[0] in (Marker.SELECTED, Marker.KILLED, Marker.SUMMARY)

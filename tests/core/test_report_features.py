@@ -10,6 +10,7 @@ import pytest
 
 from oom_enricher.pipeline import documents_from_lines
 from oom_enricher.skimming.skim_files import skim_documents
+from tests.core.report_lines import memcg_report
 from tests.corpus_cases import REPO
 
 DOCKER_ID = "3f2a9c4e5b6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6e7f8"
@@ -1035,6 +1036,26 @@ def test_a_report_without_its_kill_ends_at_a_long_gap_in_the_kernels_stamps():
     docs = list(documents_from_lines(first + later))
     assert [doc["oom"]["lines_count"] for doc in docs] == [len(first), len(later)]
     assert docs[0]["oom"]["incomplete_reason"] == "stream_gap"
+
+
+def test_a_task_dump_that_stalled_past_the_gap_between_two_rows_stays_one_report():
+    """A task dump whose printing stalled (a console or a logger behind it) for more than the
+    gap a report may have between its lines, between two rows: its rows after the stall and
+    its kill are still its own (the kernel prints task rows only inside a report), where a
+    headless second report came out and the first lost its victim."""
+    lines = memcg_report()
+    at = lines.index(next(line for line in lines if line.startswith("[    101]")))
+    lines[at:at] = [f"[{pid:7d}]     0 {pid:5d}    74798      376   487424        0 0 sh"
+                    for pid in (90, 91)]  # fmt: skip
+    stamps = [100.0 + n / 1000 for n in range(len(lines))]
+    stamps[at + 1 :] = [stamp + 13.3 for stamp in stamps[at + 1 :]]  # after the first new row
+    docs = list(
+        documents_from_lines([f"[{t:12.6f}] {x}" for t, x in zip(stamps, lines, strict=True)])
+    )
+    assert len(docs) == 1
+    oom = docs[0]["oom"]
+    assert [row["pid"] for row in oom["tasks"]] == [90, 91, 101]
+    assert ([v["pid"] for v in oom["victims"]], oom["complete"]) == ([101], True)
 
 
 def test_an_indented_ellipsis_a_shipper_sent_as_its_own_kernel_record_is_no_elision():

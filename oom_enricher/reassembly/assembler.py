@@ -774,7 +774,11 @@ class Assembler:
                 found.append(earlier)
                 continue
             gap = None if later is None else _seconds_between(earlier, later)
-            if gap is not None and gap > self.bounds.lookback_gap:
+            if (
+                gap is not None
+                and gap > self.bounds.lookback_gap
+                and not _goes_on_with_the_task_dump(earlier, later)
+            ):
                 break  # a report prints its lines together: this one belongs to something else
             if earlier.timestamp is not None or earlier.monotonic is not None:
                 later = earlier

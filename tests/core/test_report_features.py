@@ -1058,6 +1058,21 @@ def test_a_task_dump_that_stalled_past_the_gap_between_two_rows_stays_one_report
     assert ([v["pid"] for v in oom["victims"]], oom["complete"]) == ([101], True)
 
 
+def test_rows_of_a_headless_task_dump_far_apart_in_time_are_looked_back_at():
+    """An excerpt that starts inside a task dump which took long to print (or rows an author
+    picked from it), then the kill: the rows before the gap were left out of the report."""
+    rows = [
+        "[  999.629589] [  16497]     0 16497    17585     8739   126976        0             0 sx5",
+        "[ 1026.435955] [  32764]     0 32764    17585     8739   126976        0             0 sx5",
+        "[ 1047.914324] [  10315]     0 10315    17585     8271   126976        0             0 sx0",
+        "[ 1047.923384] Out of memory: Kill process 10315 (sx0) score 53 or sacrifice child",
+        "[ 1047.931934] Killed process 10315 (sx0) total-vm:70212kB, anon-rss:60kB, file-rss:0kB,"
+        " shmem-rss:0kB",
+    ]
+    (doc,) = documents_from_lines(rows)
+    assert [row["pid"] for row in doc["oom"]["tasks"]] == [16497, 32764, 10315]
+
+
 def test_an_indented_ellipsis_a_shipper_sent_as_its_own_kernel_record_is_no_elision():
     """LoongArch and MIPS print `        ...` after a stack dump's words: a shipper sends it as
     a kernel record with an indented message. Taken for a paste's indented `...`, it made

@@ -106,13 +106,23 @@ _V2_FIRST = (4, 5)  # cgroup v2 (the unified hierarchy) left its development fla
 
 def cgroup_version(facts: ReportFacts, scope: str) -> str:
     release = kernel_release_number(facts.kernel)
-    if scope == "memcg" and release is not None and release < _V2_FIRST:
+    if scope == "memcg" and (
+        (release is not None and release < _V2_FIRST) or _printed_before_v2(facts)
+    ):
         return "v1"  # no other hierarchy had a memory controller
     if "memsw" in facts.counters or "kmem" in facts.counters or facts.stats_unit == "kB":
         return "v1"
     if "swap" in facts.counters or (_shows_v2_stats(facts) and _v2_stats_mean_v2(facts)):
         return "v2"
     return "none" if scope in ("global", "cpuset", "mempolicy") else "unknown"
+
+
+def _printed_before_v2(facts: ReportFacts) -> bool:
+    """Line forms only kernels before 4.5 printed: a header's `oom_adj=` (2.6-3.x), a kill's
+    UID before the name (2.6.18, RHEL 6)."""
+    return facts.trigger.oom_adj is not None or any(
+        victim.uid_before_name for victim in facts.victims
+    )
 
 
 def _shows_v2_stats(facts: ReportFacts) -> bool:

@@ -35,6 +35,7 @@ class Victim:
     pgtables_kb: int | None = None
     oom_score_adj: int | None = None
     source: str = "killed"  # killed | reaper | summary
+    uid_before_name: bool = False  # `Killed process N, UID U, (x)`: 2.6.18, RHEL 6 2.6.32
 
 
 @dataclass

@@ -615,6 +615,7 @@ def on_killed(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
             uid=values.get("UID", _uid_beside_name(m)),
             pgtables_kb=values.get("pgtables"),
             oom_score_adj=values.get("oom_score_adj"),
+            uid_before_name=m["uid"] is not None,
         )
     )
 

@@ -835,6 +835,34 @@ def test_a_3_x_charge_path_says_a_cgroup_oom_and_its_cpuset_names_the_container(
     assert doc["container"]["id"] == cid
 
 
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [
+            "[6710782.021013] java invoked oom-killer: gfp_mask=0xd0, order=0, oom_adj=0,"
+            " oom_scoe_adj=0",
+            "[6710782.257588] Task in /LXC0111 killed as a result of limit of /LXC0111",
+            "[6710784.698347] Memory cgroup out of memory: Kill process 215701 (java) score 854 or"
+            " sacrifice child",
+            "[6710784.707978] Killed process 215701 (java) total-vm:11017300kB,"
+            " anon-rss:7152432kB, file-rss:1232kB",
+        ],
+        [
+            "[34341062.257468] Memory cgroup out of memory: Kill process 50398 (java) score 936"
+            " or sacrifice child",
+            "[34341062.268023] Killed process 50398, UID 697, (java) total-vm:16345624kB,"
+            " anon-rss:7822592kB, file-rss:1852kB",
+        ],
+    ],
+    ids=["header-with-oom_adj", "kill-line-with-uid-before-the-name"],
+)
+def test_a_cgroup_oom_in_line_forms_of_kernels_before_4_5_is_v1(lines):
+    """No CPU line gives the release, but a header with `oom_adj=` (2.6-3.x) or a kill line
+    with the UID before the name (2.6.18, RHEL 6) was printed by a kernel that had no v2."""
+    (doc,) = documents_from_lines(lines)
+    assert (doc["oom"]["scope"], doc["oom"]["cgroup"]["version"]) == ("memcg", "v1")
+
+
 def test_header_fields_glued_together_are_still_read():
     """A copy that lost the separators: `gfp_mask=0x800d0order=0oom_score_adj=0`."""
     text = (

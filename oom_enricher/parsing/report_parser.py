@@ -154,7 +154,9 @@ def _settle_cgroup_paths(facts: ReportFacts) -> None:
 def _note_missing_parts(facts: ReportFacts, named: bool) -> None:
     """Parts every report of its kind prints, absent here: the report is not complete.
     `named`: a line named the cgroups (`Task in`, the summary), not only a stats line."""
-    if facts.task_columns and not facts.tasks:
+    # dump_tasks leaves out unkillable tasks: with none killable (a boot-time OOM, before
+    # any user task) the header stands alone
+    if facts.task_columns and not facts.tasks and not facts.no_killable:
         facts.note_missing("task_rows_missing")
     # dump_stack prints `CPU: ... Comm:` (3.x+) or `Pid: ..., comm:` (2.6) right after the
     # header; 2.6.18 prints only `Call Trace:`, so a trace without either is whole, unless

@@ -863,6 +863,31 @@ def test_a_cgroup_oom_in_line_forms_of_kernels_before_4_5_is_v1(lines):
     assert (doc["oom"]["scope"], doc["oom"]["cgroup"]["version"]) == ("memcg", "v1")
 
 
+def test_an_empty_task_dump_before_no_killable_processes_is_whole():
+    """A boot-time OOM before any user task: the dump's header, no row (unkillable tasks
+    are not listed), then the panic. The report said its rows were missing."""
+    lines = [
+        "[   20.270000] swapper/0 invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0,"
+        " oom_score_adj=0",
+        "[   20.270100] CPU: 0 PID: 1 Comm: swapper/0 Not tainted 5.6.0-rc1 #1",
+        "[   20.270200] Call Trace:",
+        "[   20.270300] [<ffffffe00005a1c2>] out_of_memory+0x1d2/0x3ac",
+        "[   20.270400] [<ffffffe00009a0c0>] __alloc_pages_nodemask+0x6e4/0x7f4",
+        "[   20.270500] Mem-Info:",
+        "[   20.270600] active_anon:0 inactive_anon:0 isolated_anon:0",
+        "[   20.270700] Node 0 DMA32 free:488kB min:488kB low:608kB high:728kB"
+        " reserved_highatomic:0KB active_anon:0kB inactive_anon:0kB present:8192kB"
+        " managed:6988kB mlocked:0kB free_pcp:0kB local_pcp:0kB free_cma:0kB",
+        "[   20.270800] 2048 pages RAM",
+        "[   20.276264] Tasks state (memory values in pages):",
+        "[   20.277590] [  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents"
+        " oom_score_adj name",
+        "[   20.280179] Out of memory and no killable processes...",
+    ]
+    (doc,) = documents_from_lines(lines)
+    assert (doc["oom"]["incomplete_reason"], doc["oom"]["complete"]) == (None, True)
+
+
 def test_header_fields_glued_together_are_still_read():
     """A copy that lost the separators: `gfp_mask=0x800d0order=0oom_score_adj=0`."""
     text = (

@@ -58,8 +58,17 @@ def _ratelimit_notice(report: OpenReport) -> LogLine | None:
     return last if found is not None and found[0] is Marker.SUPPRESSED else None
 
 
-def _has_summary(report: OpenReport) -> bool:
-    return any(kernel_lines.SUMMARY.match(line.message) for line in report.lines)
+# Lines oom_kill_process prints once per event: the summary (4.19+) and, before 5.1, the
+# choice (`Kill process N (x) score S or sacrifice child`).
+_ONCE_PER_EVENT = (Marker.SUMMARY, Marker.SELECTED)
+
+
+def _holds(report: OpenReport, marker: Marker) -> bool:
+    for line in report.lines:
+        found = classify_line(line)
+        if found is not None and found[0] is marker:
+            return True
+    return False
 
 
 def _lines_within(lines: list[LogLine], held: list[LogLine]) -> bool:
@@ -351,8 +360,9 @@ class Assembler:
                 del self._open[key]
             self._begin(key, line, *found, done, notice)
             return
-        if found is not None and found[0] is Marker.SUMMARY and _has_summary(report):
-            self._close_into(done, key)  # one summary per event: `grep oom-kill` output
+        if found is not None and found[0] in _ONCE_PER_EVENT and _holds(report, found[0]):
+            # one summary, one choice per event: `grep oom-kill`, `grep "Out of memory"`
+            self._close_into(done, key)
             self._begin(key, line, *found, done)
             return
         self._append(key, report, line)

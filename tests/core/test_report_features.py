@@ -1073,6 +1073,21 @@ def test_rows_of_a_headless_task_dump_far_apart_in_time_are_looked_back_at():
     assert [row["pid"] for row in doc["oom"]["tasks"]] == [16497, 32764, 10315]
 
 
+def test_each_choice_line_of_grep_output_is_an_event_of_its_own():
+    """`grep "Out of memory" /var/log/messages` keeps only the choice lines, one per event
+    (before 5.1): they were all taken for one report's lines."""
+    lines = [
+        "Mar 15 12:11:27 vm4 kernel: Out of memory: Kill process 24311 (winbindd) score 7 or"
+        " sacrifice child",
+        "Mar 15 12:12:41 vm4 kernel: Out of memory: Kill process 16045 (httpd) score 5 or"
+        " sacrifice child",
+        "Mar 15 12:12:42 vm4 kernel: Out of memory: Kill process 1627 (winbindd) score 5 or"
+        " sacrifice child",
+    ]
+    docs = list(documents_from_lines(lines))
+    assert [doc["oom"]["selected"]["pid"] for doc in docs] == [24311, 16045, 1627]
+
+
 def test_an_indented_ellipsis_a_shipper_sent_as_its_own_kernel_record_is_no_elision():
     """LoongArch and MIPS print `        ...` after a stack dump's words: a shipper sends it as
     a kernel record with an indented message. Taken for a paste's indented `...`, it made

@@ -94,9 +94,11 @@ PROCESS_LINE = re.compile(
     r"Process (?P<comm>.+?) \(pid: (?P<pid>\d+), task: [0-9a-f]+, ksp: [0-9a-f]+\)"
 )
 HARDWARE = re.compile(r"Hardware name: (?P<hw>.+?)(?P<elided>\.{3,}|…)?\s*$")
-# stack frames: x86 `[<ffffffff817557fe>] dump_stack+0x46/0x58`, 4.13+ ` dump_stack+0x5c/0x79`
+# stack frames: x86 `[<ffffffff817557fe>] dump_stack+0x46/0x58`, 4.13+ ` dump_stack+0x5c/0x79`,
+# 2.6.1x-2.6.2x i386 the symbol in decimal first: `[__alloc_pages+740/832] __alloc_pages+0x2e4/…`
 TRACE_FRAME = re.compile(
-    r"\s*(?:\[<[0-9a-f]+>\] )?(?:\? )?(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+"
+    r"\s*(?:\[<[0-9a-f]+>\] |\[[\w.$]+\+\d+/\d+\] )?(?:\? )?"
+    r"(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+"
 )
 # A trace decoded to source lines (`scripts/decode_stacktrace.sh`, the 0-day and syzbot
 # robots; any kernel): `out_of_memory (mm/oom_kill.c:1180)`, `? show_stack (arch/x86/…c:319)`

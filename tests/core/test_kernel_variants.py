@@ -888,6 +888,20 @@ def test_an_empty_task_dump_before_no_killable_processes_is_whole():
     assert (doc["oom"]["incomplete_reason"], doc["oom"]["complete"]) == (None, True)
 
 
+def test_i386_frames_with_the_symbol_in_brackets_are_read():
+    """2.6.1x-2.6.2x i386 print `[sym+dec/dec] sym+0xhex/0xhex`: no frame was read, so the
+    trace was empty and a report of a kernel that prints no `Pid:` line said it lost it."""
+    text = RHEL5_2_6_18.replace(
+        " [<ffffffff800c3a6a>] out_of_memory+0x8e/0x2f5",
+        " [out_of_memory+389/448] out_of_memory+0x185/0x1c0",
+    ).replace(
+        " [<ffffffff8000f2eb>] __alloc_pages+0x245/0x2ce",
+        " [__alloc_pages+740/832] __alloc_pages+0x2e4/0x340",
+    )
+    oom, whole = only(text)["oom"], only(RHEL5_2_6_18)["oom"]
+    assert oom["incomplete_reason"] == whole["incomplete_reason"] != "cpu_line_missing"
+
+
 def test_header_fields_glued_together_are_still_read():
     """A copy that lost the separators: `gfp_mask=0x800d0order=0oom_score_adj=0`."""
     text = (

@@ -42,6 +42,8 @@ from oom_enricher.normalize.terminal_codes import (
     from_caret_notation,
     is_pager_status,
     shows_caret_notation,
+    shows_copy_mode_position,
+    without_copy_mode_position,
     without_terminal_codes,
 )
 from oom_enricher.normalize.timestamps import (
@@ -330,6 +332,7 @@ class PasteShape:
     fluent_bit_stdout: bool = False  # Fluent Bit's stdout output, records printed as maps
     quoted_printable: bool = False
     caret_notation: bool = False  # `cat -v`'s `^M` line ends and `^[[32m` codes
+    copy_mode_position: bool = False  # tmux's `[7/972]` at the pane's top right
     html_escaped: bool = False
     html_markup: bool = False  # the lines inside a page's tags (which also escape `<` and `&`)
     block_markers: bool = False  # the lines inside a code block's markup (```, [code], {code})
@@ -375,6 +378,7 @@ class PasteShape:
             or self.fluent_bit_stdout
             or self.quoted_printable
             or self.caret_notation
+            or self.copy_mode_position
             or self.html_escaped
             or self.html_markup
             or self.block_markers
@@ -430,6 +434,7 @@ class PasteReader:
             fluent_bit_stdout=any(FLUENT_BIT_RECORD.match(line) for line in head),
             quoted_printable=_is_quoted_printable(head),
             caret_notation=shows_caret_notation(head),
+            copy_mode_position=shows_copy_mode_position(head),
             html_escaped=sum(len(HTML_ENTITY.findall(line)) for line in head if "&" in line) >= 2,
             html_markup=_has_html_markup(head),
             no_break_spaces=sum(1 for line in head if NO_BREAK_SPACE in line) >= 2,
@@ -532,6 +537,8 @@ class PasteReader:
                 for line in map(without_terminal_codes, lines)
                 if not is_pager_status(line)
             )
+            if shape.copy_mode_position:
+                pieces = _without_copy_mode_position(pieces)
         if shape.escaped_newlines:
             pieces = self._split_at_escapes(pieces)
         if shape.quoted_printable:
@@ -936,6 +943,14 @@ def _common_labels_host(head: list[str]) -> str | None:
         if line.startswith(LOGCLI_COMMON_LABELS):
             return labels_host(line[len(LOGCLI_COMMON_LABELS) :])
     return None
+
+
+def _without_copy_mode_position(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    """Each piece without a multiplexer's position mark and the blanks before it (a line
+    the mark stood beside was no wider than its text)."""
+    for piece in pieces:
+        text = without_copy_mode_position(piece.text)
+        yield piece if text is piece.text else replace(piece, text=text, width=len(text))
 
 
 def _first_bracket_counted(pieces: Iterator[_Piece]) -> Iterator[_Piece]:

@@ -1,6 +1,6 @@
 """Terminal colour codes in a copied line (`dmesg --color=always`, `journalctl` on a pager),
-also in the caret notation `cat -v` shows them in, and the status lines a pager printed
-between the pages someone copied."""
+also in the caret notation `cat -v` shows them in, the status lines a pager printed
+between the pages someone copied, and tmux's copy-mode position on the pane's top line."""
 
 from __future__ import annotations
 
@@ -48,3 +48,19 @@ _PAGER_FIRST = frozenset(" \t-(lb")
 
 def is_pager_status(text: str) -> bool:
     return text[:1] in _PAGER_FIRST and _PAGER_STATUS.fullmatch(text) is not None
+
+
+# tmux in copy mode shows the position (`[7/972]`) at the right edge of the pane's top line:
+# a copy from there takes it, after the blanks up to the edge.
+_COPY_MODE_POSITION = re.compile(r"\s{2,}\[\d+/\d+\]\s*$")
+
+
+def shows_copy_mode_position(lines: list[str]) -> bool:
+    return any(line.endswith("]") and _COPY_MODE_POSITION.search(line) for line in lines)
+
+
+def without_copy_mode_position(text: str) -> str:
+    if not text.endswith(("]", " ")):
+        return text
+    found = _COPY_MODE_POSITION.search(text)
+    return text if found is None else text[: found.start()]

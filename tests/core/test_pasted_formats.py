@@ -214,6 +214,15 @@ def test_header_wrapped_between_invoked_and_oom_killer(before, tmp_path, monkeyp
     assert only_facts(docs) == dict(FACTS, host=None)
 
 
+def test_tmux_copy_mode_position_after_the_first_line_is_no_part_of_it(tmp_path, monkeypatch):
+    """A copy from tmux's copy mode takes the position it shows at the pane's top right
+    (`[7/972]`, after blanks to the edge): the header seemed cut after its last field."""
+    lines = dmesg_lines()
+    lines[0] = lines[0] + " " * 90 + "[7/972]"
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+
+
 def test_flowed_header_ending_in_oom_killer_colon_space(tmp_path, monkeypatch):
     lines = dmesg_lines()
     header, rest = lines[0].split("oom-killer: ")

@@ -2,7 +2,9 @@
 
 Sources keep undecodable bytes as lone surrogates (`surrogateescape`), so that lines survive
 byte for byte until here; JSON has no way to carry them, so documents get the replacement
-character instead, and the number of characters replaced is counted.
+character instead, and the number of characters replaced is counted. A number no 64-bit
+field holds (a corrupted watermark in kB, made bytes) is no fact: it becomes null, as
+Elasticsearch's `long` and orjson could not take it.
 """
 
 from __future__ import annotations
@@ -37,20 +39,23 @@ def clean_document(doc: Any) -> int:
     return 0
 
 
+_LONG = range(-(1 << 63), 1 << 63)
+
+
 def _clean_node(node: Any) -> int:
     replaced = 0
     if isinstance(node, dict):
-        for key, value in list(node.items()):
-            if isinstance(value, str):
-                node[key], n = clean_text(value)
-                replaced += n
-            else:
-                replaced += _clean_node(value)
+        items: Any = list(node.items())
     elif isinstance(node, list):
-        for i, value in enumerate(node):
-            if isinstance(value, str):
-                node[i], n = clean_text(value)
-                replaced += n
-            else:
-                replaced += _clean_node(value)
+        items = enumerate(node)
+    else:
+        return 0
+    for key, value in items:
+        if isinstance(value, str):
+            node[key], n = clean_text(value)
+            replaced += n
+        elif type(value) is int and value not in _LONG:
+            node[key] = None
+        else:
+            replaced += _clean_node(value)
     return replaced

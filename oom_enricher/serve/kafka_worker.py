@@ -31,6 +31,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from oom_enricher.enrich.document import build_document
+from oom_enricher.enrich.surrogates import clean_document
 from oom_enricher.model import ReportBlock, ShippedRecord
 from oom_enricher.normalize.line_normalizer import LineNormalizer
 from oom_enricher.pipeline import PipelineOptions
@@ -226,7 +227,10 @@ class PartitionState:
             positions = [line.position for line in block.lines if line.position is not None]
             if positions:
                 self._spans.append((min(positions), max(positions), block.host or ""))
-        return [build_document(block) for block in blocks]
+        docs = [build_document(block) for block in blocks]
+        for doc in docs:
+            clean_document(doc)  # what JSON cannot carry, as every other path does
+        return docs
 
     def commit_point(self) -> CommitPoint | None:
         """The first offset the next owner must read: the lowest position reassembly still

@@ -8,6 +8,7 @@ import sys
 import orjson
 import pytest
 
+from oom_enricher.model import ShippedRecord
 from oom_enricher.pipeline import documents_from_lines
 from oom_enricher.skimming.skim_files import skim_documents
 from tests.core.report_lines import memcg_report
@@ -1316,3 +1317,44 @@ def test_a_memory_summary_with_one_of_its_swap_lines_is_incomplete(start):
     text = without(GLOBAL_HEAD + GLOBAL_TAIL + GLOBAL_KILL, start)
     oom = only(text)["oom"]
     assert (oom["complete"], oom["incomplete_reason"]) == (False, "mem_info_cut")
+
+
+CORRUPT_WATERMARKS = [
+    "[    5.000001] systemd invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0,"
+    " oom_score_adj=0",
+    "[    5.000002] CPU: 0 PID: 1 Comm: systemd Not tainted 5.4.0-next-20191201 #1",
+    "[    5.000003] Mem-Info:",
+    "[    5.000004] Node 0 Normal free:193448kB min:99395541895224kB low:73886371836733356kB"
+    " high:147673348131571488kB reserved_highatomic:0KB active_anon:0kB present:1048576kB"
+    " managed:999000kB mlocked:0kB free_pcp:0kB local_pcp:0kB free_cma:0kB",
+]
+
+
+def test_a_number_no_64_bit_field_holds_is_null_and_the_report_still_comes_out():
+    """Watermarks a corrupted zone printed (`low:73886371836733356kB`), made bytes, exceed
+    64 bits: the document could not be serialised and `parse` ended in a traceback with no
+    document at all."""
+    (doc,) = documents_from_lines(CORRUPT_WATERMARKS)
+    zone = doc["oom"]["system"]["zones"][0]
+    assert (zone["free_bytes"], zone["low_bytes"], zone["high_bytes"]) == (
+        193448 * 1024,
+        None,
+        None,
+    )
+    assert zone["min_bytes"] == 99395541895224 * 1024  # within 64 bits: kept as printed
+    orjson.dumps(doc)
+
+
+def test_a_kafka_worker_gives_the_same_document_for_a_number_out_of_range():
+    """The Kafka worker built its documents without the cleaning every other path does."""
+    from oom_enricher.pipeline import PipelineOptions
+    from oom_enricher.serve.kafka_worker import OutageClock, PartitionState
+    from oom_enricher.sources.record_shapes import ShapeOptions
+
+    state = PartitionState(PipelineOptions(), ShapeOptions(), OutageClock(), None)
+    docs = []
+    for offset, line in enumerate(CORRUPT_WATERMARKS):
+        docs += state.feed(ShippedRecord(message=line, host="node-1"), offset)
+    (doc,) = docs + state.finish()
+    assert doc["oom"]["system"]["zones"][0]["low_bytes"] is None
+    orjson.dumps(doc)

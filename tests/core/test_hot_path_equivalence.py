@@ -146,10 +146,19 @@ def test_clean_document_replaces_a_surrogate_deep_inside_and_counts_it():
     assert doc == {"a": {"b": [1, {"c": "x\ufffd"}, "caf\ufffd"]}, "d": "ok", "e": None}
 
 
-def test_clean_document_leaves_a_clean_document_as_it_was():
-    doc = {"a": ["é", {"b": "\ufffd", "n": 2**70}], "t": 1.5}
+def test_clean_document_leaves_what_json_carries_as_it_was():
+    """Walked (one surrogate makes orjson refuse it): every other value stays, a number in
+    64 bits too; one beyond them is no value a field holds."""
+    doc = {"a": ["é", {"b": "\ufffd", "n": 2**63 - 1, "m": -(2**63)}], "t": 1.5, "s": "\udcff"}
+    assert clean_document(doc) == 1
+    assert doc == {
+        "a": ["é", {"b": "\ufffd", "n": 2**63 - 1, "m": -(2**63)}],
+        "t": 1.5,
+        "s": "\ufffd",
+    }
+    doc = {"a": [{"n": 2**70}], "m": -(2**63) - 1}
     assert clean_document(doc) == 0
-    assert doc == {"a": ["é", {"b": "\ufffd", "n": 2**70}], "t": 1.5}
+    assert doc == {"a": [{"n": None}], "m": None}
 
 
 _HINT_REGEX = re.compile("|".join(re.escape(needle.decode()) for needle in SKIM_NEEDLES))

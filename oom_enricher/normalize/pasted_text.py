@@ -201,6 +201,7 @@ QP_ESCAPE = re.compile(r"=[0-9A-F]{2}")
 # An encoder's own marks: the `=` every kernel report holds (`gfp_mask=3D0x...`), a byte above
 # ASCII; a line cut after `pid=` over `18...`, `rss=20`, are none.
 QP_MARK = re.compile(r"=3D|=[C-F][0-9A-F]=[89AB][0-9A-F]")
+QP_EQUALS_ALONE = 3
 # The fields that hold the kernel line, by the tools that export it: Elasticsearch/Kibana/
 # Filebeat `message`, Fluent Bit/Docker `log`, Loki/logcli `line` (journald's `MESSAGE` is
 # read by the journal rule); Splunk and Sumo Logic `_raw`, CloudWatch Logs Insights
@@ -1190,11 +1191,13 @@ def _is_quoted_printable(head: list[str]) -> bool:
     if any(line.strip().casefold() == QP_HEADER for line in head):
         return True
     escapes = sum(len(QP_ESCAPE.findall(line)) for line in head if "=" in line)
-    return (
-        escapes >= 2
-        and any(QP_MARK.search(line) for line in head if "=" in line)
-        and any(line.rstrip().endswith("=") for line in head)
-    )
+    if escapes < 2 or not any(QP_MARK.search(line) for line in head if "=" in line):
+        return False
+    if any(line.rstrip().endswith("=") for line in head):
+        return True  # a soft break
+    # a body whose lines are all short enough for none: its `=` escapes alone (a kernel
+    # header holds three, `gfp_mask=3D0xcc0(GFP_KERNEL), order=3D0, oom_score_adj=3D0`)
+    return sum(line.count("=3D") for line in head) >= QP_EQUALS_ALONE
 
 
 def _depth_change(line: str) -> int:

@@ -316,6 +316,16 @@ def test_quoted_printable_soft_break_inside_a_word_without_header(tmp_path, monk
     assert docs[0]["oom"]["victims"][0]["oom_score_adj"] == 1000
 
 
+def test_quoted_printable_body_with_no_line_long_enough_for_a_soft_break(tmp_path, monkeypatch):
+    """A mail wrapped at 66 columns, then encoded: no line was long enough for a soft break,
+    so only its `=3D` escapes show the encoding, and they were read as they stand (no
+    gfp_mask, no order, no cgroup)."""
+    lines = [line.replace("=", "=3D") for line in _mail_wrapped(dmesg_lines(), 66)]
+    assert not any(line.endswith("=") or len(line) > 76 for line in lines)
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == dict(FACTS, host=None)
+
+
 def test_plain_syslog_with_equals_signs_is_not_decoded(tmp_path, monkeypatch):
     lines = [*stamped(), "Nov 25 10:00:06 web1 app[7]: key=3D1 total=20"]
     docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)

@@ -129,6 +129,11 @@ HTML_BREAK = re.compile(_TAG.format("|".join(HTML_BREAK_TAGS)), re.I)
 HTML_TAG = re.compile(
     _TAG.format("|".join(HTML_BREAK_TAGS + HTML_INLINE_TAGS + HTML_PAGE_TAGS)), re.I
 )
+# A forum's BBCode inside the lines, around what the author marked (`[COLOR="Red"]Out of
+# memory: kill process …[/COLOR]`, `[b]…[/b]`): a closing tag in the head tells it.
+_BBCODE_NAMES = r"(?:color|b|i|u|s|size|font|highlight)"
+BBCODE_CLOSE = re.compile(rf"\[/{_BBCODE_NAMES}\]", re.I)
+BBCODE_TAG = re.compile(rf"\[/?{_BBCODE_NAMES}(?:=[^\]]*)?\]", re.I)
 # Markup that opens or closes a code block in a forum's, tracker's or wiki's text: Markdown
 # fences (a language after the opening one), BBCode `[code]` (`[code=text]`, `[/code]`), Jira
 # and Confluence `{code}` (`{code:none}`) and `{noformat}`. A line that is only markup is no
@@ -336,6 +341,7 @@ class PasteShape:
     copy_mode_position: bool = False  # tmux's `[7/972]` at the pane's top right
     html_escaped: bool = False
     html_markup: bool = False  # the lines inside a page's tags (which also escape `<` and `&`)
+    bbcode: bool = False  # a forum's `[COLOR=…]…[/COLOR]` inside lines
     block_markers: bool = False  # the lines inside a code block's markup (```, [code], {code})
     # The indent every line shares (a Markdown code block's four spaces, a quoted log's tab):
     # a wrapped line's rest has it too, which made it look like a record's indented rest.
@@ -382,6 +388,7 @@ class PasteShape:
             or self.copy_mode_position
             or self.html_escaped
             or self.html_markup
+            or self.bbcode
             or self.block_markers
             or bool(self.indent)
             or self.no_break_spaces
@@ -438,6 +445,7 @@ class PasteReader:
             copy_mode_position=shows_copy_mode_position(head),
             html_escaped=sum(len(HTML_ENTITY.findall(line)) for line in head if "&" in line) >= 2,
             html_markup=_has_html_markup(head),
+            bbcode=any(BBCODE_CLOSE.search(line) for line in head if "[/" in line),
             no_break_spaces=sum(1 for line in head if NO_BREAK_SPACE in line) >= 2,
             quoted=self._quoted(head),
             commented=sum(1 for line in head if self._commented_log_line(line)) >= 2,
@@ -548,6 +556,8 @@ class PasteReader:
             pieces = _html_untagged(pieces)
         if shape.html_escaped or shape.html_markup:
             pieces = _html_unescaped(pieces)
+        if shape.bbcode:
+            pieces = _bbcode_untagged(pieces)
         if shape.no_break_spaces:
             pieces = _spaced(pieces)
         if shape.quoted:
@@ -1243,6 +1253,16 @@ def _html_untagged(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
             text = HTML_TAG.sub("", part)
             if text.strip():
                 yield replace(piece, text=text, width=len(text))
+
+
+def _bbcode_untagged(pieces: Iterator[_Piece]) -> Iterator[_Piece]:
+    """The text as the author marked it, without the forum's tags, as wide as it was."""
+    for piece in pieces:
+        if "[" in piece.text:
+            text = BBCODE_TAG.sub("", piece.text)
+            piece.width -= len(piece.text) - len(text)
+            piece.text = text
+        yield piece
 
 
 def _html_unescaped(pieces: Iterator[_Piece]) -> Iterator[_Piece]:

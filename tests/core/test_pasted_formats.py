@@ -326,6 +326,16 @@ def test_quoted_printable_body_with_no_line_long_enough_for_a_soft_break(tmp_pat
     assert only_facts(docs) == dict(FACTS, host=None)
 
 
+def test_a_forums_bbcode_around_marked_lines_is_no_part_of_them(tmp_path, monkeypatch):
+    """A forum post that coloured the lines it pointed at (`[COLOR="Red"]…[/COLOR]`, also
+    right after a stamp): `Free swap` and the kill behind a tag were not read."""
+    lines = stamped()
+    lines[-1] = lines[-1].replace("] ", '] [COLOR="Red"]', 1) + "[/COLOR]"
+    lines[1] = lines[1] + " [b]see[/b]"
+    docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    assert only_facts(docs) == FACTS
+
+
 def test_plain_syslog_with_equals_signs_is_not_decoded(tmp_path, monkeypatch):
     lines = [*stamped(), "Nov 25 10:00:06 web1 app[7]: key=3D1 total=20"]
     docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)

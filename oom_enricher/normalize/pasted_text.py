@@ -71,6 +71,7 @@ from oom_enricher.normalize.wrap_rules import (
     a_word_cut_twice,
     breaks_a_phrase,
     cut_before_a_unit,
+    cut_in_a_kill_key,
     cut_in_a_long_token,
     cut_in_a_path,
     cut_in_a_table_or_list,
@@ -651,7 +652,9 @@ class PasteReader:
             return not self._prefixed(piece)  # a line of its own: the kernel's split pieces
         if ROW_CUT_BEFORE_ITS_NAME.search(before.text) and ROW_NAME.fullmatch(text.rstrip()):
             return not self._prefixed(piece)
-        if text == piece.text and cut_before_a_unit(before.text, text):
+        if text == piece.text and (
+            cut_before_a_unit(before.text, text) or cut_in_a_kill_key(before.text, text)
+        ):
             return True
         if text == piece.text and HYPHEN_END.search(before.text) and text[:1].isalnum():
             return self._begins_no_line(piece)

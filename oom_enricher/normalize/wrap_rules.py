@@ -212,23 +212,53 @@ def joint(text: str, rest: str) -> str:
 
 _STATS_ITEM = re.compile(r"[a-z_]+:\d+KB")
 _KEY_PIECE = re.compile(r" [a-z_]+$")
-_VALUE_END = re.compile(r"[a-z_()]+:\d+[kK]B [a-z_()]+:\d*$")
-_UNIT_REST = re.compile(r"\d*[kK]B(?:\s|$)")
+# a whole item, then one cut in its number, before it or inside its unit: stats and zone
+# items (`swap:0KB inactive_anon:1`), a kill line's sizes (`anon-rss:21852kB, file-rss:12704k`)
+_VALUE_END = re.compile(r"[a-z_()-]+:\d+[kK]B,? [a-z_()-]+:(?:\d*|\d+k)$")
+_UNIT_REST = re.compile(r"\d*[kK]B(?:[\s,]|$)")
+_UNIT_END_REST = re.compile(r"B(?:[\s,]|$)")  # the rest of `kB` cut after its `k`
 
 
 def _cut_in_a_stats_key(text: str, rest: str) -> bool:
     return (
-        _KEY_PIECE.search(text) is not None
-        and _STATS_ITEM.match(rest) is not None
-        and _STATS_ITEM.search(text) is not None
-    ) or cut_before_a_unit(text, rest)
+        (
+            _KEY_PIECE.search(text) is not None
+            and _STATS_ITEM.match(rest) is not None
+            and _STATS_ITEM.search(text) is not None
+        )
+        or cut_before_a_unit(text, rest)
+        or cut_in_a_kill_key(text, rest)
+    )
+
+
+# the sizes of a kill line (all kernels; `UID:`, `pgtables:`, `oom_score_adj:` 5.x+)
+_KILL_KEYS = frozenset(
+    ("total-vm", "anon-rss", "file-rss", "shmem-rss", "UID", "pgtables", "oom_score_adj")
+)
+_KILL_KEY_BEGUN = re.compile(r"(?:[kK]B,?|\d) (?P<key>[A-Za-z_-]+)$")
+_KILL_KEY_REST = re.compile(r"(?P<key>[A-Za-z_-]*):\d")
+
+
+def cut_in_a_kill_key(text: str, rest: str) -> bool:
+    """A kill line cut inside a size's key, after a whole size (`file-rss:1196kB, sh` /
+    `mem-rss:0kB`, `anon-rss:0kB,` / ... `shmem-rss` / `:0kB`)."""
+    begun = _KILL_KEY_BEGUN.search(text)
+    if begun is None:
+        return False
+    goes_on = _KILL_KEY_REST.match(rest)
+    return goes_on is not None and begun["key"] + goes_on["key"] in _KILL_KEYS
 
 
 def cut_before_a_unit(text: str, rest: str) -> bool:
-    """A stats or zone item cut in its number, before its unit or before its number
-    (`swap:0` / `KB inactive_`, `inactive_anon:1` / `4980KB`, `active_anon:` / `2788kB`),
-    after a whole one."""
-    return _UNIT_REST.match(rest) is not None and _VALUE_END.search(text) is not None
+    """A stats, zone or kill line item cut in its number, before its unit, before its number
+    or inside its unit (`swap:0` / `KB inactive_`, `inactive_anon:1` / `4980KB`,
+    `active_anon:` / `2788kB`, `file-rss:12704k` / `B, shmem-rss:`), after a whole one."""
+    found = _VALUE_END.search(text)
+    if found is None:
+        return False
+    if text.endswith("k"):
+        return _UNIT_END_REST.match(rest) is not None
+    return _UNIT_REST.match(rest) is not None
 
 
 def cut_in_a_table_or_list(line: str, width: int, text: str, indented: bool) -> bool:

@@ -336,6 +336,35 @@ def test_a_forums_bbcode_around_marked_lines_is_no_part_of_them(tmp_path, monkey
     assert only_facts(docs) == FACTS
 
 
+def test_a_terminal_cut_inside_a_size_then_a_mail_wrap_is_rejoined(tmp_path, monkeypatch):
+    """A terminal cut the kill line inside `316kB` (`file-rss:316k` / `B, shmem-rss:…`), then
+    a mail client wrapped its first part at a blank: the rest was no line's rest, so the
+    sizes after the cut were lost."""
+    lines = dmesg_lines()
+    stamp, kill = lines[-1].split("] ", 1)
+    first, rest = kill.split("file-rss:316k")
+    head, tail = first.split(" total-vm:")
+    lines[-1:] = [f"{stamp}] {head}", f"total-vm:{tail}file-rss:316k", rest]
+    assert lines[-1].startswith("B, shmem-rss:12kB")
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    victim = doc["oom"]["victims"][0]
+    assert (victim["file_rss_bytes"], victim["shmem_rss_bytes"]) == (316 * 1024, 12 * 1024)
+
+
+@pytest.mark.parametrize("cut", ["sh", "shmem-rss", "shmem-"])
+def test_a_terminal_cut_inside_a_size_key_then_a_mail_wrap_is_rejoined(cut, tmp_path, monkeypatch):
+    """The same, cut inside a key (`file-rss:316kB, sh` / `mem-rss:12kB`): the key was
+    broken and its size lost."""
+    lines = dmesg_lines()
+    stamp, kill = lines[-1].split("] ", 1)
+    first, rest = kill.split("file-rss:316kB, " + cut)
+    head, tail = first.split(" total-vm:")
+    lines[-1:] = [f"{stamp}] {head}", f"total-vm:{tail}file-rss:316kB, {cut}", rest]
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    victim = doc["oom"]["victims"][0]
+    assert (victim["file_rss_bytes"], victim["shmem_rss_bytes"]) == (316 * 1024, 12 * 1024)
+
+
 def test_plain_syslog_with_equals_signs_is_not_decoded(tmp_path, monkeypatch):
     lines = [*stamped(), "Nov 25 10:00:06 web1 app[7]: key=3D1 total=20"]
     docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)

@@ -74,6 +74,7 @@ from oom_enricher.normalize.wrap_rules import (
     cut_in_a_kill_key,
     cut_in_a_long_token,
     cut_in_a_path,
+    cut_in_a_summary_value,
     cut_in_a_table_or_list,
     field_after_a_dropped_blank,
     joint,
@@ -653,7 +654,9 @@ class PasteReader:
         if ROW_CUT_BEFORE_ITS_NAME.search(before.text) and ROW_NAME.fullmatch(text.rstrip()):
             return not self._prefixed(piece)
         if text == piece.text and (
-            cut_before_a_unit(before.text, text) or cut_in_a_kill_key(before.text, text)
+            cut_before_a_unit(before.text, text)
+            or cut_in_a_kill_key(before.text, text)
+            or cut_in_a_summary_value(before.text, text)
         ):
             return True
         if text == piece.text and HYPHEN_END.search(before.text) and text[:1].isalnum():

@@ -228,6 +228,7 @@ def _cut_in_a_stats_key(text: str, rest: str) -> bool:
         )
         or cut_before_a_unit(text, rest)
         or cut_in_a_kill_key(text, rest)
+        or cut_in_a_summary_value(text, rest)
     )
 
 
@@ -237,6 +238,22 @@ _KILL_KEYS = frozenset(
 )
 _KILL_KEY_BEGUN = re.compile(r"(?:[kK]B,?|\d) (?P<key>[A-Za-z_-]+)$")
 _KILL_KEY_REST = re.compile(r"(?P<key>[A-Za-z_-]*):\d")
+
+
+_SUMMARY_FIELDS = r"cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid|nodemask"
+# the rest of a summary's value cut short, then its next field: `fs,task_memcg=/a,task=…`
+_SUMMARY_VALUE_REST = re.compile(rf"[^\s,=]+,(?:{_SUMMARY_FIELDS})=")
+_SUMMARY_LAST_FIELD = re.compile(r",(?P<key>[a-z_]+)=[^,\s]*$")
+
+
+def cut_in_a_summary_value(text: str, rest: str) -> bool:
+    """An `oom-kill:` summary (4.19+) cut inside a value (`oom_memcg=/build-kernel-tmp` /
+    `fs,task_memcg=…`): it holds no blank but in a task's name, so its rest goes on with no
+    blank between."""
+    if "oom-kill:constraint=" not in text or not _SUMMARY_VALUE_REST.match(rest):
+        return False
+    last = _SUMMARY_LAST_FIELD.search(text)
+    return last is not None and last["key"] not in ("task", "uid")
 
 
 def cut_in_a_kill_key(text: str, rest: str) -> bool:

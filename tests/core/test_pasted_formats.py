@@ -365,6 +365,19 @@ def test_a_terminal_cut_inside_a_size_key_then_a_mail_wrap_is_rejoined(cut, tmp_
     assert (victim["file_rss_bytes"], victim["shmem_rss_bytes"]) == (316 * 1024, 12 * 1024)
 
 
+def test_a_summary_cut_inside_a_path_then_a_mail_wrap_is_rejoined(tmp_path, monkeypatch):
+    """A terminal cut the summary inside `oom_memcg=/app.sl` / `ice,task_memcg=…`, then a mail
+    wrap broke its start: the rest stood alone, so no task cgroup and no victim by it."""
+    lines = dmesg_lines()
+    at = next(n for n, line in enumerate(lines) if "oom-kill:" in line)
+    first, rest = lines[at].split("oom_memcg=/app.sl")
+    lines[at : at + 1] = [first + "oom_memcg=/app.sl", rest]
+    assert lines[at + 1].startswith("ice,task_memcg=/app.slice,")
+    (doc,) = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)
+    cgroup = doc["oom"]["cgroup"]
+    assert (cgroup["task_path"], cgroup["oom_path"]) == ("/app.slice", "/app.slice")
+
+
 def test_plain_syslog_with_equals_signs_is_not_decoded(tmp_path, monkeypatch):
     lines = [*stamped(), "Nov 25 10:00:06 web1 app[7]: key=3D1 total=20"]
     docs = read_every_way(tmp_path, "\n".join(lines) + "\n", monkeypatch)

@@ -382,6 +382,14 @@ class Assembler:
         if marker is None and _in_panic_dump(report) and is_report_shaped(line.message):
             self._append(key, report, line)  # the panic's own dump: `CPU:`, trace, offsets
             return
+        if (
+            marker is None
+            and report.group_kill
+            and line.rule in _AUTHORED
+            and is_authors_elision(line.message, report.lines[-1].message)
+        ):
+            self._append(key, report, line)  # `...` among a group's kills: kills left out
+            return
         if marker is not None:
             self._close_into(done, key)
             self._begin(key, line, marker, match, done)

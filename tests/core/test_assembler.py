@@ -133,6 +133,19 @@ def test_oom_group_first_victim_printed_twice_is_listed_once():
     assert doc["oom"]["cgroup"]["group_kill_path"] == "/k/c.scope"
 
 
+def test_an_authors_elision_among_a_groups_kills_says_kills_were_left_out():
+    """A paste of a memory.oom.group kill that lists a few kills, then `...` for the rest:
+    the report said it was complete."""
+    group = "Tasks in /k/c.scope are going to be killed due to memory.oom.group set"
+    kill = "Memory cgroup out of memory: Killed process {} (w) total-vm:8kB, anon-rss:4kB"
+    lines = [f"[{n:12.6f}] {x}" for n, x in enumerate(memcg_report("w", 1, 11)[:-1], 1)]
+    lines += [f"[  20.000001] {kill.format(11)}", f"[  20.000002] {group}"]
+    lines += [f"[  20.000003] {kill.format(12)}", "...", "(more processes, left out here)"]
+    (doc,) = documents_from_lines(lines)
+    assert victims(doc) == [11, 12]
+    assert (doc["oom"]["complete"], doc["oom"]["incomplete_reason"]) == (False, "elided")
+
+
 def test_max_lines_bound_emits_flagged_report():
     report = memcg_report("x", 1, 11)
     rows = [

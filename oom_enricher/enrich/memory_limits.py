@@ -82,8 +82,10 @@ def _says_global(facts: ReportFacts) -> bool:
         or (facts.trigger.nodemask or "(null)") != "(null)"
         # vm.panic_on_oom=1 panics only for a system-wide OOM (=2, `compulsory`, for any)
         or "system-wide panic_on_oom" in (facts.panic or "")
-        # 4.x+ panic so only when nothing is left to kill outside a cgroup OOM and SysRq-f
+        # 4.x+ panic so only when nothing is left to kill outside a cgroup OOM and SysRq-f,
+        # 2.6-4.18 with `Out of memory and no killable processes...` (a cgroup's returns)
         or "deadlocked" in (facts.panic or "")
+        or (facts.panic or "").startswith("Out of memory and no killable")
         # SysRq-f runs the OOM killer for the whole machine (no memcg)
         or facts.manual
         # show_mem's end, like `N pages RAM`
@@ -119,9 +121,11 @@ def cgroup_version(facts: ReportFacts, scope: str) -> str:
 
 def _printed_before_v2(facts: ReportFacts) -> bool:
     """Line forms only kernels before 4.5 printed: a header's `oom_adj=` (2.6-3.x), a kill's
-    UID before the name (2.6.18, RHEL 6)."""
-    return facts.trigger.oom_adj is not None or any(
-        victim.uid_before_name for victim in facts.victims
+    UID before the name (2.6.18, RHEL 6), 2.6's choice `... score S or a child`."""
+    return (
+        facts.trigger.oom_adj is not None
+        or any(victim.uid_before_name for victim in facts.victims)
+        or facts.choice_or_a_child
     )
 
 

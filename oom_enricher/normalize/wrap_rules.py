@@ -21,10 +21,12 @@ import re
 # (`#63~precise1-Ubuntu`), or its taint and release (`Not tainted 5.15.0-107-generic`; 6.10+
 # print the taint's legend, `Tainted: [C]=CRAP`, on a line of its own); a kill line's name and
 # sizes (`(.thunderbird-wr) total-vm:`, any name), or the name and score of a 2.6-5.0 choice
-# (`(beam.smp) score 1001 or`).
+# (`(beam.smp) score 1001 or`); a header's flags after its mask (`(GFP_KERNEL|__GFP_ZERO), `,
+# 4.8+).
 CONTINUATION_START = re.compile(
     r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
     r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
+    r"|\((?:__)?GFP_[A-Z_]+(?:\|(?:__)?GFP_[A-Z_]+)*\),? "
     r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
     r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
     r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)*\d+\.\d+\.\d+\S* #\d"

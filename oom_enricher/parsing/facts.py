@@ -67,6 +67,7 @@ class ReportFacts:
     task_columns: list[str] = field(default_factory=list)
     tasks: list[dict] = field(default_factory=list)
     selected: dict | None = None
+    choice_or_a_child: bool = False  # 2.6's wording: `kill process N (x) score S or a child`
     victims: list[Victim] = field(default_factory=list)
     skipped_exiting: list[int] = field(default_factory=list)
     reaped: list[tuple[int, str]] = field(default_factory=list)

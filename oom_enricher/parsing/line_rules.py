@@ -113,9 +113,12 @@ TRACE_FRAME_CUT = re.compile(
 )
 # 32-bit ARM, 2.6-5.x: `[<c009a02c>] (oom_kill_process) from [<c009a57c>] (out_of_memory+0x2f8/
 # 0x32c)`; before 3.x the first name carries its offset too (`(unwind_backtrace+0x0/0xf8)`)
+# A paste may drop the addresses: `(out_of_memory) from (__alloc_pages_nodemask+0xe9c/0xeb8)`.
+_ARM_OFFSET = r"\+0x[0-9a-f]+/0x[0-9a-f]+"
 ARM_TRACE_FRAME = re.compile(
-    r"\[<[0-9a-f]+>\] \((?P<fn>[\w.$]+)(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\) from \[<"
+    rf"\[<[0-9a-f]+>\] \((?P<fn>[\w.$]+)(?:{_ARM_OFFSET})?\) from \[<"
     r"(?:[0-9a-f]+>\] \((?P<caller>[\w.$]+))?"
+    rf"|\((?P<bare_fn>[\w.$]+)(?:{_ARM_OFFSET})?\) from \((?P<bare_caller>[\w.$]+){_ARM_OFFSET}\)"
 )
 # SysRq-f's own line, printed before the report it starts: `SysRq : Manual OOM execution`
 # (2.6-5.3), `sysrq: Manual OOM execution` (5.4+)
@@ -325,11 +328,12 @@ def on_arm_trace_frame(facts: ReportFacts, m: re.Match[str], state: ParseState) 
     """`(fn) from [<addr>] (caller+off/size)`: the frame and its caller, which the next
     line names again as its own frame."""
     frames = facts.trace_functions
-    fn = _function(m["fn"])
+    fn = _function(m["fn"] or m["bare_fn"])
     if not frames or frames[-1] != fn:
         frames.append(fn)
-    if m["caller"]:
-        frames.append(_function(m["caller"]))
+    caller = m["caller"] or m["bare_caller"]
+    if caller:
+        frames.append(_function(caller))
 
 
 def _limit_path(text: str) -> str | None:
@@ -596,6 +600,7 @@ def _leading_numbers(rest: str) -> list[int]:
 def on_selected(facts: ReportFacts, m: re.Match[str], state: ParseState) -> None:
     if facts.selected is None:
         facts.selected = {"pid": int(m["pid"]), "name": m["comm"], "score": int(m["score"])}
+        facts.choice_or_a_child = m.string.endswith("or a child", m.end())
     _note_prefix(facts, m["prefix"])
 
 
@@ -774,7 +779,7 @@ RULES: tuple[Rule, ...] = (
     Rule("pages-ram", None, " RAM", PAGES_RAM, on_pages_ram),
     Rule("pages-reserved", None, " pages reserved", PAGES_RESERVED, on_pages_reserved),
     Rule("cpuset", None, " cpuset=", CPUSET, on_cpuset),
-    Rule("arm-trace-frame", "[", ") from [<", ARM_TRACE_FRAME, on_arm_trace_frame),
+    Rule("arm-trace-frame", "[(", ") from ", ARM_TRACE_FRAME, on_arm_trace_frame),
     Rule("trace-frame", None, "+0x", TRACE_FRAME, on_trace_frame),
     Rule("trace-frame-cut", "[", "[<", TRACE_FRAME_CUT, on_cut_trace_frame),
     Rule("trace-frame-decoded", None, " (", TRACE_FRAME_DECODED, on_trace_frame),

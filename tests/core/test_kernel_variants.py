@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from datetime import UTC, datetime
 
 import orjson
@@ -461,6 +462,58 @@ def test_stack_frames_decoded_to_source_lines_are_read():
     (`out_of_memory` called from the page allocator is global)."""
     (doc,) = documents_from_lines(DECODED_TRACE.splitlines())
     assert (doc["oom"]["scope"], doc["oom"]["incomplete_reason"]) == ("global", "end_of_input")
+
+
+def test_32_bit_arm_frames_without_their_addresses_are_read():
+    """A paste that dropped the `[<c01c...>]` addresses: `(out_of_memory) from
+    (__alloc_pages_nodemask+0xe9c/0xeb8)`, no frame was read."""
+    text = re.sub(r"\[<[0-9a-f]+>\] ", "", ARM_4_3)
+    assert "] (out_of_memory) from (__alloc_pages_nodemask" in text
+    (doc,) = documents_from_lines(text.splitlines())
+    assert (doc["oom"]["scope"], doc["oom"]["incomplete_reason"]) == ("global", "end_of_input")
+
+
+def test_the_pre_4_19_no_killable_panic_says_no_cgroup_oom():
+    """Before 4.19 the kernel panics `Out of memory and no killable processes...` only for an
+    OOM outside a cgroup (a cgroup's just returns): the scope was unknown."""
+    lines = [
+        "[  656.210000] InputReader invoked oom-killer: gfp_mask=0x240c2c0, order=3,"
+        " oom_score_adj=-900",
+        "[  656.240000] Kernel panic - not syncing: Out of memory and no killable processes...",
+    ]
+    (doc,) = documents_from_lines(lines)
+    assert doc["oom"]["scope"] == "global"
+
+
+def test_a_header_wrapped_before_its_gfp_flags_is_rejoined(tmp_path):
+    """A mail wrap right after the mask (`gfp_mask=0x240c2c0` / `(GFP_KERNEL|...),
+    nodemask=0, order=3,`): a header ending at its mask is whole (2.6), so the flags, the
+    order and the node list were lost."""
+    text = (
+        "InputReader invoked oom-killer: gfp_mask=0x240c2c0\n"
+        "(GFP_KERNEL|__GFP_NOWARN|__GFP_COMP|__GFP_ZERO), nodemask=0, order=3,\n"
+        "oom_score_adj=-900\n"
+        "(dump_header) from (out_of_memory+0x334/0x348)\n"
+        "Kernel panic - not syncing: Out of memory and no killable processes...\n"
+    )
+    path = tmp_path / "mail.txt"
+    path.write_text(text)
+    (doc,) = skim_documents([str(path)])
+    trigger = doc["oom"]["trigger"]
+    assert (trigger["order"], trigger["nodemask"], trigger["oom_score_adj"]) == (3, "0", -900)
+    assert doc["oom"]["scope"] == "global"
+
+
+@pytest.mark.parametrize(
+    "choice", ["kill process 6016 (java) score 0 or a child", "Kill process 6016 (java) score 0"]
+)
+def test_a_cgroup_oom_whose_choice_has_2_6_wording_is_v1(choice):
+    """`Memory cgroup out of memory: kill process N (x) score S or a child` is 2.6's wording,
+    older than cgroup v2."""
+    lines = [f"[ 1578.117055] Memory cgroup out of memory: {choice}"]
+    (doc,) = documents_from_lines(lines)
+    expected = "v1" if "or a child" in choice else "unknown"
+    assert (doc["oom"]["scope"], doc["oom"]["cgroup"]["version"]) == ("memcg", expected)
 
 
 @pytest.mark.parametrize(

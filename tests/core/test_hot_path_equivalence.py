@@ -43,6 +43,8 @@ EDGE_LINES = [
     "CPU: 0 PID: 405 Comm: systemd-journal Not tainted...",  # elided by the author
     "12 pages reserved",
     " [__alloc_pages+740/832] __alloc_pages+0x2e4/0x340",  # 2.6.2x i386
+    "(out_of_memory) from (__alloc_pages_nodemask+0xe9c/0xeb8)",  # ARM, addresses dropped
+    "(note) from the log:",  # no frame
     " out_of_memory (mm/oom_kill.c:1180)",  # decoded to source lines
     "? show_stack (arch/x86/kernel/dumpstack.c:319)",
     "dump_header (mm/oom_kill.c:468 (discriminator 1))",

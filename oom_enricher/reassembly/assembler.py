@@ -58,17 +58,25 @@ def _ratelimit_notice(report: OpenReport) -> LogLine | None:
     return last if found is not None and found[0] is Marker.SUPPRESSED else None
 
 
-# Lines oom_kill_process prints once per event: the summary (4.19+) and, before 5.1, the
-# choice (`Kill process N (x) score S or sacrifice child`).
-_ONCE_PER_EVENT = (Marker.SUMMARY, Marker.SELECTED)
-
-
 def _holds(report: OpenReport, marker: Marker) -> bool:
     for line in report.lines:
         found = classify_line(line)
         if found is not None and found[0] is marker:
             return True
     return False
+
+
+def _next_event_begins(report: OpenReport, marker: Marker) -> bool:
+    """oom_kill_process prints one summary (4.19+) and, before 5.1, one choice (`Kill process
+    N (x) score S or sacrifice child`) per event: a second summary begins the next event
+    (`grep oom-kill`), and so does a choice right after a choice (`grep "Out of memory"`).
+    A choice after the lines of a body is that body's: the first was quoted before it."""
+    if marker is Marker.SUMMARY:
+        return _holds(report, marker)
+    if marker is not Marker.SELECTED or not report.lines:
+        return False
+    last = classify_line(report.lines[-1])
+    return last is not None and last[0] is Marker.SELECTED
 
 
 def _lines_within(lines: list[LogLine], held: list[LogLine]) -> bool:
@@ -360,8 +368,7 @@ class Assembler:
                 del self._open[key]
             self._begin(key, line, *found, done, notice)
             return
-        if found is not None and found[0] in _ONCE_PER_EVENT and _holds(report, found[0]):
-            # one summary, one choice per event: `grep oom-kill`, `grep "Out of memory"`
+        if found is not None and _next_event_begins(report, found[0]):
             self._close_into(done, key)
             self._begin(key, line, *found, done)
             return

@@ -1089,6 +1089,25 @@ def test_each_choice_line_of_grep_output_is_an_event_of_its_own():
     assert [doc["oom"]["selected"]["pid"] for doc in docs] == [24311, 16045, 1627]
 
 
+def test_a_choice_line_quoted_before_the_body_it_ends_is_one_event():
+    """A post quotes the choice line, then the report's tail with the same choice: one event,
+    where the second choice began a second one and took the task rows with it."""
+    lines = [
+        "Jul 27 13:29:54 kernel: Out of memory: Kill process 17982 (java) score 77 or"
+        " sacrifice child",
+        "[511250.459168] Free swap  = 0kB",
+        "[511250.459168] Total swap = 0kB",
+        "[511250.459172] [ pid ]   uid  tgid total_vm      rss nr_ptes swapents oom_score_adj name",
+        "[511250.459178] [  444]     0   444    30482      118      63        0             0"
+        " systemd-journal",
+        "[511250.459581] Out of memory: Kill process 17982 (java) score 77 or sacrifice child",
+        "[511250.459642] Killed process 17982 (java) total-vm:19803312kB, anon-rss:2540308kB,"
+        " file-rss:0kB, shmem-rss:0kB",
+    ]
+    (doc,) = documents_from_lines(lines)
+    assert [row["pid"] for row in doc["oom"]["tasks"]] == [444]
+
+
 def test_an_indented_ellipsis_a_shipper_sent_as_its_own_kernel_record_is_no_elision():
     """LoongArch and MIPS print `        ...` after a stack dump's words: a shipper sends it as
     a kernel record with an indented message. Taken for a paste's indented `...`, it made

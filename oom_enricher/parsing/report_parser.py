@@ -265,6 +265,11 @@ def _settle_trigger_comm(facts: ReportFacts) -> None:
     header = trigger.comm
     if not header:
         return
+    if is_elision(header):
+        # the author put `...` for the name: a line that prints it whole, or none
+        trigger.comm = trigger.cpu_comm or trigger.cpuset_comm
+        facts.note_missing("elided")
+        return
     for witness in (trigger.cpu_comm, trigger.cpuset_comm):
         if witness and header != witness and header.endswith(witness):
             trigger.comm = witness

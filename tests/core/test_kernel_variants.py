@@ -955,6 +955,19 @@ def test_i386_frames_with_the_symbol_in_brackets_are_read():
     assert oom["incomplete_reason"] == whole["incomplete_reason"] != "cpu_line_missing"
 
 
+@pytest.mark.parametrize(("cpu_line", "comm"), [(False, None), (True, "stress")])
+def test_a_trigger_name_an_author_replaced_by_an_elision_is_no_name(cpu_line, comm):
+    """`... invoked oom-killer: gfp_mask=…`: the author left the name out, and `...` was
+    taken for it."""
+    lines = ["... invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0"]
+    if cpu_line:
+        lines.append("CPU: 1 PID: 100 Comm: stress Not tainted 6.1.0-13-amd64 #1")
+    (doc,) = documents_from_lines(lines)
+    oom = doc["oom"]
+    assert (oom["trigger"]["name"], oom["trigger"]["gfp_mask"]) == (comm, "0x100cca")
+    assert (oom["complete"], "..." in oom["explanation"]) == (False, False)
+
+
 def test_header_fields_glued_together_are_still_read():
     """A copy that lost the separators: `gfp_mask=0x800d0order=0oom_score_adj=0`."""
     text = (

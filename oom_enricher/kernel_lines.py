@@ -39,6 +39,18 @@ KILLED = re.compile(
 # cpuset=x,mems_allowed=0,oom_memcg=/a,task_memcg=/a/b,task=stress,pid=1,uid=0`
 # (`global_oom` instead of `oom_memcg=` for system-wide OOMs)
 SUMMARY = re.compile(r"oom-kill:(?P<body>constraint=.*)")
+# its fields, in the order the kernel prints them
+SUMMARY_KEYS = (
+    "constraint",
+    "nodemask",
+    "cpuset",
+    "mems_allowed",
+    "oom_memcg",
+    "task_memcg",
+    "task",
+    "pid",
+    "uid",
+)
 # 4.19+ cgroup v2 with memory.oom.group set
 GROUP = re.compile(r"Tasks in (?P<path>\S+) are going to be killed due to memory\.oom\.group set")
 # 4.19+ during a group kill

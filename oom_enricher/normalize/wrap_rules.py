@@ -11,6 +11,20 @@ from __future__ import annotations
 
 import re
 
+from oom_enricher.kernel_lines import SUMMARY_KEYS
+
+# the sizes of a kill line (all kernels; 2.6 `vsz:`; `UID:`, `pgtables:`, `oom_score_adj:` 5.x+)
+KILL_SIZE_KEYS = (
+    "total-vm",
+    "vsz",
+    "anon-rss",
+    "file-rss",
+    "shmem-rss",
+    "UID",
+    "pgtables",
+    "oom_score_adj",
+)
+
 # Where a wrapped line's rest cannot begin a kernel line of its own: the later fields of a
 # header (`gfp_mask=`, `order=` ... all kernels), of the 4.19+ summary (`task_memcg=`, `uid=`),
 # of a kill line (`anon-rss:0kB`, 2.6 `vsz:`), of a usage line (`limit 1024kB`), of a cgroup
@@ -24,10 +38,9 @@ import re
 # (`(beam.smp) score 1001 or`); a header's flags after its mask (`(GFP_KERNEL|__GFP_ZERO), `,
 # 4.8+).
 CONTINUATION_START = re.compile(
-    r"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|nodemask|cpuset|mems_allowed"
-    r"|oom_memcg|task_memcg|task|pid|uid|constraint)="
+    rf"(?:,\s*)?(?:(?:gfp_mask|order|oom_score_adj|oom_adj|{'|'.join(SUMMARY_KEYS)})="
     r"|\((?:__)?GFP_[A-Z_]+(?:\|(?:__)?GFP_[A-Z_]+)*\),? "
-    r"|(?:total-vm|vsz|anon-rss|file-rss|shmem-rss|UID|pgtables|oom_score_adj):-?\d"
+    rf"|(?:{'|'.join(KILL_SIZE_KEYS)}):-?\d"
     r"|(?:usage|limit|failcnt) \d|score -?\d+ or "
     r"|[a-z_]+:\d+KB(?:\s|$)|\d\d/\d\d/\d{4}\s*$|(?:[A-Z]+\s+)*\d+\.\d+\.\d+\S* #\d"
     r"|#\d+\S*(?: (?:SMP|PREEMPT)\b.*)?\s*$|\(.*?\) (?:(?:total-vm|vsz):\d|score -?\d+ or)"
@@ -234,17 +247,13 @@ def _cut_in_a_stats_key(text: str, rest: str) -> bool:
     )
 
 
-# the sizes of a kill line (all kernels; `UID:`, `pgtables:`, `oom_score_adj:` 5.x+)
-_KILL_KEYS = frozenset(
-    ("total-vm", "anon-rss", "file-rss", "shmem-rss", "UID", "pgtables", "oom_score_adj")
-)
+_KILL_KEYS = frozenset(KILL_SIZE_KEYS)
 _KILL_KEY_BEGUN = re.compile(r"(?:[kK]B,?|\d) (?P<key>[A-Za-z_-]+)$")
 _KILL_KEY_REST = re.compile(r"(?P<key>[A-Za-z_-]*):\d")
 
 
-_SUMMARY_FIELDS = r"cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid|nodemask"
 # the rest of a summary's value cut short, then its next field: `fs,task_memcg=/a,task=…`
-_SUMMARY_VALUE_REST = re.compile(rf"[^\s,=]+,(?:{_SUMMARY_FIELDS})=")
+_SUMMARY_VALUE_REST = re.compile(rf"[^\s,=]+,(?:{'|'.join(SUMMARY_KEYS)})=")
 _SUMMARY_LAST_FIELD = re.compile(r",(?P<key>[a-z_]+)=[^,\s]*$")
 
 

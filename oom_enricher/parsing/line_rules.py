@@ -25,6 +25,7 @@ from oom_enricher.kernel_lines import (
     REAPED,
     SELECTED,
     SUMMARY,
+    SUMMARY_KEYS,
     SUPPRESSED,
     TASK_HEADER,
     UB_KILLED,
@@ -96,9 +97,9 @@ PROCESS_LINE = re.compile(
 HARDWARE = re.compile(r"Hardware name: (?P<hw>.+?)(?P<elided>\.{3,}|…)?\s*$")
 # stack frames: x86 `[<ffffffff817557fe>] dump_stack+0x46/0x58`, 4.13+ ` dump_stack+0x5c/0x79`,
 # 2.6.1x-2.6.2x i386 the symbol in decimal first: `[__alloc_pages+740/832] __alloc_pages+0x2e4/…`
+_FRAME_OFFSET = r"\+0x[0-9a-f]+/0x[0-9a-f]+"  # `+0x2e4/0x340`: offset and size, every arch
 TRACE_FRAME = re.compile(
-    r"\s*(?:\[<[0-9a-f]+>\] |\[[\w.$]+\+\d+/\d+\] )?(?:\? )?"
-    r"(?P<fn>[\w.$]+)\+0x[0-9a-f]+/0x[0-9a-f]+"
+    rf"\s*(?:\[<[0-9a-f]+>\] |\[[\w.$]+\+\d+/\d+\] )?(?:\? )?(?P<fn>[\w.$]+){_FRAME_OFFSET}"
 )
 # A trace decoded to source lines (`scripts/decode_stacktrace.sh`, the 0-day and syzbot
 # robots; any kernel): `out_of_memory (mm/oom_kill.c:1180)`, `? show_stack (arch/x86/…c:319)`
@@ -114,11 +115,11 @@ TRACE_FRAME_CUT = re.compile(
 # 32-bit ARM, 2.6-5.x: `[<c009a02c>] (oom_kill_process) from [<c009a57c>] (out_of_memory+0x2f8/
 # 0x32c)`; before 3.x the first name carries its offset too (`(unwind_backtrace+0x0/0xf8)`)
 # A paste may drop the addresses: `(out_of_memory) from (__alloc_pages_nodemask+0xe9c/0xeb8)`.
-_ARM_OFFSET = r"\+0x[0-9a-f]+/0x[0-9a-f]+"
 ARM_TRACE_FRAME = re.compile(
-    rf"\[<[0-9a-f]+>\] \((?P<fn>[\w.$]+)(?:{_ARM_OFFSET})?\) from \[<"
+    rf"\[<[0-9a-f]+>\] \((?P<fn>[\w.$]+)(?:{_FRAME_OFFSET})?\) from \[<"
     r"(?:[0-9a-f]+>\] \((?P<caller>[\w.$]+))?"
-    rf"|\((?P<bare_fn>[\w.$]+)(?:{_ARM_OFFSET})?\) from \((?P<bare_caller>[\w.$]+){_ARM_OFFSET}\)"
+    rf"|\((?P<bare_fn>[\w.$]+)(?:{_FRAME_OFFSET})?\) from "
+    rf"\((?P<bare_caller>[\w.$]+){_FRAME_OFFSET}\)"
 )
 # SysRq-f's own line, printed before the report it starts: `SysRq : Manual OOM execution`
 # (2.6-5.3), `sysrq: Manual OOM execution` (5.4+)
@@ -232,7 +233,7 @@ _KILLED_FIELD = re.compile(
     r"(?P<key>[A-Za-z_-]+):(?P<value>-?\d+(?:,\d+)*)(?:\s*(?P<kb>kB))?(?!\w)"
 )
 _UNITLESS = frozenset(("UID", "oom_score_adj"))  # every other field is a size in kB
-_SUMMARY_KEYS = r"constraint|nodemask|cpuset|mems_allowed|oom_memcg|task_memcg|task|pid|uid"
+_SUMMARY_KEYS = "|".join(SUMMARY_KEYS)
 _SUMMARY_KEY = re.compile(rf"(?:^|,)(?P<key>{_SUMMARY_KEYS})=")
 # A summary wrapped between its fields and joined again with a blank (`CONSTRAINT_MEMCG
 # task=java`, `global_oom, task_memcg=...`): the kernel separates them with a comma alone.
